@@ -2,14 +2,17 @@
 
 Estimators are discovered by walking the package, so estimators added later are
 covered without editing this file. An estimator whose constructor needs
-arguments (a meta-estimator, say) must be given a fast instance in
-``INSTANCES``; discovery fails loudly otherwise. ``EXPECTED_FAILED_CHECKS``
-lists only checks that cannot apply, each with its reason.
+arguments (a meta-estimator, say) must be given fast instances in a file of
+``tests/instances/`` (see the README there); discovery fails loudly otherwise.
+``EXPECTED_FAILED_CHECKS`` there lists only checks that cannot apply, each with
+its reason.
 """
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 from sklearn.base import BaseEstimator
@@ -36,15 +39,24 @@ def _discover_estimators():
     return [classes[k] for k in sorted(classes)]
 
 
-def _fast_instances():
-    """Instances with small, fast settings for estimators that need them."""
-    from sklpoison import _testing_instances
+def _load_registries():
+    instances, expected = {}, {}
+    for path in sorted((Path(__file__).parent / "instances").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"_instances_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for name, factory in getattr(module, "INSTANCES", {}).items():
+            assert name not in instances, f"{name} registered twice in tests/instances"
+            instances[name] = factory
+        expected.update(getattr(module, "EXPECTED_FAILED_CHECKS", {}))
+    return instances, expected
 
-    return _testing_instances.INSTANCES
+
+INSTANCE_FACTORIES, EXPECTED_FAILED_CHECKS = _load_registries()
 
 
 def _instances():
-    specific = _fast_instances()
+    specific = INSTANCE_FACTORIES
     out = []
     for cls in _discover_estimators():
         if cls.__name__ in specific:
@@ -55,15 +67,13 @@ def _instances():
         except TypeError as exc:  # pragma: no cover - tells the developer what to do
             raise RuntimeError(
                 f"{cls.__name__} cannot be built without arguments; add a fast instance "
-                f"to sklpoison/_testing_instances.py"
+                f"in a file of tests/instances/"
             ) from exc
     return out
 
 
 def _expected_failed_checks(estimator):
-    from sklpoison import _testing_instances
-
-    return _testing_instances.EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
 
 
 ESTIMATORS = _instances()

@@ -1,0 +1,5 @@
+"""Embedded data sets and generators (no downloads) and optional offline-safe loaders."""
+
+from ._base import load_cifar10, load_digits_images, load_mnist, make_or
+
+__all__ = ["load_cifar10", "load_digits_images", "load_mnist", "make_or"]
