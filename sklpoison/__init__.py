@@ -38,7 +38,7 @@ _LAZY_ATTRIBUTES = {
     "IntervalCertifier": "sklpoison._certify",
 }
 
-_SUBMODULES = ["datasets", "metrics", "plotting", "nn", "utils"]
+_SUBMODULES = ["datasets", "metrics", "model_selection", "nn", "plotting", "theory", "utils"]
 
 
 def _available(module):

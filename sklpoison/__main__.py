@@ -1,0 +1,39 @@
+"""Command line: ``python -m sklpoison <command>`` (also the ``sklpoison`` console script).
+
+Each sub-command lives in its own ``sklpoison/_cli_<name>.py`` module exposing
+``add_parser(subparsers)``, which registers the sub-command and sets ``func`` on
+it (``func(args) -> int`` is called with the parsed arguments).
+"""
+
+import argparse
+import importlib
+import sys
+from importlib.util import find_spec
+
+_COMMANDS = ["demo", "sweep"]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="sklpoison",
+        description="Data-poisoning attacks, defences, detectors and certificates.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        module = f"sklpoison._cli_{name}"
+        if find_spec(module) is not None:
+            importlib.import_module(module).add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Plotting helpers in scikit-learn's ``Display`` style (matplotlib is imported on use)."""
+
+from importlib import import_module
+from importlib.util import find_spec
+
+_LAZY_ATTRIBUTES = {
+    "TriggerDisplay": "sklpoison.plotting._trigger",
+    "SafetyEfficacyDisplay": "sklpoison.plotting._safety_efficacy",
+    "SpectrumDisplay": "sklpoison.plotting._spectrum",
+    "CertificationDisplay": "sklpoison.plotting._certification",
+}
+
+__all__ = sorted(name for name, mod in _LAZY_ATTRIBUTES.items() if find_spec(mod) is not None)
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(import_module(_LAZY_ATTRIBUTES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sklpoison.plotting' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
