@@ -229,9 +229,7 @@ class PoisonTransformer(BasePoisonSampler):
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y):
         _check_y_classes(y, type(self).__name__)
-        X, y = validate_data(
-            self, X, y, allow_nd=True, dtype=FLOAT_DTYPES, ensure_all_finite=True
-        )
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=FLOAT_DTYPES, ensure_all_finite=True)
         if X.ndim not in (2, 3, 4):
             raise ValueError(
                 f"X must be (n, d), (n, H, W) or (n, C, H, W); got an array of shape {X.shape}."
@@ -267,8 +265,8 @@ class PoisonTransformer(BasePoisonSampler):
 
         self.input_shape_ = tuple(X.shape[1:])
         self.image_shape_ = resolve_image_shape(self.input_shape_, self.image_shape)
-        self.trigger_value_ = float(np.max(X)) if self.trigger_value is None else float(
-            self.trigger_value
+        self.trigger_value_ = (
+            float(np.max(X)) if self.trigger_value is None else float(self.trigger_value)
         )
         self.trigger_pattern_, self.trigger_mask_ = self._build_trigger(X.dtype)
         return X, y
@@ -395,8 +393,10 @@ class PoisonTransformer(BasePoisonSampler):
                 f"theta or widen source_classes."
             )
         rng = check_random_state(self.random_state)
-        chosen = np.sort(rng.choice(source_rows, size=k, replace=False)) if k else np.array(
-            [], dtype=np.intp
+        chosen = (
+            np.sort(rng.choice(source_rows, size=k, replace=False))
+            if k
+            else np.array([], dtype=np.intp)
         )
         stamped = self._stamp(X[chosen])
         X_res = np.array(X, copy=True)

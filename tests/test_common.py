@@ -14,7 +14,6 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-import pytest
 from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
