@@ -351,8 +351,15 @@ class PoisonTransformer(BasePoisonSampler):
                 )
             return out.astype(X.dtype, copy=False)
         shape = self.trigger_mask_.shape
-        Xs = np.array(X, copy=True).reshape(X.shape[0], *shape)
         mask, pattern = self.trigger_mask_, self.trigger_pattern_
+        flat_mask = mask.reshape(-1)
+        if np.all((flat_mask == 0) | (flat_mask == 1)):
+            # binary mask: write the pattern into the masked positions only
+            where = np.flatnonzero(flat_mask)
+            Xf = np.array(X, copy=True).reshape(X.shape[0], flat_mask.size)
+            Xf[:, where] = pattern.reshape(-1)[where]
+            return Xf.reshape(X.shape)
+        Xs = np.array(X, copy=True).reshape(X.shape[0], *shape)
         blended = Xs + mask * (pattern - Xs)
         Xs = np.where(mask == 1, pattern, blended).astype(X.dtype, copy=False)
         return Xs.reshape(X.shape)
