@@ -1,0 +1,348 @@
+"""Kernel math shared by the kernel estimators and the curvature detectors.
+
+Two kernels are supported:
+
+- ``"rbf"``: :math:`k(x, x') = \\exp(-\\gamma \\|x - x'\\|^2)`;
+- ``"linear"``: :math:`k(x, x') = x \\cdot x'`.
+
+For a kernel model :math:`f(x) = \\sum_i a_i k(x, x_i)` this module gives the
+kernel matrices, the input gradient :math:`\\nabla_x f` and input Hessian
+:math:`\\nabla_x^2 f` at many points at once, and the closed form of the
+gradient Gram matrix
+
+.. math::
+
+    G = \\sum_m J_m^\\top J_m, \\qquad (J_m)_{:, i} = \\nabla_x k(x_m, x_i),
+
+so that :math:`a^\\top G a = \\sum_m \\|\\nabla_x f(x_m)\\|^2`. For the RBF kernel,
+with :math:`B = X X^\\top` and :math:`D = \\mathrm{diag}(\\|x_m\\|^2)`,
+
+.. math::
+
+    G = (2\\gamma)^2 \\left[K D K - K (K \\circ B) - (K \\circ B) K + (K K) \\circ B\\right],
+
+computed here as :math:`(2\\gamma)^2 [K N + (K N)^\\top + (K K) \\circ B]` with
+:math:`N = K \\circ (D \\mathbf{1}\\mathbf{1}^\\top / 2 - B)`: two matrix products,
+:math:`O(n^2 (n + d))` time and :math:`O(n^2)` memory. For the linear kernel
+:math:`\\nabla_x f = X^\\top a` everywhere and :math:`G = n K`.
+
+Everything is vectorised with BLAS; nothing loops over samples and nothing
+builds an ``n x n x d`` tensor except :func:`kernel_gradient`, which is meant
+for a handful of query points.
+"""
+
+import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
+
+__all__ = [
+    "KERNELS",
+    "resolve_gamma",
+    "kernel_matrix",
+    "kernel_gradient",
+    "kernel_hessian",
+    "input_gradient",
+    "input_hessian",
+    "gradient_gram",
+]
+
+KERNELS = ("rbf", "linear")
+
+# bytes of scratch memory one block of input_hessian may use
+_HESSIAN_BLOCK_BYTES = 64 * 2**20
+
+
+def _check_kernel(kernel):
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {list(KERNELS)}; got {kernel!r}.")
+
+
+def resolve_gamma(gamma, n_features):
+    """Return the RBF width: ``gamma`` or, when it is ``None``, ``1 / n_features``.
+
+    Parameters
+    ----------
+    gamma : float or None
+        The width parameter.
+    n_features : int
+        Number of input features.
+
+    Returns
+    -------
+    gamma : float
+        The resolved width, as in :func:`sklearn.metrics.pairwise.rbf_kernel`.
+    """
+    return 1.0 / n_features if gamma is None else float(gamma)
+
+
+def kernel_matrix(X, Y=None, *, kernel="rbf", gamma=None):
+    """Kernel matrix ``K[i, j] = k(X[i], Y[j])``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_x, n_features)
+        First set of points.
+    Y : ndarray of shape (n_y, n_features) or None, default=None
+        Second set of points; ``None`` means ``X`` (the result is then exactly
+        symmetric with a unit diagonal for the RBF kernel).
+    kernel : {"rbf", "linear"}, default="rbf"
+        The kernel.
+    gamma : float or None, default=None
+        RBF width; ``None`` means ``1 / n_features``. Ignored by "linear".
+
+    Returns
+    -------
+    K : ndarray of shape (n_x, n_y)
+        The kernel matrix.
+    """
+    _check_kernel(kernel)
+    symmetric = Y is None
+    Y = X if Y is None else Y
+    if kernel == "linear":
+        K = X @ Y.T
+        if symmetric:
+            K = 0.5 * (K + K.T)
+        return K
+    g = resolve_gamma(gamma, X.shape[1])
+    K = euclidean_distances(X, Y, squared=True)
+    if symmetric:
+        # exact symmetry and a zero diagonal despite rounding in the expansion
+        K = 0.5 * (K + K.T)
+        np.fill_diagonal(K, 0.0)
+    K *= -g
+    np.exp(K, out=K)
+    return K
+
+
+def kernel_gradient(X, Y, *, kernel="rbf", gamma=None):
+    """Input gradients ``grad[q, i] = d k(x, Y[i]) / dx`` at ``x = X[q]``.
+
+    This builds an ``(n_x, n_y, n_features)`` tensor: meant for a few query
+    points (a trigger, a poison centre), not for the training set. Model
+    gradients are computed without it by :func:`input_gradient`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_x, n_features)
+        Points where the gradient is taken.
+    Y : ndarray of shape (n_y, n_features)
+        Kernel centres.
+    kernel : {"rbf", "linear"}, default="rbf"
+        The kernel.
+    gamma : float or None, default=None
+        RBF width; ``None`` means ``1 / n_features``.
+
+    Returns
+    -------
+    grad : ndarray of shape (n_x, n_y, n_features)
+        ``-2 gamma k(x, y) (x - y)`` for RBF, ``y`` for linear.
+    """
+    _check_kernel(kernel)
+    if kernel == "linear":
+        return np.broadcast_to(Y[None, :, :], (X.shape[0],) + Y.shape).copy()
+    g = resolve_gamma(gamma, X.shape[1])
+    K = kernel_matrix(X, Y, kernel=kernel, gamma=g)
+    diff = X[:, None, :] - Y[None, :, :]
+    return (-2.0 * g) * K[:, :, None] * diff
+
+
+def kernel_hessian(X, Y, *, kernel="rbf", gamma=None):
+    """Input Hessians ``H[q, i] = d^2 k(x, Y[i]) / dx^2`` at ``x = X[q]``.
+
+    Builds an ``(n_x, n_y, n_features, n_features)`` tensor: for a few points only.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_x, n_features)
+        Points where the Hessian is taken.
+    Y : ndarray of shape (n_y, n_features)
+        Kernel centres.
+    kernel : {"rbf", "linear"}, default="rbf"
+        The kernel.
+    gamma : float or None, default=None
+        RBF width; ``None`` means ``1 / n_features``.
+
+    Returns
+    -------
+    hess : ndarray of shape (n_x, n_y, n_features, n_features)
+        ``k(x, y) [4 gamma^2 (x - y)(x - y)^T - 2 gamma I]`` for RBF, zero for linear.
+    """
+    _check_kernel(kernel)
+    d = X.shape[1]
+    if kernel == "linear":
+        return np.zeros((X.shape[0], Y.shape[0], d, d))
+    g = resolve_gamma(gamma, d)
+    K = kernel_matrix(X, Y, kernel=kernel, gamma=g)
+    diff = X[:, None, :] - Y[None, :, :]
+    outer = (4.0 * g * g) * diff[..., :, None] * diff[..., None, :]
+    outer -= 2.0 * g * np.eye(d)
+    return K[:, :, None, None] * outer
+
+
+def _as_2d_coef(coef):
+    coef = np.asarray(coef, dtype=float)
+    return coef[:, None] if coef.ndim == 1 else coef
+
+
+def input_gradient(X, X_fit, coef, *, kernel="rbf", gamma=None, K=None):
+    """Input gradient of ``f(x) = sum_i coef[i] k(x, X_fit[i])`` at every row of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_x, n_features)
+        Query points.
+    X_fit : ndarray of shape (n, n_features)
+        Kernel centres.
+    coef : ndarray of shape (n,) or (n, n_targets)
+        Dual coefficients.
+    kernel : {"rbf", "linear"}, default="rbf"
+        The kernel.
+    gamma : float or None, default=None
+        RBF width; ``None`` means ``1 / n_features``.
+    K : ndarray of shape (n_x, n) or None, default=None
+        Precomputed ``kernel_matrix(X, X_fit)``.
+
+    Returns
+    -------
+    grad : ndarray of shape (n_x, n_features) or (n_x, n_targets, n_features)
+        The gradient; 2-D when ``coef`` is 1-D.
+
+    Notes
+    -----
+    RBF: :math:`\\nabla f(x) = -2\\gamma [(K_x a)\\, x - X^\\top (K_x \\circ a^\\top)^\\top]`,
+    i.e. ``-2 gamma (Kx @ a) x + 2 gamma (Kx * a) @ X_fit``: one matrix product per
+    target, ``O(n_x n d)``.
+    """
+    _check_kernel(kernel)
+    C = _as_2d_coef(coef)
+    n_x, d = X.shape
+    if kernel == "linear":
+        w = X_fit.T @ C  # (d, t)
+        grad = np.broadcast_to(w.T[None], (n_x, C.shape[1], d)).copy()
+    else:
+        g = resolve_gamma(gamma, d)
+        if K is None:
+            K = kernel_matrix(X, X_fit, kernel=kernel, gamma=g)
+        KC = K @ C  # (n_x, t)
+        grad = np.empty((n_x, C.shape[1], d))
+        for t in range(C.shape[1]):  # loop over targets, not samples
+            grad[:, t, :] = (K * C[:, t]) @ X_fit
+            grad[:, t, :] -= KC[:, t, None] * X
+        grad *= 2.0 * g
+    return grad[:, 0, :] if np.ndim(coef) == 1 else grad
+
+
+def input_hessian(X, X_fit, coef, *, kernel="rbf", gamma=None, K=None):
+    """Input Hessian of ``f(x) = sum_i coef[i] k(x, X_fit[i])`` at every row of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_x, n_features)
+        Query points.
+    X_fit : ndarray of shape (n, n_features)
+        Kernel centres.
+    coef : ndarray of shape (n,) or (n, n_targets)
+        Dual coefficients.
+    kernel : {"rbf", "linear"}, default="rbf"
+        The kernel.
+    gamma : float or None, default=None
+        RBF width; ``None`` means ``1 / n_features``.
+    K : ndarray of shape (n_x, n) or None, default=None
+        Precomputed ``kernel_matrix(X, X_fit)``.
+
+    Returns
+    -------
+    hess : ndarray of shape (n_x, n_features, n_features) or \
+            (n_x, n_targets, n_features, n_features)
+        The symmetric Hessians; without the target axis when ``coef`` is 1-D.
+
+    Notes
+    -----
+    RBF: with :math:`w_i = a_i k(x, x_i)` and :math:`s = \\sum_i w_i`,
+    :math:`\\nabla^2 f(x) = 4\\gamma^2 [s\\, x x^\\top - x u^\\top - u x^\\top + X^\\top
+    \\mathrm{diag}(w) X] - 2\\gamma s I` with :math:`u = X^\\top w`. The last term is a
+    batched matrix product over blocks of query points (scratch memory bounded by
+    64 MiB per block).
+    """
+    _check_kernel(kernel)
+    C = _as_2d_coef(coef)
+    n_x, d = X.shape
+    n_t = C.shape[1]
+    hess = np.zeros((n_x, n_t, d, d))
+    if kernel == "rbf":
+        g = resolve_gamma(gamma, d)
+        if K is None:
+            K = kernel_matrix(X, X_fit, kernel=kernel, gamma=g)
+        n = X_fit.shape[0]
+        block = max(1, int(_HESSIAN_BLOCK_BYTES // (8 * max(1, n * d))))
+        eye = np.eye(d)
+        for t in range(n_t):
+            W = K * C[:, t]  # (n_x, n): w_i per query point
+            s = W.sum(axis=1)
+            U = W @ X_fit  # (n_x, d)
+            for start in range(0, n_x, block):  # blocks of query points, bounded memory
+                sl = slice(start, start + block)
+                Xq, Wq, Uq, sq = X[sl], W[sl], U[sl], s[sl]
+                H = np.matmul(Wq[:, None, :] * X_fit.T[None, :, :], X_fit)  # X^T diag(w) X
+                xu = Xq[:, :, None] * Uq[:, None, :]
+                H += sq[:, None, None] * (Xq[:, :, None] * Xq[:, None, :])
+                H -= xu
+                H -= np.swapaxes(xu, 1, 2)
+                H *= 4.0 * g * g
+                H -= (2.0 * g) * sq[:, None, None] * eye
+                hess[sl, t] = H
+    return hess[:, 0] if np.ndim(coef) == 1 else hess
+
+
+def gradient_gram(X, *, kernel="rbf", gamma=None, K=None, KK=None):
+    """Closed form of ``G = sum_m J_m^T J_m`` over the rows ``x_m`` of ``X``.
+
+    Column ``i`` of the ``d x n`` matrix ``J_m`` is ``grad_x k(x_m, x_i)``, so that
+    ``a^T G a = sum_m ||grad f(x_m)||^2`` for ``f = sum_i a_i k(., x_i)``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_features)
+        The points (both the kernel centres and the points where the
+        gradient is penalised).
+    kernel : {"rbf", "linear"}, default="rbf"
+        The kernel.
+    gamma : float or None, default=None
+        RBF width; ``None`` means ``1 / n_features``.
+    K : ndarray of shape (n, n) or None, default=None
+        Precomputed ``kernel_matrix(X)``.
+    KK : ndarray of shape (n, n) or None, default=None
+        Precomputed ``K @ K`` (the RBF form needs it; pass it when you have it).
+
+    Returns
+    -------
+    G : ndarray of shape (n, n)
+        Symmetric positive semi-definite.
+
+    Notes
+    -----
+    RBF: ``(2 gamma)^2 [K N + (K N)^T + (K K) o B]`` with ``B = X X^T`` and
+    ``N = K o (diag(||x||^2) 1 1^T / 2 - B)``, which equals
+    ``(2 gamma)^2 [K D K - K (K o B) - (K o B) K + (K K) o B]``. Two ``n x n``
+    matrix products; no ``n x n x d`` tensor. Linear: ``n K``.
+    """
+    _check_kernel(kernel)
+    n, d = X.shape
+    if K is None:
+        K = kernel_matrix(X, kernel=kernel, gamma=gamma)
+    if kernel == "linear":
+        return n * K
+    g = resolve_gamma(gamma, d)
+    if KK is None:
+        KK = K @ K
+    B = X @ X.T
+    sq = np.einsum("ij,ij->i", X, X)
+    N = B * -1.0
+    N += 0.5 * sq[:, None]
+    N *= K
+    KN = K @ N
+    del N
+    B *= KK  # B <- (K K) o B, in place
+    B += KN
+    B += KN.T
+    B *= 4.0 * g * g
+    return B

@@ -1,0 +1,523 @@
+"""Kernel ridge regression with input-gradient regularisation (Granziol, 2026)."""
+
+import os
+import warnings
+from numbers import Real
+
+import numpy as np
+from scipy import linalg
+from scipy.linalg import LinAlgWarning
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _kernels
+
+__all__ = ["GradRegKRR", "GradRegKRRClassifier"]
+
+# number of n x n float64 buffers alive at the peak of a fit
+_BUFFERS_KAPPA0 = 2
+_BUFFERS_KAPPA = 5
+
+
+def _available_memory():
+    """Bytes of memory available to this process, or ``None`` when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    try:  # pragma: no cover - other POSIX systems
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def _human(nbytes):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return None  # pragma: no cover
+
+
+def _check_memory(n_samples, kappa, name):
+    per_matrix = 8 * n_samples * n_samples
+    n_buffers = _BUFFERS_KAPPA if kappa > 0 else _BUFFERS_KAPPA0
+    needed = n_buffers * per_matrix
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"{name} cannot fit n_samples={n_samples}: the n_samples x n_samples kernel "
+            f"matrix alone needs {per_matrix} bytes ({_human(per_matrix)}) and the fit holds "
+            f"about {n_buffers} such matrices ({needed} bytes, {_human(needed)}), but only "
+            f"{available} bytes ({_human(available)}) of memory are available. Fit on a "
+            f"subsample, or use an approximate kernel map (sklearn.kernel_approximation."
+            f"Nystroem) followed by a linear model."
+        )
+
+
+def _range_basis(K, X, kernel, rtol):
+    """Orthonormal basis ``U`` and eigenvalues ``lam`` of the numerical range of ``K``."""
+    if kernel == "linear":
+        U, s, _ = linalg.svd(X, full_matrices=False, check_finite=False)
+        lam = s**2
+    else:
+        lam, U = linalg.eigh(K, check_finite=False)
+    keep = lam > rtol * max(lam.max(initial=0.0), np.finfo(float).tiny)
+    return U[:, keep], lam[keep]
+
+
+def _solve_range(K, G, Y, X, alpha, kappa, kernel, compute_dof):
+    """Minimise the objective over the numerical range of ``K``.
+
+    With ``K = U diag(lam) U^T`` restricted to eigenvalues above ``1e-10``
+    times the largest and ``a = U diag(lam)^(-1/2) b``, the stationarity
+    condition becomes ``(diag(lam) + alpha I + kappa S U^T G U S) b =
+    diag(lam)^(1/2) U^T y`` with ``S = diag(lam)^(-1/2)``: fitted values, RKHS
+    norm and penalty are unchanged, and the directions dropped change
+    (numerically) no prediction. That system is solved by a symmetric
+    eigendecomposition (pseudo-inverse), so it never fails.
+    """
+    U, lam = _range_basis(K, X, kernel, rtol=1e-10)
+    if lam.size == 0:  # K == 0: every coefficient vector predicts 0
+        return np.zeros_like(Y), (0.0 if compute_dof else None)
+    US = U / np.sqrt(lam)
+    M = np.diag(lam + alpha)
+    if kappa > 0:
+        Gt = US.T @ G @ US
+        M += (0.5 * kappa) * (Gt + Gt.T)
+    mu, V = linalg.eigh(M, check_finite=False)
+    inv = np.zeros_like(mu)
+    pos = mu > 1e-12 * max(mu.max(), np.finfo(float).tiny)
+    inv[pos] = 1.0 / mu[pos]
+    rhs = np.sqrt(lam)[:, None] * (U.T @ Y)
+    b = V @ (inv[:, None] * (V.T @ rhs))
+    dof = None
+    if compute_dof:
+        # tr(K A^+ K) = tr(M^+ diag(lam))
+        dof = float(np.einsum("ij,j,ij,i->", V, inv, V, lam))
+    return US @ b, dof
+
+
+def _solve(K, Y, X, alpha, kappa, kernel, gamma, compute_dof=False, name="GradRegKRR"):
+    """Solve ``(K^2 + alpha K + kappa G) a = K Y``; return ``(a, dof, method)``.
+
+    ``dof`` is the trace of the smoother ``Y -> K a`` (``None`` unless asked).
+    """
+    n = K.shape[0]
+    if kernel == "linear" and n > X.shape[1] and (kappa > 0 or alpha == 0):
+        # K = X X^T has rank <= n_features < n_samples: singular by construction,
+        # and its range is given cheaply by an SVD of X
+        G = None if kappa == 0 else _kernels.gradient_gram(X, kernel=kernel, K=K)
+        a, dof = _solve_range(K, G, Y, X, alpha, kappa, kernel, compute_dof)
+        return a, dof, "range"
+    if kappa == 0:
+        # K (K + alpha I) a = K y: the factor K cancels (null-space directions of K
+        # change no prediction), leaving KernelRidge's better conditioned system
+        A = K.copy()
+        A[np.diag_indices_from(A)] += alpha
+        G = None
+    else:
+        KK = K @ K
+        G = _kernels.gradient_gram(X, kernel=kernel, gamma=gamma, K=K, KK=KK)
+        A = KK
+        A += alpha * K
+        A += kappa * G
+        # A is singular whenever K is (duplicated rows, say), with the same null
+        # space; a jitter at rounding level makes the Cholesky factorisation
+        # succeed and only sets the (prediction-free) null-space part of a to 0
+        A[np.diag_indices_from(A)] += 10 * n * np.finfo(float).eps * np.max(np.diag(A))
+    try:
+        c, low = linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+    except linalg.LinAlgError:
+        system = "K + alpha I" if kappa == 0 else "K^2 + alpha K + kappa G"
+        warnings.warn(
+            f"{name}: the system matrix {system} is not numerically positive definite "
+            f"(Cholesky failed); falling back to a slower solve in the eigenbasis of K "
+            f"restricted to its numerical range. Increase alpha to avoid this.",
+            LinAlgWarning,
+            stacklevel=4,
+        )
+        a, dof = _solve_range(K, G, Y, X, alpha, kappa, kernel, compute_dof)
+        return a, dof, "range"
+    rhs = Y if kappa == 0 else K @ Y
+    a = linalg.cho_solve((c, low), rhs, check_finite=False)
+    dof = None
+    if compute_dof:
+        if kappa == 0:
+            # tr(K (K + alpha I)^-1) = n - alpha tr((K + alpha I)^-1)
+            Linv = linalg.solve_triangular(c, np.eye(n), lower=True, check_finite=False)
+            dof = float(n - alpha * np.sum(Linv**2))
+        else:
+            # tr(K A^-1 K) = ||L^-1 K||_F^2 with A = L L^T
+            LK = linalg.solve_triangular(c, K, lower=True, check_finite=False)
+            dof = float(np.sum(LK**2))
+    return a, dof, "cholesky"
+
+
+class _BaseGradRegKRR(BaseEstimator):
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "kappa": [Interval(Real, 0, None, closed="left")],
+        "kernel": [StrOptions(set(_kernels.KERNELS))],
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, *, alpha=1.0, kappa=0.0, kernel="rbf", gamma=None):
+        self.alpha = alpha
+        self.kappa = kappa
+        self.kernel = kernel
+        self.gamma = gamma
+
+    def _gamma(self):
+        return _kernels.resolve_gamma(self.gamma, self.X_fit_.shape[1])
+
+    def _fit_targets(self, X, Y):
+        """Fit on validated ``X`` (float64) and 2-D targets ``Y``."""
+        _check_memory(X.shape[0], self.kappa, type(self).__name__)
+        self.X_fit_ = X
+        K = _kernels.kernel_matrix(X, kernel=self.kernel, gamma=self._gamma())
+        a, _, method = _solve(
+            K,
+            Y,
+            X,
+            float(self.alpha),
+            float(self.kappa),
+            self.kernel,
+            self._gamma(),
+            name=type(self).__name__,
+        )
+        self.solver_ = method
+        self._dof = None
+        return a
+
+    def _decision(self, X):
+        check_is_fitted(self, "dual_coef_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        K = _kernels.kernel_matrix(X, self.X_fit_, kernel=self.kernel, gamma=self._gamma())
+        return K @ self.dual_coef_
+
+    @property
+    def effective_dof_(self):
+        """Effective degrees of freedom: the trace of the smoother ``y -> K a``.
+
+        For ``kappa = 0`` this is ``tr(K (K + alpha I)^-1)``, for ``kappa > 0``
+        ``tr(K (K^2 + alpha K + kappa G)^-1 K)``. It decreases as ``kappa`` grows
+        (the capacity the gradient penalty takes away). Computed on first access
+        (one more ``O(n^3)`` solve) and cached.
+        """
+        check_is_fitted(self, "dual_coef_")
+        if getattr(self, "_dof", None) is None:
+            X = self.X_fit_
+            K = _kernels.kernel_matrix(X, kernel=self.kernel, gamma=self._gamma())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", LinAlgWarning)
+                _, dof, _ = _solve(
+                    K,
+                    np.zeros((X.shape[0], 1)),
+                    X,
+                    float(self.alpha),
+                    float(self.kappa),
+                    self.kernel,
+                    self._gamma(),
+                    compute_dof=True,
+                )
+            self._dof = dof
+        return self._dof
+
+    def _coef_2d(self):
+        c = self.dual_coef_
+        return c[:, None] if c.ndim == 1 else c
+
+    def input_gradient(self, X):
+        """Analytic input gradient of the fitted function at every row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query points.
+
+        Returns
+        -------
+        grad : ndarray of shape (n_samples, n_features) or \
+                (n_samples, n_outputs, n_features)
+            ``grad[q] = d f(x) / dx`` at ``x = X[q]``; the output axis is present
+            when the fitted function has several outputs.
+        """
+        check_is_fitted(self, "dual_coef_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return _kernels.input_gradient(
+            X, self.X_fit_, self.dual_coef_, kernel=self.kernel, gamma=self._gamma()
+        )
+
+    def input_hessian(self, X):
+        """Analytic input Hessian of the fitted function at every row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query points.
+
+        Returns
+        -------
+        hess : ndarray of shape (n_samples, n_features, n_features) or \
+                (n_samples, n_outputs, n_features, n_features)
+            Symmetric Hessians (zero for the linear kernel).
+        """
+        check_is_fitted(self, "dual_coef_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return _kernels.input_hessian(
+            X, self.X_fit_, self.dual_coef_, kernel=self.kernel, gamma=self._gamma()
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+
+_DOC_PARAMS = """
+    Parameters
+    ----------
+    alpha : float >= 0, default=1.0
+        Ridge strength: the RKHS-norm penalty ``alpha / 2 a^T K a``.
+    kappa : float >= 0, default=0.0
+        Strength of the input-gradient penalty
+        ``kappa / 2 sum_m ||grad_x f(x_m)||^2`` over the training points.
+        ``0`` gives :class:`~sklearn.kernel_ridge.KernelRidge`.
+    kernel : {"rbf", "linear"}, default="rbf"
+        ``"rbf"``: ``exp(-gamma ||x - x'||^2)``; ``"linear"``: ``x . x'`` (then the
+        gradient penalty is ``n_samples * kappa`` times the ridge penalty).
+    gamma : float > 0 or None, default=None
+        RBF width. ``None`` means ``1 / n_features``, as in scikit-learn. The
+        length scale is ``1 / sqrt(2 gamma)``.
+"""
+
+
+class GradRegKRR(RegressorMixin, _BaseGradRegKRR):
+    __doc__ = (
+        """Kernel ridge regression with an input-gradient penalty, solved exactly.
+
+    The model is ``f(x) = sum_i a_i k(x, x_i)`` and ``fit`` minimises
+
+    ``J(a) = 1/2 ||K a - y||^2 + alpha/2 a^T K a + kappa/2 sum_m ||grad_x f(x_m)||^2``,
+
+    the last sum over the training points. With ``G = sum_m J_m^T J_m`` (column
+    ``i`` of ``J_m`` is ``grad_x k(x_m, x_i)``) the minimiser solves
+    ``(K^2 + alpha K + kappa G) a = K y``, which is solved by a Cholesky
+    factorisation; ``G`` is built in closed form from two matrix products
+    (``O(n^2 (n + d))``, no per-point Jacobians). The simplified system
+    ``(K + lambda I + kappa G) a = y`` sometimes quoted is the stationarity
+    condition of a *different* objective (it is not a gradient of ``J``: it
+    treats ``a`` like the fitted values), so it is not used here. Sample
+    weights are not supported.
+
+    This is the exact model of the safety-efficacy trade-off of Granziol
+    (2026): the gradient penalty suppresses poison-induced curvature at a cost
+    in data-fitting capacity (:attr:`effective_dof_` decreases with
+    ``kappa``).
+"""
+        + _DOC_PARAMS
+        + """
+    Attributes
+    ----------
+    dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        The coefficients ``a``.
+    X_fit_ : ndarray of shape (n_samples, n_features)
+        Training inputs (the kernel centres).
+    solver_ : {"cholesky", "range"}
+        ``"cholesky"``: solved by a Cholesky factorisation. ``"range"``: solved
+        in the eigenbasis of the numerical range of ``K``, either because the
+        Cholesky factorisation failed (a ``LinAlgWarning`` says so; typically
+        ``alpha = 0`` with a singular ``K``) or, without a warning, for the
+        linear kernel with ``n_samples > n_features`` (``K`` is singular by
+        construction and its range comes from an SVD of ``X``).
+    effective_dof_ : float
+        Trace of the smoother ``y -> K a`` (computed on first access).
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    See Also
+    --------
+    GradRegKRRClassifier : The same model for classification.
+    sklearn.kernel_ridge.KernelRidge : The ``kappa = 0`` case.
+
+    References
+    ----------
+    D. Granziol. Safety-Efficacy Trade Off: Robustness against Data-Poisoning.
+    arXiv:2602.00822, 2026.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.kernel_ridge import KernelRidge
+    >>> from sklpoison import GradRegKRR
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.randn(50, 3), rng.randn(50)
+    >>> plain = GradRegKRR(alpha=1.0, kappa=0.0).fit(X, y)
+    >>> bool(np.allclose(plain.predict(X), KernelRidge(alpha=1.0, kernel="rbf",
+    ...                                                  gamma=1 / 3).fit(X, y).predict(X)))
+    True
+    >>> smooth = GradRegKRR(alpha=1.0, kappa=1.0).fit(X, y)
+    >>> bool(smooth.effective_dof_ < plain.effective_dof_)
+    True
+    """
+    )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
+        Returns
+        -------
+        self : object
+            The fitted regressor.
+        """
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        a = self._fit_targets(X, Y)
+        self.dual_coef_ = a.ravel() if y.ndim == 1 else a
+        return self
+
+    def predict(self, X):
+        """Predict with the fitted model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions.
+        """
+        return self._decision(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class GradRegKRRClassifier(ClassifierMixin, _BaseGradRegKRR):
+    __doc__ = (
+        """Classifier built on :class:`GradRegKRR` (one-vs-rest, ±1 targets).
+
+    Like :class:`~sklearn.linear_model.RidgeClassifier`, the labels are
+    binarised to ``{-1, +1}`` (one column for a binary problem, one per class
+    otherwise), a :class:`GradRegKRR` is fitted on them and the class with the
+    largest decision value is predicted. With ``kernel="linear"`` and
+    ``kappa=0`` it is ``RidgeClassifier(alpha=alpha, fit_intercept=False)``;
+    with ``kappa > 0`` it is that with ``alpha + n_samples * kappa``. Sample
+    weights are not supported.
+"""
+        + _DOC_PARAMS
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Coefficients (one column for a binary problem).
+    X_fit_ : ndarray of shape (n_samples, n_features)
+        Training inputs.
+    solver_ : {"cholesky", "range"}
+        See :class:`GradRegKRR`.
+    effective_dof_ : float
+        Trace of the smoother ``Y -> K a`` (computed on first access).
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    See Also
+    --------
+    GradRegKRR : The regressor.
+    sklearn.linear_model.RidgeClassifier : The linear, ``kappa = 0`` analogue.
+
+    Examples
+    --------
+    >>> from sklpoison import GradRegKRRClassifier
+    >>> from sklpoison.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True, flat=True)
+    >>> clf = GradRegKRRClassifier(alpha=0.1, kappa=1e-3, gamma=0.05).fit(X[:500], y[:500])
+    >>> bool(clf.score(X[500:800], y[500:800]) > 0.9)
+    True
+    """
+    )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the classifier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
+        Y = binarizer.fit_transform(y).astype(np.float64)
+        self.classes_ = binarizer.classes_
+        if self.classes_.size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data; "
+                f"got 1 class ({self.classes_[0]!r}). Pass data with several classes."
+            )
+        a = self._fit_targets(X, Y)
+        self.dual_coef_ = a.ravel() if Y.shape[1] == 1 else a
+        return self
+
+    def decision_function(self, X):
+        """Decision values (one column per class; 1-D for a binary problem).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Positive for ``classes_[1]`` in the binary case.
+        """
+        return self._decision(X)
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
