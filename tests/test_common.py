@@ -14,10 +14,12 @@ import inspect
 import pkgutil
 from pathlib import Path
 
+import pytest
 from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sklpoison
+from sklpoison.utils.estimator_checks import SAMPLER_CHECKS
 
 
 def _discover_estimators():
@@ -91,3 +93,12 @@ def test_public_names_are_exported():
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+SAMPLERS = [e for e in ESTIMATORS if hasattr(e, "fit_resample")]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS, ids=repr)
+@pytest.mark.parametrize("check", SAMPLER_CHECKS, ids=lambda c: c.__name__)
+def test_sampler_checks(sampler, check):
+    check(sampler)
