@@ -1,0 +1,704 @@
+"""Backdoor detectors: input-Hessian spectrum (Granziol et al.), spectral signatures (Tran et al.).
+
+Both are scikit-learn outlier detectors (:class:`~sklearn.base.OutlierMixin`):
+``fit`` on reference data, then ``score_samples`` (higher is more normal, as in
+scikit-learn), ``decision_function`` (negative is suspicious) and ``predict``
+(``-1`` suspicious, ``+1`` normal). The raw suspiciousness of each input (the
+top input-Hessian eigenvalue, the squared projection on the spectral signature)
+is returned by :meth:`HessianSpectrumDetector.top_eigenvalues` and
+:meth:`SpectralSignatureDetector.signature_scores`; ``score_samples`` is its
+negative.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils import Bunch, check_consistent_length
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+
+from . import _hessian
+from .utils._images import resolve_image_shape
+
+__all__ = ["HessianSpectrumDetector", "SpectralSignatureDetector"]
+
+# modified z-score cut of Iglewicz and Hoaglin (1993), used by contamination="auto"
+_AUTO_Z = 3.5
+
+
+def _robust_threshold(raw):
+    """``median + 3.5 * 1.4826 * MAD`` of raw suspiciousness scores."""
+    med = float(np.median(raw))
+    mad = float(np.median(np.abs(raw - med)))
+    return med + _AUTO_Z * 1.4826 * mad
+
+
+class _BaseScoreDetector(OutlierMixin, BaseEstimator):
+    """Outlier-detector plumbing shared by the two detectors.
+
+    Subclasses implement ``_raw_scores(X, y)`` (higher is more suspicious) on
+    validated inputs and call ``_set_offset(raw_reference_scores)`` in ``fit``.
+    """
+
+    def _set_offset(self, raw):
+        if self.contamination == "auto":
+            threshold = _robust_threshold(raw)
+        else:
+            threshold = float(np.percentile(raw, 100.0 * (1.0 - self.contamination)))
+        self.threshold_ = threshold
+        self.offset_ = -threshold
+
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self, X, reset=reset, allow_nd=True, dtype=FLOAT_DTYPES, ensure_all_finite=True
+        )
+        if not reset and tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
+                f"fitted on samples of shape {self.input_shape_}."
+            )
+        return X
+
+    @staticmethod
+    def _check_y(X, y):
+        if y is None:
+            return None
+        y = np.asarray(y)
+        if y.ndim != 1:
+            y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one label per sample); got shape {y.shape}.")
+        check_consistent_length(X, y)
+        type_of_target(y, input_name="y", raise_unknown=True)
+        return y
+
+    def score_samples(self, X, y=None):
+        """Normality score of each input: the negated raw suspiciousness.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Inputs, in the layout seen at fit.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels (``None``: the model's predictions).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher is more normal (scikit-learn's convention).
+        """
+        return -self._raw(X, y)
+
+    def decision_function(self, X, y=None):
+        """``score_samples(X, y) - offset_``: negative for suspicious inputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Inputs, in the layout seen at fit.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels (``None``: the model's predictions).
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X, y) - self.offset_
+
+    def predict(self, X, y=None):
+        """Flag suspicious inputs: ``-1`` suspicious, ``+1`` normal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Inputs, in the layout seen at fit.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels (``None``: the model's predictions).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        decision = self.decision_function(X, y)
+        out = np.ones(decision.shape[0], dtype=int)
+        out[decision < 0] = -1
+        return out
+
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and flag its suspicious rows (``-1``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Reference inputs.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels (``None``: the model's predictions).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, y).predict(X, y)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+
+_CONTAMINATION = [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")]
+
+
+class HessianSpectrumDetector(_BaseScoreDetector):
+    """Backdoor detection from the spectrum of the input Hessian of the loss.
+
+    Granziol et al. (2026) show that clustered dirty-label poisons leave a
+    rank-one spike in the input-space Hessian of the loss, aligned with the
+    trigger, whose size grows like the square of the attack's efficacy. This
+    detector measures that curvature without ever forming a Hessian: it wraps a
+    fitted model (skorch net, torch module, :class:`GradRegKRR`,
+    :class:`GradRegKRRClassifier` or scikit-learn
+    :class:`~sklearn.linear_model.LogisticRegression`) and uses batched
+    Hessian-vector products (double backward, or the models' closed forms) and
+    Lanczos with full reorthogonalisation (see :mod:`sklpoison._hessian`).
+
+    - ``fit(X, y)``: the top eigenpairs of the mean input Hessian
+      ``H̄ = (1/N) Σ_i ∇²_x ℓ(x_i, y_i)`` on reference data (``eigenvalues_``,
+      ``eigenvectors_``, reshaped to images when the inputs are images), and the
+      distribution of the per-sample top eigenvalues, which sets the threshold.
+    - ``top_eigenvalues(X, y=None)``: the top eigenvalue of every per-sample
+      input Hessian ``∇²_x ℓ(x_i, y_i)`` (labels from the model when ``y`` is
+      None), computed by a Lanczos run vectorised over the samples.
+    - ``score_samples`` is its negative (higher is more normal, as for every
+      scikit-learn outlier detector), ``decision_function`` and ``predict``
+      (``-1`` suspicious, ``+1`` normal) threshold it with ``contamination``.
+    - ``overlap(pattern)``: ``|cos|`` between every eigenvector and a pattern
+      (e.g. the trigger mask), and the best one.
+
+    Parameters
+    ----------
+    estimator : object
+        The fitted model whose curvature is analysed: a fitted skorch net (the
+        loss it is trained with), a torch ``nn.Module`` returning logits
+        (cross-entropy), a fitted ``LogisticRegression`` (closed-form Hessian
+        ``Wᵀ(diag p − ppᵀ)W``), or a fitted model with an analytic
+        ``input_hessian`` (``GradRegKRR``, ``GradRegKRRClassifier``; squared
+        loss). It is not refitted nor modified.
+    n_components : int, default=5
+        Number of top eigenpairs of ``H̄`` computed at fit.
+    max_iter : int, default=10
+        Lanczos steps, both for ``H̄`` and for every per-sample Hessian (the
+        paper uses 10). Exact when at least the rank of the operator (a ReLU
+        network's per-sample Hessian has rank at most ``n_classes − 1``) or ``d``.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected proportion of suspicious inputs in the reference data: the
+        threshold is that upper quantile of the reference per-sample top
+        eigenvalues. ``"auto"``: the robust cut ``median + 3.5 · 1.4826 · MAD``
+        (a modified z-score of 3.5).
+    batch_size : int, default=128
+        Samples per vectorised Hessian-vector product.
+    curvature : {"hessian", "gauss_newton"}, default="hessian"
+        The full input Hessian of the loss or its Gauss-Newton part
+        ``J_iᵀ ∇²_z ℓ J_i`` (positive semi-definite; the part that carries the
+        poison spike).
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(C, H, W)``: read flat inputs as images (for
+        ``eigenvectors_`` and for the model's input layout). Not needed for
+        ``X`` given as ``(n, H, W)`` or ``(n, C, H, W)``.
+    random_state : int, RandomState instance or None, default=None
+        Lanczos start vectors. Fix it for reproducible results.
+    verbose : int, default=0
+        Show a progress bar over the batches of per-sample scoring.
+
+    Attributes
+    ----------
+    eigenvalues_ : ndarray of shape (n_components,)
+        Top eigenvalues of ``H̄`` on the reference data, decreasing.
+    eigenvectors_ : ndarray of shape (n_components, ...)
+        The unit eigenvectors, shaped ``(n_components, C, H, W)`` for images or
+        ``(n_components, n_features)`` otherwise.
+    reference_top_eigenvalues_ : ndarray of shape (n_samples,)
+        Per-sample top eigenvalues on the reference data.
+    threshold_ : float
+        Top eigenvalue above which an input is flagged.
+    offset_ : float
+        ``-threshold_``: ``decision_function = score_samples - offset_``.
+    input_shape_ : tuple of int
+        Shape of one sample of ``X`` at fit.
+    image_shape_ : tuple of int or None
+        ``(C, H, W)`` when the inputs are images.
+    n_iter_ : int
+        Lanczos steps taken for ``H̄`` (``max_iter``, at most ``d``).
+    n_features_in_ : int
+        ``X.shape[1]`` at fit.
+
+    See Also
+    --------
+    SpectralSignatureDetector : The spectral-signature baseline (Tran et al., 2018).
+    sklpoison.plotting.SpectrumDisplay : Plots the eigenvalues and eigenvectors.
+
+    References
+    ----------
+    D. Granziol et al. (2026). Safety-Efficacy Trade Off: Robustness against
+    Data-Poisoning. arXiv:2602.00822.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklpoison import HessianSpectrumDetector
+    >>> from sklpoison.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True, flat=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X[:1000], y[:1000])
+    >>> det = HessianSpectrumDetector(clf, contamination=0.1, image_shape=(8, 8),
+    ...                               random_state=0)
+    >>> det = det.fit(X[1000:1500], y[1000:1500])
+    >>> det.eigenvectors_.shape
+    (5, 1, 8, 8)
+    >>> float((det.predict(X[1000:1500], y[1000:1500]) == -1).mean())
+    0.1
+    """
+
+    _parameter_constraints = {
+        "estimator": [object],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "contamination": _CONTAMINATION,
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "curvature": [StrOptions({"hessian", "gauss_newton"})],
+        "image_shape": [tuple, list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        n_components=5,
+        max_iter=10,
+        contamination="auto",
+        batch_size=128,
+        curvature="hessian",
+        image_shape=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.n_components = n_components
+        self.max_iter = max_iter
+        self.contamination = contamination
+        self.batch_size = batch_size
+        self.curvature = curvature
+        self.image_shape = image_shape
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _model_input_shape(self):
+        # skorch nets of sklpoison.nn read flat inputs as their fitted image shape
+        shape = getattr(self.estimator, "image_shape_", None)
+        if shape is not None and int(np.prod(shape)) == int(np.prod(self.input_shape_)):
+            return tuple(shape)
+        return self.input_shape_
+
+    def _adapter(self):
+        adapter = _hessian.make_input_hessian_adapter(
+            self.estimator, input_shape=self._model_input_shape(), curvature=self.curvature
+        )
+        d = int(np.prod(self.input_shape_))
+        if adapter.n_features != d:
+            raise ValueError(
+                f"X has {d} values per sample but {type(self.estimator).__name__} expects "
+                f"{adapter.n_features}. Pass inputs of the size the model was trained on."
+            )
+        return adapter
+
+    def fit(self, X, y=None):
+        """Compute the spectrum of the mean input Hessian on reference data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Reference inputs (flat, ``(n, H, W)`` or ``(n, C, H, W)``), in the
+            layout the model takes.
+        y : array-like of shape (n_samples,) or None, default=None
+            Their labels; ``None`` uses the model's predictions.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        self._validate_params()
+        X = self._validate_X(X, reset=True)
+        y = self._check_y(X, y)
+        self.input_shape_ = tuple(X.shape[1:])
+        self.image_shape_ = resolve_image_shape(self.input_shape_, self.image_shape)
+        adapter = self._adapter()
+        X2 = X.reshape(X.shape[0], -1)
+        labels = adapter.loss_labels(X2, y)
+        vals, vecs = _hessian.top_eigenpairs(
+            adapter,
+            X2,
+            labels,
+            n_components=self.n_components,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            random_state=self.random_state,
+        )
+        self.eigenvalues_ = vals
+        self.n_iter_ = int(min(max(self.max_iter, self.n_components), X2.shape[1]))
+        shape = self.image_shape_ if self.image_shape_ is not None else (X2.shape[1],)
+        self.eigenvectors_ = vecs.reshape(vecs.shape[0], *shape)
+        self.reference_top_eigenvalues_ = self._per_sample(adapter, X2, labels)
+        self._set_offset(self.reference_top_eigenvalues_)
+        return self
+
+    def _per_sample(self, adapter, X2, labels):
+        return _hessian.per_sample_top_eigenvalues(
+            adapter,
+            X2,
+            labels,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            random_state=self.random_state,
+            verbose=self.verbose,
+        )
+
+    def _raw(self, X, y):
+        return self.top_eigenvalues(X, y)
+
+    def top_eigenvalues(self, X, y=None):
+        """Top eigenvalue of the input Hessian of the loss at every input.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Inputs, in the layout seen at fit.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels; ``None`` uses the model's predictions.
+
+        Returns
+        -------
+        eigenvalues : ndarray of shape (n_samples,)
+            Largest eigenvalue of ``∇²_x ℓ(x_i, y_i)`` (higher is more suspicious).
+        """
+        check_is_fitted(self, "eigenvalues_")
+        X = self._validate_X(X, reset=False)
+        y = self._check_y(X, y)
+        adapter = self._adapter()
+        X2 = X.reshape(X.shape[0], -1)
+        return self._per_sample(adapter, X2, adapter.loss_labels(X2, y))
+
+    def overlap(self, pattern):
+        """``|cos|`` between each eigenvector of ``H̄`` and a pattern.
+
+        The poison direction can rotate among the top eigenvectors, so the
+        maximum over them and its index are returned as well.
+
+        Parameters
+        ----------
+        pattern : array-like
+            One sample's worth of values (e.g. ``PoisonTransformer.trigger_mask_``),
+            in the image or the flat layout.
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            ``overlaps`` (ndarray of shape ``(n_components,)``), ``max`` (float)
+            and ``argmax`` (int).
+        """
+        check_is_fitted(self, "eigenvalues_")
+        p = np.asarray(pattern, dtype=np.float64).reshape(-1)
+        d = int(np.prod(self.input_shape_))
+        if p.size != d:
+            raise ValueError(
+                f"pattern has {p.size} values but the inputs have {d}; pass a pattern of the "
+                f"shape of one sample, {self.input_shape_}."
+            )
+        norm = np.linalg.norm(p)
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("pattern must be finite and not identically zero.")
+        V = self.eigenvectors_.reshape(self.eigenvectors_.shape[0], -1)
+        overlaps = np.abs(V @ p) / (np.linalg.norm(V, axis=1) * norm)
+        best = int(np.argmax(overlaps))
+        return Bunch(overlaps=overlaps, max=float(overlaps[best]), argmax=best)
+
+
+class SpectralSignatureDetector(_BaseScoreDetector):
+    """Spectral-signature backdoor detection (Tran, Li and Madry, 2018).
+
+    Within each class, the representations of the inputs are centred on the
+    class mean and projected on the top right singular vector of the centred
+    matrix; poisoned inputs, which share a trigger feature, project far along
+    it. The suspiciousness of an input is its squared projection
+    (:meth:`signature_scores`); ``score_samples`` is its negative.
+
+    Parameters
+    ----------
+    estimator : object or None, default=None
+        Where the representations come from. ``None``: the inputs themselves
+        (flattened). A fitted skorch net or torch ``nn.Module``: the penultimate
+        features, taken with a forward hook as the input of the last
+        ``torch.nn.Linear`` layer (or of the layer named by
+        ``feature_extractor``). Any other fitted estimator: the inputs, with the
+        estimator's predictions as labels.
+    feature_extractor : callable, str or None, default=None
+        ``callable(X) -> features`` of shape ``(n, p)`` (overrides the above);
+        a str names a submodule of the torch module whose output is taken.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected proportion of suspicious reference inputs (the threshold is
+        that upper quantile of the reference scores); ``"auto"``: the robust
+        cut ``median + 3.5 · 1.4826 · MAD``.
+    batch_size : int, default=256
+        Samples per forward pass when extracting features.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(C, H, W)``: the layout a torch module takes flat inputs in.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The groups (labels) seen at fit; one group when fitted without labels
+        and without a model.
+    means_ : ndarray of shape (n_classes, n_features_out)
+        Class means of the representations.
+    signatures_ : ndarray of shape (n_classes, n_features_out)
+        Top right singular vector of each class's centred representations
+        (zero for a class with a single sample).
+    reference_scores_ : ndarray of shape (n_samples,)
+        Squared projections of the reference inputs.
+    threshold_ : float
+        Squared projection above which an input is flagged.
+    offset_ : float
+        ``-threshold_``.
+    input_shape_ : tuple of int
+        Shape of one sample at fit.
+    n_features_in_ : int
+        ``X.shape[1]`` at fit.
+
+    See Also
+    --------
+    HessianSpectrumDetector : Curvature-based detection.
+
+    References
+    ----------
+    B. Tran, J. Li and A. Madry (2018). Spectral Signatures in Backdoor Attacks.
+    NeurIPS.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklpoison import SpectralSignatureDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> X[:10, 0] += 6.0  # a small cluster shifted along one direction
+    >>> det = SpectralSignatureDetector(contamination=0.05).fit(X)
+    >>> int((det.predict(X)[:10] == -1).sum())
+    10
+    """
+
+    _parameter_constraints = {
+        "estimator": [object, None],
+        "feature_extractor": [callable, str, None],
+        "contamination": _CONTAMINATION,
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "image_shape": [tuple, list, None],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        feature_extractor=None,
+        contamination="auto",
+        batch_size=256,
+        image_shape=None,
+    ):
+        self.estimator = estimator
+        self.feature_extractor = feature_extractor
+        self.contamination = contamination
+        self.batch_size = batch_size
+        self.image_shape = image_shape
+
+    # ---------------------------------------------------------------- features
+    def _torch_module(self):
+        est = self.estimator
+        if est is None:
+            return None
+        if hasattr(est, "module_") and hasattr(est, "criterion_"):
+            return est.module_
+        if _hessian._is_torch_module(est):
+            return est
+        return None
+
+    def _features(self, X):
+        if callable(self.feature_extractor):
+            F = np.asarray(self.feature_extractor(X), dtype=np.float64)
+            return F.reshape(F.shape[0], -1)
+        module = self._torch_module()
+        if module is None:
+            if isinstance(self.feature_extractor, str):
+                raise ValueError(
+                    "feature_extractor given as a layer name needs a torch module or skorch "
+                    f"net as estimator; got {type(self.estimator).__name__}."
+                )
+            return X.reshape(X.shape[0], -1).astype(np.float64)
+        return self._hooked_features(module, X)
+
+    def _hooked_features(self, module, X):
+        import torch
+
+        if isinstance(self.feature_extractor, str):
+            layers = dict(module.named_modules())
+            if self.feature_extractor not in layers:
+                raise ValueError(
+                    f"feature_extractor={self.feature_extractor!r} is not a submodule of the "
+                    f"model; choose one of {[n for n in layers if n]}."
+                )
+            layer, take_input = layers[self.feature_extractor], False
+        else:
+            linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+            if not linears:
+                raise ValueError(
+                    "The model has no torch.nn.Linear layer to take penultimate features "
+                    "from; pass feature_extractor (a layer name or a callable)."
+                )
+            layer, take_input = linears[-1], True
+        shape = (
+            getattr(self.estimator, "image_shape_", None)
+            or resolve_image_shape(self.input_shape_, self.image_shape)
+            or self.input_shape_
+        )
+        params = [p for p in module.parameters() if p.is_floating_point()]
+        dtype = params[0].dtype if params else torch.get_default_dtype()
+        device = params[0].device if params else torch.device("cpu")
+        captured = []
+
+        def hook(mod, inputs, output):
+            t = inputs[0] if take_input else output
+            captured.append(t.detach().reshape(t.shape[0], -1).cpu().double().numpy())
+
+        states = [(m, m.training) for m in module.modules()]
+        handle = layer.register_forward_hook(hook)
+        try:
+            module.eval()
+            with torch.no_grad():
+                for start in range(0, X.shape[0], self.batch_size):
+                    xb = X[start : start + self.batch_size]
+                    xb = torch.tensor(xb.reshape(xb.shape[0], *shape), dtype=dtype, device=device)
+                    module(xb)
+        finally:
+            handle.remove()
+            for m, state in states:
+                m.training = state
+        return np.concatenate(captured, axis=0)
+
+    def _labels(self, X, y, F=None):
+        if y is not None:
+            return y
+        est = self.estimator
+        if est is None:
+            if self.classes_.size == 1:
+                return np.full(X.shape[0], self.classes_[0])
+            # no model: the class of the nearest class mean (nearest-centroid rule)
+            F = self._features(X) if F is None else F
+            d2 = (
+                np.einsum("nd,nd->n", F, F)[:, None]
+                - 2 * F @ self.means_.T
+                + np.einsum("cd,cd->c", self.means_, self.means_)[None, :]
+            )
+            return self.classes_[np.argmin(d2, axis=1)]
+        if hasattr(est, "predict") and not _hessian._is_torch_module(est):
+            # skorch nets take the layout they were fitted on; sklearn models flat rows
+            Xp = X if hasattr(est, "module_") else X.reshape(X.shape[0], -1)
+            return np.asarray(est.predict(Xp))
+        import torch
+
+        module = self._torch_module()
+        shape = resolve_image_shape(self.input_shape_, self.image_shape) or self.input_shape_
+        params = [p for p in module.parameters() if p.is_floating_point()]
+        dtype = params[0].dtype if params else torch.get_default_dtype()
+        with torch.no_grad():
+            out = module(torch.tensor(X.reshape(X.shape[0], *shape), dtype=dtype))
+        return out.reshape(out.shape[0], -1).argmax(dim=1).cpu().numpy()
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Learn each class's mean and spectral signature on reference data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Reference inputs (e.g. the possibly poisoned training set).
+        y : array-like of shape (n_samples,) or None, default=None
+            Their labels. ``None``: the model's predictions, or one single
+            group when there is no model.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        self._validate_params()
+        X = self._validate_X(X, reset=True)
+        y = self._check_y(X, y)
+        self.input_shape_ = tuple(X.shape[1:])
+        if y is None:
+            if self.estimator is None:
+                y = np.zeros(X.shape[0], dtype=int)
+            else:
+                y = self._labels(X, None)
+        F = self._features(X)
+        classes, inverse = np.unique(y, return_inverse=True)
+        self.classes_ = classes
+        means = np.zeros((classes.size, F.shape[1]))
+        sigs = np.zeros((classes.size, F.shape[1]))
+        for c in range(classes.size):  # one SVD per class
+            Fc = F[inverse == c]
+            means[c] = Fc.mean(axis=0)
+            if Fc.shape[0] > 1:
+                _, _, Vt = np.linalg.svd(Fc - means[c], full_matrices=False)
+                sigs[c] = Vt[0]
+        self.means_ = means
+        self.signatures_ = sigs
+        self.reference_scores_ = self._project(F, inverse)
+        self._set_offset(self.reference_scores_)
+        return self
+
+    def _project(self, F, idx):
+        return np.einsum("nd,nd->n", F - self.means_[idx], self.signatures_[idx]) ** 2
+
+    def _raw(self, X, y):
+        return self.signature_scores(X, y)
+
+    def signature_scores(self, X, y=None):
+        """Squared projection of each input on its class's spectral signature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Inputs, in the layout seen at fit.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels. ``None``: the model's predictions; without a model, the
+            single group, or the class with the nearest mean representation.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher is more suspicious.
+        """
+        check_is_fitted(self, "signatures_")
+        X = self._validate_X(X, reset=False)
+        F = self._features(X)
+        y = self._labels(X, self._check_y(X, y), F)
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, self.classes_.size - 1)
+        unknown = self.classes_[idx] != y
+        if np.any(unknown):
+            raise ValueError(
+                f"y contains labels {np.unique(np.asarray(y)[unknown]).tolist()} not seen at fit "
+                f"({self.classes_.tolist()})."
+            )
+        return self._project(F, idx)

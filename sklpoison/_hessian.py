@@ -1,0 +1,832 @@
+"""Input-space curvature: Hessian-vector products, Gauss-Newton products and Lanczos.
+
+This module is the one numerical core behind sklpoison's curvature tools
+(:class:`sklpoison.HessianSpectrumDetector`, :class:`sklpoison.plotting.SpectrumDisplay`,
+the examples and benchmarks). It works with the *input* Hessian of the loss,
+
+.. math::
+
+    H_i = \\nabla^2_{x} \\ell(f(x_i), y_i) \\in \\mathbb{R}^{d \\times d},
+    \\qquad \\bar H = \\frac{1}{N} \\sum_i H_i ,
+
+and with its Gauss-Newton part :math:`G_i = J_i^\\top \\nabla^2_z \\ell\\, J_i` (``J_i`` the
+Jacobian of the model output with respect to the input). Neither is ever materialised:
+every model is wrapped in an *adapter* (:func:`make_input_hessian_adapter`) whose
+``batch_operator(X, y)`` returns the map ``V -> [H_1 v_1, ..., H_n v_n]`` of per-sample
+products on a batch, vectorised over the samples. Everything else is built on that
+single primitive:
+
+- :func:`mean_hvp` / :func:`mean_hessian_operator`: ``v -> H̄ v`` (a
+  :class:`scipy.sparse.linalg.LinearOperator`), batched over the data;
+- :func:`batched_lanczos`: Lanczos with full reorthogonalisation, for a fixed
+  number of iterations, run simultaneously on many independent operators
+  (one per sample) with numpy batched linear algebra;
+- :func:`top_eigenpairs`: top-``k`` eigenpairs of ``H̄`` by Lanczos or by
+  :func:`scipy.sparse.linalg.eigsh`;
+- :func:`per_sample_top_eigenvalues`: top eigenvalue(s) of every ``H_i``, batched.
+
+Adapters exist for torch modules and skorch nets (double backward through
+autograd, one graph per batch reused by every Lanczos iteration), for
+scikit-learn's :class:`~sklearn.linear_model.LogisticRegression` (closed form,
+:math:`\\nabla^2_x \\ell = W^\\top(\\operatorname{diag} p - p p^\\top) W`) and for
+estimators exposing an analytic ``input_hessian`` (sklpoison's ``GradRegKRR`` and
+``GradRegKRRClassifier``). torch is imported lazily, only when a torch model is used.
+"""
+
+import copy
+import inspect
+import sys
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "make_input_hessian_adapter",
+    "mean_hvp",
+    "per_sample_hvp",
+    "mean_hessian_operator",
+    "batched_lanczos",
+    "top_eigenpairs",
+    "per_sample_top_eigenvalues",
+    "dense_per_sample_hessians",
+]
+
+_CURVATURES = ("hessian", "gauss_newton")
+
+
+# --------------------------------------------------------------------------- adapters
+class _BaseAdapter:
+    """Interface of the input-Hessian adapters.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        Shape of one sample as the model expects it.
+    n_features : int
+        ``prod(input_shape)``: the dimension ``d`` of the Hessian.
+    curvature : {"hessian", "gauss_newton"}
+        Which operator the products apply.
+    """
+
+    def __init__(self, input_shape, curvature):
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.n_features = int(np.prod(self.input_shape))
+        self.curvature = curvature
+
+    def loss_labels(self, X, y=None):
+        """Labels of the loss for flat inputs ``X``: ``y`` validated and encoded, or,
+        when ``y`` is None, the model's own predictions."""
+        if y is None:
+            return self.predict_labels(X)
+        return self.check_labels(y, np.asarray(X).shape[0])
+
+    def predict_labels(self, X):  # pragma: no cover - interface
+        """Labels the loss uses when none are given (the model's prediction)."""
+        raise NotImplementedError
+
+    def check_labels(self, y, n_samples):
+        """Validate labels for the loss; return them as an array."""
+        y = np.asarray(y)
+        if y.shape[0] != n_samples:
+            raise ValueError(
+                f"y has {y.shape[0]} labels but X has {n_samples} samples; pass one label per "
+                f"sample (or y=None to use the model's predictions)."
+            )
+        return y
+
+    def batch_operator(self, X, y):  # pragma: no cover - interface
+        """Return ``matvec(V) -> (n, d)``: the per-sample products ``H_i v_i`` on batch ``X``."""
+        raise NotImplementedError
+
+
+class _TorchAdapter(_BaseAdapter):
+    """Adapter for a torch module (logits out, cross-entropy) or a fitted skorch net.
+
+    The per-sample products use double backward: on a batch, the input gradient
+    ``g = ∇_X Σ_i ℓ_i`` is built once with ``create_graph=True``; every product
+    ``V -> ∇_X <g, V>`` is then one backward pass through that graph. Rows do not
+    interact (the module is put in eval mode), so row ``i`` of the result is
+    ``H_i v_i``. The Gauss-Newton products ``J_iᵀ (∇²_z ℓ) J_i v_i`` reuse the same
+    graph: ``J v`` by the double-vjp trick, ``∇²_z ℓ`` by autograd on the outputs.
+    """
+
+    def __init__(
+        self, module, loss, input_shape, curvature, *, label_kind, device=None, encoder=None
+    ):
+        super().__init__(input_shape, curvature)
+        import torch
+
+        self.encoder = encoder  # user labels -> class indices (e.g. a fitted LabelEncoder)
+        self.module = module
+        self.loss = loss  # (output, target) -> summed loss
+        self.label_kind = label_kind  # "index", "binary" or "regression"
+        params = list(module.parameters()) + list(module.buffers())
+        floats = [p for p in params if p.is_floating_point()]
+        self.dtype = floats[0].dtype if floats else torch.get_default_dtype()
+        self.device = (
+            device if device is not None else (floats[0].device if floats else torch.device("cpu"))
+        )
+
+    # -- helpers
+    def _eval_mode(self):
+        states = [(m, m.training) for m in self.module.modules()]
+
+        class _Ctx:
+            def __enter__(ctx):
+                self.module.eval()
+
+            def __exit__(ctx, *exc):
+                for m, state in states:
+                    m.training = state
+
+        return _Ctx()
+
+    def _to_input(self, X):
+        import torch
+
+        X = np.asarray(X)
+        return torch.tensor(
+            X.reshape(X.shape[0], *self.input_shape), dtype=self.dtype, device=self.device
+        )
+
+    def _forward(self, x):
+        out = self.module(x)
+        if isinstance(out, tuple | list):
+            out = out[0]
+        return out
+
+    def predict_labels(self, X):
+        import torch
+
+        with self._eval_mode(), torch.no_grad():
+            out = self._forward(self._to_input(X))
+        out = out.detach().cpu().numpy()
+        if self.label_kind == "index":
+            return out.reshape(out.shape[0], -1).argmax(axis=1)
+        if self.label_kind == "binary":
+            return (out.reshape(out.shape[0]) > 0).astype(np.float64)
+        return out.reshape(out.shape[0], *out.shape[1:])
+
+    def check_labels(self, y, n_samples):
+        y = super().check_labels(y, n_samples)
+        if self.encoder is not None:
+            try:
+                y = np.asarray(self.encoder(y))
+            except ValueError as exc:
+                raise ValueError(f"y holds labels the model was not trained on: {exc}") from exc
+        if self.label_kind == "index":
+            if y.dtype.kind not in "iub":
+                if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+                    y = y.astype(np.int64)
+                else:
+                    raise ValueError(
+                        "A torch classifier's loss needs integer class indices 0..C-1 as y; got "
+                        f"labels of dtype {y.dtype}. Encode the labels (e.g. LabelEncoder) or "
+                        "pass y=None to use the model's predictions."
+                    )
+            y = y.astype(np.int64)
+        return y
+
+    def _target(self, y, out):
+        import torch
+
+        if self.label_kind == "index":
+            t = torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
+            n_out = out.shape[1] if out.ndim > 1 else 1
+            if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n_out):
+                raise ValueError(
+                    f"Labels must be class indices in [0, {n_out - 1}] for this model with "
+                    f"{n_out} outputs; got labels in [{int(t.min())}, {int(t.max())}]. Pass "
+                    f"encoded labels or y=None to use the model's predictions."
+                )
+            return t
+        t = torch.as_tensor(np.asarray(y, dtype=np.float64), dtype=out.dtype, device=self.device)
+        if t.shape != out.shape and t.numel() == out.numel():
+            t = t.reshape(out.shape)
+        return t
+
+    def batch_operator(self, X, y):
+        import torch
+
+        x = self._to_input(X).requires_grad_(True)
+        n, d = x.shape[0], self.n_features
+        with self._eval_mode(), torch.enable_grad():
+            out = self._forward(x)
+            target = self._target(y, out)
+            if self.curvature == "hessian":
+                loss = self.loss(out, target)
+                (g,) = torch.autograd.grad(loss, x, create_graph=True)
+                if not g.requires_grad:  # the gradient does not depend on the input
+                    return lambda V: np.zeros((n, d))
+
+                def matvec(V):
+                    v = torch.tensor(
+                        np.asarray(V).reshape(x.shape), dtype=self.dtype, device=self.device
+                    )
+                    with torch.enable_grad():
+                        (hv,) = torch.autograd.grad(
+                            g, x, grad_outputs=v, retain_graph=True, allow_unused=True
+                        )
+                    if hv is None:
+                        return np.zeros((n, d))
+                    return hv.detach().reshape(n, d).cpu().double().numpy()
+
+                return matvec
+
+            # Gauss-Newton: J v by the double-vjp trick, then ∇²_z ℓ, then Jᵀ.
+            u = torch.zeros_like(out, requires_grad=True)
+            (jtu,) = torch.autograd.grad(out, x, grad_outputs=u, create_graph=True)
+            z = out.detach().requires_grad_(True)
+            (gz,) = torch.autograd.grad(self.loss(z, target), z, create_graph=True)
+
+        def gn_matvec(V):
+            v = torch.tensor(np.asarray(V).reshape(x.shape), dtype=self.dtype, device=self.device)
+            with torch.enable_grad():
+                (jv,) = torch.autograd.grad(jtu, u, grad_outputs=v, retain_graph=True)
+                if gz.requires_grad:
+                    (hjv,) = torch.autograd.grad(
+                        gz, z, grad_outputs=jv.detach(), retain_graph=True, allow_unused=True
+                    )
+                    hjv = torch.zeros_like(z) if hjv is None else hjv
+                else:
+                    hjv = torch.zeros_like(z)
+                (res,) = torch.autograd.grad(out, x, grad_outputs=hjv, retain_graph=True)
+            return res.detach().reshape(n, d).cpu().double().numpy()
+
+        return gn_matvec
+
+
+class _LogisticAdapter(_BaseAdapter):
+    """Closed-form input Hessian of the log-loss of a fitted linear probabilistic classifier.
+
+    With logits ``z = W x + b`` and ``p = softmax(z)``, the input Hessian of the
+    cross-entropy is ``Wᵀ (diag p − p pᵀ) W`` whatever the label (binary:
+    ``p (1 − p) w wᵀ``); the logits are linear in ``x`` so it equals its
+    Gauss-Newton part. Products cost ``O(n C d)``.
+    """
+
+    def __init__(self, estimator, curvature):
+        check_is_fitted(estimator)
+        super().__init__((estimator.coef_.shape[1],), curvature)
+        self.estimator = estimator
+        self.W = np.asarray(estimator.coef_, dtype=np.float64)
+
+    def predict_labels(self, X):
+        return self.estimator.predict(np.asarray(X).reshape(len(X), -1))
+
+    def check_labels(self, y, n_samples):
+        # the cross-entropy's input Hessian does not depend on the label
+        return super().check_labels(y, n_samples)
+
+    def batch_operator(self, X, y):
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        P = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+        W = self.W
+        if W.shape[0] == 1:  # binary: sigmoid of one logit
+            a = P[:, 1] * P[:, 0]
+            w = W[0]
+
+            def matvec(V):
+                return (a * (np.asarray(V) @ w))[:, None] * w[None, :]
+
+            return matvec
+
+        def matvec(V):
+            U = np.asarray(V) @ W.T  # (n, C)
+            PU = P * U
+            AU = PU - P * PU.sum(axis=1, keepdims=True)
+            return AU @ W
+
+        return matvec
+
+
+class _AnalyticAdapter(_BaseAdapter):
+    """Adapter for estimators exposing analytic per-sample input Hessians.
+
+    The estimator must provide ``input_hessian(X)`` returning the input Hessians
+    of its decision function, shape ``(n, d, d)`` (or ``(n, C, d, d)`` for ``C``
+    outputs) and ``input_gradient(X)`` / ``input_jacobian(X)`` returning ``(n, d)``
+    (or ``(n, C, d)``). The loss is the squared error ``½ ||f(x) − y||²`` of the
+    decision function (the loss GradRegKRR is fitted with; one-hot ±1 targets for
+    GradRegKRRClassifier), so that
+
+    ``∇²_x ℓ = Σ_c ∇f_c ∇f_cᵀ + (f_c − y_c) ∇²f_c``  and  ``G = Σ_c ∇f_c ∇f_cᵀ``.
+
+    The per-sample matrices are formed once per batch (``d`` is small for the kernel
+    models this serves) and the products are batched matrix-vector products.
+    """
+
+    def __init__(self, estimator, curvature):
+        check_is_fitted(estimator)
+        n_features = getattr(estimator, "n_features_in_", None)
+        if n_features is None:
+            raise ValueError("The estimator must be fitted (no n_features_in_ found).")
+        super().__init__((int(n_features),), curvature)
+        self.estimator = estimator
+        self.is_classifier = hasattr(estimator, "classes_")
+
+    def _decision(self, X):
+        est = self.estimator
+        if self.is_classifier and hasattr(est, "decision_function"):
+            f = np.asarray(est.decision_function(X), dtype=np.float64)
+        else:
+            f = np.asarray(est.predict(X), dtype=np.float64)
+        return f.reshape(len(X), -1)
+
+    def _gradients(self, X):
+        est = self.estimator
+        for name in ("input_jacobian", "input_gradient"):
+            if hasattr(est, name):
+                G = np.asarray(getattr(est, name)(X), dtype=np.float64)
+                return G.reshape(len(X), -1, self.n_features)
+        raise ValueError(
+            f"{type(est).__name__} has input_hessian but neither input_gradient nor "
+            "input_jacobian; both are needed for the Hessian of the loss."
+        )
+
+    def _hessians(self, X):
+        Hf = np.asarray(self.estimator.input_hessian(X), dtype=np.float64)
+        return Hf.reshape(len(X), -1, self.n_features, self.n_features)
+
+    def predict_labels(self, X):
+        return self.estimator.predict(np.asarray(X).reshape(len(X), -1))
+
+    def _targets(self, y, n_out):
+        y = np.asarray(y)
+        if not self.is_classifier:
+            return y.astype(np.float64).reshape(len(y), -1)
+        classes = self.estimator.classes_
+        if n_out == 1:  # binary decision function, targets ±1 for classes_[1] / classes_[0]
+            return np.where(y == classes[1], 1.0, -1.0)[:, None]
+        return np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+
+    def check_labels(self, y, n_samples):
+        y = super().check_labels(y, n_samples)
+        if self.is_classifier:
+            unknown = np.setdiff1d(np.unique(y), self.estimator.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"y contains labels {unknown.tolist()} unknown to the estimator, whose classes "
+                    f"are {self.estimator.classes_.tolist()}."
+                )
+        return y
+
+    def batch_operator(self, X, y):
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        J = self._gradients(X)  # (n, C, d)
+        H = np.einsum("ncd,nce->nde", J, J)
+        if self.curvature == "hessian":
+            R = self._decision(X) - self._targets(y, J.shape[1])  # (n, C)
+            H = H + np.einsum("nc,ncde->nde", R, self._hessians(X))
+
+        def matvec(V):
+            return np.einsum("nde,ne->nd", H, np.asarray(V))
+
+        return matvec
+
+
+def _skorch_loss(net):
+    """Summed per-sample loss of a fitted skorch net, as its ``get_loss`` computes it."""
+    import torch
+
+    crit = copy.copy(net.criterion_)
+    if hasattr(crit, "reduction"):
+        crit.reduction = "sum"
+    log_probs = isinstance(crit, torch.nn.NLLLoss) and _is_skorch_classifier(net)
+
+    def loss(out, target):
+        if log_probs:
+            out = torch.log(out + torch.finfo(out.dtype).eps)
+        return crit(out, target)
+
+    return loss
+
+
+def _is_skorch_classifier(net):
+    try:
+        from skorch import NeuralNetClassifier
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(net, NeuralNetClassifier)
+
+
+def _is_torch_module(obj):
+    torch = sys.modules.get("torch")  # a torch module exists only once torch is imported
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def make_input_hessian_adapter(estimator, *, input_shape=None, curvature="hessian"):
+    """Wrap a fitted model so that per-sample input-Hessian products can be taken.
+
+    Parameters
+    ----------
+    estimator : object
+        One of: a fitted skorch net (its ``module_`` and ``criterion_``; the
+        loss is the one the net is trained with, summed over samples); a torch
+        ``nn.Module`` returning logits (cross-entropy); a fitted
+        :class:`~sklearn.linear_model.LogisticRegression` (or any fitted linear
+        classifier with ``coef_`` and ``predict_proba``; closed form); a fitted
+        estimator with an analytic ``input_hessian`` (``GradRegKRR``,
+        ``GradRegKRRClassifier``); or an adapter, returned as is.
+    input_shape : tuple of int or None, default=None
+        Shape of one sample as the model expects it (torch models). ``None``
+        means flat vectors of the model's input size (sklearn models); required
+        for torch models.
+    curvature : {"hessian", "gauss_newton"}, default="hessian"
+        The full input Hessian of the loss or its Gauss-Newton part.
+
+    Returns
+    -------
+    adapter : object
+        Has ``n_features``, ``input_shape``, ``predict_labels(X)``,
+        ``check_labels(y, n)`` and ``batch_operator(X, y)``.
+    """
+    if curvature not in _CURVATURES:
+        raise ValueError(f"curvature must be one of {_CURVATURES}; got {curvature!r}.")
+    if isinstance(estimator, _BaseAdapter):
+        return estimator
+    if hasattr(estimator, "module_") and hasattr(estimator, "criterion_"):  # fitted skorch net
+        if input_shape is None:
+            raise ValueError("input_shape is required for a skorch net.")
+        kind = "index"
+        try:
+            from skorch import NeuralNetBinaryClassifier
+
+            if isinstance(estimator, NeuralNetBinaryClassifier):
+                kind = "binary"
+            elif not _is_skorch_classifier(estimator):
+                kind = "regression"
+        except ImportError:  # pragma: no cover
+            pass
+        device = None
+        if getattr(estimator, "device", None) is not None:
+            import torch
+
+            device = torch.device(estimator.device)
+        encoder = None
+        if hasattr(estimator, "label_encoder_"):  # e.g. sklpoison.nn.GradRegNetClassifier
+            encoder = estimator.label_encoder_.transform
+        return _TorchAdapter(
+            estimator.module_,
+            _skorch_loss(estimator),
+            input_shape,
+            curvature,
+            label_kind=kind,
+            device=device,
+            encoder=encoder,
+        )
+    if (
+        hasattr(estimator, "module")
+        and not inspect.isclass(estimator.module)
+        and hasattr(estimator, "criterion")
+        and not hasattr(estimator, "module_")
+    ):
+        raise ValueError(
+            f"The skorch net {type(estimator).__name__} is not fitted (or not initialized): "
+            "fit it (or call .initialize()) before analysing its curvature."
+        )
+    if _is_torch_module(estimator):
+        if input_shape is None:
+            raise ValueError("input_shape is required for a torch module.")
+        import torch
+
+        def ce(out, target):
+            return torch.nn.functional.cross_entropy(out, target, reduction="sum")
+
+        return _TorchAdapter(estimator, ce, input_shape, curvature, label_kind="index")
+    if hasattr(estimator, "input_hessian"):
+        return _AnalyticAdapter(estimator, curvature)
+    if hasattr(estimator, "coef_") and hasattr(estimator, "predict_proba"):
+        coef = np.asarray(estimator.coef_)
+        if coef.ndim == 2:
+            return _LogisticAdapter(estimator, curvature)
+    if hasattr(estimator, "predict_proba") and not hasattr(estimator, "coef_"):
+        try:
+            check_is_fitted(estimator)
+        except Exception as exc:
+            raise ValueError(
+                f"{type(estimator).__name__} is not fitted: fit it before analysing its curvature."
+            ) from exc
+    raise ValueError(
+        f"Cannot take input Hessians of {type(estimator).__name__}: pass a fitted skorch net, a "
+        "torch nn.Module (logits), a fitted LogisticRegression, or a fitted model with an "
+        "analytic input_hessian (GradRegKRR, GradRegKRRClassifier)."
+    )
+
+
+# ------------------------------------------------------------------------ products
+def _batches(n, batch_size):
+    batch_size = n if batch_size is None else max(1, int(batch_size))
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def per_sample_hvp(adapter, X, y, V, *, batch_size=None):
+    """Per-sample products ``[H_1 v_1, ..., H_n v_n]``, batched over samples.
+
+    Parameters
+    ----------
+    adapter : object
+        From :func:`make_input_hessian_adapter`.
+    X : ndarray of shape (n, d)
+        Flat inputs.
+    y : array-like of shape (n,)
+        Labels of the loss.
+    V : ndarray of shape (n, d)
+        One vector per sample.
+    batch_size : int or None, default=None
+        Samples per batch (``None``: all at once).
+
+    Returns
+    -------
+    HV : ndarray of shape (n, d)
+    """
+    X = np.asarray(X)
+    V = np.asarray(V, dtype=np.float64)
+    out = np.empty((X.shape[0], adapter.n_features))
+    for sl in _batches(X.shape[0], batch_size):
+        out[sl] = adapter.batch_operator(X[sl], y[sl])(V[sl])
+    return out
+
+
+def mean_hvp(adapter, X, y, v, *, batch_size=None):
+    """``H̄ v`` with ``H̄ = (1/N) Σ_i H_i``, never formed.
+
+    ``v`` may be one vector ``(d,)`` or a block ``(d, k)``.
+    """
+    X = np.asarray(X)
+    v = np.asarray(v, dtype=np.float64)
+    block = v.reshape(adapter.n_features, -1)
+    out = np.zeros_like(block)
+    for sl in _batches(X.shape[0], batch_size):
+        op = adapter.batch_operator(X[sl], y[sl])
+        n_b = sl.stop - sl.start
+        for j in range(block.shape[1]):
+            out[:, j] += op(np.broadcast_to(block[:, j], (n_b, block.shape[0]))).sum(axis=0)
+    out /= X.shape[0]
+    return out.reshape(v.shape)
+
+
+def mean_hessian_operator(adapter, X, y, *, batch_size=None):
+    """``H̄`` as a symmetric :class:`scipy.sparse.linalg.LinearOperator` of shape ``(d, d)``.
+
+    Batches whose graph fits are prepared once and reused for every product.
+    """
+    X = np.asarray(X)
+    d = adapter.n_features
+    ops = [
+        (adapter.batch_operator(X[sl], y[sl]), sl.stop - sl.start)
+        for sl in _batches(X.shape[0], batch_size)
+    ]
+    n = X.shape[0]
+
+    def matvec(v):
+        v = np.asarray(v, dtype=np.float64).reshape(d)
+        acc = np.zeros(d)
+        for op, n_b in ops:
+            acc += op(np.broadcast_to(v, (n_b, d))).sum(axis=0)
+        return acc / n
+
+    def matmat(Vb):
+        return np.column_stack([matvec(Vb[:, j]) for j in range(Vb.shape[1])])
+
+    return LinearOperator((d, d), matvec=matvec, rmatvec=matvec, matmat=matmat, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------- Lanczos
+def batched_lanczos(
+    matvec,
+    n_operators,
+    n_features,
+    *,
+    n_iter,
+    n_eigen=1,
+    random_state=None,
+    return_eigenvectors=True,
+    shared_start=True,
+):
+    """Lanczos with full reorthogonalisation on many symmetric operators at once.
+
+    Runs ``m = min(n_iter, n_features)`` Lanczos steps simultaneously on
+    ``n_operators`` independent symmetric operators (stacked: ``matvec`` maps an
+    ``(n_operators, n_features)`` array, one vector per operator, to the stacked
+    products). Every new Lanczos vector is orthogonalised twice against all previous
+    ones (classical Gram-Schmidt, twice), so the Ritz values are those of an
+    orthonormal Krylov basis. When an operator's Krylov space becomes invariant
+    (``beta ≈ 0``, e.g. a rank-``r`` Hessian after ``r`` steps) the iteration
+    continues from a fresh vector orthogonal to the basis, with a zero coupling;
+    with ``n_iter >= n_features`` the result is the exact spectrum.
+
+    With ``shared_start=True`` every operator starts from the same random vector
+    and uses the same restart vectors, so the result for one operator does not
+    depend on the others in the batch (per-sample scores do not depend on how the
+    samples are batched or ordered).
+
+    Parameters
+    ----------
+    matvec : callable
+        ``(B, d) -> (B, d)``, row ``b`` the product of operator ``b`` with row ``b``.
+    n_operators : int
+        ``B``.
+    n_features : int
+        ``d``.
+    n_iter : int
+        Number of Lanczos steps (the Krylov dimension).
+    n_eigen : int, default=1
+        Number of top (largest algebraic) Ritz pairs returned.
+    random_state : int, RandomState or None, default=None
+        Start and restart vectors (Gaussian). Fixes the result.
+    return_eigenvectors : bool, default=True
+        Also return the Ritz vectors.
+    shared_start : bool, default=True
+        One start vector for all operators (else one each).
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (B, n_eigen)
+        In decreasing order.
+    eigenvectors : ndarray of shape (B, n_eigen, d)
+        Unit Ritz vectors (only with ``return_eigenvectors=True``).
+    """
+    rng = check_random_state(random_state)
+    B, d = int(n_operators), int(n_features)
+    m = int(min(n_iter, d))
+    if m < 1:
+        raise ValueError(f"n_iter must be at least 1; got {n_iter}.")
+    k = int(min(n_eigen, m))
+    if shared_start:
+        q = np.broadcast_to(rng.standard_normal(d), (B, d)).copy()
+    else:
+        q = rng.standard_normal((B, d))
+    restarts = rng.standard_normal((m, d))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    Q = np.zeros((B, m, d))
+    alpha = np.zeros((B, m))
+    beta = np.zeros((B, max(m - 1, 0)))
+    scale = np.zeros(B)
+    for j in range(m):
+        Q[:, j] = q
+        w = np.asarray(matvec(q), dtype=np.float64).reshape(B, d)
+        alpha[:, j] = np.einsum("bd,bd->b", w, q)
+        scale = np.maximum(scale, np.linalg.norm(w, axis=1))
+        basis = Q[:, : j + 1]
+        for _ in range(2):  # full reorthogonalisation, twice
+            w = w - np.einsum("bj,bjd->bd", np.einsum("bjd,bd->bj", basis, w), basis)
+        if j == m - 1:
+            break
+        b = np.linalg.norm(w, axis=1)
+        small = b <= 1e-10 * scale + np.finfo(float).tiny
+        if np.any(small):  # invariant subspace: continue from a restart vector
+            sub = basis[small]
+            r = np.broadcast_to(restarts[j], (sub.shape[0], d)).copy()
+            for _ in range(2):
+                r = r - np.einsum("bj,bjd->bd", np.einsum("bjd,bd->bj", sub, r), sub)
+            w[small] = r
+            b = np.where(small, np.linalg.norm(w, axis=1), b)
+        beta[:, j] = np.where(small, 0.0, b)
+        q = w / b[:, None]
+    T = np.zeros((B, m, m))
+    idx = np.arange(m)
+    T[:, idx, idx] = alpha
+    if m > 1:
+        T[:, idx[:-1], idx[1:]] = beta
+        T[:, idx[1:], idx[:-1]] = beta
+    evals, S = np.linalg.eigh(T)  # ascending
+    evals = evals[:, ::-1][:, :k]
+    if not return_eigenvectors:
+        return evals
+    S = S[:, :, ::-1][:, :, :k]
+    vecs = np.einsum("bjd,bjk->bkd", Q, S)
+    vecs /= np.linalg.norm(vecs, axis=2, keepdims=True)
+    return evals, vecs
+
+
+def top_eigenpairs(
+    adapter,
+    X,
+    y,
+    *,
+    n_components=5,
+    max_iter=10,
+    solver="lanczos",
+    batch_size=None,
+    random_state=None,
+    tol=0.0,
+):
+    """Top eigenpairs of the mean input Hessian ``H̄`` on ``(X, y)``.
+
+    Parameters
+    ----------
+    adapter : object
+        From :func:`make_input_hessian_adapter`.
+    X : ndarray of shape (n, d)
+    y : array-like of shape (n,)
+    n_components : int, default=5
+    max_iter : int, default=10
+        Lanczos steps (``solver="lanczos"``) or the Lanczos basis size ``ncv``
+        of ARPACK (``solver="eigsh"``, at least ``n_components + 1``).
+    solver : {"lanczos", "eigsh"}, default="lanczos"
+        Fixed-step Lanczos with full reorthogonalisation (the paper's procedure,
+        deterministic for a given ``random_state``), or
+        :func:`scipy.sparse.linalg.eigsh` (implicitly restarted, iterates to
+        convergence ``tol``) on the operator.
+    batch_size : int or None
+    random_state : int, RandomState or None
+    tol : float, default=0.0
+        ARPACK tolerance (``solver="eigsh"``; 0 means machine precision).
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (n_components,)
+        Decreasing (largest algebraic first).
+    eigenvectors : ndarray of shape (n_components, d)
+        Unit eigenvectors, sign fixed so that the largest-magnitude entry is positive.
+    """
+    op = mean_hessian_operator(adapter, X, y, batch_size=batch_size)
+    d = adapter.n_features
+    k = int(min(n_components, d))
+    if solver == "lanczos":
+        vals, vecs = batched_lanczos(
+            lambda Q: op.matvec(Q[0])[None, :],
+            1,
+            d,
+            n_iter=max(max_iter, k),
+            n_eigen=k,
+            random_state=random_state,
+        )
+        vals, vecs = vals[0], vecs[0]
+    elif solver == "eigsh":
+        rng = check_random_state(random_state)
+        if k >= d:  # ARPACK needs k < d: fall back to the dense matrix (d is tiny here)
+            M = op.matmat(np.eye(d))
+            w, U = np.linalg.eigh((M + M.T) / 2)
+            vals, vecs = w[::-1][:k], U[:, ::-1][:, :k].T
+        else:
+            ncv = int(min(d, max(max_iter, 2 * k + 1)))
+            w, U = eigsh(op, k=k, which="LA", v0=rng.standard_normal(d), ncv=ncv, tol=tol)
+            order = np.argsort(w)[::-1]
+            vals, vecs = w[order], U[:, order].T
+    else:
+        raise ValueError(f"solver must be 'lanczos' or 'eigsh'; got {solver!r}.")
+    vecs = _fix_signs(vecs)
+    return np.asarray(vals, dtype=np.float64), vecs
+
+
+def _fix_signs(vecs):
+    vecs = np.array(vecs, dtype=np.float64)
+    idx = np.argmax(np.abs(vecs), axis=-1)
+    signs = np.sign(np.take_along_axis(vecs, idx[..., None], axis=-1))
+    signs[signs == 0] = 1
+    return vecs * signs
+
+
+def per_sample_top_eigenvalues(
+    adapter, X, y, *, n_eigen=1, max_iter=10, batch_size=None, random_state=None, verbose=0
+):
+    """Top eigenvalue(s) of every per-sample input Hessian ``H_i``, batched.
+
+    One batched Lanczos run per batch of samples: every step is a single
+    vectorised product over the whole batch (see :func:`batched_lanczos`).
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (n,) or (n, n_eigen)
+        ``(n,)`` when ``n_eigen == 1``.
+    """
+    X = np.asarray(X)
+    n, d = X.shape[0], adapter.n_features
+    out = np.empty((n, int(min(n_eigen, max_iter, d))))
+    # one seed for every batch: each sample's Lanczos then depends on that sample only
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    batches = _batches(n, batch_size)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="per-sample Lanczos", unit="batch")
+    for sl in batches:
+        op = adapter.batch_operator(X[sl], y[sl])
+        out[sl] = batched_lanczos(
+            op,
+            sl.stop - sl.start,
+            d,
+            n_iter=max_iter,
+            n_eigen=n_eigen,
+            random_state=seed,
+            return_eigenvectors=False,
+        )
+    return out[:, 0] if n_eigen == 1 else out
+
+
+def dense_per_sample_hessians(adapter, X, y, *, batch_size=None):
+    """Per-sample Hessians ``(n, d, d)`` formed from ``d`` batched products (reference use only)."""
+    X = np.asarray(X)
+    n, d = X.shape[0], adapter.n_features
+    H = np.empty((n, d, d))
+    eye = np.eye(d)
+    for sl in _batches(n, batch_size):
+        op = adapter.batch_operator(X[sl], y[sl])
+        n_b = sl.stop - sl.start
+        for j in range(d):
+            H[sl, :, j] = op(np.broadcast_to(eye[j], (n_b, d)))
+    return H
