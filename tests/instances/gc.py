@@ -1,0 +1,29 @@
+"""Common-check instances for sklpoison/_gc.py (fast settings)."""
+
+
+def _gradient_canceling():
+    from sklpoison import GradientCanceling
+
+    return [GradientCanceling(epsilon_w=0.5, epsilon_d=0.2, max_iter=5, random_state=0)]
+
+
+def _grad_pc():
+    from sklpoison import GradPC
+
+    # a small radius keeps the corrupted model accurate enough for the checks that
+    # require a working classifier; the corruption itself is tested in tests/test_gc.py
+    return [GradPC(epsilon_w=0.01, max_iter=5)]
+
+
+def _sever():
+    from sklpoison import Sever
+
+    return [Sever(epsilon=0.05, n_iter=2, random_state=0)]
+
+
+INSTANCES = {
+    "GradientCanceling": _gradient_canceling,
+    "GradPC": _grad_pc,
+    "Sever": _sever,
+}
+EXPECTED_FAILED_CHECKS = {}

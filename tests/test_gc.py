@@ -1,0 +1,368 @@
+"""Tests of sklpoison/_gc.py and sklpoison/_gc_models.py (Lu, Kamath and Yu 2023)."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.optimize import minimize_scalar
+from scipy.special import expit
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.svm import SVC
+
+from sklpoison import GradientCanceling, GradPC, Sever, poisonability_threshold
+from sklpoison._gc_models import LinearAdapter, linear_torch_adapter, make_adapter
+from sklpoison.datasets import make_or
+
+torch = pytest.importorskip("torch")
+
+W_1_OVER_E = 0.2784645427610738  # Lambert W(1/e), by hand: w e^w = 1/e
+
+
+# ----------------------------------------------------------------- threshold
+def test_tau_binary_hand_computed():
+    # h = w x = (-1, +1) for labels (1, 0): residuals p - y = (s(-1) - 1, s(1)),
+    # margins h (p - y) = (s(1), s(1)), so <w, g(mu)> = sigmoid(1)
+    X, y = np.array([[1.0], [-1.0]]), np.array([1, 0])
+    res = poisonability_threshold(None, X, y, coef=[[-1.0]])
+    assert_allclose(res.lambert_w, W_1_OVER_E, rtol=1e-12)
+    assert_allclose(res.inner_product, expit(1.0), rtol=1e-12)
+    assert_allclose(res.tau, expit(1.0) / W_1_OVER_E, rtol=1e-12)
+    assert res.formula == "binary" and res.n_classes == 2
+
+
+def test_tau_multiclass_hand_computed():
+    # c = 3, one row x = (1, 0) of class 0, W rows (0,0), (1,0), (0,1): h = (0, 1, 0)
+    # <h, p - e_0> = p_1 = e / (2 + e)
+    X, y3 = np.array([[1.0, 0.0]] * 3), np.array([0, 0, 0])
+    coef = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    # labels 1, 2 must exist for c = 3: add rows whose margins are computed by hand too
+    X = np.vstack([X, [[0.0, 0.0]], [[0.0, 0.0]]])  # h = 0: <0, .> = 0
+    y3 = np.array([0, 0, 0, 1, 2])
+    res = poisonability_threshold(None, X, y3, coef=coef)
+    inner = 3 * (np.e / (2 + np.e)) / 5
+    assert_allclose(res.inner_product, inner, rtol=1e-12)
+    # W((c-1)/e) solves w e^w = 2/e
+    assert_allclose(res.lambert_w * np.exp(res.lambert_w), 2 / np.e, rtol=1e-12)
+    assert_allclose(res.tau, inner / res.lambert_w, rtol=1e-12)
+    tau2 = poisonability_threshold(None, X, y3, coef=coef, formula="tau2")
+    assert_allclose(tau2.tau, inner / W_1_OVER_E, rtol=1e-12)
+    # ten classes: W(9/e) = 1.10100 (implementation notes)
+    y10 = np.arange(10)
+    res10 = poisonability_threshold(None, np.eye(10), y10, coef=np.eye(10))
+    assert_allclose(res10.lambert_w, 1.10100, atol=1e-5)
+
+
+@pytest.mark.parametrize("c", [2, 3, 10])
+def test_lambert_bound_is_the_infimum_of_a_single_poison(c):
+    # (A.11): inf_t t e^t / (1/(c-1) + e^t) = -W((c-1)/e), and no logit vector beats it
+    res = poisonability_threshold(None, np.eye(c), np.arange(c), coef=np.eye(c))
+    opt = minimize_scalar(lambda t: t * np.exp(t) / (1 / (c - 1) + np.exp(t)))
+    assert_allclose(opt.fun, -res.lambert_w, rtol=1e-6)
+    rng = np.random.RandomState(0)
+    H = 3 * rng.standard_normal((5000, c))
+    P = np.exp(H - H.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    vals = np.sum(H * P, axis=1) - H[:, 0]
+    assert vals.min() >= -res.lambert_w - 1e-12
+
+
+def test_tau_binary_lr_equals_two_class_softmax():
+    X, y = make_or(10, random_state=0)
+    model = LogisticRegression().fit(X, y)
+    a = poisonability_threshold(model, X, y)
+    w = np.r_[model.coef_.ravel(), model.intercept_]
+    coef = np.vstack([np.zeros(2), w[:2]])
+    b = poisonability_threshold(None, X, y, coef=coef, intercept=[0.0, w[2]])
+    assert_allclose(a.tau, b.tau, rtol=1e-10)
+    # the clean L2-regularised optimum has <w, g(mu)> = -||coef||^2 / (C n) < 0: tau < 0,
+    # and 0 once the penalty enters the stationarity condition
+    assert a.tau < 0
+    assert abs(poisonability_threshold(model, X, y, include_penalty=True).tau) < 1e-3
+
+
+def test_tau_without_intercept_and_with_penalty():
+    X, y = make_or(10, random_state=0)
+    model = LogisticRegression(C=0.5).fit(X, y)
+    adapter = make_adapter(model)
+    theta = adapter.get_theta()
+    H = X @ model.coef_.T + model.intercept_
+    r = expit(H[:, 0]) - y
+    no_b = poisonability_threshold(model, X, y, include_intercept=False)
+    assert_allclose(no_b.inner_product, np.mean((H[:, 0] - model.intercept_[0]) * r))
+    pen = poisonability_threshold(model, X, y, include_penalty=True)
+    base = poisonability_threshold(model, X, y)
+    w = theta[:2]
+    assert_allclose(pen.inner_product - base.inner_product, w @ w / (0.5 * X.shape[0]))
+    # at the optimum of the regularised objective the stationarity gives <theta, g> = 0
+    assert abs(pen.inner_product) < 1e-3
+
+
+# ---------------------------------------------------------- gradient checks
+def _fd_grad(adapter, theta, g_eff, Xp, yp, n, h=1e-6):
+    def obj(Z):
+        u, _ = adapter.gc_grad(theta, g_eff, Z, yp, n)
+        return 0.5 * u @ u
+
+    grad = np.zeros_like(Xp)
+    for idx in np.ndindex(*Xp.shape):
+        Zp, Zm = Xp.copy(), Xp.copy()
+        Zp[idx] += h
+        Zm[idx] -= h
+        grad[idx] = (obj(Zp) - obj(Zm)) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize(
+    "est, n_classes",
+    [
+        (LogisticRegression(), 2),
+        (LogisticRegression(), 3),
+        (LogisticRegression(fit_intercept=False, C=0.3), 3),
+        (SGDClassifier(loss="log_loss", random_state=0), 3),
+        (SGDClassifier(loss="log_loss", penalty="elasticnet", random_state=0), 2),
+    ],
+)
+def test_gc_poison_gradient_matches_finite_differences(est, n_classes):
+    X, y = make_classification(
+        60, 4, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=0
+    )
+    model = est.fit(X, y)
+    adapter = make_adapter(model)
+    rng = np.random.RandomState(0)
+    theta = adapter.get_theta() + 0.3 * rng.standard_normal(adapter.n_params)
+    yi = np.searchsorted(adapter.classes_, y)
+    g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, 60, 6)
+    Xp, yp = X[:6] + 0.1 * rng.standard_normal((6, 4)), yi[:6]
+    _, grad = adapter.gc_grad(theta, g_eff, Xp, yp, 60)
+    assert_allclose(grad, _fd_grad(adapter, theta, g_eff, Xp, yp, 60), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_linear_numpy_path_matches_torch(n_classes):
+    X, y = make_classification(
+        50, 5, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=1
+    )
+    lin = make_adapter(LogisticRegression().fit(X, y))
+    twin = linear_torch_adapter(lin)
+    theta = lin.get_theta()
+    yi = np.searchsorted(lin.classes_, y)
+    assert_allclose(lin.data_grad(theta, X, yi), twin.data_grad(theta, X, yi), atol=1e-12)
+    assert_allclose(lin.data_loss(theta, X, yi), twin.data_loss(theta, X, yi), rtol=1e-12)
+    assert_allclose(
+        lin.per_sample_grads(theta, X, yi), twin.per_sample_grads(theta, X, yi), atol=1e-12
+    )
+    assert_allclose(lin.margins(theta, X, yi), twin.margins(theta, X, yi), atol=1e-12)
+    g_eff = lin.data_grad(theta, X, yi)
+    u1, gx1 = lin.gc_grad(theta, g_eff, X[:7], yi[:7], 50)
+    u2, gx2 = twin.gc_grad(theta, g_eff, X[:7], yi[:7], 50)
+    assert_allclose(u1, u2, atol=1e-12)
+    assert_allclose(gx1, gx2, atol=1e-12)
+
+
+class _MLP(torch.nn.Module):
+    """Two-layer perceptron returning probabilities (skorch's NLLLoss convention)."""
+
+    def __init__(self, n_in=2, n_out=2):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(n_in, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_out)
+        )
+
+    def forward(self, x):
+        return torch.softmax(self.body(x), dim=-1)
+
+
+def _small_net(epochs=15):
+    from skorch import NeuralNetClassifier
+
+    torch.manual_seed(0)
+    return NeuralNetClassifier(
+        _MLP, max_epochs=epochs, lr=0.5, train_split=None, verbose=0, batch_size=64
+    )
+
+
+def test_skorch_gc_gradient_matches_finite_differences():
+    X, y = make_or(10, random_state=0)
+    net = _small_net().fit(X.astype(np.float32), y)
+    net.module_.double()
+    adapter = make_adapter(net, classes=np.array([0, 1]))
+    assert adapter.dtype == torch.float64
+    theta = adapter.get_theta()
+    yi = y
+    g_eff = adapter.data_grad(theta, X, yi)
+    Xp, yp = X[:4] + 0.05, yi[:4]
+    _, grad = adapter.gc_grad(theta, g_eff, Xp, yp, X.shape[0])
+    assert_allclose(
+        grad, _fd_grad(adapter, theta, g_eff, Xp, yp, X.shape[0]), rtol=1e-5, atol=1e-10
+    )
+    # per-sample gradients (vmap) average to the full-batch gradient
+    assert_allclose(adapter.per_sample_grads(theta, X, yi).mean(0), g_eff, atol=1e-12)
+
+
+# --------------------------------------------------------------------- GradPC
+@pytest.mark.parametrize("epsilon_w", [0.05, 0.5])
+def test_gradpc_respects_radius_and_increases_loss(epsilon_w):
+    X, y = make_classification(200, 6, n_informative=4, n_classes=3, random_state=0)
+    pc = GradPC(LogisticRegression(), epsilon_w=epsilon_w, max_iter=30).fit(X, y)
+    theta0 = make_adapter(pc.clean_model_).get_theta()
+    delta = pc.target_params_ - theta0
+    assert np.linalg.norm(delta) <= epsilon_w * np.linalg.norm(theta0) * (1 + 1e-10)
+    assert_allclose(pc.relative_change_, epsilon_w, rtol=1e-6)  # the ascent hits the sphere
+    assert pc.loss_history_[-1] > pc.loss_history_[0]
+    assert np.all(np.diff(pc.loss_history_[:5]) > 0)
+    assert_allclose(pc.target_model_.coef_.ravel(), pc.target_params_[:18])
+    assert pc.score(X, y) < pc.clean_model_.score(X, y)
+    assert_allclose(pc.predict_proba(X), pc.target_model_.predict_proba(X))
+
+
+def test_gradpc_skorch_net():
+    X, y = make_or(20, random_state=0)
+    X = X.astype(np.float32)
+    pc = GradPC(_small_net(epochs=20), epsilon_w=0.5, max_iter=20).fit(X, y)
+    assert pc.loss_history_[-1] > pc.loss_history_[0]
+    assert pc.relative_change_ <= 0.5 + 1e-5
+    assert pc.predict(X).shape == (80,)
+    assert pc.score(X, y) < pc.clean_model_.score(X, y)
+
+
+# ---------------------------------------------------------- Gradient Canceling
+def _or_target(w):
+    X, y = make_or(50, random_state=0)
+    est = LogisticRegression(fit_intercept=False, C=np.inf)
+    target = LogisticRegression(fit_intercept=False).fit(X, y)
+    target.coef_ = np.array([w], dtype=float)
+    return X, y, est, target
+
+
+def test_gc_phase_transition_on_or_data():
+    X, y, est, target = _or_target([-0.5, -1.0])
+    assert target.score(X, y) <= 0.125  # a malicious target
+    tau = poisonability_threshold(target, X, y).tau
+    norms, coefs = {}, {}
+    for factor in (0.5, 2.0):
+        gc = GradientCanceling(
+            est, target=target, epsilon_d=factor * tau, max_iter=600, random_state=0
+        )
+        X_res, y_res = gc.fit_resample(X, y)
+        assert_allclose(gc.tau_, tau, rtol=1e-10)
+        norms[factor] = gc.gradient_norm_history_[-1]
+        coefs[factor] = LogisticRegression(fit_intercept=False, C=np.inf).fit(X_res, y_res).coef_
+    # above tau: the mixed gradient vanishes and retraining lands on the target
+    assert norms[2.0] < 1e-3
+    assert_allclose(coefs[2.0].ravel(), [-0.5, -1.0], atol=0.02)
+    # below tau: it cannot (Corollary 2), whatever the optimiser does
+    assert norms[0.5] > 0.05
+    assert np.linalg.norm(coefs[0.5].ravel() - [-0.5, -1.0]) > 0.3
+
+
+def test_gc_sampler_contract_and_clipping():
+    X, y = make_classification(120, 5, n_informative=3, n_classes=3, random_state=0)
+    X0, y0 = X.copy(), y.copy()
+    gc = GradientCanceling(epsilon_w=0.3, epsilon_d=0.25, max_iter=50, clip=True, random_state=0)
+    X_res, y_res = gc.fit_resample(X, y)
+    assert_allclose(X, X0)
+    assert_allclose(y, y0)
+    assert X_res.shape == (150, 5) and gc.n_poisoned_ == 30
+    assert_allclose(X_res[:120], X)
+    assert_allclose(gc.poison_indices_, np.arange(120, 150))
+    assert_allclose(y_res[120:], y[gc.source_indices_])
+    P = X_res[gc.poison_indices_]
+    assert np.all(P >= X.min(0) - 1e-12) and np.all(P <= X.max(0) + 1e-12)
+    hist = gc.gradient_norm_history_
+    assert hist.shape == (51,) and hist[-1] < hist[0]
+    assert gc.target_model_.predict(X).shape == (120,)
+    # explicit (low, high) clipping
+    gc2 = GradientCanceling(
+        epsilon_w=0.3, epsilon_d=0.25, max_iter=20, clip=(0.0, 0.5), random_state=0
+    )
+    X_res2, _ = gc2.fit_resample(X, y)
+    assert X_res2[120:].min() >= 0.0 and X_res2[120:].max() <= 0.5
+
+
+def test_gc_in_imblearn_pipeline_and_sgd():
+    from imblearn.pipeline import make_pipeline
+
+    X, y = make_classification(100, 4, n_informative=3, n_redundant=0, random_state=0)
+    sgd = SGDClassifier(loss="log_loss", random_state=0)
+    pipe = make_pipeline(
+        GradientCanceling(sgd, epsilon_d=0.1, max_iter=20, random_state=0), sgd
+    ).fit(X, y)
+    assert pipe.predict(X).shape == (100,)
+
+
+def test_gc_skorch_net_reduces_mixed_gradient():
+    X, y = make_or(20, random_state=0)
+    X = X.astype(np.float32)
+    gc = GradientCanceling(
+        _small_net(epochs=20), epsilon_w=0.3, epsilon_d=1.0, max_iter=60, lr=0.02, random_state=0
+    )
+    X_res, y_res = gc.fit_resample(X, y)
+    assert X_res.dtype == np.float32 and X_res.shape == (160, 2)
+    hist = gc.gradient_norm_history_
+    assert hist[-1] < 0.7 * hist[0]
+    assert np.isfinite(gc.tau_)
+
+
+# ------------------------------------------------------------------------ Sever
+def test_sever_removes_planted_outliers():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    X[:20] = rng.normal(loc=[6.0, 6.0, 0.0], scale=0.3, size=(20, 3))
+    y[:20] = 0  # far on the positive side, labelled negative
+    sever = Sever(epsilon=0.1, n_iter=3, random_state=0).fit(X, y)
+    assert sever.outlier_mask_.sum() == 30
+    assert sever.outlier_mask_[:20].mean() >= 0.95
+    plain = LogisticRegression().fit(X, y)
+    Xt = rng.normal(size=(500, 3))
+    yt = (Xt[:, 0] + 0.5 * Xt[:, 1] > 0).astype(int)
+    assert sever.score(Xt, yt) > plain.score(Xt, yt)
+    assert sever.scores_.shape == (300,)
+
+
+# ------------------------------------------------------------------- bad input
+def test_bad_inputs():
+    X, y = make_or(10, random_state=0)
+    with pytest.raises(ValueError, match="epsilon_d"):
+        GradientCanceling(epsilon_d=0.0).fit_resample(X, y)
+    with pytest.raises(ValueError, match="epsilon_d"):
+        GradientCanceling(epsilon_d=-0.1).fit_resample(X, y)
+    with pytest.raises(ValueError, match="round\\(n \\* epsilon_d\\) = 0"):
+        GradientCanceling(epsilon_d=1e-4).fit_resample(X, y)
+    with pytest.raises(ValueError, match="target has .* parameters but the victim model has 3"):
+        GradientCanceling(target=[1.0, 2.0], max_iter=1).fit_resample(X, y)
+    with pytest.raises(ValueError, match="same class"):
+        target = SGDClassifier(loss="log_loss").fit(X, y)
+        GradientCanceling(LogisticRegression(), target=target, max_iter=1).fit_resample(X, y)
+    for who in (GradientCanceling(SVC(), max_iter=1), GradPC(SVC()), Sever(SVC())):
+        fit = getattr(who, "fit_resample", None) or who.fit
+        with pytest.raises(ValueError, match="Supported models: .*LogisticRegression.*skorch"):
+            fit(X, y)
+    with pytest.raises(ValueError, match="loss='log_loss'"):
+        GradPC(SGDClassifier(loss="hinge")).fit(X, y)
+    with pytest.raises(ValueError, match="Supported models"):
+        poisonability_threshold(SVC().fit(X, y), X, y)
+    X3, y3 = make_classification(60, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
+    model3 = LogisticRegression().fit(X3, y3)
+    with pytest.raises(ValueError, match="formula='binary' is equation \\(20\\)"):
+        poisonability_threshold(model3, X3, y3, formula="binary")
+    with pytest.raises(ValueError, match="formula must be one of"):
+        poisonability_threshold(model3, X3, y3, formula="nope")
+    with pytest.raises(ValueError, match="one row per class"):
+        poisonability_threshold(None, X3, y3, coef=np.ones((2, 4)))
+    with pytest.raises(ValueError, match="has 4 features"):
+        poisonability_threshold(model3, X3[:, :3], y3)
+    with pytest.raises(ValueError, match="labels \\[7\\]"):
+        poisonability_threshold(model3, X3, np.r_[y3[:-1], 7])
+    with pytest.raises(ValueError, match="clip"):
+        GradientCanceling(clip=(0.0, 1.0, 2.0), max_iter=1).fit_resample(X, y)
+
+
+def test_linear_adapter_with_theta_roundtrip():
+    X, y = make_classification(60, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
+    model = LogisticRegression().fit(X, y)
+    adapter = LinearAdapter.from_estimator(model)
+    theta = adapter.get_theta() * 2
+    twin = adapter.with_theta(theta)
+    assert_allclose(twin.decision_function(X), 2 * model.decision_function(X))
+    assert_allclose(model.coef_, adapter.coef)  # the fitted model is untouched
