@@ -1,0 +1,27 @@
+"""Common-check instances for sklpoison/_floral.py."""
+
+
+def _floral_svc():
+    from sklpoison import FloralSVC
+
+    # the paper's defaults (lr=1e-4, 500 rounds) and a converging step size
+    return [
+        FloralSVC(random_state=0),
+        FloralSVC(lr="auto", n_rounds=100, flip_budget=2, random_state=0),
+    ]
+
+
+def _lnsvc():
+    from sklpoison import LNSVC
+
+    return [LNSVC(), LNSVC(mu=0.1, kernel="linear")]
+
+
+def _sanitizer():
+    from sklpoison import KNNLabelSanitizer
+
+    return [KNNLabelSanitizer(n_neighbors=5, threshold=0.6)]
+
+
+INSTANCES = {"FloralSVC": _floral_svc, "LNSVC": _lnsvc, "KNNLabelSanitizer": _sanitizer}
+EXPECTED_FAILED_CHECKS = {}

@@ -1,0 +1,346 @@
+"""Tests of sklpoison/_floral.py (FloralSVC, LNSVC, KNNLabelSanitizer) and the Moon data."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import make_blobs, make_moons
+from sklearn.metrics.pairwise import rbf_kernel
+from sklearn.model_selection import GridSearchCV
+from sklearn.svm import SVC
+
+from sklpoison import LNSVC, FloralSVC, KNNLabelSanitizer
+from sklpoison._floral import _ExactProjector, _project_exact, _project_fixed_point
+from sklpoison.datasets import load_floral_moon
+
+
+# ----------------------------------------------------------------- projection
+def _projection_instances():
+    rng = np.random.RandomState(0)
+    out = []
+    for i in range(12):
+        n = rng.randint(5, 80)
+        C = [0.5, 1.0, 10.0][i % 3]
+        scale = [0.3, 2.0, 20.0][i % 3]  # from mostly interior to mostly clipped at 0 or C
+        z = rng.randn(n) * scale + rng.randn() * scale
+        p = [0.5, 0.2, 0.9][i % 3]
+        y = np.where(rng.rand(n) < p, 1.0, -1.0)
+        out.append((z, y, C))
+    # degenerate cases: one class only (feasible set {0}), everything above C, ties
+    out.append((np.linspace(-1, 3, 7), np.ones(7), 1.0))
+    out.append((np.full(6, 5.0), np.array([1.0, 1, 1, -1, -1, 1]), 2.0))
+    out.append((np.array([0.5, 0.5, 0.5, 0.5]), np.array([1.0, -1, 1, -1]), 1.0))
+    return out
+
+
+@pytest.mark.parametrize("z, y, C", _projection_instances())
+def test_fixed_point_projection_matches_exact_qp(z, y, C):
+    lam_fp, mu = _project_fixed_point(z, y, C)
+    lam_ex = _project_exact(z, y, C)
+    assert_allclose(lam_fp, lam_ex, atol=1e-6)
+    # feasibility of the fixed-point result
+    assert lam_fp.min() >= 0 and lam_fp.max() <= C
+    assert abs(y @ lam_fp) <= 1e-9 * max(1.0, C * y.size)
+    # KKT form of the projection: lam = clip(z - mu y, 0, C)
+    assert_allclose(lam_fp, np.clip(z - mu * y, 0, C))
+
+
+def test_projection_instances_have_active_bounds():
+    inst = _projection_instances()
+    n_low = sum(int((_project_fixed_point(z, y, C)[0] == 0).sum()) for z, y, C in inst)
+    n_up = sum(int((_project_fixed_point(z, y, C)[0] == C).sum()) for z, y, C in inst)
+    n_free = sum(
+        int(((lam := _project_fixed_point(z, y, C)[0]) > 0).sum() - (lam == C).sum())
+        for z, y, C in inst
+    )
+    assert n_low > 20 and n_up > 20 and n_free > 20
+
+
+def test_projection_is_closest_feasible_point():
+    # the projection beats random feasible points (obtained by projecting other points)
+    rng = np.random.RandomState(1)
+    z = rng.randn(30) * 2
+    y = np.where(rng.rand(30) < 0.5, 1.0, -1.0)
+    lam, _ = _project_fixed_point(z, y, 1.0)
+    for _ in range(50):
+        other, _ = _project_fixed_point(lam + rng.randn(30), y, 1.0)
+        assert np.sum((z - lam) ** 2) <= np.sum((z - other) ** 2) + 1e-12
+
+
+def test_exact_projector_is_dpp_and_reusable():
+    proj = _ExactProjector(10, 1.0)
+    assert proj.problem.is_dcp(dpp=True)
+    rng = np.random.RandomState(2)
+    for _ in range(3):
+        z, y = rng.randn(10), np.where(rng.rand(10) < 0.5, 1.0, -1.0)
+        assert_allclose(proj(z, y, 1.0)[0], _project_fixed_point(z, y, 1.0)[0], atol=1e-6)
+
+
+# ------------------------------------------------------------------- FloralSVC
+@pytest.fixture(scope="module")
+def moons():
+    return make_moons(60, noise=0.2, random_state=0)
+
+
+def test_no_flips_converges_to_svm_dual_solution(moons):
+    # With flip_budget=0 the rounds are projected gradient descent on the SVM dual, with
+    # step 1/L (L = largest eigenvalue of K). libsvm solves the same QP to tol=1e-10. The
+    # dual is strongly convex here (the RBF Gram matrix of distinct points is positive
+    # definite), so the iteration converges linearly; after 20000 rounds the measured gap
+    # is below 1e-6 on these 60 points, and 1e-5 leaves a margin for rounding.
+    X, y = moons
+    svc = SVC(C=1.0, gamma=0.5, tol=1e-10).fit(X, y)
+    clf = FloralSVC(C=1.0, gamma=0.5, lr="auto", n_rounds=20000, flip_budget=0).fit(X, y)
+    lam_svc = np.zeros(X.shape[0])
+    lam_svc[svc.support_] = np.abs(svc.dual_coef_[0])
+    assert_allclose(clf.lambda_, lam_svc, atol=1e-5)
+    assert_allclose(clf.decision_function(X), svc.decision_function(X), atol=1e-5)
+    assert_allclose(clf.intercept_, svc.intercept_, atol=1e-5)
+    assert_array_equal(clf.predict(X), svc.predict(X))
+    assert_array_equal(clf.flip_counts_, 0)
+    assert_array_equal(clf.y_adv_, y)
+
+
+def test_svm_warm_start_stays_at_the_svm_solution(moons):
+    X, y = moons
+    svc = SVC(C=1.0, gamma=0.5, tol=1e-10).fit(X, y)
+    clf = FloralSVC(C=1.0, lr="auto", n_rounds=5, flip_budget=0, init="svm").fit(X, y)
+    assert_allclose(clf.decision_function(X), svc.decision_function(X), atol=1e-4)
+
+
+def test_exact_and_fixed_point_fits_agree(moons):
+    X, y = moons
+    kw = dict(lr=1e-2, n_rounds=25, flip_budget=4, random_state=3)
+    a = FloralSVC(projection="fixed_point", **kw).fit(X, y)
+    b = FloralSVC(projection="exact", **kw).fit(X, y)
+    assert_array_equal(a.flip_counts_, b.flip_counts_)
+    assert_allclose(a.lambda_, b.lambda_, atol=1e-6)
+    assert_allclose(a.decision_function(X), b.decision_function(X), atol=1e-5)
+
+
+def test_flip_counts_semantics(moons):
+    X, y = moons
+    n = X.shape[0]
+    clf = FloralSVC(lr=1e-2, n_rounds=40, flip_budget=0.1, random_state=0).fit(X, y)
+    k = round(0.1 * n)
+    assert clf.n_flips_ == k
+    # k flips in each of the n_rounds - 1 attacked rounds (round 0 is the warm-up)
+    assert clf.flip_counts_.sum() == k * 39
+    assert clf.flip_counts_.dtype.kind == "i" and clf.flip_counts_.min() >= 0
+    assert clf.flip_counts_.max() <= 39
+    # the final labels carry exactly the last round's k flips
+    assert (clf.y_adv_ != y).sum() == k
+    # an int budget is a count
+    clf_int = FloralSVC(lr=1e-2, n_rounds=40, flip_budget=k, random_state=0).fit(X, y)
+    assert_array_equal(clf_int.flip_counts_, clf.flip_counts_)
+
+
+def test_attacker_flips_among_top_candidates(moons):
+    # two rounds: the warm-up step from the SVM solution, then one attack on the top
+    # B = 2k support vectors of the dual variables after the warm-up step
+    X, y = moons
+    ypm = np.where(y == 1, 1.0, -1.0)
+    C, lr, k = 1.0, 0.01, 5
+    svc = SVC(kernel="precomputed", C=C, tol=1e-6).fit(rbf_kernel(X, gamma=0.5), ypm)
+    lam0 = np.zeros(len(y))
+    lam0[svc.support_] = np.abs(svc.dual_coef_[0])
+    K = rbf_kernel(X, gamma=0.5)
+    lam1, _ = _project_fixed_point(lam0 - lr * (ypm * (K @ (ypm * lam0)) - 1), ypm, C)
+    # the top 2k by dual variable; ties at the threshold (many lam = C) are broken at random
+    threshold = np.sort(lam1)[::-1][2 * k - 1]
+    top = set(np.flatnonzero(lam1 >= threshold).tolist())
+    for seed in range(5):
+        clf = FloralSVC(C=C, lr=lr, n_rounds=2, flip_budget=k, init="svm", random_state=seed)
+        clf.fit(X, y)
+        flipped = set(np.flatnonzero(clf.flip_counts_).tolist())
+        assert len(flipped) == k and flipped <= top
+        assert set(np.flatnonzero(clf.y_adv_ != y).tolist()) == flipped
+
+
+def test_decision_function_is_the_kernel_expansion(moons):
+    X, y = moons
+    clf = FloralSVC(lr=1e-2, n_rounds=30, flip_budget=3, random_state=0).fit(X, y)
+    Xt = X[:7] + 0.1
+    manual = rbf_kernel(Xt, clf.support_vectors_, gamma=0.5) @ clf.dual_coef_[0]
+    assert_allclose(clf.decision_function(Xt), manual + clf.intercept_[0])
+    # dual_coef_ = lambda * y_adv (±1) on the support vectors
+    yadv = np.where(clf.y_adv_ == clf.classes_[1], 1.0, -1.0)
+    assert_allclose(clf.dual_coef_[0], (clf.lambda_ * yadv)[clf.support_])
+    assert_array_equal(clf.support_, np.flatnonzero(clf.lambda_ > 1e-5))
+    # bias: mean residual over the free support vectors
+    K = rbf_kernel(X, gamma=0.5)
+    f = K @ (clf.lambda_ * yadv)
+    free = (clf.lambda_ > 1e-5) & (clf.lambda_ < clf.C - 1e-5)
+    assert_allclose(clf.intercept_[0], np.mean(yadv[free] - f[free]))
+    assert_array_equal(clf.predict(Xt), clf.classes_[(clf.decision_function(Xt) > 0) * 1])
+
+
+def test_lr_auto_is_inverse_largest_eigenvalue(moons):
+    X, y = moons
+    clf = FloralSVC(lr="auto", n_rounds=2, flip_budget=0).fit(X, y)
+    assert_allclose(clf.lr_, 1 / np.linalg.eigvalsh(rbf_kernel(X, gamma=0.5))[-1])
+
+
+def test_any_two_labels_and_no_input_modification(moons):
+    X, y = moons
+    labels = np.array(["cat", "dog"])[y]
+    X0, l0 = X.copy(), labels.copy()
+    kw = dict(lr=1e-2, n_rounds=20, flip_budget=3, random_state=0)
+    a = FloralSVC(**kw).fit(X, labels)
+    b = FloralSVC(**kw).fit(X, 2 * y - 1)
+    assert_array_equal(X, X0)
+    assert_array_equal(labels, l0)
+    assert_array_equal(a.classes_, ["cat", "dog"])
+    assert_allclose(a.decision_function(X), b.decision_function(X))
+    assert set(a.predict(X)) <= {"cat", "dog"}
+    assert set(a.y_adv_) <= {"cat", "dog"}
+
+
+def test_binary_only_and_parameter_errors():
+    X, y = make_blobs(30, centers=3, random_state=0)
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        FloralSVC().fit(X, y)
+    assert FloralSVC().__sklearn_tags__().classifier_tags.multi_class is False
+    with pytest.raises(ValueError, match="projection"):
+        FloralSVC(projection="qp").fit(X, y % 2)
+    with pytest.raises(ValueError, match="flip_budget"):
+        FloralSVC(flip_budget=-1).fit(X, y % 2)
+    with pytest.raises(ValueError, match="lr"):
+        FloralSVC(lr=0.0).fit(X, y % 2)
+
+
+def test_grid_search_and_verbose(moons, capsys):
+    X, y = moons
+    gs = GridSearchCV(
+        FloralSVC(lr=1e-2, n_rounds=20, random_state=0),
+        {"flip_budget": [0, 0.05], "gamma": [0.5, 1.0]},
+        cv=2,
+    ).fit(X, y)
+    assert gs.best_score_ > 0.7
+    clone(gs.best_estimator_).set_params(verbose=1, n_rounds=3).fit(X, y)
+    assert "FLORAL" in capsys.readouterr().err
+
+
+def test_floral_on_paper_moon_sheet_flags_poisoned_points():
+    # the paper's "sanitisation" reading: the attacker keeps flipping influential support
+    # vectors; on the poisoned sheet these are mostly the poisoned points
+    X, y_adv = load_floral_moon("train_adv_10", return_X_y=True)
+    _, y_clean = load_floral_moon("train", return_X_y=True)
+    poisoned = y_adv != y_clean
+    clf = FloralSVC(random_state=0).fit(X, y_adv)
+    assert clf.flip_counts_[poisoned].mean() > 3 * clf.flip_counts_[~poisoned].mean()
+    Xte, yte = load_floral_moon("test", return_X_y=True)
+    assert clf.score(Xte, yte) > 0.8
+
+
+# ----------------------------------------------------------------------- LNSVC
+def test_lnsvc_kernel_formula(moons):
+    X, y = moons
+    mu = 0.1
+    c = 1 - 4 * mu * (1 - mu)
+    K = rbf_kernel(X, gamma=0.7)
+    clf = LNSVC(mu=mu, C=3.0, gamma=0.7, tol=1e-8).fit(X, y)
+    K_ln = clf.noise_kernel_matrix(K)
+    off = ~np.eye(len(X), dtype=bool)
+    assert_allclose(K_ln[off], c * K[off])
+    assert_allclose(np.diag(K_ln), np.diag(K))
+    # same as an SVC on the precomputed matrix K ∘ M, and c·K on new points
+    M = np.full_like(K, c)
+    np.fill_diagonal(M, 1.0)
+    ref = SVC(kernel="precomputed", C=3.0, tol=1e-8).fit(K * M, y)
+    Xt = X[:10] + 0.05
+    assert_allclose(
+        clf.decision_function(Xt),
+        ref.decision_function(c * rbf_kernel(Xt, X, gamma=0.7)),
+        atol=1e-8,
+    )
+    assert_array_equal(clf.support_, ref.support_)
+
+
+def test_lnsvc_with_mu_zero_is_svc(moons):
+    X, y = moons
+    a = LNSVC(mu=0.0, C=2.0, gamma=0.5, tol=1e-8).fit(X, y)
+    b = SVC(C=2.0, gamma=0.5, tol=1e-8).fit(X, y)
+    assert_allclose(a.decision_function(X), b.decision_function(X), atol=1e-6)
+
+
+def test_lnsvc_callable_and_gamma_scale(moons):
+    X, y = moons
+    a = LNSVC(mu=0.05, kernel=lambda A, B: rbf_kernel(A, B, gamma=0.5)).fit(X, y)
+    b = LNSVC(mu=0.05, gamma=0.5).fit(X, y)
+    assert_allclose(a.decision_function(X), b.decision_function(X), atol=1e-8)
+    c = LNSVC(mu=0.0).fit(X, y)
+    assert_allclose(c.gamma_, 1 / (X.shape[1] * X.var()))
+
+
+# --------------------------------------------------------------- the sanitizer
+def test_knn_sanitizer_hand_made_case():
+    X = np.arange(12.0)[:, None]
+    y = np.array([0, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1])
+    # point 4 (label 1) has neighbours 3, 5 (both 0): relabelled; point 6 (label 0) has
+    # neighbours 5 (0) and 7 (1): share 1/2 < threshold, kept
+    san = KNNLabelSanitizer(n_neighbors=2, threshold=1.0)
+    X_res, y_res = san.fit_resample(X, y)
+    assert_array_equal(y_res, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    assert_array_equal(san.relabeled_indices_, [4])
+    assert san.n_relabeled_ == 1
+    assert_array_equal(X_res, X)
+    assert X_res is not X
+    # with a lower threshold ties (share 1/2) relabel to the first label of the tie
+    _, y_half = KNNLabelSanitizer(n_neighbors=2, threshold=0.5).fit_resample(X, y)
+    assert y_half[4] == 0
+
+
+def test_knn_sanitizer_repeats_until_stable():
+    # two adjacent flipped points, each with 3 of 4 neighbours labelled 0
+    X = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8.0])[:, None]
+    y = np.array([0, 0, 0, 1, 1, 0, 0, 0, 0])
+    san = KNNLabelSanitizer(n_neighbors=4, threshold=0.75)
+    _, y_res = san.fit_resample(X, y)
+    assert_array_equal(y_res, np.zeros(9, dtype=int))
+    # point 3 sees 2, 4, 1, 5 and point 4 sees 3, 5, 2, 6: 3/4 zeros each, both relabelled
+    # in the first pass; the second pass changes nothing and stops
+    assert san.n_iter_ == 2
+    assert_array_equal(san.relabeled_indices_, [3, 4])
+
+
+def test_knn_sanitizer_recovers_poisoned_moon_labels():
+    X, y_adv = load_floral_moon("train_adv_10", return_X_y=True)
+    _, y_clean = load_floral_moon("train", return_X_y=True)
+    san = KNNLabelSanitizer()
+    _, y_res = san.fit_resample(X, y_adv)
+    assert (y_res != y_clean).sum() < (y_adv != y_clean).sum()
+    assert set(np.unique(y_res)) == {-1, 1}
+
+
+def test_sanitizer_in_imblearn_pipeline(moons):
+    from imblearn.pipeline import make_pipeline
+
+    X, y = moons
+    pipe = make_pipeline(KNNLabelSanitizer(n_neighbors=5), SVC()).fit(X, y)
+    assert pipe.score(X, y) > 0.8
+
+
+# ---------------------------------------------------------------- the Moon data
+def test_load_floral_moon_sheets():
+    X, y = load_floral_moon("train", return_X_y=True)
+    assert X.shape == (500, 2) and set(y.tolist()) == {-1, 1}
+    expected = {
+        "train_adv_5": 25,
+        "train_adv_10": 50,
+        "train_adv_15": 75,
+        "train_adv_20": 100,
+        "train_adv_25": 119,
+        "train_adv_5_lfa": 25,
+        "train_adv_10_lfa": 50,
+        "train_adv_25_lfa": 125,
+    }
+    for sheet, n_flipped in expected.items():
+        Xa, ya = load_floral_moon(sheet, return_X_y=True)
+        assert_allclose(Xa, X)
+        assert (ya != y).sum() == n_flipped
+    bunch = load_floral_moon("test")
+    assert bunch.data.shape == (1000, 2) and "MIT" in bunch.DESCR
+    assert load_floral_moon("main").data.shape == (2000, 2)
+    with pytest.raises(ValueError, match="Valid sheets are: main, train"):
+        load_floral_moon("training")
