@@ -1,0 +1,34 @@
+"""Common-check instances for sklpoison/_certify.py."""
+
+
+def _interval_certifier():
+    from sklpoison import IntervalCertifier
+
+    # enough full-batch steps for the checks' accuracy / R^2 thresholds on
+    # their small standardised data sets, with a live threat model so that the
+    # bound propagation runs inside every check
+    return [
+        IntervalCertifier(
+            "logistic",
+            n_label_flips=1,
+            n_poison=1,
+            epsilon=0.01,
+            lr=0.5,
+            n_epochs=60,
+            random_state=0,
+        ),
+        IntervalCertifier(
+            "mlp",
+            hidden_layer_sizes=(8,),
+            n_label_flips=1,
+            lr=0.5,
+            n_epochs=60,
+            batch_size=32,
+            random_state=0,
+        ),
+        IntervalCertifier("linear", n_poison=1, epsilon=0.01, lr=0.05, n_epochs=60, random_state=0),
+    ]
+
+
+INSTANCES = {"IntervalCertifier": _interval_certifier}
+EXPECTED_FAILED_CHECKS = {}

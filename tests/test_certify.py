@@ -1,0 +1,580 @@
+"""Tests of IntervalCertifier: soundness under concrete attacks, collapse, references, API."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_moons
+from sklearn.preprocessing import StandardScaler
+
+from sklpoison import IntervalCertifier
+from sklpoison._certify import _forward, _nominal_grads, _sgd_nominal
+
+# --------------------------------------------------------------------------- data
+
+
+def _moons(n=60):
+    X, y = make_moons(n, noise=0.15, random_state=0)
+    return X, y
+
+
+def _cancer(n=80, d=5):
+    X, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.RandomState(0)
+    idx = rng.choice(len(y), n, replace=False)
+    X = StandardScaler().fit_transform(X[:, :d])[idx]
+    return X, y[idx]
+
+
+def _digits17(n=300):
+    X, y = load_digits(return_X_y=True)
+    keep = (y == 1) | (y == 7)
+    X, y = X[keep][:n] / 16.0, y[keep][:n]
+    return X, y
+
+
+def _diabetes(n=60):
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:n]
+    y = (y[:n] - y.mean()) / y.std()
+    return X, y
+
+
+# ----------------------------------------------------------------- replay helpers
+
+
+def _targets(est, y):
+    """Targets in the layout of the nominal training (as fit encodes them)."""
+    if est.loss_ == "squared_error":
+        return np.asarray(y, dtype=float)[..., None]
+    idx = np.searchsorted(est.classes_, y)
+    if est.n_outputs_ == 1:
+        return idx[..., None].astype(float)
+    return np.eye(len(est.classes_))[idx]
+
+
+def _replay(est, X_att, y_att):
+    """Retrain the nominal model on many attacked datasets at once (leading axis)."""
+    n, d = X_att.shape[-2:]
+    params0, batches = est._training_plan(n, d, est.n_outputs_)
+    return _sgd_nominal(
+        params0,
+        X_att,
+        _targets(est, y_att),
+        batches,
+        est._kind,
+        lr=est.lr,
+        lr_decay=est.lr_decay,
+        lr_min=est.lr_min,
+        l2=est.l2,
+        clip_gamma=est.clip_gamma,
+    )
+
+
+def _assert_inside(est, params):
+    """Every replayed parameter vector lies in the certified box (no tolerance)."""
+    for layer, (W, b) in enumerate(params):
+        assert np.all(W >= est.coefs_lower_[layer]) and np.all(W <= est.coefs_upper_[layer])
+        assert np.all(b >= est.intercepts_lower_[layer])
+        assert np.all(b <= est.intercepts_upper_[layer])
+
+
+def _assert_certified_unchanged(est, params, X_test, epsilon=0.0, rng=None):
+    """No certified prediction changes under any of the replayed attacks."""
+    cert = est.certify(X_test, epsilon=epsilon)
+    nominal = est.predict(X_test)
+    X_eval = X_test
+    if epsilon > 0:
+        X_eval = X_test + rng.uniform(-epsilon, epsilon, size=X_test.shape)
+    z = _forward(params, X_eval)[1][-1]  # (A, n, out)
+    pred = (
+        est.classes_[(z[..., 0] > 0).astype(int)]
+        if z.shape[-1] == 1
+        else (est.classes_[np.argmax(z, axis=-1)])
+    )
+    assert np.all(pred[:, cert] == nominal[cert])
+    return cert
+
+
+def _flip(y, rows, classes, rng):
+    """Flip the labels at ``rows`` (shape (A, k)) to a random other class."""
+    y_att = np.broadcast_to(y, rows.shape[:1] + y.shape).copy()
+    a = np.arange(rows.shape[0])[:, None]
+    cur = np.searchsorted(classes, y_att[a, rows])
+    shift = rng.randint(1, len(classes), size=rows.shape)
+    y_att[a, rows] = classes[(cur + shift) % len(classes)]
+    return y_att
+
+
+def _random_rows(rng, n_attacks, n, k):
+    return np.argsort(rng.rand(n_attacks, n), axis=1)[:, :k]
+
+
+# ------------------------------------------------------------- soundness: labels
+
+
+@pytest.mark.parametrize(
+    "data, model, k, kw",
+    [
+        (_moons, "logistic", 2, dict(lr=0.5, n_epochs=6)),
+        (_cancer, "logistic", 1, dict(lr=0.2, n_epochs=4, batch_size=40)),
+        (_digits17, "logistic", 1, dict(lr=0.5, n_epochs=4)),
+        (_moons, "mlp", 1, dict(hidden_layer_sizes=(8,), lr=0.3, n_epochs=5)),
+        (_cancer, "mlp", 1, dict(hidden_layer_sizes=(8,), lr=0.1, n_epochs=4, batch_size=40)),
+    ],
+)
+def test_label_flip_attacks_stay_inside_the_box(data, model, k, kw):
+    X, y = data()
+    est = IntervalCertifier(model, n_label_flips=k, random_state=0, **kw).fit(X, y)
+    rng = np.random.RandomState(1)
+    n = len(y)
+    # random flips
+    rows = _random_rows(rng, 150, n, k)
+    # adversarial flips: the k most confident / least confident rows, and the
+    # rows whose flip pushes the nominal gradient hardest
+    margin = np.abs(est.predict_proba(X)[:, 1] - 0.5)
+    order = np.argsort(margin)
+    rows = np.vstack([rows, order[:k][None], order[-k:][None]])
+    y_att = _flip(y, rows, est.classes_, rng)
+    params = _replay(est, np.broadcast_to(X, (len(y_att),) + X.shape), y_att)
+    _assert_inside(est, params)
+    cert = _assert_certified_unchanged(est, params, X)
+    assert cert.mean() > 0.25  # the certificate is not vacuous
+
+
+@pytest.mark.parametrize(
+    "model, kw",
+    [
+        ("mlp", dict(hidden_layer_sizes=(6,), lr=0.5, n_epochs=2)),
+        ("logistic", dict(lr=0.5, n_epochs=4)),
+    ],
+)
+def test_exhaustive_single_flips_tiny_problem(model, kw):
+    X, y = _moons(40)
+    est = IntervalCertifier(model, n_label_flips=1, random_state=0, **kw).fit(X, y)
+    rows = np.arange(len(y))[:, None]  # every single flip (binary: one alternative each)
+    y_att = _flip(y, rows, est.classes_, np.random.RandomState(0))
+    params = _replay(est, np.broadcast_to(X, (len(y),) + X.shape), y_att)
+    _assert_inside(est, params)
+    cert = _assert_certified_unchanged(est, params, X)
+    assert cert.mean() > 0.3
+
+
+def test_exhaustive_single_flips_softmax_with_target():
+    X, y = load_digits(return_X_y=True)
+    keep = y < 3
+    X, y = X[keep][:30, ::4] / 16.0, y[keep][:30]
+    est = IntervalCertifier(
+        "logistic", n_label_flips=1, poison_target=2, lr=0.5, n_epochs=5, random_state=0
+    ).fit(X, y)
+    rows = np.flatnonzero(y != 2)
+    y_att = np.broadcast_to(y, (len(rows), len(y))).copy()
+    y_att[np.arange(len(rows)), rows] = 2
+    params = _replay(est, np.broadcast_to(X, (len(rows),) + X.shape), y_att)
+    _assert_inside(est, params)
+    _assert_certified_unchanged(est, params, X)
+    # flips to another class than the target are outside this threat model: the
+    # box of the unrestricted threat model must contain the restricted one
+    free = IntervalCertifier("logistic", n_label_flips=1, lr=0.5, n_epochs=5, random_state=0).fit(
+        X, y
+    )
+    assert np.all(free.coefs_lower_[0] <= est.coefs_lower_[0])
+    assert np.all(free.coefs_upper_[0] >= est.coefs_upper_[0])
+
+
+# ----------------------------------------------------------- soundness: features
+
+
+def _feature_attacks(est, X, y, k, eps, rng, n_random=120):
+    """Perturbations of ``k`` rows within ``eps``: random vertices, uniform, gradient signs."""
+    n, d = X.shape
+    A = n_random
+    rows = _random_rows(rng, A + 4, n, k)
+    delta = np.zeros((A + 4, k, d))
+    delta[: A // 2] = eps * rng.choice([-1.0, 1.0], size=(A // 2, k, d))
+    delta[A // 2 : A] = rng.uniform(-eps, eps, size=(A - A // 2, k, d))
+    # worst-case-ish: the sign of the input gradient of the training loss
+    params = list(zip(est.coefs_, est.intercepts_))
+    hs, zs = _forward(params, X)
+    Y = _targets(est, y)
+    from sklpoison._certify import _output_grad
+
+    dz = _output_grad(est._kind, zs[-1], Y)
+    gx = dz
+    for layer in range(len(params) - 1, -1, -1):
+        gx = gx @ params[layer][0].T
+        if layer > 0:
+            gx = gx * (zs[layer - 1] > 0)
+    worst_rows = np.argsort(-np.abs(gx).sum(axis=1))[:k]
+    for j, s in enumerate([1.0, -1.0]):
+        rows[A + j] = worst_rows
+        delta[A + j] = s * eps * np.sign(gx[worst_rows])
+    # push along the sign of the weights of the first layer's first unit
+    for j, s in enumerate([1.0, -1.0]):
+        rows[A + 2 + j] = worst_rows
+        delta[A + 2 + j] = s * eps * np.sign(est.coefs_[0][:, 0])
+    X_att = np.broadcast_to(X, (A + 4, n, d)).copy()
+    a = np.arange(A + 4)[:, None]
+    X_att[a, rows] += delta
+    return X_att, rows
+
+
+@pytest.mark.parametrize(
+    "data, model, k, kw",
+    [
+        (_moons, "logistic", 3, dict(lr=0.5, n_epochs=6)),
+        (_cancer, "logistic", 3, dict(lr=0.2, n_epochs=6, batch_size=20)),
+        (_digits17, "logistic", 3, dict(lr=0.5, n_epochs=4)),
+        (_moons, "mlp", 3, dict(hidden_layer_sizes=(8,), lr=0.3, n_epochs=5)),
+        (_digits17, "mlp", 1, dict(hidden_layer_sizes=(8,), lr=1.0, n_epochs=3)),
+    ],
+)
+def test_feature_attacks_stay_inside_the_box(data, model, k, kw):
+    X, y = data()
+    eps = 0.05
+    est = IntervalCertifier(model, n_poison=k, epsilon=eps, random_state=0, **kw).fit(X, y)
+    rng = np.random.RandomState(2)
+    X_att, _ = _feature_attacks(est, X, y, k, eps, rng)
+    params = _replay(est, X_att, np.broadcast_to(y, X_att.shape[:2]))
+    _assert_inside(est, params)
+    cert = _assert_certified_unchanged(est, params, X)
+    assert cert.mean() > 0.3
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_joint_feature_and_label_attacks(paired):
+    X, y = _moons(50)
+    k, eps = 2, 0.05
+    est = IntervalCertifier(
+        "mlp",
+        hidden_layer_sizes=(8,),
+        n_poison=k,
+        epsilon=eps,
+        n_label_flips=k,
+        paired=paired,
+        lr=0.3,
+        n_epochs=4,
+        random_state=0,
+    ).fit(X, y)
+    rng = np.random.RandomState(3)
+    X_att, rows = _feature_attacks(est, X, y, k, eps, rng, n_random=100)
+    flip_rows = rows if paired else _random_rows(rng, len(rows), len(y), k)
+    y_att = _flip(y, flip_rows, est.classes_, rng)
+    params = _replay(est, X_att, y_att)
+    _assert_inside(est, params)
+    _assert_certified_unchanged(est, params, X)
+    if paired:  # the paired threat model is contained in the unpaired one
+        free = IntervalCertifier(
+            "mlp",
+            hidden_layer_sizes=(8,),
+            n_poison=k,
+            epsilon=eps,
+            n_label_flips=k,
+            lr=0.3,
+            n_epochs=4,
+            random_state=0,
+        ).fit(X, y)
+        for lo_f, lo_p in zip(free.coefs_lower_, est.coefs_lower_):
+            assert np.all(lo_f <= lo_p + 1e-12)
+
+
+def test_unbounded_attacks_with_clipping():
+    X, y = _moons(50)
+    k = 1
+    est = IntervalCertifier(
+        "logistic", n_poison=k, unbounded=True, clip_gamma=0.5, lr=0.3, n_epochs=5, random_state=0
+    ).fit(X, y)
+    rng = np.random.RandomState(4)
+    A = 150
+    rows = _random_rows(rng, A, len(y), k)
+    X_att = np.broadcast_to(X, (A,) + X.shape).copy()
+    X_att[np.arange(A)[:, None], rows] = rng.normal(scale=50.0, size=(A, k, X.shape[1]))
+    y_att = np.broadcast_to(y, (A, len(y))).copy()
+    y_att[np.arange(A)[:, None], rows] = rng.randint(0, 2, size=(A, k))
+    params = _replay(est, X_att, y_att)
+    _assert_inside(est, params)
+    cert = _assert_certified_unchanged(est, params, X)
+    assert cert.mean() > 0.3
+
+
+def test_regression_label_and_feature_attacks():
+    X, y = _diabetes()
+    k, eps, nu = 2, 0.05, 0.2
+    est = IntervalCertifier(
+        "linear",
+        n_poison=k,
+        epsilon=eps,
+        n_label_flips=k,
+        label_epsilon=nu,
+        lr=0.05,
+        n_epochs=5,
+        batch_size=20,
+        random_state=0,
+    ).fit(X, y)
+    rng = np.random.RandomState(5)
+    X_att, rows = _feature_attacks(est, X, y, k, eps, rng, n_random=100)
+    y_att = np.broadcast_to(y, X_att.shape[:2]).copy()
+    a = np.arange(len(rows))[:, None]
+    y_att[a, rows] += nu * rng.choice([-1.0, 1.0], size=rows.shape)
+    params = _replay(est, X_att, y_att)
+    _assert_inside(est, params)
+    lo, hi = est.predict_bounds(X)
+    pred = _forward(params, X)[1][-1][..., 0]
+    assert np.all(pred >= lo) and np.all(pred <= hi)
+    worst, nominal, best = est.certified_mse(X, y)
+    mses = ((pred - y) ** 2).mean(axis=1)
+    assert best <= mses.min() and mses.max() <= worst and best <= nominal <= worst
+
+
+def test_backdoor_test_ball_and_attack_success():
+    X, y = _moons(60)
+    est = IntervalCertifier(
+        "mlp", hidden_layer_sizes=(8,), n_poison=2, epsilon=0.05, lr=0.3, n_epochs=5, random_state=0
+    ).fit(X, y)
+    rng = np.random.RandomState(6)
+    X_att, _ = _feature_attacks(est, X, y, 2, 0.05, rng, n_random=40)
+    params = _replay(est, X_att, np.broadcast_to(y, X_att.shape[:2]))
+    eps_test = 0.05
+    for _ in range(3):  # random test inputs inside the test-time ball
+        _assert_certified_unchanged(est, params, X, epsilon=eps_test, rng=rng)
+    bound = est.certified_attack_success(X, epsilon=eps_test)
+    assert_allclose(bound, 1 - est.certify(X, epsilon=eps_test).mean())
+    # targeted success rate of every replayed model stays below the bound
+    trigger = np.array([0.05, -0.05])
+    b_t = est.certified_attack_success(X, trigger, target=est.classes_[1])
+    z = _forward(params, X + trigger)[1][-1][..., 0]
+    ref = est.predict(X)
+    keep = ref != est.classes_[1]
+    rates = (z[:, keep] > 0).mean(axis=1)
+    assert rates.max() <= b_t + 1e-12
+
+
+# ----------------------------------------------------- collapse and references
+
+
+@pytest.mark.parametrize(
+    "model, kw",
+    [("logistic", {}), ("mlp", dict(hidden_layer_sizes=(8, 8))), ("linear", {})],
+)
+def test_zero_budget_collapses(model, kw):
+    X, y = _diabetes() if model == "linear" else _moons()
+    # interval propagation amplifies the (outward-rounded) float64 noise by the
+    # same factor per step as any width: keep the regression run short
+    lr, n_epochs = (0.05, 5) if model == "linear" else (0.1, 10)
+    est = IntervalCertifier(
+        model, lr=lr, n_epochs=n_epochs, batch_size=16, l2=0.01, lr_decay=0.1, random_state=0, **kw
+    ).fit(X, y)
+    assert est.max_width_ < 1e-10
+    for lo, W, hi in zip(est.coefs_lower_, est.coefs_, est.coefs_upper_):
+        assert np.all(lo <= W) and np.all(W <= hi)
+    if model != "linear":
+        worst, nominal, best = est.certified_accuracy(X, y)
+        assert worst == nominal == best
+        assert est.certify(X).all()
+    # epsilon > 0 with n_poison = 0 is no poisoning either
+    est2 = IntervalCertifier(model, epsilon=0.3, lr=0.1, n_epochs=3, random_state=0, **kw).fit(X, y)
+    assert est2.max_width_ < 1e-10
+
+
+def test_nominal_matches_torch_sgd():
+    torch = pytest.importorskip("torch")
+    X, y = _moons(40)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.ReLU(), torch.nn.Linear(6, 1))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    est = IntervalCertifier(
+        net, lr=0.2, n_epochs=4, batch_size=16, l2=0.01, lr_decay=0.05, random_state=0
+    ).fit(X, y)
+    # the module is not modified
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, state[key])
+    ref = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.ReLU(), torch.nn.Linear(6, 1))
+    ref.load_state_dict(state)
+    ref = ref.double()
+    opt = torch.optim.SGD(ref.parameters(), lr=0.2, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 / (1 + 0.05 * t))
+    _, batches = est._training_plan(len(y), 2, 1)
+    Xt = torch.tensor(X)
+    yt = torch.tensor(y, dtype=torch.float64)
+    for idx in batches:
+        opt.zero_grad()
+        out = ref(Xt[idx])[:, 0]
+        torch.nn.functional.binary_cross_entropy_with_logits(out, yt[idx]).backward()
+        opt.step()
+        sched.step()
+    assert_allclose(est.coefs_[0], ref[0].weight.detach().numpy().T, rtol=1e-10, atol=1e-12)
+    assert_allclose(est.coefs_[1], ref[2].weight.detach().numpy().T, rtol=1e-10, atol=1e-12)
+    assert_allclose(est.intercepts_[1], ref[2].bias.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_nominal_gradients_match_finite_differences():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:20, ::8] / 16.0, y[:20] % 3
+    est = IntervalCertifier("mlp", hidden_layer_sizes=(5,), n_epochs=1, random_state=0).fit(X, y)
+    params = list(zip(est.coefs_, est.intercepts_))
+    Y = _targets(est, y)
+    g = _nominal_grads(params, X, Y, "ce", None)
+
+    def loss(p):
+        z = _forward(p, X)[1][-1]
+        z = z - z.max(axis=1, keepdims=True)
+        return -np.mean(np.sum(Y * (z - np.log(np.exp(z).sum(axis=1, keepdims=True))), axis=1))
+
+    h = 1e-6
+    for layer in range(2):
+        W = params[layer][0]
+        for i, j in [(0, 0), (W.shape[0] - 1, W.shape[1] - 1)]:
+            plus = [(a.copy(), b.copy()) for a, b in params]
+            minus = [(a.copy(), b.copy()) for a, b in params]
+            plus[layer][0][i, j] += h
+            minus[layer][0][i, j] -= h
+            fd = (loss(plus) - loss(minus)) / (2 * h)
+            assert_allclose(g[layer][0][i, j], fd, rtol=1e-5, atol=1e-8)
+
+
+def test_replay_equals_refit_on_attacked_data():
+    X, y = _moons(40)
+    est = IntervalCertifier(
+        "mlp",
+        hidden_layer_sizes=(4,),
+        n_label_flips=1,
+        lr=0.3,
+        n_epochs=3,
+        batch_size=16,
+        random_state=0,
+    ).fit(X, y)
+    params = _replay(est, X[None], y[None])
+    assert_allclose(params[0][0][0], est.coefs_[0], rtol=0, atol=1e-13)
+    y_att = y.copy()
+    y_att[3] = 1 - y_att[3]
+    refit = IntervalCertifier(**est.get_params()).fit(X, y_att)
+    params = _replay(est, X[None], y_att[None])
+    assert_allclose(params[1][0][0], refit.coefs_[1], rtol=0, atol=1e-13)
+
+
+# -------------------------------------------------------------- monotonicity
+
+
+def test_boxes_nested_and_certified_accuracy_monotone_in_k_and_eps():
+    X, y = _moons(60)
+    kw = dict(hidden_layer_sizes=(8,), lr=0.3, n_epochs=4, random_state=0)
+    prev, prev_acc = None, 1.0
+    for k in [0, 1, 2, 4]:
+        est = IntervalCertifier("mlp", n_label_flips=k, **kw).fit(X, y)
+        acc = est.certified_accuracy(X, y)[0]
+        assert acc <= prev_acc
+        if prev is not None:
+            for a, b in zip(prev.coefs_lower_, est.coefs_lower_):
+                assert np.all(b <= a)
+            for a, b in zip(prev.coefs_upper_, est.coefs_upper_):
+                assert np.all(b >= a)
+        prev, prev_acc = est, acc
+    prev_acc = 1.0
+    prev = None
+    for eps in [0.0, 0.02, 0.05, 0.1]:
+        est = IntervalCertifier("mlp", n_poison=3, epsilon=eps, **kw).fit(X, y)
+        acc = est.certified_accuracy(X, y)[0]
+        assert acc <= prev_acc
+        if prev is not None:
+            for a, b in zip(prev.coefs_upper_, est.coefs_upper_):
+                assert np.all(b >= a)
+        # test-time epsilon is monotone too
+        accs = [est.certified_accuracy(X, y, epsilon=e)[0] for e in (0.0, 0.05, 0.2)]
+        assert accs == sorted(accs, reverse=True)
+        prev, prev_acc = est, acc
+
+
+def test_certified_accuracy_bounds_are_ordered():
+    X, y = _cancer()
+    est = IntervalCertifier("logistic", n_label_flips=3, lr=0.2, n_epochs=5, random_state=0).fit(
+        X, y
+    )
+    worst, nominal, best = est.certified_accuracy(X, y)
+    assert 0 <= worst <= nominal <= best <= 1
+    cert = est.certify(X)
+    correct = est.predict(X) == y
+    assert_allclose(worst, np.mean(cert & correct))
+
+
+# ----------------------------------------------------------------- LP bounds
+
+
+def test_lp_never_looser_and_sometimes_tighter():
+    pytest.importorskip("cvxpy")
+    X, y = load_digits(return_X_y=True)
+    keep = y < 3
+    X, y = X[keep][:40, ::8] / 16.0, y[keep][:40]
+    kw = dict(hidden_layer_sizes=(6,), n_label_flips=1, lr=0.3, n_epochs=3, random_state=0)
+    est_i = IntervalCertifier("mlp", **kw).fit(X, y)
+    est_l = IntervalCertifier("mlp", bound="lp", **kw).fit(X, y)
+    Xq = X[:12]
+    lo_i, hi_i = est_i.predict_bounds(Xq, epsilon=0.02)
+    lo_l, hi_l = est_l.predict_bounds(Xq, epsilon=0.02)
+    assert np.all(lo_l >= lo_i) and np.all(hi_l <= hi_i)
+    m_i = est_i._margins(*est_i._input_box(Xq, 0.02)[1:], np.zeros(12, dtype=int))
+    m_l = est_l._margins(*est_l._input_box(Xq, 0.02)[1:], np.zeros(12, dtype=int))
+    assert np.all(m_l[0] >= m_i[0]) and np.all(m_l[1] <= m_i[1])
+    # the relaxation gains on the class margins (shared hidden activations)
+    assert np.any(m_l[0] > m_i[0] + 1e-6)
+    # soundness of the LP: networks sampled from the box (vertices and interior)
+    # on inputs sampled from the ball stay inside the LP bounds
+    rng = np.random.RandomState(7)
+    for _ in range(40):
+        params = []
+        for lo, hi, blo, bhi in est_l._box():
+            u = rng.rand(*lo.shape)
+            u = np.where(rng.rand(*lo.shape) < 0.5, np.round(u), u)
+            v = rng.rand(*blo.shape)
+            params.append((lo + u * (hi - lo), blo + v * (bhi - blo)))
+        x = Xq + rng.uniform(-0.02, 0.02, size=Xq.shape)
+        z = _forward(params, x)[1][-1]
+        assert np.all(z >= lo_l - 1e-9) and np.all(z <= hi_l + 1e-9)
+        marg = z[:, :1] - z
+        assert np.all(marg >= m_l[0] - 1e-9) and np.all(marg <= m_l[1] + 1e-9)
+    wi = est_i.certified_accuracy(Xq, y[:12])
+    wl = est_l.certified_accuracy(Xq, y[:12])
+    assert wl[0] >= wi[0] and wl[2] <= wi[2]
+
+
+# -------------------------------------------------------------------- API
+
+
+def test_parameter_errors():
+    X, y = _moons(20)
+    with pytest.raises(ValueError, match="clip_gamma"):
+        IntervalCertifier(unbounded=True, n_poison=1).fit(X, y)
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        IntervalCertifier("mlp").fit(X, y)
+    with pytest.raises(ValueError, match="lr \\* l2"):
+        IntervalCertifier(lr=1.0, l2=2.0).fit(X, y)
+    with pytest.raises(ValueError, match="poison_target"):
+        IntervalCertifier(poison_target=5).fit(X, y)
+    with pytest.raises(ValueError, match="loss"):
+        IntervalCertifier("linear", loss="log_loss").fit(X, y)
+    with pytest.raises(ValueError, match="label_epsilon"):
+        IntervalCertifier(label_epsilon=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="regressor"):
+        IntervalCertifier("linear", n_epochs=2).fit(X, y.astype(float)).certify(X)
+    with pytest.raises(ValueError, match="n_poison"):
+        IntervalCertifier(n_poison=-1).fit(X, y)
+
+
+def test_torch_model_validation():
+    torch = pytest.importorskip("torch")
+    X, y = _moons(20)
+    bad = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    with pytest.raises(ValueError, match="Linear and torch.nn.ReLU"):
+        IntervalCertifier(bad).fit(X, y)
+    wrong_in = torch.nn.Sequential(torch.nn.Linear(3, 1))
+    with pytest.raises(ValueError, match="input features"):
+        IntervalCertifier(wrong_in).fit(X, y)
+
+
+def test_inputs_not_modified_and_verbose(capsys):
+    X, y = _moons(30)
+    X0, y0 = X.copy(), y.copy()
+    est = IntervalCertifier("logistic", n_poison=1, epsilon=0.1, n_epochs=2, verbose=1)
+    est.fit(X, y)
+    est.certify(X, epsilon=0.1)
+    est.certified_attack_success(X, lambda Z: Z + 0.1)
+    assert_allclose(X, X0)
+    assert_allclose(y, y0)
