@@ -314,9 +314,9 @@ class GradRegKRR(RegressorMixin, _BaseGradRegKRR):
     factorisation; ``G`` is built in closed form from two matrix products
     (``O(n^2 (n + d))``, no per-point Jacobians). The simplified system
     ``(K + lambda I + kappa G) a = y`` sometimes quoted is the stationarity
-    condition of a *different* objective (it is not a gradient of ``J``: it
-    treats ``a`` like the fitted values), so it is not used here. Sample
-    weights are not supported.
+    condition of a *different* objective, ``1/2 a^T (K + lambda I + kappa G) a
+    - y^T a``; multiplied by ``K`` it differs from ours by ``kappa (K G - G) a``,
+    so it is not used here. Sample weights are not supported.
 
     This is the exact model of the safety-efficacy trade-off of Granziol
     (2026): the gradient penalty suppresses poison-induced curvature at a cost

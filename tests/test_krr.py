@@ -301,3 +301,15 @@ def test_classifier_single_class(reg_data):
     X, _ = reg_data
     with pytest.raises(ValueError, match="1 class"):
         GradRegKRRClassifier().fit(X, np.zeros(40))
+
+
+def test_simplified_system_is_a_different_objective(reg_data):
+    # (K + alpha I + kappa G) a = y is not the minimiser of J for kappa > 0
+    X, y = reg_data
+    gamma, alpha, kappa = 0.4, 0.5, 0.3
+    K, J = _dense_objective_parts(X, "rbf", gamma)
+    G = np.einsum("mdi,mdj->ij", J, J)
+    simplified = np.linalg.solve(K + alpha * np.eye(40) + kappa * G, y)
+    ours = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma).fit(X, y).dual_coef_
+    assert _objective(ours, y, K, J, alpha, kappa) < _objective(simplified, y, K, J, alpha, kappa)
+    assert np.linalg.norm(_objective_grad(simplified, y, K, J, alpha, kappa)) > 1e-3
