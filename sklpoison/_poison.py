@@ -429,16 +429,39 @@ class LabelFlipper(BasePoisonSampler):
     fraction : float in [0, 1], default=0.1
         Fraction of the training set whose labels are flipped:
         ``round(fraction * n_samples)`` flips.
-    strategy : {"random", "targeted"}, default="random"
+    strategy : {"random", "targeted", "alfa", "lfa", "floral"}, default="random"
         - ``"random"``: rows drawn uniformly at random; each gets a label drawn
           uniformly from the other classes.
         - ``"targeted"``: rows of ``source_class`` drawn at random get
           ``target_class``.
+        - ``"alfa"``: ALFA (Xiao, Xiao and Eckert, 2012), alternating a linear
+          program over the flips (cvxpy) and the SVM on the tainted labels, for
+          ``max_alternations`` rounds. Binary labels only.
+        - ``"lfa"``: greedy flips, one at a time, each the one among
+          ``n_candidates`` random candidates that most increases the error of the
+          retrained SVM on the clean training labels. Binary labels only.
+        - ``"floral"``: the FLORAL attacker as a one-shot attack: ``k`` flips drawn at
+          random among the ``candidate_factor * k`` support vectors of the clean SVM
+          with the largest dual variables. Binary labels only.
+
+        The last three attack an RBF :class:`~sklearn.svm.SVC` with ``C`` and
+        ``gamma`` (see :mod:`sklpoison._label_attacks`).
     source_class : label or None, default=None
         Class whose rows are flipped by the ``"targeted"`` strategy (required
         there).
     target_class : label or None, default=None
         Label given by the ``"targeted"`` strategy (required there).
+    C : float, default=1.0
+        Regularisation of the attacker's RBF SVM ("alfa", "lfa", "floral").
+    gamma : float, default=1.0
+        Kernel width of the attacker's RBF SVM ("alfa", "lfa", "floral").
+    max_alternations : int, default=10
+        LP/QP alternations of "alfa".
+    n_candidates : int, default=20
+        Candidates tried per greedy step of "lfa" (one SVM fit each).
+    candidate_factor : float, default=2.0
+        "floral" draws its flips among the top ``ceil(candidate_factor * k)``
+        support vectors.
     random_state : int, RandomState instance or None, default=None
         Controls which rows are flipped and to what.
 
@@ -465,9 +488,14 @@ class LabelFlipper(BasePoisonSampler):
 
     _parameter_constraints = {
         "fraction": [Interval(Real, 0, 1, closed="both")],
-        "strategy": [StrOptions({"random", "targeted"})],
+        "strategy": [StrOptions({"random", "targeted", "alfa", "lfa", "floral"})],
         "source_class": "no_validation",
         "target_class": "no_validation",
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "max_alternations": [Interval(Integral, 1, None, closed="left")],
+        "n_candidates": [Interval(Integral, 1, None, closed="left")],
+        "candidate_factor": [Interval(Real, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -478,12 +506,22 @@ class LabelFlipper(BasePoisonSampler):
         strategy="random",
         source_class=None,
         target_class=None,
+        C=1.0,
+        gamma=1.0,
+        max_alternations=10,
+        n_candidates=20,
+        candidate_factor=2.0,
         random_state=None,
     ):
         self.fraction = fraction
         self.strategy = strategy
         self.source_class = source_class
         self.target_class = target_class
+        self.C = C
+        self.gamma = gamma
+        self.max_alternations = max_alternations
+        self.n_candidates = n_candidates
+        self.candidate_factor = candidate_factor
         self.random_state = random_state
 
     def _fit(self, X, y):
@@ -505,6 +543,18 @@ class LabelFlipper(BasePoisonSampler):
                     )
             if self.source_class == self.target_class:
                 raise ValueError("source_class and target_class must differ.")
+        if self.strategy in ("alfa", "lfa", "floral"):
+            if self.classes_.size != 2:
+                raise ValueError(
+                    f"strategy={self.strategy!r} attacks a binary SVM and needs exactly two "
+                    f"classes in y; got {self.classes_.size}: {self.classes_.tolist()[:10]}. "
+                    f"Use strategy='random' or 'targeted' for more classes."
+                )
+            if X.ndim != 2:
+                raise ValueError(
+                    f"strategy={self.strategy!r} needs 2-D X of shape (n_samples, n_features); "
+                    f"got shape {X.shape}. Flatten images first."
+                )
         return X, y
 
     def _resample(self, X, y):
@@ -518,7 +568,7 @@ class LabelFlipper(BasePoisonSampler):
             codes = np.searchsorted(self.classes_, y[rows])
             shift = rng.randint(1, self.classes_.size, size=k)
             y_res[rows] = self.classes_[(codes + shift) % self.classes_.size]
-        else:
+        elif self.strategy == "targeted":
             candidates = np.flatnonzero(y == self.source_class)
             if k > candidates.size:
                 raise ValueError(
@@ -527,6 +577,24 @@ class LabelFlipper(BasePoisonSampler):
                 )
             rows = np.sort(rng.choice(candidates, size=k, replace=False))
             y_res[rows] = self.target_class
+        elif self.strategy in ("alfa", "lfa", "floral"):
+            from . import _label_attacks
+
+            Xf = np.asarray(X, dtype=float)
+            y_pm = np.where(y == self.classes_[1], 1.0, -1.0)
+            svm = dict(C=self.C, gamma=self.gamma)
+            if self.strategy == "alfa":
+                rows = _label_attacks.alfa_flips(Xf, y_pm, k, max_iter=self.max_alternations, **svm)
+            elif self.strategy == "lfa":
+                rows = _label_attacks.lfa_flips(
+                    Xf, y_pm, k, n_candidates=self.n_candidates, random_state=rng, **svm
+                )
+            else:
+                rows = _label_attacks.floral_flips(
+                    Xf, y_pm, k, candidate_factor=self.candidate_factor, random_state=rng, **svm
+                )
+            # binary: the flipped label is the other class
+            y_res[rows] = np.where(y[rows] == self.classes_[1], self.classes_[0], self.classes_[1])
         self.flipped_indices_ = rows
         self.n_flipped_ = k
         return np.array(X, copy=True), y_res

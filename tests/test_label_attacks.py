@@ -1,0 +1,167 @@
+"""Tests of sklpoison/_label_attacks.py and LabelFlipper's "alfa", "lfa", "floral" strategies."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import make_blobs, make_moons
+from sklearn.svm import SVC
+
+from sklpoison import LabelFlipper
+from sklpoison._label_attacks import _AlfaLP, alfa_flips, floral_flips, lfa_flips
+
+ATTACKS = ["alfa", "lfa", "floral"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_moons(120, noise=0.2, random_state=0)
+    X_test, y_test = make_moons(1000, noise=0.2, random_state=1)
+    return X, y, X_test, y_test
+
+
+def _victim_scores(X, y_train, y_clean, X_test, y_test):
+    svc = SVC(C=1.0, gamma=1.0).fit(X, y_train)
+    return svc.score(X_test, y_test), 1 - svc.score(X, y_clean)
+
+
+def _random_baseline(X, y, k, X_test, y_test, n_seeds=5):
+    out = []
+    for seed in range(n_seeds):
+        rows = np.random.RandomState(seed).choice(y.size, size=k, replace=False)
+        y_r = y.copy()
+        y_r[rows] = 1 - y_r[rows]
+        out.append(_victim_scores(X, y_r, y, X_test, y_test))
+    return np.mean(out, axis=0)
+
+
+@pytest.mark.parametrize("strategy", ATTACKS)
+def test_budget_is_respected(data, strategy):
+    X, y, _, _ = data
+    X0, y0 = X.copy(), y.copy()
+    flipper = LabelFlipper(fraction=0.1, strategy=strategy, n_candidates=5, random_state=0)
+    X_res, y_res = flipper.fit_resample(X, y)
+    k = round(0.1 * y.size)
+    assert flipper.n_flipped_ == k
+    assert_array_equal(np.flatnonzero(y_res != y), flipper.flipped_indices_)
+    assert flipper.flipped_indices_.size == k
+    assert_array_equal(y_res[flipper.flipped_indices_], 1 - y[flipper.flipped_indices_])
+    assert_array_equal(X_res, X)
+    assert_array_equal(X, X0)
+    assert_array_equal(y, y0)
+    # fraction 0: nothing flipped
+    _, y_none = LabelFlipper(fraction=0.0, strategy=strategy).fit_resample(X, y)
+    assert_array_equal(y_none, y)
+
+
+@pytest.mark.parametrize("strategy", ["alfa", "lfa"])
+def test_optimised_attacks_beat_random_flips(data, strategy):
+    # same budget (15%): the optimised flips hurt the victim SVM more than random flips,
+    # both on fresh test data and on the clean training labels (the validation error)
+    X, y, X_test, y_test = data
+    flipper = LabelFlipper(fraction=0.15, strategy=strategy, n_candidates=10, random_state=0)
+    _, y_att = flipper.fit_resample(X, y)
+    acc_att, err_att = _victim_scores(X, y_att, y, X_test, y_test)
+    acc_rand, err_rand = _random_baseline(X, y, flipper.n_flipped_, X_test, y_test)
+    assert acc_att < acc_rand - 0.02
+    assert err_att > err_rand + 0.02
+
+
+def test_floral_one_shot_attack_beats_random_flips():
+    X, y = make_moons(200, noise=0.2, random_state=0)
+    X_test, y_test = make_moons(1000, noise=0.2, random_state=1)
+    k = 40
+    accs = []
+    for seed in range(5):
+        _, y_att = LabelFlipper(fraction=0.2, strategy="floral", random_state=seed).fit_resample(
+            X, y
+        )
+        accs.append(_victim_scores(X, y_att, y, X_test, y_test)[0])
+    assert np.mean(accs) < _random_baseline(X, y, k, X_test, y_test)[0] - 0.01
+
+
+def test_floral_flips_are_top_support_vectors(data):
+    X, y, _, _ = data
+    y_pm = 2.0 * y - 1
+    k = 6
+    svc = SVC(C=1.0, gamma=1.0).fit(X, y_pm)
+    lam = np.zeros(y.size)
+    lam[svc.support_] = np.abs(svc.dual_coef_[0])
+    threshold = np.sort(lam)[::-1][2 * k - 1]  # the 2k-th largest dual variable (ties kept)
+    top = np.flatnonzero(lam >= threshold)
+    seen = set()
+    for seed in range(10):
+        rows = floral_flips(X, y_pm, k, candidate_factor=2, random_state=seed)
+        assert rows.size == k and np.unique(rows).size == k
+        assert set(rows) <= set(top)
+        seen |= set(rows.tolist())
+    assert len(seen) > k  # random among the candidates, not always the same k
+
+
+def test_alfa_lp_is_the_greedy_closed_form():
+    # with unit costs the LP's optimum takes the k most negative flip gains
+    rng = np.random.RandomState(0)
+    n, k = 30, 7
+    lp = _AlfaLP(n, k)
+    assert lp.problem.is_dcp(dpp=True)
+    for _ in range(3):
+        cost = rng.randn(2 * n)
+        q = lp(cost)
+        gain = cost[n:] - cost[:n]
+        expected = np.zeros(n)
+        neg = np.argsort(gain)[:k]
+        expected[neg[gain[neg] < 0]] = 1
+        np.testing.assert_allclose(q[n:], expected, atol=1e-7)
+        np.testing.assert_allclose(q[:n] + q[n:], 1, atol=1e-7)
+
+
+def test_attack_functions_return_sorted_unique_indices(data):
+    X, y, _, _ = data
+    y_pm = 2.0 * y - 1
+    for rows in (
+        alfa_flips(X, y_pm, 5, max_iter=3),
+        lfa_flips(X, y_pm, 3, n_candidates=4, random_state=0),
+        floral_flips(X, y_pm, 5, random_state=0),
+    ):
+        assert_array_equal(rows, np.unique(rows))
+        assert rows.min() >= 0 and rows.max() < y.size
+
+
+def test_lfa_validation_set(data):
+    X, y, X_test, y_test = data
+    y_pm, yt_pm = 2.0 * y - 1, 2.0 * y_test - 1
+    rows = lfa_flips(
+        X, y_pm, 8, n_candidates=10, X_val=X_test[:200], y_val=yt_pm[:200], random_state=0
+    )
+    y_att = y.copy()
+    y_att[rows] = 1 - y_att[rows]
+    acc_att = SVC(gamma=1.0).fit(X, y_att).score(X_test[:200], y_test[:200])
+    acc_clean = SVC(gamma=1.0).fit(X, y).score(X_test[:200], y_test[:200])
+    assert acc_att < acc_clean
+
+
+def test_string_labels_and_errors(data):
+    X, y, _, _ = data
+    labels = np.array(["neg", "pos"])[y]
+    _, y_res = LabelFlipper(fraction=0.1, strategy="floral", random_state=0).fit_resample(X, labels)
+    assert (y_res != labels).sum() == 12 and set(y_res) == {"neg", "pos"}
+    X3, y3 = make_blobs(60, centers=3, random_state=0)
+    with pytest.raises(ValueError, match="needs exactly two classes"):
+        LabelFlipper(strategy="alfa").fit_resample(X3, y3)
+    with pytest.raises(ValueError, match="n_candidates"):
+        LabelFlipper(strategy="lfa", n_candidates=0).fit_resample(X, y)
+    with pytest.raises(ValueError, match="strategy"):
+        LabelFlipper(strategy="greedy").fit_resample(X, y)
+
+
+def test_grid_search_over_attack_parameters(data):
+    from imblearn.pipeline import make_pipeline
+    from sklearn.model_selection import GridSearchCV
+
+    X, y, _, _ = data
+    pipe = make_pipeline(LabelFlipper(fraction=0.1, random_state=0), SVC(gamma=1.0))
+    gs = GridSearchCV(
+        pipe,
+        {"labelflipper__strategy": ["random", "floral"], "labelflipper__gamma": [0.5, 1.0]},
+        cv=2,
+    ).fit(X, y)
+    assert len(gs.cv_results_["params"]) == 4
