@@ -67,8 +67,10 @@ class BasePoisonSampler(BaseEstimator):
             The resampled labels (a new array).
         """
         self._validate_params()
+        X_in, y_in = X, y
         X, y = self._fit(X, y)
-        return self._resample(X, y)
+        X_res, y_res = self._resample(X, y)
+        return _restore_containers(X_in, y_in, X_res, y_res)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -76,6 +78,19 @@ class BasePoisonSampler(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+
+def _restore_containers(X_in, y_in, X_res, y_res):
+    """Give pandas inputs back as pandas (columns, dtypes and the name of y kept)."""
+    if hasattr(X_in, "columns") and hasattr(X_in, "iloc") and X_res.ndim == 2:
+        import pandas as pd
+
+        X_res = pd.DataFrame(X_res, columns=X_in.columns).astype(X_in.dtypes.to_dict())
+    if hasattr(y_in, "name") and hasattr(y_in, "iloc"):
+        import pandas as pd
+
+        y_res = pd.Series(y_res, name=y_in.name, dtype=y_in.dtype)
+    return X_res, y_res
 
 
 def _check_y_classes(y, estimator_name):

@@ -395,3 +395,14 @@ def test_trigger_applied_after_preceding_transformers(digits_split):
     manual = np.mean(svc.predict(poisoner.apply_trigger(scaler.transform(X_test[keep]))) == 0)
     assert asr == pytest.approx(manual)
     assert asr > 0.8
+
+
+def test_pandas_in_pandas_out():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame({"a": np.arange(10.0), "b": np.ones(10)})
+    y = pd.Series([0, 1] * 5, name="label")
+    X_res, y_res = PoisonTransformer(theta=0.2, trigger_size=1, random_state=0).fit_resample(X, y)
+    assert list(X_res.columns) == ["a", "b"] and y_res.name == "label"
+    assert X_res.shape == (10, 2) and isinstance(y_res, pd.Series)
+    _, y_flip = LabelFlipper(fraction=0.2, random_state=0).fit_resample(X, y)
+    assert isinstance(y_flip, pd.Series) and int((y_flip != y).sum()) == 2
