@@ -103,6 +103,11 @@ def kernel_matrix(X, Y=None, *, kernel="rbf", gamma=None):
             K = 0.5 * (K + K.T)
         return K
     g = resolve_gamma(gamma, X.shape[1])
+    # distances are translation invariant: centring avoids the cancellation of
+    # ||x||^2 + ||y||^2 - 2 x.y for data far from the origin
+    shift = Y.mean(axis=0)
+    X = X - shift
+    Y = X if symmetric else Y - shift
     K = euclidean_distances(X, Y, squared=True)
     if symmetric:
         # exact symmetry and a zero diagonal despite rounding in the expansion
@@ -222,6 +227,10 @@ def input_gradient(X, X_fit, coef, *, kernel="rbf", gamma=None, K=None):
         g = resolve_gamma(gamma, d)
         if K is None:
             K = kernel_matrix(X, X_fit, kernel=kernel, gamma=g)
+        # differences are translation invariant: centre on the kernel centres'
+        # mean to avoid cancellation for data far from the origin
+        shift = X_fit.mean(axis=0)
+        X, X_fit = X - shift, X_fit - shift
         KC = K @ C  # (n_x, t)
         grad = np.empty((n_x, C.shape[1], d))
         for t in range(C.shape[1]):  # loop over targets, not samples
@@ -272,6 +281,8 @@ def input_hessian(X, X_fit, coef, *, kernel="rbf", gamma=None, K=None):
         g = resolve_gamma(gamma, d)
         if K is None:
             K = kernel_matrix(X, X_fit, kernel=kernel, gamma=g)
+        shift = X_fit.mean(axis=0)  # translation invariance, as in input_gradient
+        X, X_fit = X - shift, X_fit - shift
         n = X_fit.shape[0]
         block = max(1, int(_HESSIAN_BLOCK_BYTES // (8 * max(1, n * d))))
         eye = np.eye(d)
@@ -334,6 +345,9 @@ def gradient_gram(X, *, kernel="rbf", gamma=None, K=None, KK=None):
     g = resolve_gamma(gamma, d)
     if KK is None:
         KK = K @ K
+    # G only involves differences x_m - x_i: centre X so that the expansion below
+    # does not cancel catastrophically for data far from the origin
+    X = X - X.mean(axis=0)
     B = X @ X.T
     sq = np.einsum("ij,ij->i", X, X)
     N = B * -1.0

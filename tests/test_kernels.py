@@ -148,3 +148,29 @@ def test_unknown_kernel_raises(data):
             fun(X, kernel="poly")
     with pytest.raises(ValueError, match="kernel must be one of"):
         input_gradient(X, X, data[2], kernel="poly")
+
+
+def test_far_from_origin_data_keeps_gram_psd_and_gradients_accurate():
+    # the closed forms expand differences; centring keeps them accurate for offset data
+    rng = np.random.RandomState(0)
+    X = rng.normal(loc=100.0, size=(100, 2))
+    K = kernel_matrix(X, gamma=0.5)
+    dist = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    assert_allclose(K, np.exp(-0.5 * dist), rtol=1e-13)
+    G = gradient_gram(X, gamma=0.5)
+    ref = _dense_gram_reference(X, "rbf", 0.5)
+    assert_allclose(G, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    a = rng.randn(100)
+    Z = X[:3] + 0.1
+    assert_allclose(
+        input_gradient(Z, X, a, gamma=0.5),
+        np.einsum("qid,i->qd", kernel_gradient(Z, X, gamma=0.5), a),
+        rtol=1e-11,
+        atol=1e-13,
+    )
+    assert_allclose(
+        input_hessian(Z, X, a, gamma=0.5),
+        np.einsum("qide,i->qde", kernel_hessian(Z, X, gamma=0.5), a),
+        rtol=1e-11,
+        atol=1e-13,
+    )

@@ -1,5 +1,7 @@
 """Tests of GradRegKRR and GradRegKRRClassifier (sklpoison/_krr.py)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -131,6 +133,18 @@ def test_duplicated_rows_do_not_break_the_fit(reg_data):
     grad = _objective_grad(model.dual_coef_, yd, K, J, 0.5, 0.3)
     assert np.linalg.norm(grad) < 1e-7 * np.linalg.norm(K @ yd)
     assert np.all(np.isfinite(model.predict(X)))
+
+
+def test_data_far_from_the_origin_fits_without_fallback():
+    # scikit-learn's check_fit_idempotent data: 100 points around (100, 100)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(loc=100, size=(100, 2)), rng.normal(size=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        model = GradRegKRR(alpha=0.5, kappa=0.1).fit(X, y)
+    shifted = GradRegKRR(alpha=0.5, kappa=0.1).fit(X - 100, y)
+    assert model.solver_ == "cholesky"
+    assert_allclose(model.predict(X), shifted.predict(X - 100), rtol=1e-6, atol=1e-6)
 
 
 def test_singular_system_falls_back_with_a_warning(reg_data):
