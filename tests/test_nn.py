@@ -1,0 +1,264 @@
+"""Tests of sklpoison.nn: the double-backprop penalty, augmentation and the models."""
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.utils._param_validation import InvalidParameterError
+from skorch.helper import predefined_split
+
+from sklpoison.datasets import load_digits_images
+from sklpoison.nn import GradRegNetClassifier, input_gradient_penalty, random_crop_flip
+from sklpoison.nn.models import MLP, PreActResNet, SmallCNN
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits_images(return_X_y=True)
+    return X[:400], y[:400]
+
+
+def test_import_sklpoison_does_not_import_torch():
+    code = "import sys, sklpoison; sklpoison.model_selection; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- the penalty
+def _reference_objective(module, X, y, kappa):
+    """Per-sample loop: mean CE + kappa/2 mean_i ||grad_{x_i} l_i||^2 (double backprop)."""
+    losses, sq_norms = [], []
+    for i in range(X.shape[0]):
+        xi = X[i : i + 1].clone().requires_grad_(True)
+        li = torch.nn.functional.cross_entropy(module(xi), y[i : i + 1])
+        (gi,) = torch.autograd.grad(li, xi, create_graph=True)
+        losses.append(li)
+        sq_norms.append(gi.pow(2).sum())
+    return torch.stack(losses).mean() + 0.5 * kappa * torch.stack(sq_norms).mean()
+
+
+@pytest.mark.parametrize("module", [MLP, SmallCNN])
+def test_train_step_matches_hand_written_double_backprop(module):
+    rng = np.random.RandomState(0)
+    X = rng.rand(7, 1, 8, 8).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2, 1])
+    kappa = 0.7
+    net = GradRegNetClassifier(module, kappa=kappa, max_epochs=0, random_state=0).fit(X, y)
+    reference = copy.deepcopy(net.module_)
+
+    net.history.new_epoch()
+    net.history.new_batch()
+    net.optimizer_.zero_grad()
+    step = net.train_step_single((torch.from_numpy(X), torch.from_numpy(y)))
+    got = {name: p.grad.clone() for name, p in net.module_.named_parameters()}
+
+    objective = _reference_objective(reference, torch.from_numpy(X), torch.from_numpy(y), kappa)
+    grads = torch.autograd.grad(objective, list(reference.parameters()))
+    assert_allclose(step["loss"].item(), objective.item(), rtol=1e-5)
+    for (name, _), g in zip(reference.named_parameters(), grads, strict=True):
+        assert_allclose(got[name].numpy(), g.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+    # the penalty is really there: it changes the gradient
+    plain = torch.autograd.grad(
+        _reference_objective(reference, torch.from_numpy(X), torch.from_numpy(y), 0.0),
+        list(reference.parameters()),
+    )
+    assert max((a - b).abs().max().item() for a, b in zip(plain, grads, strict=True)) > 1e-4
+    assert net.history[-1, "batches", -1, "grad_penalty"] > 0
+
+
+def test_input_gradient_penalty_is_per_sample():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 2)
+    X = torch.randn(5, 3, requires_grad=True)
+    y = torch.tensor([0, 1, 1, 0, 1])
+    loss_sum = torch.nn.functional.cross_entropy(lin(X), y, reduction="sum")
+    got = input_gradient_penalty(loss_sum, X)
+    # closed form for a linear model: grad_x l_i = W^T (softmax_i - onehot_i)
+    p = torch.softmax(lin(X), 1) - torch.nn.functional.one_hot(y, 2)
+    expected = (p @ lin.weight).pow(2).sum(1).mean()
+    assert_allclose(got.item(), expected.item(), rtol=1e-6)
+
+
+def test_kappa_lowers_input_gradient_norm(digits):
+    X, y = load_digits_images(return_X_y=True)
+    held_out, train_sq = {}, {}
+    for kappa in (0.0, 1.0, 10.0):
+        net = GradRegNetClassifier(kappa=kappa, max_epochs=15, random_state=0)
+        net.fit(X[:400], y[:400])
+        held_out[kappa] = net.input_gradient_norms(X[400:800], y[400:800]).mean()
+        train_sq[kappa] = (net.input_gradient_norms(X[:400], y[:400]) ** 2).mean()
+    assert held_out[10.0] < held_out[1.0] < held_out[0.0]
+    assert held_out[10.0] < 0.25 * held_out[0.0]
+    assert train_sq[10.0] < 0.5 * train_sq[0.0]  # the penalised quantity itself
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing:UserWarning")
+def test_kappa_zero_costs_one_backward_pass(digits, monkeypatch):
+    X, y = digits[0][:100], digits[1][:100]
+    counts = {}
+    for kappa in (0.0, 0.5):
+        net = GradRegNetClassifier(kappa=kappa, max_epochs=0, batch_size=20, random_state=0)
+        net.fit(X, y)
+        calls = {"backward": 0, "grad": 0}
+        net.module_.register_full_backward_hook(
+            lambda *args, calls=calls: calls.__setitem__("backward", calls["backward"] + 1)
+        )
+        real_grad = torch.autograd.grad
+
+        def counting_grad(*args, calls=calls, real_grad=real_grad, **kwargs):
+            calls["grad"] += 1
+            return real_grad(*args, **kwargs)
+
+        monkeypatch.setattr(torch.autograd, "grad", counting_grad)
+        net.set_params(max_epochs=1).partial_fit(X, y)
+        monkeypatch.undo()
+        counts[kappa] = calls
+    assert counts[0.0] == {"backward": 5, "grad": 0}  # 5 batches, one backward pass each
+    assert counts[0.5]["grad"] == 5
+    assert counts[0.5]["backward"] > 5
+
+
+def test_validation_loss_is_penalty_free(digits):
+    X, y = digits
+    Xv, yv = X[300:], y[300:]
+    from skorch.dataset import Dataset
+
+    net = GradRegNetClassifier(
+        kappa=5.0, max_epochs=2, train_split=predefined_split(Dataset(Xv, yv)), random_state=0
+    ).fit(X[:300], y[:300])
+    with torch.no_grad():
+        logits = net.module_(torch.from_numpy(Xv))
+        ce = torch.nn.functional.cross_entropy(logits, torch.from_numpy(yv)).item()
+    assert_allclose(net.history[-1, "valid_loss"], ce, rtol=1e-5)
+    # while the training loss includes the (positive) penalty
+    train_batches = [b for b in net.history[-1, "batches"] if "train_loss" in b]
+    assert train_batches and all(b["grad_penalty"] > 0 for b in train_batches)
+
+
+def test_fit_is_deterministic_and_leaves_torch_state_alone(digits):
+    X, y = digits
+    state = torch.random.get_rng_state()
+    a = GradRegNetClassifier(SmallCNN, augment=True, max_epochs=2, random_state=3).fit(X, y)
+    assert torch.equal(state, torch.random.get_rng_state())
+    b = GradRegNetClassifier(SmallCNN, augment=True, max_epochs=2, random_state=3).fit(X, y)
+    assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+# --------------------------------------------------------------- augmentation
+def test_random_crop_flip_is_a_shifted_flipped_copy():
+    rng = np.random.RandomState(0)
+    X = torch.from_numpy(rng.rand(16, 2, 5, 6).astype(np.float32))
+    gen = torch.Generator().manual_seed(0)
+    out = random_crop_flip(X, padding=2, generator=gen)
+    assert out.shape == X.shape
+    Xp = torch.nn.functional.pad(X, (2, 2, 2, 2))
+    n_flipped = 0
+    for i in range(16):
+        candidates = [(f, dy, dx) for f in (False, True) for dy in range(5) for dx in range(5)]
+        found = False
+        for f, dy, dx in candidates:
+            crop = Xp[i, :, dy : dy + 5, dx : dx + 6]
+            crop = crop.flip(-1) if f else crop
+            if torch.equal(crop, out[i]):
+                found, n_flipped = True, n_flipped + f
+                break
+        assert found, f"image {i} is not a padded crop (possibly flipped) of the input"
+    assert 0 < n_flipped < 16
+    assert not torch.equal(out, X)
+
+
+def test_augmentation_at_training_time_only(digits):
+    X, y = digits[0][:128], digits[1][:128]
+    net = GradRegNetClassifier(
+        SmallCNN, augment=True, max_epochs=0, iterator_train__shuffle=False, random_state=0
+    ).fit(X, y)
+    seen = {True: [], False: []}
+    net.module_.register_forward_pre_hook(
+        lambda mod, args: seen[mod.training].append(args[0].detach().clone())
+    )
+    net.set_params(max_epochs=1).partial_fit(X, y)
+    proba = net.predict_proba(X)
+    train_inputs = torch.cat(seen[True]).numpy()
+    eval_inputs = torch.cat(seen[False]).numpy()
+    assert train_inputs.shape == X.shape
+    changed = np.any(train_inputs != X, axis=(1, 2, 3))
+    assert changed.mean() > 0.5  # most training images are shifted or flipped
+    assert_array_equal(eval_inputs, X)
+    assert_array_equal(proba, net.predict_proba(X))
+
+
+def test_augment_needs_images(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="augment=True needs images"):
+        GradRegNetClassifier(augment=True, max_epochs=1).fit(X.reshape(len(X), -1), y)
+
+
+# ---------------------------------------------------------------- input layouts
+def test_flat_input_with_image_shape_matches_images(digits):
+    X, y = digits
+    params = dict(module=SmallCNN, max_epochs=2, random_state=0)
+    images = GradRegNetClassifier(**params).fit(X, y)
+    flat = GradRegNetClassifier(image_shape=(8, 8), **params).fit(X.reshape(len(X), -1), y)
+    as_float64 = GradRegNetClassifier(**params).fit(X.astype(np.float64), y)
+    assert flat.image_shape_ == (1, 8, 8) and flat.module_.in_channels == 1
+    assert_allclose(flat.predict_proba(X.reshape(len(X), -1)), images.predict_proba(X))
+    assert_allclose(as_float64.predict_proba(X.astype(np.float64)), images.predict_proba(X))
+    assert images.score(X, y) > 0.5
+    with pytest.raises(ValueError, match="image_shape=\\(7, 7\\) does not match"):
+        GradRegNetClassifier(image_shape=(7, 7)).fit(X.reshape(len(X), -1), y)
+
+
+def test_labels_are_encoded_and_decoded(digits):
+    X, y = digits
+    names = np.array(list("abcdefghij"))[y]
+    net = GradRegNetClassifier(max_epochs=5, random_state=0).fit(X, names)
+    assert set(net.predict(X)) <= set(names)
+    assert net.module_.net[-1].out_features == 10
+
+
+def test_parameter_validation(digits):
+    X, y = digits
+    with pytest.raises(InvalidParameterError, match="kappa"):
+        GradRegNetClassifier(kappa=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="two classes"):
+        GradRegNetClassifier().fit(X, np.zeros(len(X)))
+
+
+# -------------------------------------------------------------------- models
+def test_preactresnet_depth_and_shapes():
+    for depth in (7, 21, 0, 112):
+        with pytest.raises(ValueError, match="6n \\+ 2"):
+            PreActResNet(depth=depth)
+    net = PreActResNet(depth=110)
+    convs = [
+        m
+        for name, m in net.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and "shortcut" not in name
+    ]
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) + len(linears) == 110
+    small = PreActResNet(depth=8, num_classes=7, in_channels=1, width=4)
+    assert small(torch.zeros(3, 1, 8, 8)).shape == (3, 7)
+    assert PreActResNet(depth=20, width=4)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_smallcnn_and_mlp_shapes():
+    assert SmallCNN(image_size=28)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert SmallCNN(image_size=(8, 8), num_classes=3)(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+    assert SmallCNN(in_channels=3, image_size=32)(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+    assert SmallCNN(image_size=28).flat_features == 64 * 7 * 7
+    with pytest.raises(ValueError, match="at least 4x4"):
+        SmallCNN(image_size=3)
+    assert MLP(n_features=12, num_classes=4, hidden_sizes=())(torch.zeros(5, 12)).shape == (5, 4)
+
+
+def test_preactresnet_in_the_classifier(digits):
+    X, y = digits
+    net = GradRegNetClassifier(
+        PreActResNet, module__depth=8, module__width=4, kappa=0.1, max_epochs=1, random_state=0
+    ).fit(X[:64], y[:64])
+    assert net.module_.fc.out_features == 10
+    assert net.predict_proba(X[:5]).shape == (5, 10)
