@@ -170,7 +170,11 @@ def gauss_newton_curvature(clean, poisoned, X, *, return_direction=False):
 
 def _check_kernel_ridge(model):
     check_is_fitted(model, "dual_coef_")
-    if not hasattr(model, "X_fit_") or getattr(model, "kernel", None) not in _kernels.KERNELS:
+    if (
+        not hasattr(model, "X_fit_")
+        or not hasattr(model, "kappa")
+        or getattr(model, "kernel", None) not in _kernels.KERNELS
+    ):
         raise ValueError(f"Expected a fitted sklpoison.GradRegKRR; got {type(model).__name__}.")
     if model.kappa != 0:
         raise ValueError(

@@ -113,6 +113,8 @@ def test_pair_needs_input_gradients(clean_data):
     krr = KernelRidge().fit(X, y)
     with pytest.raises(ValueError, match="no input_gradient"):
         poison_efficacy(krr, krr, X[:2])
+    with pytest.raises(ValueError, match="Expected a fitted sklpoison.GradRegKRR"):
+        spike_efficacy_law(KernelRidge(kernel="linear").fit(X, y), X[:2], X[0], 3, target=1.0)
 
 
 # ------------------------------------------------------- the exact law
