@@ -121,13 +121,17 @@ def _n_flips(budget, n):
     return int(round(float(budget) * n))
 
 
-def _floral_rounds(K, y, *, C, lr, n_rounds, k, B, project, rng, lam0, verbose=0):
-    """The FLORAL game; ``y`` in ±1. Returns ``(lam, y_adv, flip_counts)``.
+def _floral_rounds(
+    K, y, *, C, lr, n_rounds, k, B, project, rng, lam0, average_from=None, verbose=0
+):
+    """The FLORAL game; ``y`` in ±1. Returns ``(lam, y_adv, flip_counts, alpha_avg)``.
 
     Round 0 is a gradient step on the clean labels (the warm-up). Every later round the
     attacker takes the ``B`` support vectors with the largest dual variables, flips ``k``
     of them drawn at random (fresh from the clean labels), and the model takes a projected
     gradient step ``lam <- P(lam - lr (Q lam - 1))`` with ``Q = (y_adv y_adv^T) ∘ K``.
+    With ``average_from`` set, ``alpha_avg`` is the mean of the expansion coefficients
+    ``lam * y_adv`` over the rounds ``t >= average_from`` (else ``None``).
     """
     from tqdm.auto import tqdm
 
@@ -136,6 +140,7 @@ def _floral_rounds(K, y, *, C, lr, n_rounds, k, B, project, rng, lam0, verbose=0
     y_adv = y.copy()
     flip_counts = np.zeros(n, dtype=np.intp)
     mu = 0.0
+    alpha_sum = np.zeros(n) if average_from is not None else None
     for t in tqdm(range(n_rounds), disable=not verbose, desc="FLORAL rounds"):
         if t > 0 and k > 0:
             sv = np.flatnonzero(lam > _SV_TOL)
@@ -149,7 +154,10 @@ def _floral_rounds(K, y, *, C, lr, n_rounds, k, B, project, rng, lam0, verbose=0
                 flip_counts[chosen] += 1
         grad = y_adv * (K @ (y_adv * lam)) - 1.0
         lam, mu = project(lam - lr * grad, y_adv, C, mu0=mu)
-    return lam, y_adv, flip_counts
+        if alpha_sum is not None and t >= average_from:
+            alpha_sum += lam * y_adv
+    alpha_avg = None if alpha_sum is None else alpha_sum / (n_rounds - average_from)
+    return lam, y_adv, flip_counts, alpha_avg
 
 
 def _intercept(K, lam, y, C):
@@ -225,6 +233,12 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     init : {"zero", "svm"}, default="zero"
         Starting dual variables: zero (as the paper), or the SVM solution on the training
         labels (a warm start).
+    average : bool or int, default=False
+        ``False`` (the paper): the classifier is the last round's kernel expansion, with
+        the last round's flipped labels. ``True``: the expansion coefficients
+        ``lambda * y_adv`` are averaged over the second half of the rounds (iterate
+        averaging over the attacker's random flips; much less variance across seeds);
+        an int ``m`` averages over the last ``m`` rounds.
     random_state : int, RandomState instance or None, default=None
         Controls the attacker's random choices.
     verbose : int, default=0
@@ -235,12 +249,14 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The class labels; positive decision values mean ``classes_[1]``.
     lambda_ : ndarray of shape (n_samples,)
-        Final dual variables of all training points.
+        Final dual variables of all training points (last round).
     dual_coef_ : ndarray of shape (1, n_SV)
         ``lambda_i * y_adv_i`` for the support vectors (the kernel expansion coefficients,
-        signed so that positive means ``classes_[1]``).
+        signed so that positive means ``classes_[1]``); their average over rounds with
+        ``average``.
     support_ : ndarray of shape (n_SV,)
-        Indices of the support vectors (``lambda_i > 1e-5``).
+        Indices of the support vectors (``lambda_i > 1e-5``; ``|alpha_i| > 1e-5`` for the
+        averaged coefficients).
     support_vectors_ : ndarray of shape (n_SV, n_features)
         The support vectors.
     intercept_ : ndarray of shape (1,)
@@ -296,6 +312,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         "candidate_factor": [Interval(Real, 1, None, closed="left")],
         "projection": [StrOptions({"fixed_point", "exact"})],
         "init": [StrOptions({"zero", "svm"})],
+        "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -311,6 +328,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         candidate_factor=2,
         projection="fixed_point",
         init="zero",
+        average=False,
         random_state=None,
         verbose=0,
     ):
@@ -322,6 +340,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         self.candidate_factor = candidate_factor
         self.projection = projection
         self.init = init
+        self.average = average
         self.random_state = random_state
         self.verbose = verbose
 
@@ -364,7 +383,13 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             svc = SVC(kernel="precomputed", C=C, tol=1e-6).fit(K, y_pm)
             lam0[svc.support_] = np.abs(svc.dual_coef_[0])
         rng = check_random_state(self.random_state)
-        lam, y_adv, flips = _floral_rounds(
+        if self.average is False:
+            average_from = None
+        elif self.average is True:
+            average_from = self.n_rounds // 2
+        else:
+            average_from = max(0, self.n_rounds - int(self.average))
+        lam, y_adv, flips, alpha_avg = _floral_rounds(
             K,
             y_pm,
             C=C,
@@ -375,22 +400,26 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             project=project,
             rng=rng,
             lam0=lam0,
+            average_from=average_from,
             verbose=self.verbose,
         )
-        self._set_solution(X, K, lam, y_adv, C)
+        self._set_solution(X, K, lam, y_adv, C, alpha_avg)
         self.flip_counts_ = flips
         self.n_flips_ = k
         self.lr_ = lr
         self.n_iter_ = self.n_rounds
         return self
 
-    def _set_solution(self, X, K, lam, y_adv, C):
+    def _set_solution(self, X, K, lam, y_adv, C, alpha_avg=None):
         self.lambda_ = lam
+        self.y_adv_ = self.classes_[(y_adv > 0).astype(int)]
+        if alpha_avg is not None:
+            # the averaged expansion: |alpha| plays the dual variable, sign(alpha) the label
+            lam, y_adv = np.abs(alpha_avg), np.where(alpha_avg < 0, -1.0, 1.0)
         self.support_ = np.flatnonzero(lam > _SV_TOL)
         self.support_vectors_ = X[self.support_].copy()
         self.dual_coef_ = (lam * y_adv)[self.support_][None, :]
         self.intercept_ = np.array([_intercept(K, lam, y_adv, C)])
-        self.y_adv_ = self.classes_[(y_adv > 0).astype(int)]
 
     def decision_function(self, X):
         """Signed distance-like score; positive means ``classes_[1]``.

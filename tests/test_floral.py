@@ -344,3 +344,40 @@ def test_load_floral_moon_sheets():
     assert load_floral_moon("main").data.shape == (2000, 2)
     with pytest.raises(ValueError, match="Valid sheets are: main, train"):
         load_floral_moon("training")
+
+
+# ------------------------------------------------------------- iterate averaging
+def test_average_over_last_round_is_the_last_iterate(moons):
+    X, y = moons
+    kw = dict(lr=1e-2, n_rounds=30, flip_budget=4, random_state=0)
+    a = FloralSVC(average=False, **kw).fit(X, y)
+    b = FloralSVC(average=1, **kw).fit(X, y)
+    assert_allclose(a.decision_function(X), b.decision_function(X))
+    assert_array_equal(a.flip_counts_, b.flip_counts_)
+
+
+def test_average_is_the_mean_of_the_expansion_coefficients(moons):
+    X, y = moons
+    ypm = np.where(y == 1, 1.0, -1.0)
+    kw = dict(lr=1e-2, flip_budget=4, random_state=0)
+    first = FloralSVC(n_rounds=1, **kw).fit(X, y)  # round 0: no attack
+    last = FloralSVC(n_rounds=2, **kw).fit(X, y)
+    avg = FloralSVC(n_rounds=2, average=2, **kw).fit(X, y)
+    yadv = np.where(last.y_adv_ == 1, 1.0, -1.0)
+    expected = 0.5 * (first.lambda_ * ypm + last.lambda_ * yadv)
+    assert_array_equal(avg.support_, np.flatnonzero(np.abs(expected) > 1e-5))
+    assert_allclose(avg.dual_coef_[0], expected[avg.support_])
+    # the averaged model keeps the last round's state for inspection
+    assert_allclose(avg.lambda_, last.lambda_)
+
+
+def test_averaging_removes_the_last_round_noise_on_paper_moon():
+    # the last iterate carries the last round's random flips of the top support vectors;
+    # averaging the expansion over the second half of the rounds is stable across seeds
+    X, y = load_floral_moon("train_adv_5", return_X_y=True)
+    Xte, yte = load_floral_moon("test", return_X_y=True)
+    kw = dict(lr=1e-3, flip_budget=0.05, gamma=1.0)
+    acc = [
+        FloralSVC(average=True, random_state=s, **kw).fit(X, y).score(Xte, yte) for s in range(3)
+    ]
+    assert min(acc) > 0.93

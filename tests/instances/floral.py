@@ -8,6 +8,7 @@ def _floral_svc():
     return [
         FloralSVC(random_state=0),
         FloralSVC(lr="auto", n_rounds=100, flip_budget=2, random_state=0),
+        FloralSVC(lr=1e-3, average=True, random_state=0),
     ]
 
 
