@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import lambertw
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -69,7 +69,7 @@ def _fit_clean(estimator, X, y):
 
 # ------------------------------------------------------------------- threshold
 class ThresholdResult(NamedTuple):
-    """Result of :func:`poisonability_threshold`.
+    r"""Result of :func:`poisonability_threshold`.
 
     Attributes
     ----------
@@ -85,6 +85,12 @@ class ThresholdResult(NamedTuple):
     formula : str
         The formula used (``"binary"``, ``"multiclass"``, ``"tau2"``,
         ``"ovr"``).
+    intercept_bound : float
+        ``max_k |mean_i (p_ik - y_ik)|``, the largest coordinate of the
+        intercept part of :math:`g(\mu)`: a second necessary condition
+        ``epsilon_d >= intercept_bound`` when the model has an intercept (a
+        poison's residual lies in (-1, 1)); ``nan`` without an intercept or
+        with ``include_intercept=False``.
     """
 
     tau: float
@@ -92,6 +98,7 @@ class ThresholdResult(NamedTuple):
     lambert_w: float
     n_classes: int
     formula: str
+    intercept_bound: float = float("nan")
 
 
 def _lambert_denominator(n_classes, formula, ovr):
@@ -122,7 +129,10 @@ def _threshold_from_adapter(adapter, theta, X, yi, *, formula, include_intercept
         inner += float(theta @ adapter.penalty_grad(theta, n, 0))
     ovr = getattr(adapter, "link", "softmax") == "sigmoid" and getattr(adapter, "K", 1) > 1
     denom, name = _lambert_denominator(adapter.n_classes, formula, ovr)
-    return ThresholdResult(inner / denom, inner, denom, int(adapter.n_classes), name)
+    bound = float("nan")
+    if include_intercept and getattr(adapter, "has_intercept", False):
+        bound = float(np.max(np.abs(adapter.mean_residual(theta, X, yi))))
+    return ThresholdResult(inner / denom, inner, denom, int(adapter.n_classes), name, bound)
 
 
 def poisonability_threshold(
@@ -169,6 +179,13 @@ def poisonability_threshold(
     condition is necessary; it is no longer sufficient, since a poison cannot
     move its constant feature onto the line of :math:`g(\mu)` (Theorem 2's
     construction). ``include_intercept=False`` uses the coefficients only.
+    The intercept gives a second necessary condition of its own, returned as
+    ``intercept_bound``: its gradient is the mean residual
+    :math:`\bar r = \mathrm{mean}_i (p_i - y_i)`, each poison's residual lies
+    in :math:`(-1, 1)` coordinate-wise, so cancelling needs
+    :math:`\varepsilon_d > \max_k |\bar r_k|`. A target that over-predicts
+    one class by a margin (GradPC targets do) can have a small :math:`\tau`
+    and a large ``intercept_bound``.
 
     Parameters
     ----------
@@ -205,7 +222,8 @@ def poisonability_threshold(
     Returns
     -------
     result : ThresholdResult
-        ``(tau, inner_product, lambert_w, n_classes, formula)``.
+        ``(tau, inner_product, lambert_w, n_classes, formula,
+        intercept_bound)``.
 
     Examples
     --------
@@ -504,6 +522,34 @@ def _resolve_target(target, clean_model, adapter, X, y, epsilon_w, kind):
     return adapter.with_theta(theta), theta
 
 
+def _rows_by_residual(adapter, theta, X, yi, m, rng):
+    """Draw ``m`` clean rows whose classes cancel the target's mean residual.
+
+    The mean residual ``r = mean_i (p_i - e_{y_i})`` (the intercept part of
+    ``g(mu)``) can only be cancelled by poisons of the classes the target
+    over-predicts (``r_k > 0``): a poison of class ``k`` contributes
+    ``p_k - 1 <= 0`` to coordinate ``k``. Classes are allotted in proportion to
+    ``max(r_k, 0)`` (empirical class frequencies if no class is over-predicted),
+    rows drawn at random within each class.
+    """
+    c = adapter.n_classes
+    r = adapter.mean_residual(theta, X, yi)
+    counts_avail = np.bincount(yi, minlength=c)
+    q = np.where(counts_avail > 0, np.maximum(r, 0.0), 0.0)
+    if q.sum() <= 0:
+        q = counts_avail.astype(float)
+    q = q / q.sum()
+    raw = q * m
+    k = np.floor(raw).astype(int)
+    k[np.argsort(raw - k)[::-1][: m - k.sum()]] += 1
+    rows = [
+        rng.choice(np.flatnonzero(yi == cls), size=kc, replace=kc > counts_avail[cls])
+        for cls, kc in enumerate(k)
+        if kc > 0
+    ]
+    return rng.permutation(np.concatenate(rows))
+
+
 def _cosine_lr(lr, t, T):
     return lr * 0.5 * (1.0 + np.cos(np.pi * t / max(T, 1)))
 
@@ -554,7 +600,7 @@ class GradientCanceling(BasePoisonSampler):
         Poisons relative to the clean set size.
     max_iter : int, default=1000
         Optimisation steps (epochs of full-batch descent).
-    lr : float > 0, default=0.01
+    lr : float > 0, default=0.005
         Initial step size: the RMS change of a poison feature in the first
         step, in the units of ``X`` (the gradient is normalised by its RMS at
         the first step); decays with a cosine schedule.
@@ -564,6 +610,15 @@ class GradientCanceling(BasePoisonSampler):
         ``True``: project the poisons onto the per-feature range of the clean
         data (the paper's GC-c). A pair: project onto ``[low, high]``
         (scalars or arrays broadcastable to one row).
+    labels : {"sample", "residual"}, default="sample"
+        How the poisons' (fixed) labels are chosen. ``"sample"``: the poisons
+        start from uniformly drawn clean rows and keep their labels (the
+        paper). ``"residual"``: rows are drawn class by class, in proportion to
+        how much the target over-predicts each class (the positive part of the
+        mean residual ``mean_i (p_i - e_{y_i})``, the intercept part of
+        :math:`g(\mu)`), which only poisons of that class can cancel. With
+        an intercept and ``"sample"`` labels, a target that over-predicts one
+        class can need far more poisons than :math:`\tau` says.
     tol : float >= 0, default=0.0
         Stop early when :math:`\|g(\chi)\|_2 \le` ``tol``.
     random_state : int, RandomState instance or None, default=None
@@ -582,6 +637,12 @@ class GradientCanceling(BasePoisonSampler):
     tau_ : float
         :func:`poisonability_threshold` of the target with the penalty
         included (equation 20, 29, or Theorem 4's last layer for a net).
+    intercept_bound_ : float
+        ``max_k |mean_i (p_ik - y_ik)|`` at the target (``nan`` without an
+        intercept): with an intercept, cancelling also needs
+        ``epsilon_d > intercept_bound_``, and with ``labels="sample"`` the
+        poisons of an over-predicted class ``k`` number only about
+        ``m n_k / n``, so the practical bound is larger still.
     gradient_norm_history_ : ndarray of shape (n_steps + 1,)
         :math:`\|g(\chi)\|_2`, the gradient of the retraining objective per
         row over clean :math:`\cup` poison at the target, before each step and
@@ -638,6 +699,7 @@ class GradientCanceling(BasePoisonSampler):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "clip": ["boolean", tuple, list],
+        "labels": [StrOptions({"sample", "residual"})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -651,9 +713,10 @@ class GradientCanceling(BasePoisonSampler):
         epsilon_w=1.0,
         epsilon_d=0.1,
         max_iter=1000,
-        lr=0.01,
+        lr=0.005,
         momentum=0.9,
         clip=False,
+        labels="sample",
         tol=0.0,
         random_state=None,
         verbose=0,
@@ -666,6 +729,7 @@ class GradientCanceling(BasePoisonSampler):
         self.lr = lr
         self.momentum = momentum
         self.clip = clip
+        self.labels = labels
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
@@ -708,12 +772,17 @@ class GradientCanceling(BasePoisonSampler):
         self.target_params_ = np.asarray(theta, dtype=float)
         adapter = make_adapter(self.target_model_, classes=classes)
         yi = _label_codes(self.classes_, y, "GradientCanceling")
-        self.tau_ = _threshold_from_adapter(
+        threshold = _threshold_from_adapter(
             adapter, theta, X, yi, formula="auto", include_intercept=True, include_penalty=True
-        ).tau
+        )
+        self.tau_ = threshold.tau
+        self.intercept_bound_ = threshold.intercept_bound
 
         rng = check_random_state(self.random_state)
-        src = rng.choice(n, size=m, replace=m > n)
+        if self.labels == "sample":
+            src = rng.choice(n, size=m, replace=m > n)
+        else:
+            src = _rows_by_residual(adapter, theta, X, yi, m, rng)
         Xp = np.array(X[src], dtype=X.dtype, copy=True)
         yp = yi[src]
         bounds = self._bounds(X)

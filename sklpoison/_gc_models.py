@@ -109,6 +109,7 @@ class LinearAdapter:
         self.estimator = estimator
         self.reg = reg or ("none", 0.0, 0.0)  # (kind, l2 weight, l1 weight)
         self.n_params = self.K * self.d + (self.K if self.fit_intercept else 0)
+        self.has_intercept = self.fit_intercept
 
     # construction --------------------------------------------------------
     @classmethod
@@ -218,6 +219,14 @@ class LinearAdapter:
             scale = (n_clean + n_poison) / n_clean
         return self._pack(scale * grad, np.zeros(self.K))
 
+    def mean_residual(self, theta, X, yi):
+        """``mean_i (p_i - e_{y_i})`` over the classes (length ``n_classes``)."""
+        _, _, R = self._residuals(theta, X, yi)
+        r = R.mean(axis=0)
+        if self.K == 1:  # binary sigmoid: p(class 0) - [y = 0] = -(sigmoid - y)
+            return np.array([-r[0], r[0]])
+        return r
+
     def margins(self, theta, X, yi, include_intercept=True):
         H, _, R = self._residuals(theta, X, yi)
         if not include_intercept:
@@ -264,6 +273,7 @@ class TorchAdapter:
         self.n_classes = self.classes_.size
         self.output = output
         self.n_params = int(sum(self.sizes))
+        self.has_intercept = True  # the last layer's bias (networks end in nn.Linear)
         self._theta0 = torch.cat([p.detach().reshape(-1) for p in params.values()])
 
     # parameters -------------------------------------------------------------
@@ -341,6 +351,19 @@ class TorchAdapter:
 
     def penalty_grad(self, theta, n_clean, n_poison):
         return np.zeros(self.n_params)
+
+    def mean_residual(self, theta, X, yi):
+        """``mean_i (p_i - e_{y_i})`` over the classes (length ``n_classes``)."""
+        torch = self.torch
+        with torch.no_grad():
+            out = self.forward(self._params(theta), self._tensor(X))
+            if self.output == "logit1":
+                r = float(torch.sigmoid(out.reshape(-1)).double().mean())
+                r -= float(np.mean(np.asarray(yi) == 1))
+                return np.array([-r, r])
+            P = self._log_probs(out).exp().double().numpy()
+        counts = np.bincount(np.asarray(yi), minlength=P.shape[1]) / len(yi)
+        return P.mean(axis=0) - counts
 
     def margins(self, theta, X, yi, include_intercept=True):
         """Per-row ``<h, p - y>`` (Theorem 4 on the last layer, bias included)."""

@@ -241,7 +241,7 @@ def test_gc_phase_transition_on_or_data():
     norms, coefs = {}, {}
     for factor in (0.5, 2.0):
         gc = GradientCanceling(
-            est, target=target, epsilon_d=factor * tau, max_iter=600, random_state=0
+            est, target=target, epsilon_d=factor * tau, max_iter=600, lr=0.01, random_state=0
         )
         X_res, y_res = gc.fit_resample(X, y)
         assert_allclose(gc.tau_, tau, rtol=1e-10)
@@ -366,3 +366,26 @@ def test_linear_adapter_with_theta_roundtrip():
     twin = adapter.with_theta(theta)
     assert_allclose(twin.decision_function(X), 2 * model.decision_function(X))
     assert_allclose(model.coef_, adapter.coef)  # the fitted model is untouched
+
+
+def test_intercept_bound_and_residual_labels():
+    # hand computed: h = (0, 0) for labels (1, 1) and intercept 0 -> residual
+    # sigmoid(0) - 1 = -0.5 for both rows: bound 0.5
+    X, y = np.array([[0.0], [0.0], [1.0]]), np.array([1, 1, 0])
+    res = poisonability_threshold(None, X, y, coef=[[0.0]], intercept=[0.0])
+    assert_allclose(res.intercept_bound, abs(np.mean([-0.5, -0.5, 0.5])))
+    assert np.isnan(poisonability_threshold(None, X, y, coef=[[0.0]]).intercept_bound)
+    # a target that over-predicts class 2 gets poisons of class 2 only
+    Xc, yc = make_classification(
+        150, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0
+    )
+    target = LogisticRegression().fit(Xc, yc)
+    target.intercept_ = np.array([0.0, 0.0, 5.0])
+    bound = poisonability_threshold(target, Xc, yc).intercept_bound
+    r = target.predict_proba(Xc).mean(0) - np.bincount(yc) / 150
+    assert_allclose(bound, np.abs(r).max())
+    gc = GradientCanceling(
+        target=target, epsilon_d=0.2, labels="residual", max_iter=2, random_state=0
+    ).fit(Xc, yc)
+    assert set(np.unique(gc.y_poison_)) == {2}
+    assert_allclose(gc.intercept_bound_, bound, rtol=1e-6)
