@@ -121,30 +121,22 @@ def _output_grad_interval(kind, z_lo, z_hi, labels):
     return ia.softmax_cross_entropy_grad(z_lo, z_hi, labels)
 
 
-def _interval_backward(box, hs, zs, d_lo, d_hi, per_sample):
-    """Per-sample (or batch-summed) gradient intervals of every parameter.
+def _interval_backward(box, hs, zs, d_lo, d_hi):
+    """Batch-summed gradient intervals ``(gW_lo, gW_hi, gb_lo, gb_hi)`` of every layer.
 
-    Returns a list over layers of ``(gW_lo, gW_hi, gb_lo, gb_hi)``; with
-    ``per_sample`` the arrays keep a leading batch axis, otherwise they are
-    sums over the batch (computed with BLAS in centre/radius form).
+    Computed with BLAS in centre/radius form (no per-sample arrays): used when
+    no sample can be poisoned and gradients are not clipped.
     """
     out = [None] * len(box)
     for layer in range(len(box) - 1, -1, -1):
         h_lo, h_hi = hs[layer]
-        if per_sample:
-            gW_lo, gW_hi = ia.interval_mul(
-                h_lo[:, :, None], h_hi[:, :, None], d_lo[:, None, :], d_hi[:, None, :]
-            )
-            out[layer] = (gW_lo, gW_hi, d_lo, d_hi)
+        if h_lo is h_hi:
+            hT = h_lo.T
+            gW_lo, gW_hi = ia.interval_matmul(hT, hT, d_lo, d_hi)
         else:
-            hT_lo = h_lo.T if h_lo is not h_hi else None
-            if hT_lo is None:
-                hT = h_lo.T
-                gW_lo, gW_hi = ia.interval_matmul(hT, hT, d_lo, d_hi)
-            else:
-                gW_lo, gW_hi = ia.interval_matmul(hT_lo, h_hi.T, d_lo, d_hi)
-            gb_lo, gb_hi = _sum_bounds(d_lo, d_hi, axis=0)
-            out[layer] = (gW_lo, gW_hi, gb_lo, gb_hi)
+            gW_lo, gW_hi = ia.interval_matmul(h_lo.T, h_hi.T, d_lo, d_hi)
+        gb_lo, gb_hi = _sum_bounds(d_lo, d_hi, axis=0)
+        out[layer] = (gW_lo, gW_hi, gb_lo, gb_hi)
         if layer > 0:
             W_lo, W_hi = box[layer][0], box[layer][1]
             n_lo, n_hi = ia.interval_matmul(d_lo, d_hi, W_lo.T, W_hi.T)
@@ -165,15 +157,169 @@ def _sum_bounds(lo, hi, axis=0):
     )
 
 
-def _topk_bounds(lo_vals, hi_vals, k):
-    """Rounded-outward sums of the ``k`` smallest ``lo_vals`` and ``k`` largest ``hi_vals``."""
-    lo = ia.topk_sum(lo_vals, k, largest=False)
-    hi = ia.topk_sum(hi_vals, k, largest=True)
-    n = max(int(k), 1)
-    g = (n + 1) * _U / (1 - (n + 1) * _U)
-    mag_lo = ia.topk_sum(np.abs(lo_vals), k, largest=True)
-    mag_hi = ia.topk_sum(np.abs(hi_vals), k, largest=True)
-    return lo - g * mag_lo, hi + g * mag_hi
+def _sgd_box_update(p_lo, p_hi, g_lo, g_hi, decay, eta):
+    """Box after ``p <- decay p - eta g``: the lower end moves by the upper gradient bound.
+
+    Each product and the difference round once; the bounds are widened by
+    ``4 u (|decay p| + |eta g|)`` plus the smallest normal number.
+    """
+    a_lo, a_hi = decay * p_lo, decay * p_hi
+    b_lo, b_hi = eta * g_hi, eta * g_lo
+    lo = a_lo - b_lo
+    hi = a_hi - b_hi
+    tiny = np.finfo(float).tiny
+    return (
+        lo - 4 * _U * (np.abs(a_lo) + np.abs(b_lo)) - tiny,
+        hi + 4 * _U * (np.abs(a_hi) + np.abs(b_hi)) + tiny,
+    )
+
+
+def _interval_deltas(box, zs, d_lo, d_hi):
+    """Interval of the loss derivative w.r.t. every layer's output, ``[(d_lo, d_hi), ...]``."""
+    out = [None] * len(box)
+    for layer in range(len(box) - 1, -1, -1):
+        out[layer] = (d_lo, d_hi)
+        if layer > 0:
+            W_lo, W_hi = box[layer][0], box[layer][1]
+            n_lo, n_hi = ia.interval_matmul(d_lo, d_hi, W_lo.T, W_hi.T)
+            s_lo, s_hi = ia.relu_derivative(*zs[layer - 1])
+            d_lo, d_hi = ia.mul_by_01_interval(n_lo, n_hi, s_lo, s_hi)
+    return out
+
+
+def _outer_bounds(h_lo, h_hi, d_lo, d_hi):
+    """Per-sample interval products ``h_b (x) d_b`` laid out as ``(n_in, n_out, B)``.
+
+    Every end point is a single rounded product (the sign split keeps one
+    non-zero term), so its relative rounding error is at most one unit roundoff.
+    """
+    hl = np.ascontiguousarray(h_lo.T)[:, None, :]
+    dl = np.ascontiguousarray(d_lo.T)[None, :, :]
+    dh = np.ascontiguousarray(d_hi.T)[None, :, :]
+    shape = (hl.shape[0], dl.shape[1], dl.shape[2])
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            return hl * dl, hl * dh
+        hp, hn = np.maximum(hl, 0.0), np.minimum(hl, 0.0)
+        return _fma2(hp, dl, hn, dh, shape), _fma2(hp, dh, hn, dl, shape)
+    hh = np.ascontiguousarray(h_hi.T)[:, None, :]
+    if np.all(h_lo >= 0):
+        lo = _fma2(hh, np.minimum(dl, 0.0), hl, np.maximum(dl, 0.0), shape)
+        hi = _fma2(hh, np.maximum(dh, 0.0), hl, np.minimum(dh, 0.0), shape)
+        return lo, hi
+    return ia.interval_mul(hl, hh, dl, dh, round_outward=False)
+
+
+def _fma2(a, b, c, d, shape):
+    """``a * b + c * d`` with broadcasting and a single temporary."""
+    out = np.multiply(a, b)
+    tmp = np.empty(shape)
+    np.multiply(c, d, out=tmp)
+    out += tmp
+    return out
+
+
+def _topk_last(values, k, largest):
+    n = values.shape[-1]
+    k = int(min(max(k, 0), n))
+    if k == 0:
+        return np.zeros(values.shape[:-1])
+    if k == n:
+        return values.sum(axis=-1)
+    if largest:
+        return np.partition(values, n - k, axis=-1)[..., n - k :].sum(axis=-1)
+    return np.partition(values, k - 1, axis=-1)[..., :k].sum(axis=-1)
+
+
+def _combine_chunk(arrays, B, terms, k_unbounded, clip):
+    """Bounds on the batch gradient sum for one block of coordinates (batch on the last axis).
+
+    ``arrays[name] = (lo, hi)``; ``terms`` lists ``(names, k)``: ``("x",)`` adds the
+    ``k`` largest increases of variant ``x`` over the clean bounds, and
+    ``("xy", "x", "y")`` the ``k`` largest excesses of the joint variant over the
+    two separate ones (independent feature and label budgets). ``terms=None``
+    is the unbounded adversary (``k_unbounded`` arbitrary clipped samples).
+    """
+    if clip is not None:
+        arrays = {name: ia.clip_interval(lo, hi, clip) for name, (lo, hi) in arrays.items()}
+    g_lo, g_hi = arrays["clean"]
+    if terms is None:
+        k = k_unbounded
+        return (
+            _topk_last(g_lo, B - k, largest=False) - k * clip,
+            _topk_last(g_hi, B - k, largest=True) + k * clip,
+        )
+    s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
+    diffs = {}
+    for names, _ in terms:
+        for name in names:
+            if name not in diffs:
+                lo, hi = arrays[name]
+                diffs[name] = (np.minimum(lo - g_lo, 0.0), np.maximum(hi - g_hi, 0.0))
+    for names, k in terms:
+        if len(names) == 1:
+            t_lo, t_hi = diffs[names[0]]
+        else:
+            (bl, bh), (xl, xh), (yl, yh) = (diffs[n] for n in names)
+            t_lo, t_hi = np.minimum(bl - xl - yl, 0.0), np.maximum(bh - xh - yh, 0.0)
+        s_lo = s_lo + _topk_last(t_lo, k, largest=False)
+        s_hi = s_hi + _topk_last(t_hi, k, largest=True)
+    return s_lo, s_hi
+
+
+_CHUNK_ELEMENTS = 1 << 21
+
+
+def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
+    """Batch-mean gradient bounds from per-sample bounds of every variant, per layer.
+
+    Works on blocks of weight rows so that the ``(rows, n_out, B)`` temporaries
+    stay small. Rounding: every per-sample end point carries a relative error of
+    at most ``u``; sums, differences and sorted sums add at most a few
+    ``gamma_{B+8}`` times the sum of the magnitudes, which is bounded by the
+    BLAS product ``max|h|^T max|d|`` over all variants; the bounds are widened
+    by ``16 gamma_{B+8}`` times that product.
+    """
+    g = (B + 8) * _U / (1 - (B + 8) * _U)
+    out = []
+    for layer in range(n_layers):
+        h_mag = None
+        d_mag = None
+        for hs, ds in variants.values():
+            hm = np.maximum(np.abs(hs[layer][0]), np.abs(hs[layer][1]))
+            dm = np.maximum(np.abs(ds[layer][0]), np.abs(ds[layer][1]))
+            h_mag = hm if h_mag is None else np.maximum(h_mag, hm)
+            d_mag = dm if d_mag is None else np.maximum(d_mag, dm)
+        slack_W = 16 * g * (h_mag.T @ d_mag) + 16 * B * np.finfo(float).tiny
+        slack_b = 16 * g * d_mag.sum(axis=0) + 16 * B * np.finfo(float).tiny
+        n_in = h_mag.shape[1]
+        n_out = d_mag.shape[1]
+        rows = max(1, _CHUNK_ELEMENTS // max(1, n_out * B))
+        gW_lo = np.empty((n_in, n_out))
+        gW_hi = np.empty((n_in, n_out))
+        for r0 in range(0, n_in, rows):
+            sl = slice(r0, r0 + rows)
+            arrays = {}
+            for name, (hs, ds) in variants.items():
+                h_lo, h_hi = hs[layer]
+                h_lo_c = h_lo[:, sl]
+                h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
+                arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
+            gW_lo[sl], gW_hi[sl] = _combine_chunk(arrays, B, terms, k_unbounded, clip)
+        arrays = {
+            name: (np.ascontiguousarray(ds[layer][0].T), np.ascontiguousarray(ds[layer][1].T))
+            for name, (_, ds) in variants.items()
+        }
+        gb_lo, gb_hi = _combine_chunk(arrays, B, terms, k_unbounded, clip)
+        out.append(
+            (
+                (gW_lo - slack_W) / B,
+                (gW_hi + slack_W) / B,
+                (gb_lo - slack_b) / B,
+                (gb_hi + slack_b) / B,
+            )
+        )
+    return out
 
 
 def _to_numpy_params(module):
@@ -625,12 +771,8 @@ class IntervalCertifier(BaseEstimator):
                     )
                 new_box = []
                 for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(box, bounds):
-                    nW_lo, nW_hi = ia.outward(
-                        decay * W_lo - eta * gW_hi, decay * W_hi - eta * gW_lo, rel=4 * _U
-                    )
-                    nb_lo, nb_hi = ia.outward(
-                        decay * b_lo - eta * gb_hi, decay * b_hi - eta * gb_lo, rel=4 * _U
-                    )
+                    nW_lo, nW_hi = _sgd_box_update(W_lo, W_hi, gW_lo, gW_hi, decay, eta)
+                    nb_lo, nb_hi = _sgd_box_update(b_lo, b_hi, gb_lo, gb_hi, decay, eta)
                     new_box.append((nW_lo, nW_hi, nb_lo, nb_hi))
                 box = new_box
                 if not all(np.all(np.isfinite(a)) for layer in box for a in layer):
@@ -680,78 +822,40 @@ class IntervalCertifier(BaseEstimator):
         clean_lab = self._labels_for(Yb, label_sets, idx, False)
         d_lo, d_hi = _output_grad_interval(kind, *zs[-1], clean_lab)
         poisoned = (kx > 0 or ky > 0 or self.unbounded) and B > 0
-        per_sample = poisoned or clip is not None
-        clean = _interval_backward(box, hs, zs, d_lo, d_hi, per_sample)
-        if not per_sample:
+        if not (poisoned or clip is not None):
+            clean = _interval_backward(box, hs, zs, d_lo, d_hi)
             return [tuple(a / B for a in layer) for layer in clean]
 
-        def clipped(grads):
-            if clip is None:
-                return grads
-            return [
-                (*ia.clip_interval(a, b, clip), *ia.clip_interval(c, d, clip))
-                for a, b, c, d in grads
-            ]
-
-        clean = clipped(clean)
-        if self.unbounded:
-            k = min(self.n_poison, B)
-            out = []
-            for layer in clean:
-                res = []
-                for lo, hi in ((layer[0], layer[1]), (layer[2], layer[3])):
-                    s_lo, s_hi = _topk_bounds(lo, hi, B - k)
-                    res += [(s_lo - k * clip) / B, (s_hi + k * clip) / B]
-                out.append(tuple(res))
-            return out
-
-        # per-sample gradient bounds under each kind of poisoning
-        variants = {}
+        # per-sample bounds: (layer inputs, output deltas) of every variant
+        variants = {"clean": (hs, _interval_deltas(box, zs, d_lo, d_hi))}
+        hs_x = zs_x = None
         if kx > 0:
             x_lo, x_hi = ia.outward(Xb - eps, Xb + eps, rel=2 * _U)
-            hs_p, zs_p = _interval_forward(box, x_lo, x_hi)
-            variants["x"] = (hs_p, zs_p, clean_lab)
+            hs_x, zs_x = _interval_forward(box, x_lo, x_hi)
         flip_lab = self._labels_for(Yb, label_sets, idx, True) if ky > 0 else None
-        if ky > 0:
-            variants["y"] = (hs, zs, flip_lab)
+        wanted = []
+        if kx > 0 and not (self.paired and ky > 0):
+            wanted.append(("x", hs_x, zs_x, clean_lab))
+        if ky > 0 and not (self.paired and kx > 0):
+            wanted.append(("y", hs, zs, flip_lab))
         if kx > 0 and ky > 0:
-            variants["xy"] = (variants["x"][0], variants["x"][1], flip_lab)
-        pgrads = {}
-        for name, (hv, zv, lab) in variants.items():
-            if name == "x" and self.paired and ky > 0:
-                continue  # paired: only the joint variant is needed
+            wanted.append(("xy", hs_x, zs_x, flip_lab))
+        for name, hv, zv, lab in wanted:
             pd_lo, pd_hi = _output_grad_interval(kind, *zv[-1], lab)
-            pgrads[name] = clipped(_interval_backward(box, hv, zv, pd_lo, pd_hi, True))
-
-        out = []
-        for layer_idx, layer in enumerate(clean):
-            res = []
-            for j in (0, 2):
-                g_lo, g_hi = layer[j], layer[j + 1]
-                s_lo, s_hi = _sum_bounds(g_lo, g_hi, axis=0)
-
-                def diffs(name, g_lo=g_lo, g_hi=g_hi, j=j, layer_idx=layer_idx):
-                    p = pgrads[name][layer_idx]
-                    return np.minimum(p[j] - g_lo, 0.0), np.maximum(p[j + 1] - g_hi, 0.0)
-
-                terms = []
-                if self.paired and kx > 0 and ky > 0:
-                    terms.append((diffs("xy"), max(kx, ky)))
-                else:
-                    if kx > 0:
-                        terms.append((diffs("x"), kx))
-                    if ky > 0:
-                        terms.append((diffs("y"), ky))
-                    if kx > 0 and ky > 0:
-                        (xl, xh), (yl, yh), (bl, bh) = diffs("x"), diffs("y"), diffs("xy")
-                        extra = (np.minimum(bl - xl - yl, 0.0), np.maximum(bh - xh - yh, 0.0))
-                        terms.append((extra, min(kx, ky)))
-                for (t_lo, t_hi), k in terms:
-                    a, b = _topk_bounds(t_lo, t_hi, min(k, B))
-                    s_lo, s_hi = ia.interval_add(s_lo, s_hi, a, b)
-                res += [s_lo / B, s_hi / B]
-            out.append(tuple(res))
-        return out
+            variants[name] = (hv, _interval_deltas(box, zv, pd_lo, pd_hi))
+        if self.unbounded:
+            terms = None
+        elif self.paired and kx > 0 and ky > 0:
+            terms = [(("xy",), max(kx, ky))]
+        else:
+            terms = []
+            if kx > 0:
+                terms.append((("x",), kx))
+            if ky > 0:
+                terms.append((("y",), ky))
+            if kx > 0 and ky > 0:
+                terms.append((("xy", "x", "y"), min(kx, ky)))
+        return _combine_per_sample(variants, len(box), B, terms, min(self.n_poison, B), clip)
 
     # ------------------------------------------------------------- predict
     def _params(self):

@@ -1,0 +1,153 @@
+"""Benchmark of IntervalCertifier: interval-bound training against nominal training.
+
+Prints, for a few models and threat models, the wall time of ``fit`` (nominal
+SGD plus the propagation of the parameter box) divided by the time of the same
+nominal SGD alone (same data, initialisation and batch order, measured in the
+same run), and the cost of ``bound="lp"`` certificates per test point and per
+epoch-equivalent of training. Target: ratio <= 5.
+
+Run ``python benchmarks/bench_certifier.py`` (``--quick`` for a smoke run).
+"""
+
+import argparse
+import time
+
+import numpy as np
+from sklearn.datasets import load_digits, make_moons
+
+
+def _best_of(fn, repeat):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _nominal_time(est, X, y, repeat):
+    from sklpoison._certify import _sgd_nominal
+
+    est.fit(X, y)  # encodes targets, fixes the plan
+    n_out = est.n_outputs_
+    params0, batches = est._training_plan(X.shape[0], X.shape[1], n_out)
+    if est.loss_ == "squared_error":
+        Y = y[:, None].astype(float)
+    elif n_out == 1:
+        Y = np.searchsorted(est.classes_, y)[:, None].astype(float)
+    else:
+        Y = np.eye(n_out)[np.searchsorted(est.classes_, y)]
+
+    def run():
+        _sgd_nominal(
+            params0,
+            X,
+            Y,
+            batches,
+            est._kind,
+            lr=est.lr,
+            lr_decay=est.lr_decay,
+            lr_min=est.lr_min,
+            l2=est.l2,
+            clip_gamma=est.clip_gamma,
+        )
+
+    return _best_of(run, repeat)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    args = parser.parse_args(argv)
+    from sklpoison import IntervalCertifier
+
+    repeat = 1 if args.quick else 3
+    n_epochs = 2 if args.quick else 5
+    Xm, ym = make_moons(400 if args.quick else 2000, noise=0.1, random_state=0)
+    Xd, yd = load_digits(return_X_y=True)
+    Xd = Xd / 16.0
+    cases = [
+        ("logistic  moons", "logistic", {}, Xm, ym),
+        ("mlp(32,32) moons", "mlp", dict(hidden_layer_sizes=(32, 32)), Xm, ym),
+        ("mlp(64,) digits", "mlp", dict(hidden_layer_sizes=(64,)), Xd, yd),
+    ]
+    threats = [
+        ("k=0", {}),
+        ("10 flips", dict(n_label_flips=10)),
+        ("10 x eps", dict(n_poison=10, epsilon=0.01)),
+        ("10 paired", dict(n_poison=10, epsilon=0.01, n_label_flips=10, paired=True)),
+        ("unbounded", dict(n_poison=10, unbounded=True, clip_gamma=1.0)),
+    ]
+    print(
+        f"{'model':<18} {'batch':>6} {'threat':<10} {'nominal s':>10} {'interval s':>10} "
+        f"{'ratio':>6}"
+    )
+    for name, model, kw, X, y in cases:
+        for batch_size in (None, 128):
+            for tname, tkw in threats:
+                est = IntervalCertifier(
+                    model,
+                    lr=0.1,
+                    n_epochs=n_epochs,
+                    batch_size=batch_size,
+                    random_state=0,
+                    **kw,
+                    **tkw,
+                )
+                t_nom = _nominal_time(est, X, y, repeat)
+                t_int = _best_of(lambda est=est, X=X, y=y: est.fit(X, y), repeat)
+                print(
+                    f"{name:<18} {str(batch_size or 'full'):>6} {tname:<10} {t_nom:10.4f} "
+                    f"{t_int:10.4f} {t_int / t_nom:6.1f}"
+                )
+
+    # cost of bound="lp": certificates of a trained box, per test point
+    print()
+    print(
+        f"{'LP certificates':<28} {'points':>6} {'interval s':>10} {'lp s':>8} "
+        f"{'lp s/point':>10} {'cert int':>8} {'cert lp':>8}"
+    )
+    for name, model, kw, X, y, n_test in [
+        (
+            "mlp(16,) moons",
+            "mlp",
+            dict(hidden_layer_sizes=(16,)),
+            Xm,
+            ym,
+            20 if args.quick else 100,
+        ),
+        (
+            "mlp(16,) digits 0-2",
+            "mlp",
+            dict(hidden_layer_sizes=(16,)),
+            Xd[yd < 3],
+            yd[yd < 3],
+            10 if args.quick else 40,
+        ),
+    ]:
+        common = dict(lr=0.5, n_epochs=3, n_label_flips=2, random_state=0, **kw)
+        est_i = IntervalCertifier(model, **common).fit(X, y)
+        est_l = IntervalCertifier(model, bound="lp", **common).fit(X, y)
+        Xq, yq = X[:n_test], y[:n_test]
+        t0 = time.perf_counter()
+        ci = est_i.certified_accuracy(Xq, yq)
+        t_i = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cl = est_l.certified_accuracy(Xq, yq)
+        t_l = time.perf_counter() - t0
+        print(
+            f"{name:<28} {n_test:>6} {t_i:10.4f} {t_l:8.2f} {t_l / n_test:10.4f} "
+            f"{ci[0]:8.3f} {cl[0]:8.3f}"
+        )
+        # a training epoch touches every sample once: LP bounds on the logits of
+        # every training sample would cost about this much per epoch
+        per_epoch = t_l / n_test * len(y)
+        t_fit = _best_of(lambda e=est_i, X=X, y=y: e.fit(X, y), 1) / common["n_epochs"]
+        print(
+            f"  LP bounds for every training sample ~ {per_epoch:.1f} s per epoch "
+            f"(interval training: {t_fit:.4f} s per epoch, ratio {per_epoch / t_fit:.0f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
