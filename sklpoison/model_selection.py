@@ -1,0 +1,332 @@
+"""Reading κ×θ sweeps: trade-off tables, Pareto fronts and the choice of κ.
+
+A sweep is a :class:`~sklearn.model_selection.GridSearchCV` over an
+:func:`imblearn.pipeline.make_pipeline` of a poisoner and a regularised model,
+scored with clean accuracy and attack success::
+
+    search = GridSearchCV(
+        make_pipeline(PoisonTransformer(target_class=0), GradRegKRRClassifier()),
+        {"poisontransformer__theta": [0.05, 0.1],
+         "gradregkrrclassifier__kappa": [0.0, 0.1, 1.0]},
+        scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+        refit=False,
+    ).fit(X, y)
+    select_kappa(search.cv_results_, min_clean_accuracy=0.9)
+
+The helpers here read ``search.cv_results_`` (any mapping of equal-length
+columns, e.g. a dict loaded back from ``cv_results.csv``).
+"""
+
+import csv
+from numbers import Real
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = [
+    "cv_results_to_csv",
+    "format_tradeoff_table",
+    "pareto_front",
+    "select_kappa",
+    "tradeoff_table",
+]
+
+
+def _find_param(cv_results, suffix, given):
+    if given is not None:
+        key = given if given.startswith("param_") else f"param_{given}"
+        if key not in cv_results:
+            raise ValueError(
+                f"{key!r} is not a column of cv_results_; its parameter columns are "
+                f"{sorted(k for k in cv_results if k.startswith('param_'))}."
+            )
+        return key
+    keys = [
+        k
+        for k in cv_results
+        if k.startswith("param_") and (k == f"param_{suffix}" or k.endswith(f"__{suffix}"))
+    ]
+    if len(keys) != 1:
+        what = "no" if not keys else "several"
+        raise ValueError(
+            f"cv_results_ has {what} parameter column(s) ending in {suffix!r} "
+            f"({keys}); pass {suffix}_param= to say which one to use (e.g. "
+            f"'gradregkrrclassifier__{suffix}')."
+        )
+    return keys[0]
+
+
+def _as_float(column, name):
+    data = np.ma.getdata(column) if np.ma.isMaskedArray(column) else column
+    try:
+        return np.asarray(data, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"column {name!r} of cv_results_ is not numeric.") from exc
+
+
+def _score_column(cv_results, key):
+    if key not in cv_results:
+        scores = sorted(k for k in cv_results if k.startswith("mean_test_"))
+        raise ValueError(
+            f"{key!r} is not a column of cv_results_ (score columns: {scores}). Score the "
+            f"search with scoring={{'clean_accuracy': 'accuracy', 'asr': asr_scorer}} or pass "
+            f"the column names."
+        )
+    return _as_float(cv_results[key], key)
+
+
+def tradeoff_table(
+    cv_results,
+    *,
+    kappa_param=None,
+    theta_param=None,
+    clean_key="clean_accuracy",
+    asr_key="asr",
+):
+    """Clean accuracy and attack success per (θ, κ) from ``cv_results_``.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV.cv_results_`` of a sweep scored with ``clean_key`` and
+        ``asr_key`` (or any mapping with the same columns).
+    kappa_param, theta_param : str or None, default=None
+        The parameter names (e.g. ``"gradregkrrclassifier__kappa"``); ``None``
+        finds the one parameter whose name ends in ``kappa`` (``theta``).
+        Without a θ column, every row gets θ = NaN.
+    clean_key, asr_key : str, default="clean_accuracy", "asr"
+        Scorer names: the columns read are ``mean_test_<key>`` and
+        ``std_test_<key>``.
+
+    Returns
+    -------
+    table : Bunch
+        Arrays ``theta``, ``kappa``, ``clean_accuracy``, ``clean_accuracy_std``,
+        ``asr``, ``asr_std`` and ``index`` (row in ``cv_results``), sorted by
+        (θ, κ), plus the resolved ``kappa_param`` and ``theta_param``.
+
+    Examples
+    --------
+    >>> from sklpoison.model_selection import tradeoff_table
+    >>> res = {"param_m__kappa": [1.0, 0.0], "param_p__theta": [0.1, 0.1],
+    ...        "mean_test_clean_accuracy": [0.9, 0.95], "std_test_clean_accuracy": [0, 0],
+    ...        "mean_test_asr": [0.2, 0.9], "std_test_asr": [0, 0]}
+    >>> tradeoff_table(res).kappa.tolist()
+    [0.0, 1.0]
+    """
+    kkey = _find_param(cv_results, "kappa", kappa_param)
+    try:
+        tkey = _find_param(cv_results, "theta", theta_param)
+    except ValueError:
+        if theta_param is not None:
+            raise
+        tkey = None
+    kappa = _as_float(cv_results[kkey], kkey)
+    theta = _as_float(cv_results[tkey], tkey) if tkey else np.full(kappa.shape, np.nan)
+    clean = _score_column(cv_results, f"mean_test_{clean_key}")
+    asr = _score_column(cv_results, f"mean_test_{asr_key}")
+
+    def _std(key):
+        return _as_float(cv_results[key], key) if key in cv_results else np.zeros_like(clean)
+
+    clean_std = _std(f"std_test_{clean_key}")
+    asr_std = _std(f"std_test_{asr_key}")
+    order = np.lexsort((kappa, theta))
+    return Bunch(
+        theta=theta[order],
+        kappa=kappa[order],
+        clean_accuracy=clean[order],
+        clean_accuracy_std=clean_std[order],
+        asr=asr[order],
+        asr_std=asr_std[order],
+        index=order,
+        kappa_param=kkey[len("param_") :],
+        theta_param=None if tkey is None else tkey[len("param_") :],
+    )
+
+
+def pareto_front(clean_accuracy, asr):
+    """Mask of the points not dominated in (higher clean accuracy, lower attack success).
+
+    A point is dominated when another point has clean accuracy at least as
+    high and attack success at least as low, one of them strictly.
+
+    Parameters
+    ----------
+    clean_accuracy, asr : array-like of shape (n_points,)
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_points,)
+
+    Examples
+    --------
+    >>> from sklpoison.model_selection import pareto_front
+    >>> pareto_front([0.9, 0.8, 0.85], [0.5, 0.1, 0.6]).tolist()
+    [True, True, False]
+    """
+    acc = np.asarray(clean_accuracy, dtype=float)
+    asr = np.asarray(asr, dtype=float)
+    if acc.shape != asr.shape or acc.ndim != 1:
+        raise ValueError(
+            f"clean_accuracy and asr must be 1-D arrays of the same length; got shapes "
+            f"{acc.shape} and {asr.shape}."
+        )
+    better_eq = (acc[None, :] >= acc[:, None]) & (asr[None, :] <= asr[:, None])
+    strictly = (acc[None, :] > acc[:, None]) | (asr[None, :] < asr[:, None])
+    return ~np.any(better_eq & strictly, axis=1)
+
+
+def select_kappa(
+    cv_results,
+    *,
+    min_clean_accuracy,
+    theta=None,
+    kappa_param=None,
+    theta_param=None,
+    clean_key="clean_accuracy",
+    asr_key="asr",
+):
+    """The κ with the lowest attack success among those keeping a minimum clean accuracy.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV.cv_results_`` of a κ×θ sweep (see :func:`tradeoff_table`).
+    min_clean_accuracy : float in [0, 1]
+        Smallest acceptable mean cross-validated clean accuracy.
+    theta : float or None, default=None
+        Poisoning fraction to select for. ``None`` takes the worst case over all
+        θ of the sweep: for each κ, the highest attack success and the lowest
+        clean accuracy across θ (a κ chosen so is safe for every θ swept).
+    kappa_param, theta_param, clean_key, asr_key
+        As in :func:`tradeoff_table`.
+
+    Returns
+    -------
+    result : Bunch
+        ``kappa``, ``asr`` and ``clean_accuracy`` of the choice, ``theta``
+        (the given θ or ``None``) and ``candidates``: the per-κ table the choice
+        was made from (``kappa``, ``asr``, ``clean_accuracy``, ``feasible``).
+        Ties in attack success go to the higher clean accuracy, then the
+        smaller κ.
+
+    Raises
+    ------
+    ValueError
+        When no κ reaches ``min_clean_accuracy`` (the message gives the best
+        clean accuracy reached) or ``theta`` is not in the sweep.
+
+    Examples
+    --------
+    >>> from sklpoison.model_selection import select_kappa
+    >>> res = {"param_m__kappa": [0.0, 1.0, 10.0], "param_p__theta": [0.1, 0.1, 0.1],
+    ...        "mean_test_clean_accuracy": [0.97, 0.93, 0.60],
+    ...        "mean_test_asr": [0.95, 0.30, 0.05]}
+    >>> select_kappa(res, min_clean_accuracy=0.9).kappa
+    1.0
+    """
+    if not isinstance(min_clean_accuracy, Real) or not 0 <= min_clean_accuracy <= 1:
+        raise ValueError(
+            f"min_clean_accuracy must be a number in [0, 1]; got {min_clean_accuracy!r}."
+        )
+    table = tradeoff_table(
+        cv_results,
+        kappa_param=kappa_param,
+        theta_param=theta_param,
+        clean_key=clean_key,
+        asr_key=asr_key,
+    )
+    rows = np.ones(table.kappa.shape, dtype=bool)
+    if theta is not None:
+        rows = np.isclose(table.theta, float(theta))
+        if not rows.any():
+            raise ValueError(
+                f"theta={theta!r} is not in the sweep; its θ values are "
+                f"{np.unique(table.theta).tolist()}."
+            )
+    # kappa values may repeat across other swept parameters: aggregate worst case
+    kappas = np.unique(table.kappa[rows])
+    asr = np.array([table.asr[rows & (table.kappa == k)].max() for k in kappas])
+    acc = np.array([table.clean_accuracy[rows & (table.kappa == k)].min() for k in kappas])
+    feasible = acc >= min_clean_accuracy
+    candidates = Bunch(kappa=kappas, asr=asr, clean_accuracy=acc, feasible=feasible)
+    if not feasible.any():
+        raise ValueError(
+            f"No kappa reaches min_clean_accuracy={min_clean_accuracy}: the best clean accuracy "
+            f"in the sweep is {acc.max():.4f} (kappa={kappas[np.argmax(acc)]!r}). Lower "
+            f"min_clean_accuracy or sweep smaller kappa values."
+        )
+    idx = np.flatnonzero(feasible)
+    # lowest asr, then highest clean accuracy, then smallest kappa
+    best = idx[np.lexsort((kappas[idx], -acc[idx], asr[idx]))[0]]
+    return Bunch(
+        kappa=float(kappas[best]),
+        asr=float(asr[best]),
+        clean_accuracy=float(acc[best]),
+        theta=None if theta is None else float(theta),
+        candidates=candidates,
+    )
+
+
+def format_tradeoff_table(table):
+    """Render a :func:`tradeoff_table` as fixed-width text (one row per (θ, κ)).
+
+    Parameters
+    ----------
+    table : Bunch
+        Output of :func:`tradeoff_table`.
+
+    Returns
+    -------
+    text : str
+    """
+    head = f"{'theta':>8}  {'kappa':>10}  {'clean accuracy':>16}  {'attack success':>16}"
+    lines = [head, "-" * len(head)]
+    for t, k, a, sa, s, ss in zip(
+        table.theta,
+        table.kappa,
+        table.clean_accuracy,
+        table.clean_accuracy_std,
+        table.asr,
+        table.asr_std,
+        strict=True,
+    ):
+        lines.append(f"{t:>8.3g}  {k:>10.4g}  {a:>9.3f} ± {sa:.3f}  {s:>9.3f} ± {ss:.3f}")
+    return "\n".join(lines)
+
+
+def cv_results_to_csv(cv_results, path):
+    """Write ``cv_results_`` to a CSV file (one row per candidate), without pandas.
+
+    The ``params`` column (a dict per row) is skipped: the ``param_*`` columns
+    hold the same information.
+
+    Parameters
+    ----------
+    cv_results : dict
+        ``GridSearchCV.cv_results_``.
+    path : str or path-like
+        Output file.
+    """
+    keys = [k for k in cv_results if k != "params"]
+    n = len(cv_results[keys[0]])
+
+    def _cell(value):
+        if value is np.ma.masked:
+            return ""
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+
+    columns = {
+        k: (np.ma.getdata(v) if np.ma.isMaskedArray(v) else v) for k, v in cv_results.items()
+    }
+    masks = {k: np.ma.getmaskarray(v) for k, v in cv_results.items() if np.ma.isMaskedArray(v)}
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(keys)
+        for i in range(n):
+            writer.writerow(
+                ["" if (k in masks and masks[k][i]) else _cell(columns[k][i]) for k in keys]
+            )

@@ -1,0 +1,204 @@
+"""Safety-efficacy trade-off plot: attack success against clean accuracy along κ."""
+
+import numpy as np
+
+from ..model_selection import pareto_front, tradeoff_table
+
+__all__ = ["SafetyEfficacyDisplay"]
+
+
+class SafetyEfficacyDisplay:
+    """Attack success against clean accuracy, one curve per θ along κ, Pareto front marked.
+
+    Each point is one (θ, κ) cell of a sweep: its mean cross-validated clean
+    accuracy (x) and attack success (y). Points of the same poisoning fraction
+    θ are joined in order of increasing κ; the points that no other point beats
+    in both clean accuracy (higher) and attack success (lower) form the Pareto
+    front, drawn as a dashed staircase with hollow markers. Granziol et al.
+    (2026) show that raising κ moves a model down and to the left: the
+    safety-efficacy trade-off.
+
+    Build it with :meth:`from_cv_results`; instantiating it directly then
+    calling :meth:`plot` is also possible.
+
+    Parameters
+    ----------
+    clean_accuracy, asr : ndarray of shape (n_points,)
+        Mean clean accuracy and attack success of each point.
+    theta, kappa : ndarray of shape (n_points,)
+        Poisoning fraction and regularisation strength of each point (θ may be
+        NaN when the sweep has no θ).
+    clean_accuracy_std, asr_std : ndarray of shape (n_points,) or None, default=None
+        Standard deviations across folds, drawn as error bars when given.
+
+    Attributes
+    ----------
+    pareto_mask_ : ndarray of bool
+        Points on the Pareto front.
+    lines_ : dict
+        θ -> the :class:`matplotlib.lines.Line2D` of its curve.
+    pareto_line_ : matplotlib Line2D
+        The front.
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklpoison.plotting import SafetyEfficacyDisplay
+    >>> res = {"param_m__kappa": [0.0, 1.0, 0.0, 1.0], "param_p__theta": [0.05, 0.05, 0.1, 0.1],
+    ...        "mean_test_clean_accuracy": [0.97, 0.93, 0.96, 0.92],
+    ...        "mean_test_asr": [0.80, 0.20, 0.95, 0.40]}
+    >>> disp = SafetyEfficacyDisplay.from_cv_results(res)
+    >>> disp.pareto_mask_.tolist()
+    [True, True, False, False]
+    """
+
+    def __init__(self, clean_accuracy, asr, theta, kappa, *, clean_accuracy_std=None, asr_std=None):
+        self.clean_accuracy = np.asarray(clean_accuracy, dtype=float)
+        self.asr = np.asarray(asr, dtype=float)
+        self.theta = np.asarray(theta, dtype=float)
+        self.kappa = np.asarray(kappa, dtype=float)
+        self.clean_accuracy_std = clean_accuracy_std
+        self.asr_std = asr_std
+
+    @classmethod
+    def from_cv_results(
+        cls,
+        cv_results,
+        *,
+        kappa_param=None,
+        theta_param=None,
+        clean_key="clean_accuracy",
+        asr_key="asr",
+        ax=None,
+        annotate=True,
+        errorbars=False,
+    ):
+        """Plot the trade-off of a κ×θ sweep from ``GridSearchCV.cv_results_``.
+
+        Parameters
+        ----------
+        cv_results : dict
+            ``cv_results_`` of a search scored with ``clean_key`` and
+            ``asr_key`` (see :func:`sklpoison.model_selection.tradeoff_table`).
+        kappa_param, theta_param : str or None, default=None
+            Parameter names; ``None`` finds the ones ending in ``kappa`` and
+            ``theta``.
+        clean_key, asr_key : str, default="clean_accuracy", "asr"
+            Scorer names.
+        ax : matplotlib Axes or None, default=None
+            Where to draw; ``None`` makes a new figure.
+        annotate : bool, default=True
+            Write the value of κ next to each point.
+        errorbars : bool, default=False
+            Draw the fold standard deviations as error bars.
+
+        Returns
+        -------
+        display : SafetyEfficacyDisplay
+        """
+        table = tradeoff_table(
+            cv_results,
+            kappa_param=kappa_param,
+            theta_param=theta_param,
+            clean_key=clean_key,
+            asr_key=asr_key,
+        )
+        disp = cls(
+            table.clean_accuracy,
+            table.asr,
+            table.theta,
+            table.kappa,
+            clean_accuracy_std=table.clean_accuracy_std,
+            asr_std=table.asr_std,
+        )
+        # keep the order of cv_results_ for the public arrays
+        inverse = np.argsort(table.index)
+        for name in ("clean_accuracy", "asr", "theta", "kappa"):
+            setattr(disp, name, getattr(disp, name)[inverse])
+        disp.clean_accuracy_std = table.clean_accuracy_std[inverse]
+        disp.asr_std = table.asr_std[inverse]
+        return disp.plot(ax=ax, annotate=annotate, errorbars=errorbars)
+
+    def plot(self, ax=None, *, annotate=True, errorbars=False, front_kw=None):
+        """Draw the curves and the Pareto front.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or None, default=None
+            Where to draw; ``None`` makes a new figure.
+        annotate : bool, default=True
+            Write κ next to each point.
+        errorbars : bool, default=False
+            Draw fold standard deviations (when known).
+        front_kw : dict or None, default=None
+            Keyword arguments for the front's ``ax.plot`` call.
+
+        Returns
+        -------
+        self : SafetyEfficacyDisplay
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4.5))
+        acc, asr, theta, kappa = self.clean_accuracy, self.asr, self.theta, self.kappa
+        if not (acc.shape == asr.shape == theta.shape == kappa.shape) or acc.ndim != 1:
+            raise ValueError(
+                "clean_accuracy, asr, theta and kappa must be 1-D arrays of the same length."
+            )
+        self.pareto_mask_ = pareto_front(acc, asr)
+        self.lines_ = {}
+        thetas = np.unique(theta[~np.isnan(theta)]).tolist()
+        if np.isnan(theta).any():
+            thetas.append(np.nan)
+        for t in thetas:
+            sel = np.isnan(theta) if np.isnan(t) else theta == t
+            idx = np.flatnonzero(sel)
+            idx = idx[np.argsort(kappa[idx], kind="stable")]
+            label = "all" if np.isnan(t) else f"θ = {t:g}"
+            (line,) = ax.plot(acc[idx], asr[idx], marker="o", label=label)
+            self.lines_[t] = line
+            if errorbars and self.asr_std is not None and self.clean_accuracy_std is not None:
+                ax.errorbar(
+                    acc[idx],
+                    asr[idx],
+                    xerr=np.asarray(self.clean_accuracy_std)[idx],
+                    yerr=np.asarray(self.asr_std)[idx],
+                    fmt="none",
+                    ecolor=line.get_color(),
+                    alpha=0.5,
+                )
+            if annotate:
+                for i in idx:
+                    ax.annotate(
+                        f"κ={kappa[i]:g}",
+                        (acc[i], asr[i]),
+                        textcoords="offset points",
+                        xytext=(4, 4),
+                        fontsize=7,
+                        color=line.get_color(),
+                    )
+        front = np.flatnonzero(self.pareto_mask_)
+        front = front[np.argsort(acc[front], kind="stable")]
+        kw = {
+            "linestyle": "--",
+            "color": "black",
+            "marker": "o",
+            "markersize": 11,
+            "markerfacecolor": "none",
+            "drawstyle": "steps-post",
+            "label": "Pareto front",
+        }
+        kw.update(front_kw or {})
+        (self.pareto_line_,) = ax.plot(acc[front], asr[front], **kw)
+        ax.set_xlabel("clean accuracy (higher is better)")
+        ax.set_ylabel("attack success rate (lower is better)")
+        ax.set_title("Safety-efficacy trade-off along κ")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self

@@ -1,0 +1,171 @@
+"""Tests of the κ×θ sweep helpers, the trade-off Display and ``sklpoison sweep``."""
+
+import csv
+import itertools
+
+import matplotlib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+matplotlib.use("Agg")
+
+from sklpoison.__main__ import main  # noqa: E402
+from sklpoison.model_selection import (  # noqa: E402
+    cv_results_to_csv,
+    format_tradeoff_table,
+    pareto_front,
+    select_kappa,
+    tradeoff_table,
+)
+from sklpoison.plotting import SafetyEfficacyDisplay  # noqa: E402
+
+
+def _cv_results(rows, kappa="model__kappa", theta="poisontransformer__theta"):
+    """Hand-made cv_results_ from (theta, kappa, clean accuracy, asr) rows, as GridSearchCV does."""
+    rows = list(rows)
+    col = lambda j: np.ma.MaskedArray([r[j] for r in rows], mask=False, dtype=object)  # noqa: E731
+    res = {
+        f"param_{theta}": col(0),
+        f"param_{kappa}": col(1),
+        "params": [{theta: r[0], kappa: r[1]} for r in rows],
+        "mean_test_clean_accuracy": np.array([r[2] for r in rows]),
+        "std_test_clean_accuracy": np.full(len(rows), 0.01),
+        "mean_test_asr": np.array([r[3] for r in rows]),
+        "std_test_asr": np.full(len(rows), 0.02),
+    }
+    return res
+
+
+# rows in GridSearchCV order (theta outer, kappa inner, but deliberately shuffled kappa)
+ROWS = [
+    (0.05, 1.0, 0.93, 0.30),
+    (0.05, 0.0, 0.97, 0.95),
+    (0.05, 10.0, 0.60, 0.05),
+    (0.1, 0.0, 0.96, 0.99),
+    (0.1, 1.0, 0.91, 0.50),
+    (0.1, 10.0, 0.55, 0.10),
+]
+
+
+def test_tradeoff_table_sorts_and_resolves_parameters():
+    table = tradeoff_table(_cv_results(ROWS))
+    assert table.kappa_param == "model__kappa"
+    assert table.theta_param == "poisontransformer__theta"
+    assert_array_equal(table.theta, [0.05, 0.05, 0.05, 0.1, 0.1, 0.1])
+    assert_array_equal(table.kappa, [0.0, 1.0, 10.0, 0.0, 1.0, 10.0])
+    assert_array_equal(table.asr, [0.95, 0.30, 0.05, 0.99, 0.50, 0.10])
+    assert_array_equal(table.index, [1, 0, 2, 3, 4, 5])
+    text = format_tradeoff_table(table)
+    assert len(text.splitlines()) == 2 + len(ROWS) and "0.950 ± 0.020" in text
+
+
+def test_tradeoff_table_errors():
+    res = _cv_results(ROWS)
+    res["param_other__kappa"] = res["param_model__kappa"]
+    with pytest.raises(ValueError, match="several parameter column"):
+        tradeoff_table(res)
+    assert tradeoff_table(res, kappa_param="other__kappa").kappa_param == "other__kappa"
+    with pytest.raises(ValueError, match="mean_test_robust"):
+        tradeoff_table(_cv_results(ROWS), asr_key="robust")
+    with pytest.raises(ValueError, match="'param_nope'"):
+        tradeoff_table(_cv_results(ROWS), kappa_param="nope")
+
+
+def test_select_kappa_for_one_theta_and_worst_case():
+    res = _cv_results(ROWS)
+    at5 = select_kappa(res, min_clean_accuracy=0.9, theta=0.05)
+    assert (at5.kappa, at5.asr, at5.clean_accuracy) == (1.0, 0.30, 0.93)
+    # worst case over theta: kappa=1 has asr max(0.30, 0.50), accuracy min(0.93, 0.91)
+    worst = select_kappa(res, min_clean_accuracy=0.9)
+    assert (worst.kappa, worst.asr, worst.clean_accuracy) == (1.0, 0.50, 0.91)
+    assert_array_equal(worst.candidates.feasible, [True, True, False])
+    assert select_kappa(res, min_clean_accuracy=0.92).kappa == 0.0  # kappa=1 falls to 0.91
+    assert select_kappa(res, min_clean_accuracy=0.5).kappa == 10.0
+    with pytest.raises(ValueError, match="best clean accuracy in the sweep is 0.9600"):
+        select_kappa(res, min_clean_accuracy=0.99)
+    with pytest.raises(ValueError, match="theta=0.2 is not in the sweep"):
+        select_kappa(res, min_clean_accuracy=0.9, theta=0.2)
+    with pytest.raises(ValueError, match="min_clean_accuracy"):
+        select_kappa(res, min_clean_accuracy=90)
+
+
+def test_select_kappa_ties_prefer_accuracy_then_small_kappa():
+    rows = [(0.1, 0.0, 0.95, 0.2), (0.1, 1.0, 0.97, 0.2), (0.1, 2.0, 0.97, 0.2)]
+    assert select_kappa(_cv_results(rows), min_clean_accuracy=0.9).kappa == 1.0
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.RandomState(0)
+    acc, asr = rng.rand(40).round(1), rng.rand(40).round(1)  # many ties
+    expected = [
+        not any(
+            acc[j] >= acc[i] and asr[j] <= asr[i] and (acc[j] > acc[i] or asr[j] < asr[i])
+            for j in range(40)
+        )
+        for i in range(40)
+    ]
+    assert_array_equal(pareto_front(acc, asr), expected)
+    with pytest.raises(ValueError, match="same length"):
+        pareto_front([0.1, 0.2], [0.3])
+
+
+def test_display_marks_the_pareto_front():
+    import matplotlib.pyplot as plt
+
+    res = _cv_results(ROWS)
+    disp = SafetyEfficacyDisplay.from_cv_results(res)
+    # points: (0.93, .30) (0.97, .95) (0.60, .05) on the front; theta=0.1 points are
+    # dominated by the theta=0.05 point of the same kappa
+    assert_array_equal(disp.pareto_mask_, [True, True, True, False, False, False])
+    assert set(disp.lines_) == {0.05, 0.1}
+    # each curve runs along increasing kappa
+    assert_allclose(disp.lines_[0.05].get_xdata(), [0.97, 0.93, 0.60])
+    assert_allclose(disp.lines_[0.1].get_ydata(), [0.99, 0.50, 0.10])
+    assert_allclose(np.sort(disp.pareto_line_.get_xdata()), [0.60, 0.93, 0.97])
+    assert disp.ax_.get_xlabel().startswith("clean accuracy")
+    assert disp.figure_ is disp.ax_.figure
+    fig, ax = plt.subplots()
+    disp2 = SafetyEfficacyDisplay.from_cv_results(res, ax=ax, annotate=False, errorbars=True)
+    assert disp2.ax_ is ax and disp2.figure_ is fig
+    plt.close("all")
+
+
+def test_cv_results_to_csv_round_trip(tmp_path):
+    res = _cv_results(ROWS)
+    cv_results_to_csv(res, tmp_path / "r.csv")
+    with open(tmp_path / "r.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(ROWS) and "params" not in rows[0]
+    assert [float(r["param_model__kappa"]) for r in rows] == [r[1] for r in ROWS]
+    back = {k: [float(r[k]) for r in rows] for k in rows[0]}
+    assert_allclose(tradeoff_table(back).asr, tradeoff_table(res).asr)
+
+
+@pytest.mark.parametrize("model", ["krr", "mlp"])
+def test_cli_sweep_writes_csv_and_png(tmp_path, capsys, model):
+    out = tmp_path / "report"
+    argv = ["sweep", "--model", model, "--theta", "0.0", "0.1", "--kappa", "0", "1"]
+    argv += ["--cv", "2", "--n-samples", "300", "--epochs", "2", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "attack success" in printed and "kappa" in printed
+    with open(out / "cv_results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    cells = {
+        (
+            float(r["param_poisontransformer__theta"]),
+            float(r[next(k for k in r if k.endswith("__kappa"))]),
+        )
+        for r in rows
+    }
+    assert cells == set(itertools.product([0.0, 0.1], [0.0, 1.0]))
+    asr = {
+        float(r["param_poisontransformer__theta"]): float(r["mean_test_asr"])
+        for r in rows
+        if float(r[next(k for k in r if k.endswith("__kappa"))]) == 0.0
+    }
+    assert asr[0.1] > asr[0.0]  # poisoning at theta=0.1 plants the backdoor
+    png = (out / "safety_efficacy.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
