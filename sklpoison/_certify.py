@@ -174,6 +174,107 @@ def _sgd_box_update(p_lo, p_hi, g_lo, g_hi, decay, eta):
     )
 
 
+def _affine_zonotope_update(centre, gens, Xb, Yb, excess, decay, eta):
+    """One SGD step of single-output linear regression on a zonotope of parameters.
+
+    The reachable parameters (weights stacked over the bias) are kept as
+    ``centre + gens @ e`` with ``e`` in ``[-1, 1]^m``. The step is
+    ``theta' = (decay I - eta A) theta + eta v - eta E`` with ``A = 2/B Xa^T Xa``,
+    ``v = 2/B Xa^T y`` (``Xa = [X, 1]``) and ``E`` the poisoning's excess over the
+    clean mean gradient, bounded by the interval ``excess``: the affine part
+    maps the zonotope exactly (no wrapping, unlike a box), and ``E`` and the
+    float64 rounding (``gamma_{B+m+8}`` times the magnitudes, four times over)
+    add one new diagonal generator per step.
+    """
+    B, d = Xb.shape
+    e_lo = np.concatenate([excess[0][:, 0], excess[2]])
+    e_hi = np.concatenate([excess[1][:, 0], excess[3]])
+    Xa = np.hstack([Xb, np.ones((B, 1))])
+    A = (2.0 / B) * (Xa.T @ Xa)
+    A_abs = (2.0 / B) * (np.abs(Xa).T @ np.abs(Xa))
+    v = (2.0 / B) * (Xa.T @ Yb[:, 0])
+    v_abs = (2.0 / B) * (np.abs(Xa).T @ np.abs(Yb[:, 0]))
+    M = decay * np.eye(d + 1) - eta * A
+    e_c = 0.5 * (e_lo + e_hi)
+    e_r = np.maximum(e_hi - e_c, e_c - e_lo)
+    new_centre = M @ centre + eta * v - eta * e_c
+    new_gens = M @ gens
+    m = gens.shape[1]
+    g = (B + m + d + 8) * _U / (1 - (B + m + d + 8) * _U)
+    g_abs = np.abs(gens).sum(axis=1)
+    slack = (
+        4
+        * g
+        * (
+            (np.abs(M) + eta * A_abs) @ (np.abs(centre) + g_abs)
+            + eta * (np.abs(v) + v_abs)
+            + eta * (np.abs(e_lo) + np.abs(e_hi))
+            + np.abs(new_centre)
+            + np.abs(new_gens).sum(axis=1)
+        )
+        + np.finfo(float).tiny
+    )
+    new_gens = np.hstack([new_gens, np.diag(eta * e_r + slack)])
+    # drop generators that are exactly zero (no poisoning), keep the rest
+    keep = np.any(new_gens != 0, axis=0)
+    return new_centre, new_gens[:, keep]
+
+
+def _linear_excess(box_layer, Xb, Yb, kx, ky, eps, nu, paired):
+    """Bounds on the poisoning's excess over the clean mean gradient, linear regression.
+
+    With ``x' = x + D`` (``|D| <= eps``) and ``y' = y + t`` (``|t| <= nu``) the
+    per-sample excess is, exactly,
+    ``2 (D.theta) x' + 2 (x.theta + b - y) D - 2 t x'``: it is bounded without
+    the cancellation that interval arithmetic would suffer on
+    ``g(x', y') - g(x, y)``, by ``2 eps T (|x| + eps) + 2 eps |z - y|`` for the
+    features (``T = sum_j max|W_j|`` over the box) and ``2 nu (|x| + eps)`` for the
+    target; the sorted sums then combine them as in the general case.
+    """
+    W_lo, W_hi, b_lo, b_hi = box_layer
+    B = Xb.shape[0]
+    absx = np.abs(Xb)
+    ones = np.ones((B, 1))
+    Wm = np.maximum(np.abs(W_lo), np.abs(W_hi))[:, 0]
+    T = Wm.sum()
+    z_lo = Xb @ W_lo[:, 0]  # only its magnitude matters: bound |z - y| crudely but soundly
+    zc = Xb @ (0.5 * (W_lo + W_hi))[:, 0] + 0.5 * (b_lo + b_hi)[0]
+    zr = absx @ (0.5 * (W_hi - W_lo))[:, 0] + 0.5 * (b_hi - b_lo)[0]
+    del z_lo
+    zy = np.abs(zc - Yb[:, 0]) + zr  # >= |z - y| over the box
+    xp = np.hstack([absx + eps, ones])  # |x'| including the bias input
+    dx = np.hstack([np.full_like(absx, eps), np.zeros((B, 1))])  # |D|
+    m_x = 2 * eps * T * xp + 2 * zy[:, None] * dx if kx > 0 else None
+    m_y = 2 * nu * np.hstack([absx, ones]) if ky > 0 else None
+    if kx > 0 and ky > 0:
+        m_xy = m_x + 2 * nu * xp
+    total = np.zeros(xp.shape[1])
+    if paired and kx > 0 and ky > 0:
+        total += ia.topk_sum(m_xy, max(kx, ky))
+    else:
+        if kx > 0:
+            total += ia.topk_sum(m_x, kx)
+        if ky > 0:
+            total += ia.topk_sum(m_y, ky)
+        if kx > 0 and ky > 0:
+            total += ia.topk_sum(np.maximum(m_xy - m_x - m_y, 0.0), min(kx, ky))
+    # generous float64 slack on these few positive operations
+    total = total * (1 + 64 * (B + 8) * _U) + np.finfo(float).tiny
+    total = total / B
+    d = Xb.shape[1]
+    return (-total[:d, None], total[:d, None], -total[d:], total[d:])
+
+
+def _zonotope_box(centre, gens):
+    """Interval hull ``(W_lo, W_hi, b_lo, b_hi)`` of a linear-regression zonotope."""
+    r = np.abs(gens).sum(axis=1)
+    n = len(centre)
+    g = (gens.shape[1] + 2) * _U / (1 - (gens.shape[1] + 2) * _U)
+    r = r * (1 + g) + 2 * _U * np.abs(centre) + np.finfo(float).tiny
+    lo, hi = centre - r, centre + r
+    return (lo[: n - 1, None], hi[: n - 1, None], lo[n - 1 :], hi[n - 1 :])
+
+
 def _interval_deltas(box, zs, d_lo, d_hi):
     """Interval of the loss derivative w.r.t. every layer's output, ``[(d_lo, d_hi), ...]``."""
     out = [None] * len(box)
@@ -231,7 +332,7 @@ def _topk_last(values, k, largest):
     return np.partition(values, k - 1, axis=-1)[..., :k].sum(axis=-1)
 
 
-def _combine_chunk(arrays, B, terms, k_unbounded, clip):
+def _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only=False):
     """Bounds on the batch gradient sum for one block of coordinates (batch on the last axis).
 
     ``arrays[name] = (lo, hi)``; ``terms`` lists ``(names, k)``: ``("x",)`` adds the
@@ -249,13 +350,19 @@ def _combine_chunk(arrays, B, terms, k_unbounded, clip):
             _topk_last(g_lo, B - k, largest=False) - k * clip,
             _topk_last(g_hi, B - k, largest=True) + k * clip,
         )
-    s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
+    if excess_only:  # only the poisoning's excess over the clean gradients
+        s_lo = s_hi = np.zeros(g_lo.shape[:-1])
+    else:
+        s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
     diffs = {}
     for names, _ in terms:
         for name in names:
             if name not in diffs:
                 lo, hi = arrays[name]
-                diffs[name] = (np.minimum(lo - g_lo, 0.0), np.maximum(hi - g_hi, 0.0))
+                if excess_only:  # g_p(theta) - g(theta) at a common theta: cross bounds
+                    diffs[name] = (np.minimum(lo - g_hi, 0.0), np.maximum(hi - g_lo, 0.0))
+                else:
+                    diffs[name] = (np.minimum(lo - g_lo, 0.0), np.maximum(hi - g_hi, 0.0))
     for names, k in terms:
         if len(names) == 1:
             t_lo, t_hi = diffs[names[0]]
@@ -270,7 +377,7 @@ def _combine_chunk(arrays, B, terms, k_unbounded, clip):
 _CHUNK_ELEMENTS = 1 << 21
 
 
-def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
+def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip, excess_only=False):
     """Batch-mean gradient bounds from per-sample bounds of every variant, per layer.
 
     Works on blocks of weight rows so that the ``(rows, n_out, B)`` temporaries
@@ -305,12 +412,12 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
                 h_lo_c = h_lo[:, sl]
                 h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
                 arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
-            gW_lo[sl], gW_hi[sl] = _combine_chunk(arrays, B, terms, k_unbounded, clip)
+            gW_lo[sl], gW_hi[sl] = _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only)
         arrays = {
             name: (np.ascontiguousarray(ds[layer][0].T), np.ascontiguousarray(ds[layer][1].T))
             for name, (_, ds) in variants.items()
         }
-        gb_lo, gb_hi = _combine_chunk(arrays, B, terms, k_unbounded, clip)
+        gb_lo, gb_hi = _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only)
         out.append(
             (
                 (gW_lo - slack_W) / B,
@@ -752,6 +859,18 @@ class IntervalCertifier(BaseEstimator):
             from tqdm.auto import tqdm
 
             iterator = tqdm(iterator, desc="IntervalCertifier", unit="epoch")
+        # linear regression: the clean gradient is affine in the parameters, so the
+        # clean part of the step maps a zonotope of parameters exactly; only the
+        # poisoning's excess is bounded by intervals
+        affine = (
+            kind == "squared_error"
+            and len(params) == 1
+            and self.clip_gamma is None
+            and not self.unbounded
+        )
+        if affine:
+            z_centre = np.concatenate([params[0][0][:, 0], params[0][1]])
+            z_gens = np.zeros((len(z_centre), 0))
         step, diverged = 0, False
         for _ in iterator:
             for idx in batches[step : step + steps_per_epoch]:
@@ -766,11 +885,32 @@ class IntervalCertifier(BaseEstimator):
                 if diverged:
                     continue
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    bounds = self._bound_step(
-                        box, X[idx], Y[idx], label_sets, idx, kind, kx, ky, eps
-                    )
-                new_box = []
-                for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(box, bounds):
+                    if affine:
+                        bounds = [
+                            _linear_excess(
+                                box[0],
+                                X[idx],
+                                Y[idx],
+                                kx,
+                                ky,
+                                eps,
+                                float(self.label_epsilon),
+                                self.paired,
+                            )
+                        ]
+                    else:
+                        bounds = self._bound_step(
+                            box, X[idx], Y[idx], label_sets, idx, kind, kx, ky, eps
+                        )
+                    if affine:
+                        z_centre, z_gens = _affine_zonotope_update(
+                            z_centre, z_gens, X[idx], Y[idx], bounds[0], decay, eta
+                        )
+                        box = [_zonotope_box(z_centre, z_gens)]
+                new_box = [] if not affine else box
+                for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(
+                    box if not affine else [], bounds
+                ):
                     nW_lo, nW_hi = _sgd_box_update(W_lo, W_hi, gW_lo, gW_hi, decay, eta)
                     nb_lo, nb_hi = _sgd_box_update(b_lo, b_hi, gb_lo, gb_hi, decay, eta)
                     new_box.append((nW_lo, nW_hi, nb_lo, nb_hi))
@@ -814,7 +954,7 @@ class IntervalCertifier(BaseEstimator):
             return allowed
         return allowed
 
-    def _bound_step(self, box, Xb, Yb, label_sets, idx, kind, kx, ky, eps):
+    def _bound_step(self, box, Xb, Yb, label_sets, idx, kind, kx, ky, eps, excess_only=False):
         """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient."""
         B = Xb.shape[0]
         clip = self.clip_gamma
@@ -822,6 +962,8 @@ class IntervalCertifier(BaseEstimator):
         clean_lab = self._labels_for(Yb, label_sets, idx, False)
         d_lo, d_hi = _output_grad_interval(kind, *zs[-1], clean_lab)
         poisoned = (kx > 0 or ky > 0 or self.unbounded) and B > 0
+        if excess_only and not poisoned:
+            return [tuple(np.zeros_like(a) for a in layer) for layer in box]
         if not (poisoned or clip is not None):
             clean = _interval_backward(box, hs, zs, d_lo, d_hi)
             return [tuple(a / B for a in layer) for layer in clean]
@@ -855,7 +997,9 @@ class IntervalCertifier(BaseEstimator):
                 terms.append((("y",), ky))
             if kx > 0 and ky > 0:
                 terms.append((("xy", "x", "y"), min(kx, ky)))
-        return _combine_per_sample(variants, len(box), B, terms, min(self.n_poison, B), clip)
+        return _combine_per_sample(
+            variants, len(box), B, terms, min(self.n_poison, B), clip, excess_only
+        )
 
     # ------------------------------------------------------------- predict
     def _params(self):

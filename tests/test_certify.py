@@ -296,25 +296,38 @@ def test_unbounded_attacks_with_clipping():
     assert cert.mean() > 0.3
 
 
-def test_regression_label_and_feature_attacks():
+@pytest.mark.parametrize(
+    "model, paired, batch_size",
+    [("linear", False, 20), ("linear", True, None), ("mlp", False, 30)],
+)
+def test_regression_label_and_feature_attacks(model, paired, batch_size):
     X, y = _diabetes()
     k, eps, nu = 2, 0.05, 0.2
     est = IntervalCertifier(
-        "linear",
+        model,
+        loss="squared_error",
+        hidden_layer_sizes=(4,),
         n_poison=k,
         epsilon=eps,
         n_label_flips=k,
         label_epsilon=nu,
+        paired=paired,
         lr=0.05,
-        n_epochs=5,
-        batch_size=20,
+        n_epochs=5 if model == "linear" else 2,
+        batch_size=batch_size,
         random_state=0,
     ).fit(X, y)
     rng = np.random.RandomState(5)
     X_att, rows = _feature_attacks(est, X, y, k, eps, rng, n_random=100)
     y_att = np.broadcast_to(y, X_att.shape[:2]).copy()
     a = np.arange(len(rows))[:, None]
-    y_att[a, rows] += nu * rng.choice([-1.0, 1.0], size=rows.shape)
+    if not paired:
+        rows = _random_rows(rng, len(rows), len(y), k)
+    # targets pushed against the residual (worst case for the fit) or randomly
+    resid_sign = np.sign(est.predict(X) - y)
+    sgn = rng.choice([-1.0, 1.0], size=rows.shape)
+    sgn[::2] = resid_sign[rows[::2]]
+    y_att[a, rows] += nu * sgn
     params = _replay(est, X_att, y_att)
     _assert_inside(est, params)
     lo, hi = est.predict_bounds(X)
@@ -578,3 +591,39 @@ def test_inputs_not_modified_and_verbose(capsys):
     est.certified_attack_success(X, lambda Z: Z + 0.1)
     assert_allclose(X, X0)
     assert_allclose(y, y0)
+
+
+# ------------------------------------------------------------------ display
+
+
+def test_certification_display():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklpoison.plotting import CertificationDisplay
+
+    X, y = _moons(60)
+    est = IntervalCertifier("logistic", lr=0.5, n_epochs=4, random_state=0)
+    disp = CertificationDisplay.from_estimator(
+        est, X, y, X, y, budgets=[0, 1, 3], budget_param="n_poison", epsilons=[0.02, 0.1]
+    )
+    assert len(disp.lines_) == 2
+    worst = np.asarray(disp.worst)
+    assert np.all(np.diff(worst, axis=1) <= 0)  # non-increasing in k
+    assert np.all(worst[1] <= worst[0])  # and in epsilon
+    assert_allclose(worst[:, 0], disp.nominal[:, 0])  # k = 0 is the nominal accuracy
+    assert disp.ax_.get_xlabel() == "n_poison"
+    fig, ax = plt.subplots()
+    disp2 = CertificationDisplay.from_results([0, 1], [0.8, 0.5], nominal=0.8, ax=ax)
+    assert disp2.ax_ is ax and disp2.figure_ is fig
+    with pytest.raises(ValueError, match="one value per budget"):
+        CertificationDisplay.from_results([0, 1, 2], [0.8, 0.5])
+    reg = IntervalCertifier("linear", lr=0.05, n_epochs=3, random_state=0)
+    Xr, yr = _diabetes()
+    disp3 = CertificationDisplay.from_estimator(
+        reg, Xr, yr, Xr, yr, budgets=[0, 2], budget_param="n_label_flips"
+    )
+    assert disp3.metric == "mse"
+    plt.close("all")

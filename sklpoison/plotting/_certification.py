@@ -1,0 +1,235 @@
+"""CertificationDisplay: certified accuracy (or MSE bound) against the poisoning budget."""
+
+import numpy as np
+
+
+class CertificationDisplay:
+    """Certified worst-case accuracy (or MSE) against the poisoning budget ``k`` and ``epsilon``.
+
+    Build it with :meth:`from_estimator` (refits an
+    :class:`~sklpoison.IntervalCertifier` for every budget) or
+    :meth:`from_results` (precomputed numbers); both call :meth:`plot`.
+
+    Parameters
+    ----------
+    budgets : array-like of shape (n_budgets,)
+        Poisoning budgets on the x axis (e.g. numbers of poisoned samples).
+    worst : array-like of shape (n_budgets,) or (n_epsilons, n_budgets)
+        Certified worst-case metric (lower bound on accuracy, upper bound on MSE).
+    nominal : float, array-like of shape (n_budgets,) or (n_epsilons, n_budgets), or None
+        Metric of the nominal model.
+    best : array-like like ``worst`` or None, default=None
+        Best-case bound (upper bound on accuracy, lower bound on MSE).
+    epsilons : array-like of shape (n_epsilons,) or None, default=None
+        Feature-perturbation radii, one curve each (``worst`` is then 2-D).
+    budget_name : str, default="k"
+        Label of the x axis.
+    metric : {"accuracy", "mse"}, default="accuracy"
+        What the numbers are.
+
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+    ax_ : matplotlib Axes
+    lines_ : list of matplotlib Line2D
+        The worst-case curves, one per epsilon.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklpoison.plotting import CertificationDisplay
+    >>> disp = CertificationDisplay.from_results([0, 1, 2], [0.9, 0.7, 0.4], nominal=0.9)
+    >>> len(disp.lines_)
+    1
+    """
+
+    def __init__(
+        self,
+        *,
+        budgets,
+        worst,
+        nominal=None,
+        best=None,
+        epsilons=None,
+        budget_name="k",
+        metric="accuracy",
+    ):
+        self.budgets = budgets
+        self.worst = worst
+        self.nominal = nominal
+        self.best = best
+        self.epsilons = epsilons
+        self.budget_name = budget_name
+        self.metric = metric
+
+    @classmethod
+    def from_results(
+        cls,
+        budgets,
+        worst,
+        nominal=None,
+        best=None,
+        *,
+        epsilons=None,
+        budget_name="k",
+        metric="accuracy",
+        ax=None,
+    ):
+        """Plot precomputed certificates.
+
+        Parameters
+        ----------
+        budgets, worst, nominal, best, epsilons, budget_name, metric
+            See the class parameters.
+        ax : matplotlib Axes or None, default=None
+            Where to draw; a new figure when ``None``.
+
+        Returns
+        -------
+        display : CertificationDisplay
+        """
+        budgets = np.asarray(budgets)
+        worst = np.atleast_2d(np.asarray(worst, dtype=float))
+        if worst.shape[1] != len(budgets):
+            raise ValueError(
+                f"worst must have one value per budget ({len(budgets)}); got shape {worst.shape}."
+            )
+        if epsilons is not None and len(epsilons) != worst.shape[0]:
+            raise ValueError(
+                f"worst must have one row per epsilon ({len(epsilons)}); got {worst.shape[0]}."
+            )
+        if metric not in ("accuracy", "mse"):
+            raise ValueError(f"metric must be 'accuracy' or 'mse'; got {metric!r}.")
+        display = cls(
+            budgets=budgets,
+            worst=worst,
+            nominal=nominal,
+            best=None if best is None else np.atleast_2d(np.asarray(best, dtype=float)),
+            epsilons=epsilons,
+            budget_name=budget_name,
+            metric=metric,
+        )
+        return display.plot(ax=ax)
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        *,
+        budgets=(0, 1, 2, 5, 10),
+        budget_param="n_label_flips",
+        epsilons=None,
+        test_epsilon=0.0,
+        ax=None,
+    ):
+        """Refit a certifier for every budget (and epsilon) and plot its certificates.
+
+        Parameters
+        ----------
+        estimator : IntervalCertifier
+            Unfitted or fitted; it is cloned for every budget.
+        X_train, y_train : array-like
+            Training data.
+        X_test, y_test : array-like
+            Data the certificates are evaluated on.
+        budgets : sequence of int, default=(0, 1, 2, 5, 10)
+            Values of ``budget_param``.
+        budget_param : str, default="n_label_flips"
+            Parameter that carries the budget, e.g. ``"n_poison"``.
+        epsilons : sequence of float or None, default=None
+            Values of the estimator's ``epsilon`` parameter, one curve each;
+            ``None`` keeps the estimator's own.
+        test_epsilon : float, default=0.0
+            Test-time perturbation radius passed to the certificates.
+        ax : matplotlib Axes or None, default=None
+            Where to draw; a new figure when ``None``.
+
+        Returns
+        -------
+        display : CertificationDisplay
+        """
+        from sklearn.base import clone
+
+        if budget_param not in estimator.get_params():
+            raise ValueError(f"{budget_param!r} is not a parameter of {type(estimator).__name__}.")
+        eps_list = [None] if epsilons is None else list(epsilons)
+        worst = np.empty((len(eps_list), len(budgets)))
+        best = np.empty_like(worst)
+        nominal = np.empty_like(worst)
+        metric = "accuracy"
+        for i, eps in enumerate(eps_list):
+            for j, k in enumerate(budgets):
+                est = clone(estimator).set_params(**{budget_param: k})
+                if eps is not None:
+                    est.set_params(epsilon=eps)
+                est.fit(X_train, y_train)
+                if est.loss_ == "squared_error":
+                    metric = "mse"
+                    w, n, b = est.certified_mse(X_test, y_test, epsilon=test_epsilon)
+                else:
+                    w, n, b = est.certified_accuracy(X_test, y_test, epsilon=test_epsilon)
+                worst[i, j], nominal[i, j], best[i, j] = w, n, b
+        return cls.from_results(
+            budgets,
+            worst,
+            nominal,
+            best,
+            epsilons=epsilons,
+            budget_name=budget_param,
+            metric=metric,
+            ax=ax,
+        )
+
+    def plot(self, ax=None, *, show_best=True):
+        """Draw the curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or None, default=None
+            Where to draw; a new figure when ``None``.
+        show_best : bool, default=True
+            Also draw the best-case bound (dotted).
+
+        Returns
+        -------
+        display : CertificationDisplay
+            ``self``, with ``figure_``, ``ax_`` and ``lines_`` set.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(5, 3.6))
+        else:
+            fig = ax.figure
+        budgets = np.asarray(self.budgets)
+        worst = np.atleast_2d(np.asarray(self.worst, dtype=float))
+        best = None if self.best is None else np.atleast_2d(np.asarray(self.best, dtype=float))
+        word = "accuracy" if self.metric == "accuracy" else "MSE"
+        self.lines_ = []
+        for i in range(worst.shape[0]):
+            label = f"certified {word}"
+            if self.epsilons is not None:
+                label += f", $\\epsilon$={self.epsilons[i]:g}"
+            (line,) = ax.plot(budgets, worst[i], marker="o", label=label)
+            self.lines_.append(line)
+            if show_best and best is not None:
+                ax.plot(budgets, best[i], ls=":", color=line.get_color())
+        if self.nominal is not None:
+            nominal = np.atleast_2d(np.asarray(self.nominal, dtype=float))
+            if nominal.size == 1:
+                ax.axhline(float(nominal.ravel()[0]), color="k", ls="--", label=f"nominal {word}")
+            else:
+                nominal = nominal.reshape(-1, len(budgets))[0]
+                ax.plot(budgets, nominal, "k--", label=f"nominal {word}")
+        ax.set_xlabel(self.budget_name)
+        ax.set_ylabel(word)
+        if self.metric == "accuracy":
+            ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="best", fontsize="small")
+        self.figure_, self.ax_ = fig, ax
+        return self
