@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 
@@ -174,3 +176,23 @@ def test_far_from_origin_data_keeps_gram_psd_and_gradients_accurate():
         rtol=1e-11,
         atol=1e-13,
     )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    d=st.integers(1, 4),
+    gamma=st.floats(0.05, 2.0),
+    offset=st.floats(-50.0, 50.0),
+    seed=st.integers(0, 2**16),
+    kernel=st.sampled_from(KERNELS),
+)
+def test_gradient_gram_property(n, d, gamma, offset, seed, kernel):
+    X = np.random.RandomState(seed).randn(n, d) + offset
+    if kernel == "linear":
+        X -= offset  # keep the linear kernel's scale moderate
+    G = gradient_gram(X, kernel=kernel, gamma=gamma)
+    ref = _dense_gram_reference(X, kernel, gamma)
+    scale = max(np.abs(ref).max(), 1e-300)
+    assert_allclose(G, ref, rtol=1e-9, atol=1e-11 * scale)
+    assert np.linalg.eigvalsh(0.5 * (G + G.T)).min() > -1e-10 * scale

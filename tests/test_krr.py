@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.linalg import LinAlgWarning
 from scipy.optimize import minimize
@@ -327,3 +329,29 @@ def test_simplified_system_is_a_different_objective(reg_data):
     ours = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma).fit(X, y).dual_coef_
     assert _objective(ours, y, K, J, alpha, kappa) < _objective(simplified, y, K, J, alpha, kappa)
     assert np.linalg.norm(_objective_grad(simplified, y, K, J, alpha, kappa)) > 1e-3
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(2, 15),
+    d=st.integers(1, 3),
+    alpha=st.floats(1e-3, 10.0),
+    kappa=st.floats(0.0, 10.0),
+    n_dup=st.integers(0, 3),
+    seed=st.integers(0, 2**16),
+    kernel=st.sampled_from(["rbf", "linear"]),
+)
+def test_stationarity_property(n, d, alpha, kappa, n_dup, seed, kernel):
+    # backward-stable solve of (K^2 + alpha K + kappa G) a = K y, duplicates included
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, d)
+    X = np.vstack([X, X[:n_dup]])
+    y = rng.randn(X.shape[0])
+    model = GradRegKRR(alpha=alpha, kappa=kappa, kernel=kernel, gamma=0.5).fit(X, y)
+    K, J = _dense_objective_parts(X, kernel, 0.5)
+    G = np.einsum("mdi,mdj->ij", J, J)
+    A = K @ K + alpha * K + kappa * G
+    a = model.dual_coef_
+    residual = np.linalg.norm(A @ a - K @ y)
+    assert residual <= 1e-8 * (np.linalg.norm(A, 2) * np.linalg.norm(a) + np.linalg.norm(K @ y))
+    assert np.all(np.isfinite(model.predict(X)))
