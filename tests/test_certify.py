@@ -627,3 +627,43 @@ def test_certification_display():
     )
     assert disp3.metric == "mse"
     plt.close("all")
+
+
+def test_gradient_canceling_poisons_stay_inside_the_unbounded_box():
+    # Gradient Canceling poisons (Lu et al.) replacing k clean rows are inside
+    # the unbounded threat model (k arbitrary samples, clipped gradients)
+    from sklearn.linear_model import LogisticRegression
+
+    from sklpoison import GradientCanceling
+
+    X, y = _moons(50)
+    k = 2
+    est = IntervalCertifier(
+        "logistic",
+        n_poison=k,
+        unbounded=True,
+        clip_gamma=0.5,
+        lr=0.3,
+        n_epochs=5,
+        random_state=0,
+    ).fit(X, y)
+    X_att, y_att = [], []
+    for seed in range(4):
+        gc = GradientCanceling(
+            LogisticRegression(),
+            epsilon_d=k / len(y),
+            epsilon_w=1.0,
+            max_iter=60,
+            random_state=seed,
+        )
+        X_p, y_p = gc.fit_resample(X, y)
+        poisons, labels = X_p[len(y) :], y_p[len(y) :]
+        assert len(poisons) == k
+        for rows in (np.arange(k), np.arange(len(y) - k, len(y))):
+            Xa, ya = X.copy(), y.copy()
+            Xa[rows], ya[rows] = poisons, labels
+            X_att.append(Xa)
+            y_att.append(ya)
+    params = _replay(est, np.array(X_att), np.array(y_att))
+    _assert_inside(est, params)
+    _assert_certified_unchanged(est, params, X)
