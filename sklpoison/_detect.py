@@ -297,10 +297,13 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         self.verbose = verbose
 
     def _model_input_shape(self):
-        # skorch nets of sklpoison.nn read flat inputs as their fitted image shape
+        # skorch nets of sklpoison.nn read flat inputs as their fitted image shape;
+        # otherwise an explicit image_shape says how the model takes flat inputs
         shape = getattr(self.estimator, "image_shape_", None)
         if shape is not None and int(np.prod(shape)) == int(np.prod(self.input_shape_)):
             return tuple(shape)
+        if self.image_shape is not None:
+            return self.image_shape_
         return self.input_shape_
 
     def _adapter(self):
