@@ -94,6 +94,12 @@ def test_no_flips_converges_to_svm_dual_solution(moons):
     lam_svc = np.zeros(X.shape[0])
     lam_svc[svc.support_] = np.abs(svc.dual_coef_[0])
     assert_allclose(clf.lambda_, lam_svc, atol=1e-5)
+    # signed expansion coefficients, same convention as SVC (positive means classes_[1])
+    coef_svc, coef = np.zeros(X.shape[0]), np.zeros(X.shape[0])
+    coef_svc[svc.support_] = svc.dual_coef_[0]
+    coef[clf.support_] = clf.dual_coef_[0]
+    assert_allclose(coef, coef_svc, atol=1e-5)
+    assert_array_equal(np.sort(clf.support_), np.sort(svc.support_))
     assert_allclose(clf.decision_function(X), svc.decision_function(X), atol=1e-5)
     assert_allclose(clf.intercept_, svc.intercept_, atol=1e-5)
     assert_array_equal(clf.predict(X), svc.predict(X))
