@@ -47,13 +47,17 @@ victim = LogisticRegression(max_iter=1000)
 pc = GradPC(victim, epsilon_w=0.1, max_iter=100).fit(X_train, y_train)
 clean_acc = pc.clean_model_.score(X_test, y_test)
 target_acc = pc.score(X_test, y_test)
-tau_c = poisonability_threshold(pc.target_model_, X_train, y_train).tau
+threshold = poisonability_threshold(pc.target_model_, X_train, y_train)
+tau_c = threshold.tau
 tau_2 = poisonability_threshold(pc.target_model_, X_train, y_train, formula="tau2").tau
 print(
     f"clean accuracy {100 * clean_acc:.2f}%, GradPC target accuracy {100 * target_acc:.2f}% "
     f"(drop {100 * (target_acc - clean_acc):.2f}), ||dw||/||w|| = {pc.relative_change_:.2f}"
 )
-print(f"tau(c) = {tau_c:.3f} (equation 29, c = 10), tau(2) = {tau_2:.3f} (the paper's Table 2 tau)")
+print(
+    f"tau(c) = {tau_c:.3f} (equation 29, c = 10), tau(2) = {tau_2:.3f} (the paper's Table 2 "
+    f"tau), intercept bound max_k |mean residual_k| = {threshold.intercept_bound:.3f}"
+)
 
 
 def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, defend=False):
@@ -130,11 +134,13 @@ print(f"{'GradPC':>10} {100 * (target_acc - clean_acc):9.2f} {'':>55} {-70.87:14
 half_target = copy.deepcopy(pc.target_model_)
 half_target.coef_ = half_target.coef_ / 2
 half_target.intercept_ = half_target.intercept_ / 2
+half_threshold = poisonability_threshold(half_target, X_train, y_train)
 tau_half = poisonability_threshold(half_target, X_train, y_train, formula="tau2").tau
 print(
-    f"\nTable 8 (LR): tau(w) = {tau_2:.3f}, tau(w/2) = {tau_half:.3f} "
-    f"(paper MNIST: 1.15 and 0.54); target accuracies {100 * target_acc:.2f}% and "
-    f"{100 * half_target.score(X_test, y_test):.2f}%"
+    f"\nTable 8 (LR): tau(2) of w = {tau_2:.3f}, of w/2 = {tau_half:.3f} (paper MNIST: 1.15 and "
+    f"0.54); tau(c) {tau_c:.3f} and {half_threshold.tau:.3f}; intercept bound "
+    f"{threshold.intercept_bound:.3f} and {half_threshold.intercept_bound:.3f}; target "
+    f"accuracies {100 * target_acc:.2f}% and {100 * half_target.score(X_test, y_test):.2f}%"
 )
 paper_t8 = {0.03: (-22.97, -44.11), 0.1: (-63.83, -67.22), 1.0: (-67.01, -79.55)}
 print(f"{'eps_d':>6} {'ours w':>8} {'ours w/2':>9} {'paper w':>8} {'paper w/2':>10}")

@@ -10,12 +10,14 @@ defence of Diakonikolas et al. (2019).
 torch / skorch are only imported when a skorch net is used.
 """
 
+import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 from scipy.special import lambertw
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import randomized_svd
@@ -750,6 +752,13 @@ class GradientCanceling(BasePoisonSampler):
         _check_y_classes(y, type(self).__name__)
         estimator = _default_estimator(self.estimator)
         kind = check_supported(estimator, "GradientCanceling")
+        if kind == "skorch" and getattr(estimator, "kappa", 0) > 0:
+            warnings.warn(
+                "GradientCanceling cancels the gradient of the cross-entropy only; the "
+                f"input-gradient penalty kappa={estimator.kappa} of the victim is not modelled.",
+                UserWarning,
+                stacklevel=3,
+            )
         X, y = _validate_Xy(self, X, y, kind)
         n = X.shape[0]
         if np.unique(y).size < 2:
@@ -805,11 +814,22 @@ class GradientCanceling(BasePoisonSampler):
             if history[-1] <= self.tol:
                 break
             if t == 0:  # the first step moves the poisons by ``lr`` in RMS
-                grad_scale = float(np.sqrt(np.mean(grad * grad))) or 1.0
+                grad_scale = float(np.sqrt(np.mean(grad * grad)))
+                if not np.isfinite(grad_scale) or grad_scale == 0.0:
+                    grad_scale = 1.0
             velocity = self.momentum * velocity + grad / grad_scale
-            Xp = Xp - _cosine_lr(self.lr, t, self.max_iter) * velocity.astype(Xp.dtype)
+            Xp_new = Xp - _cosine_lr(self.lr, t, self.max_iter) * velocity.astype(Xp.dtype)
             if bounds is not None:
-                Xp = np.clip(Xp, *bounds)
+                Xp_new = np.clip(Xp_new, *bounds)
+            if not np.all(np.isfinite(Xp_new)):
+                warnings.warn(
+                    f"GradientCanceling diverged at step {t + 1} (non-finite poison features); "
+                    "stopping with the last finite poisons. Lower lr.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+                break
+            Xp = Xp_new
             n_iter += 1
         else:
             u, _ = adapter.gc_grad(theta, g_eff, Xp, yp, n)

@@ -389,3 +389,14 @@ def test_intercept_bound_and_residual_labels():
     ).fit(Xc, yc)
     assert set(np.unique(gc.y_poison_)) == {2}
     assert_allclose(gc.intercept_bound_, bound, rtol=1e-6)
+
+
+def test_gc_divergence_warns_and_keeps_finite_poisons():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = make_or(10, random_state=0)
+    gc = GradientCanceling(epsilon_w=0.5, epsilon_d=0.5, max_iter=5, lr=1e308, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged"), np.errstate(all="ignore"):
+        X_res, _ = gc.fit_resample(X, y)
+    assert np.all(np.isfinite(X_res))
+    assert gc.gradient_norm_history_.shape == (gc.n_iter_ + 1,)
