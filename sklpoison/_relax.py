@@ -32,7 +32,7 @@ case. The problem is built once per certifier call with cvxpy ``Parameter``
 objects (input and activation bounds, triangle slopes, objective direction),
 checked with ``is_dcp(dpp=True)`` and re-solved for every query; the weight
 box enters as constants. Solver: HiGHS (Clarabel as a fallback). The LP value
-is relaxed by a safety margin of ``1e-7 (1 + |value|)`` for the solver's
+is relaxed by a safety margin of ``1e-6 (1 + |value|)`` for the solver's
 feasibility tolerance, and every bound is intersected with the interval bound
 by the caller, so it is never looser.
 """
@@ -43,7 +43,7 @@ from . import _interval as ia
 
 __all__ = ["LPForwardBounds"]
 
-_SAFETY = 1e-7
+_SAFETY = 1e-6
 
 
 class LPForwardBounds:

@@ -667,3 +667,39 @@ def test_gradient_canceling_poisons_stay_inside_the_unbounded_box():
     params = _replay(est, np.array(X_att), np.array(y_att))
     _assert_inside(est, params)
     _assert_certified_unchanged(est, params, X)
+
+
+@pytest.mark.parametrize(
+    "model, kw",
+    [
+        ("logistic", dict(lr=0.2, n_epochs=4, batch_size=40)),
+        ("mlp", dict(hidden_layer_sizes=(8,), lr=0.1, n_epochs=3, batch_size=40)),
+    ],
+)
+def test_per_batch_poisoning_stays_inside_the_box(model, kw):
+    # the threat model is per batch: k different rows of *every* batch may be
+    # poisoned (k * n_batches rows in all), which a fixed poisoned data set
+    # cannot do; replay such attacks step by step
+    X, y = _cancer()
+    k, eps = 1, 0.05
+    est = IntervalCertifier(
+        model, n_poison=k, epsilon=eps, n_label_flips=k, paired=True, random_state=0, **kw
+    ).fit(X, y)
+    rng = np.random.RandomState(8)
+    A = 100
+    params0, batches = est._training_plan(X.shape[0], X.shape[1], est.n_outputs_)
+    params = [(W.copy(), b.copy()) for W, b in params0]
+    Y = _targets(est, y)
+    for idx in batches:
+        Xb = np.broadcast_to(X[idx], (A,) + X[idx].shape).copy()
+        Yb = np.broadcast_to(Y[idx], (A,) + Y[idx].shape).copy()
+        rows = rng.randint(0, len(idx), size=A)
+        a = np.arange(A)
+        Xb[a, rows] += eps * rng.choice([-1.0, 1.0], size=(A, X.shape[1]))
+        Yb[a, rows] = 1.0 - Yb[a, rows]
+        grads = _nominal_grads(params, Xb, Yb, est._kind, None)
+        eta = est.lr
+        params = [(W - eta * gW, b - eta * gb) for (W, b), (gW, gb) in zip(params, grads)]
+    _assert_inside(est, params)
+    cert = _assert_certified_unchanged(est, params, X)
+    assert cert.mean() > 0.5
