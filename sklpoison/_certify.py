@@ -320,6 +320,49 @@ def _fma2(a, b, c, d, shape):
     return out
 
 
+def _outer_diff(h_lo, h_hi, clean, poisoned):
+    """``(p_lo - g_lo, p_hi - g_hi)`` of per-sample products sharing the factor ``h``.
+
+    ``g = h (x) d`` and ``p = h (x) d'`` with the same ``h`` (a point or a
+    non-negative interval): the end points are linear in the sign-split ``d``
+    bounds, so the differences are products of ``h`` with differences of ``d``
+    bounds (clamped to the sound side of zero). Returns ``None`` for an
+    interval ``h`` of mixed sign.
+    """
+    dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
+    pl, ph = (np.ascontiguousarray(a.T)[None, :, :] for a in poisoned)
+    hl = np.ascontiguousarray(h_lo.T)[:, None, :]
+    shape = (hl.shape[0], dl.shape[1], dl.shape[2])
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            lo, hi = hl * (pl - dl), hl * (ph - dh)
+        else:
+            hp, hn = np.maximum(hl, 0.0), np.minimum(hl, 0.0)
+            lo = _fma2(hp, pl - dl, hn, ph - dh, shape)
+            hi = _fma2(hp, ph - dh, hn, pl - dl, shape)
+    elif np.all(h_lo >= 0):
+        hh = np.ascontiguousarray(h_hi.T)[:, None, :]
+        lo = _fma2(
+            hh,
+            np.minimum(pl, 0.0) - np.minimum(dl, 0.0),
+            hl,
+            np.maximum(pl, 0.0) - np.maximum(dl, 0.0),
+            shape,
+        )
+        hi = _fma2(
+            hh,
+            np.maximum(ph, 0.0) - np.maximum(dh, 0.0),
+            hl,
+            np.minimum(ph, 0.0) - np.minimum(dh, 0.0),
+            shape,
+        )
+    else:
+        return None
+    np.minimum(lo, 0.0, out=lo)
+    np.maximum(hi, 0.0, out=hi)
+    return lo, hi
+
+
 def _topk_last(values, k, largest):
     n = values.shape[-1]
     k = int(min(max(k, 0), n))
@@ -332,7 +375,7 @@ def _topk_last(values, k, largest):
     return np.partition(values, k - 1, axis=-1)[..., :k].sum(axis=-1)
 
 
-def _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only=False):
+def _combine_chunk(arrays, B, terms, k_unbounded, clip, pre_diffs=None):
     """Bounds on the batch gradient sum for one block of coordinates (batch on the last axis).
 
     ``arrays[name] = (lo, hi)``; ``terms`` lists ``(names, k)``: ``("x",)`` adds the
@@ -350,19 +393,13 @@ def _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only=False):
             _topk_last(g_lo, B - k, largest=False) - k * clip,
             _topk_last(g_hi, B - k, largest=True) + k * clip,
         )
-    if excess_only:  # only the poisoning's excess over the clean gradients
-        s_lo = s_hi = np.zeros(g_lo.shape[:-1])
-    else:
-        s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
-    diffs = {}
+    s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
+    diffs = dict(pre_diffs or {})
     for names, _ in terms:
         for name in names:
             if name not in diffs:
                 lo, hi = arrays[name]
-                if excess_only:  # g_p(theta) - g(theta) at a common theta: cross bounds
-                    diffs[name] = (np.minimum(lo - g_hi, 0.0), np.maximum(hi - g_lo, 0.0))
-                else:
-                    diffs[name] = (np.minimum(lo - g_lo, 0.0), np.maximum(hi - g_hi, 0.0))
+                diffs[name] = (np.minimum(lo - g_lo, 0.0), np.maximum(hi - g_hi, 0.0))
     for names, k in terms:
         if len(names) == 1:
             t_lo, t_hi = diffs[names[0]]
@@ -377,7 +414,7 @@ def _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only=False):
 _CHUNK_ELEMENTS = 1 << 21
 
 
-def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip, excess_only=False):
+def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
     """Batch-mean gradient bounds from per-sample bounds of every variant, per layer.
 
     Works on blocks of weight rows so that the ``(rows, n_out, B)`` temporaries
@@ -406,18 +443,27 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip, excess_
         gW_hi = np.empty((n_in, n_out))
         for r0 in range(0, n_in, rows):
             sl = slice(r0, r0 + rows)
-            arrays = {}
+            arrays, pre_diffs = {}, {}
+            clean_hs, clean_ds = variants["clean"]
             for name, (hs, ds) in variants.items():
                 h_lo, h_hi = hs[layer]
                 h_lo_c = h_lo[:, sl]
                 h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
-                arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
-            gW_lo[sl], gW_hi[sl] = _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only)
+                diff = None
+                if name != "clean" and hs is clean_hs and clip is None:
+                    # same layer inputs as the clean samples (label poisoning):
+                    # the increase is h (x) (change of the delta bounds), directly
+                    diff = _outer_diff(h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
+                if diff is None:
+                    arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
+                else:
+                    pre_diffs[name] = diff
+            gW_lo[sl], gW_hi[sl] = _combine_chunk(arrays, B, terms, k_unbounded, clip, pre_diffs)
         arrays = {
             name: (np.ascontiguousarray(ds[layer][0].T), np.ascontiguousarray(ds[layer][1].T))
             for name, (_, ds) in variants.items()
         }
-        gb_lo, gb_hi = _combine_chunk(arrays, B, terms, k_unbounded, clip, excess_only)
+        gb_lo, gb_hi = _combine_chunk(arrays, B, terms, k_unbounded, clip)
         out.append(
             (
                 (gW_lo - slack_W) / B,
@@ -954,7 +1000,7 @@ class IntervalCertifier(BaseEstimator):
             return allowed
         return allowed
 
-    def _bound_step(self, box, Xb, Yb, label_sets, idx, kind, kx, ky, eps, excess_only=False):
+    def _bound_step(self, box, Xb, Yb, label_sets, idx, kind, kx, ky, eps):
         """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient."""
         B = Xb.shape[0]
         clip = self.clip_gamma
@@ -962,8 +1008,6 @@ class IntervalCertifier(BaseEstimator):
         clean_lab = self._labels_for(Yb, label_sets, idx, False)
         d_lo, d_hi = _output_grad_interval(kind, *zs[-1], clean_lab)
         poisoned = (kx > 0 or ky > 0 or self.unbounded) and B > 0
-        if excess_only and not poisoned:
-            return [tuple(np.zeros_like(a) for a in layer) for layer in box]
         if not (poisoned or clip is not None):
             clean = _interval_backward(box, hs, zs, d_lo, d_hi)
             return [tuple(a / B for a in layer) for layer in clean]
@@ -997,9 +1041,7 @@ class IntervalCertifier(BaseEstimator):
                 terms.append((("y",), ky))
             if kx > 0 and ky > 0:
                 terms.append((("xy", "x", "y"), min(kx, ky)))
-        return _combine_per_sample(
-            variants, len(box), B, terms, min(self.n_poison, B), clip, excess_only
-        )
+        return _combine_per_sample(variants, len(box), B, terms, min(self.n_poison, B), clip)
 
     # ------------------------------------------------------------- predict
     def _params(self):
