@@ -568,23 +568,33 @@ def mean_hvp(adapter, X, y, v, *, batch_size=None):
     return out.reshape(v.shape)
 
 
-def mean_hessian_operator(adapter, X, y, *, batch_size=None):
+def mean_hessian_operator(adapter, X, y, *, batch_size=None, max_cached_batches=4):
     """``H̄`` as a symmetric :class:`scipy.sparse.linalg.LinearOperator` of shape ``(d, d)``.
 
-    Batches whose graph fits are prepared once and reused for every product.
+    When the data span at most ``max_cached_batches`` batches, each batch's graph
+    (torch) or per-sample matrices (analytic models) are prepared once and reused
+    by every product; otherwise they are rebuilt batch by batch at every product,
+    so memory stays that of one batch.
     """
     X = np.asarray(X)
     d = adapter.n_features
-    ops = [
-        (adapter.batch_operator(X[sl], y[sl]), sl.stop - sl.start)
-        for sl in _batches(X.shape[0], batch_size)
-    ]
     n = X.shape[0]
+    slices = _batches(n, batch_size)
+    if len(slices) <= max_cached_batches:
+        ops = [(adapter.batch_operator(X[sl], y[sl]), sl.stop - sl.start) for sl in slices]
+
+        def batch_ops():
+            return ops
+    else:
+
+        def batch_ops():
+            for sl in slices:
+                yield adapter.batch_operator(X[sl], y[sl]), sl.stop - sl.start
 
     def matvec(v):
         v = np.asarray(v, dtype=np.float64).reshape(d)
         acc = np.zeros(d)
-        for op, n_b in ops:
+        for op, n_b in batch_ops():
             acc += op(np.broadcast_to(v, (n_b, d))).sum(axis=0)
         return acc / n
 

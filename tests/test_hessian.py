@@ -99,8 +99,10 @@ def test_per_sample_and_mean_hvp_match_dense(case):
     )
     block = rng.normal(size=(X.shape[1], 3))
     assert_allclose(H.mean_hvp(adapter, X, y, block), dense.mean(0) @ block, rtol=1e-9, atol=1e-12)
-    op = H.mean_hessian_operator(adapter, X, y, batch_size=4)
-    assert_allclose(op @ v, dense.mean(0) @ v, rtol=1e-9, atol=1e-12)
+    for cached in (4, 1):  # graphs kept for all batches, or rebuilt at every product
+        op = H.mean_hessian_operator(adapter, X, y, batch_size=4, max_cached_batches=cached)
+        assert_allclose(op @ v, dense.mean(0) @ v, rtol=1e-9, atol=1e-12)
+        assert_allclose(op @ (2 * v), 2 * dense.mean(0) @ v, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("solver", ["lanczos", "eigsh"])
