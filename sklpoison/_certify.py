@@ -1171,10 +1171,13 @@ class IntervalCertifier(BaseEstimator):
         lo, hi = zs[-1]
         return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
 
-    def _margins(self, x_lo, x_hi, ref):
+    def _margins(self, x_lo, x_hi, ref, which="both"):
         """Lower and upper bounds on ``z_ref - z_j`` for every class ``j`` (j == ref gives 0).
 
-        For a single-logit binary model the implicit logits are ``(0, z)``.
+        For a single-logit binary model the implicit logits are ``(0, z)``. With
+        ``bound="lp"`` and ``which="lo"`` (``"hi"``) the LP only refines the
+        lower (upper) bounds, and only on rows the interval bounds leave
+        undecided.
         """
         lo, hi = self._output_box(x_lo, x_hi)
         n = lo.shape[0]
@@ -1188,8 +1191,19 @@ class IntervalCertifier(BaseEstimator):
         m_lo = np.where(np.isnan(m_lo), -np.inf, m_lo)
         m_hi = np.where(np.isnan(m_hi), np.inf, m_hi)
         if self.bound == "lp" and not self.bounds_diverged_ and n > 0:
-            lp_lo, lp_hi = self._lp().margin_bounds(x_lo, x_hi, ref)
-            m_lo, m_hi = np.maximum(m_lo, lp_lo), np.minimum(m_hi, lp_hi)
+            other = np.ones_like(m_lo, dtype=bool)
+            other[rows, ref] = False
+            need = np.ones(n, dtype=bool)
+            if which == "lo":  # rows not yet certified
+                need = ~np.all((m_lo > 0) | ~other, axis=1)
+            elif which == "hi":  # rows not yet shown impossible
+                need = np.all((m_hi >= 0) | ~other, axis=1)
+            if np.any(need):
+                lp_lo, lp_hi = self._lp().margin_bounds(
+                    x_lo[need], x_hi[need], ref[need], which=which
+                )
+                m_lo[need] = np.maximum(m_lo[need], lp_lo)
+                m_hi[need] = np.minimum(m_hi[need], lp_hi)
         m_lo[rows, ref] = 0.0
         m_hi[rows, ref] = 0.0
         return m_lo, m_hi
@@ -1212,7 +1226,7 @@ class IntervalCertifier(BaseEstimator):
 
     def _certain(self, x_lo, x_hi, ref):
         """Rows whose prediction is ``ref`` for every parameter in the box and input in the ball."""
-        m_lo, _ = self._margins(x_lo, x_hi, ref)
+        m_lo, _ = self._margins(x_lo, x_hi, ref, which="lo")
         rows = np.arange(len(ref))
         mask = np.ones_like(m_lo, dtype=bool)
         mask[rows, ref] = False
@@ -1220,7 +1234,7 @@ class IntervalCertifier(BaseEstimator):
 
     def _possible(self, x_lo, x_hi, ref):
         """Rows for which some parameter in the box / input in the ball may predict ``ref``."""
-        _, m_hi = self._margins(x_lo, x_hi, ref)
+        _, m_hi = self._margins(x_lo, x_hi, ref, which="hi")
         return np.all(m_hi >= 0, axis=1)
 
     def certify(self, X, epsilon=0.0):

@@ -183,10 +183,12 @@ class LPForwardBounds:
                 hi[i, j] = -self._minimize(-eye[j])
         return lo, hi
 
-    def margin_bounds(self, x_lo, x_hi, ref):
+    def margin_bounds(self, x_lo, x_hi, ref, which="both"):
         """LP bounds on the margins ``z_ref - z_j`` of the class logits, ``(n, n_classes)``.
 
         A single-output (binary) network has the class logits ``(0, z)``.
+        ``which`` in ``{"both", "lo", "hi"}`` selects the bounds computed (the
+        others are left infinite).
         """
         n_out = self.box[-1][0].shape[1]
         M = np.array([[0.0], [1.0]]) if n_out == 1 else np.eye(n_out)
@@ -200,6 +202,8 @@ class LPForwardBounds:
                     lo[i, j] = hi[i, j] = 0.0
                     continue
                 c = M[ref[i]] - M[j]
-                lo[i, j] = self._minimize(c)
-                hi[i, j] = -self._minimize(-c)
+                if which in ("both", "lo"):
+                    lo[i, j] = self._minimize(c)
+                if which in ("both", "hi"):
+                    hi[i, j] = -self._minimize(-c)
         return lo, hi
