@@ -400,3 +400,51 @@ def test_gc_divergence_warns_and_keeps_finite_poisons():
         X_res, _ = gc.fit_resample(X, y)
     assert np.all(np.isfinite(X_res))
     assert gc.gradient_norm_history_.shape == (gc.n_iter_ + 1,)
+
+
+def test_tau_network_is_theorem_4_on_the_last_layer():
+    X, y = make_classification(
+        80,
+        2,
+        n_informative=2,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    X = X.astype(np.float32)
+    from skorch import NeuralNetClassifier
+
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        _MLP, module__n_out=3, max_epochs=10, lr=0.5, train_split=None, verbose=0
+    ).fit(X, y)
+    res = poisonability_threshold(net, X, y)
+    # explicit: penultimate features phi, last layer (W, b), G_1 = mean phi~ (x) (p - y)
+    body = net.module_.body
+    with torch.no_grad():
+        phi = body[1](body[0](torch.as_tensor(X))).double().numpy()
+        W = body[2].weight.double().numpy()
+        b = body[2].bias.double().numpy()
+    H = phi @ W.T + b
+    P = np.exp(H - H.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    R = P - np.eye(3)[y]
+    G_W, G_b = R.T @ phi / len(y), R.mean(0)
+    inner = np.sum(W * G_W) + b @ G_b
+    assert_allclose(res.inner_product, inner, rtol=1e-4, atol=1e-6)
+    assert res.formula == "multiclass"
+    assert_allclose(res.tau, inner / res.lambert_w, rtol=1e-4, atol=1e-6)
+    assert_allclose(res.intercept_bound, np.abs(G_b).max(), rtol=1e-4, atol=1e-6)
+
+
+def test_sever_on_a_skorch_net():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    X[:8] = [5.0, 5.0]
+    y[:8] = 0
+    sever = Sever(_small_net(epochs=10), epsilon=0.1, n_iter=2, random_state=0).fit(X, y)
+    assert sever.outlier_mask_.sum() == 12
+    assert sever.outlier_mask_[:8].mean() >= 0.75
+    assert sever.predict(X).shape == (120,)
