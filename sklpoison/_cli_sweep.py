@@ -13,11 +13,15 @@ import time
 from pathlib import Path
 
 # default grids, per model: the scale of kappa depends on the model's loss
-_DEFAULT_THETA = [0.005, 0.01, 0.02]
+_DEFAULT_THETA = {
+    "krr": [0.005, 0.01, 0.02],
+    "cnn": [0.02, 0.05],
+    "mlp": [0.02, 0.05],
+}
 _DEFAULT_KAPPA = {
     "krr": [0.0, 0.01, 0.1, 1.0, 10.0],
-    "cnn": [0.0, 0.1, 1.0, 10.0],
-    "mlp": [0.0, 0.1, 1.0, 10.0],
+    "cnn": [0.0, 0.5, 1.0, 2.0, 5.0],
+    "mlp": [0.0, 0.5, 1.0, 2.0, 5.0],
 }
 _DEFAULT_EPOCHS = 8
 
@@ -47,7 +51,9 @@ def add_parser(subparsers):
         type=float,
         nargs="+",
         default=None,
-        help=f"poisoning fractions (default: {_DEFAULT_THETA})",
+        help="poisoning fractions (default: "
+        + "; ".join(f"{m}: {t}" for m, t in _DEFAULT_THETA.items())
+        + ")",
     )
     parser.add_argument(
         "--kappa",
@@ -83,8 +89,10 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--augment",
-        action="store_true",
-        help="random crop and flip of the training images (cnn/mlp models)",
+        choices=["crop", "flip", "both"],
+        default=None,
+        help="training-time augmentation of the cnn/mlp models: random crops, horizontal "
+        "flips, or both (flips do not preserve digit labels; default: none)",
     )
     parser.add_argument("--target-class", type=int, default=0, help="backdoor target (default: 0)")
     parser.add_argument(
@@ -199,7 +207,7 @@ def run(args):
         tradeoff_table,
     )
 
-    thetas = args.theta if args.theta is not None else _DEFAULT_THETA
+    thetas = args.theta if args.theta is not None else _DEFAULT_THETA[args.model]
     kappas = args.kappa if args.kappa is not None else _DEFAULT_KAPPA[args.model]
     n_jobs = args.n_jobs if args.n_jobs is not None else (-1 if args.dask_scheduler else 1)
 
@@ -212,7 +220,7 @@ def run(args):
         args.model,
         epochs=args.epochs,
         device=args.device,
-        augment=args.augment,
+        augment={None: False, "both": True}.get(args.augment, args.augment),
         random_state=args.random_state,
     )
     search = build_search(

@@ -223,6 +223,10 @@ def test_parameter_validation(digits):
     X, y = digits
     with pytest.raises(InvalidParameterError, match="kappa"):
         GradRegNetClassifier(kappa=-1.0).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="batch_size"):
+        GradRegNetClassifier(batch_size=0).fit(X, y)
+    full_batch = GradRegNetClassifier(batch_size=-1, max_epochs=1).fit(X, y)
+    assert len([b for b in full_batch.history[-1, "batches"] if "train_loss" in b]) == 1
     with pytest.raises(ValueError, match="two classes"):
         GradRegNetClassifier().fit(X, np.zeros(len(X)))
 

@@ -10,7 +10,12 @@ import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
@@ -165,7 +170,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
     max_epochs : int, default=20
         Number of passes over the training data.
     batch_size : int, default=64
-        Mini-batch size.
+        Mini-batch size; ``-1`` means the whole training set.
     train_split : callable or None, default=None
         skorch's internal validation split. ``None`` (the default) trains on
         all the data, so that an outer :class:`~sklearn.model_selection.GridSearchCV`
@@ -230,7 +235,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
         "random_state": ["random_state"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"-1"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
     }
 
     def __init__(
