@@ -525,14 +525,16 @@ def _resolve_target(target, clean_model, adapter, X, y, epsilon_w, kind):
 
 
 def _rows_by_residual(adapter, theta, X, yi, m, rng):
-    """Draw ``m`` clean rows whose classes cancel the target's mean residual.
+    """Draw ``m`` clean rows of the classes that can cancel the mean residual.
 
     The mean residual ``r = mean_i (p_i - e_{y_i})`` (the intercept part of
-    ``g(mu)``) can only be cancelled by poisons of the classes the target
-    over-predicts (``r_k > 0``): a poison of class ``k`` contributes
-    ``p_k - 1 <= 0`` to coordinate ``k``. Classes are allotted in proportion to
-    ``max(r_k, 0)`` (empirical class frequencies if no class is over-predicted),
-    rows drawn at random within each class.
+    ``g(mu)``) can only be pulled down by poisons of the classes the target
+    over-predicts (``r_k > 0``; a poison of class ``k`` contributes
+    ``p_k - 1 > -1`` to coordinate ``k``), while a poison of an
+    under-predicted class pushes its own coordinate further the wrong way.
+    Classes are therefore allotted in proportion to ``max(r_k, 0)``
+    (empirical class frequencies if no class is over-predicted), rows drawn at
+    random within each class.
     """
     c = adapter.n_classes
     r = adapter.mean_residual(theta, X, yi)
@@ -540,8 +542,7 @@ def _rows_by_residual(adapter, theta, X, yi, m, rng):
     q = np.where(counts_avail > 0, np.maximum(r, 0.0), 0.0)
     if q.sum() <= 0:
         q = counts_avail.astype(float)
-    q = q / q.sum()
-    raw = q * m
+    raw = q / q.sum() * m
     k = np.floor(raw).astype(int)
     k[np.argsort(raw - k)[::-1][: m - k.sum()]] += 1
     rows = [
@@ -620,7 +621,8 @@ class GradientCanceling(BasePoisonSampler):
         mean residual ``mean_i (p_i - e_{y_i})``, the intercept part of
         :math:`g(\mu)`), which only poisons of that class can cancel. With
         an intercept and ``"sample"`` labels, a target that over-predicts one
-        class can need far more poisons than :math:`\tau` says.
+        class can need far more poisons than :math:`\tau` says; for targets
+        that over-predict no class by much, ``"sample"`` is the better choice.
     tol : float >= 0, default=0.0
         Stop early when :math:`\|g(\chi)\|_2 \le` ``tol``.
     random_state : int, RandomState instance or None, default=None

@@ -448,3 +448,23 @@ def test_sever_on_a_skorch_net():
     assert sever.outlier_mask_.sum() == 12
     assert sever.outlier_mask_[:8].mean() >= 0.75
     assert sever.predict(X).shape == (120,)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_gc_end_to_end_with_penalty_retrains_to_the_target(fit_intercept):
+    # tau < 0 (a less confident copy of the clean model): poisonable at any budget, and
+    # the L2 penalty scaled as in LogisticRegression's objective must be cancelled too
+    X, y = make_classification(200, 3, n_informative=2, n_redundant=0, random_state=0)
+    victim = LogisticRegression(C=0.1, fit_intercept=fit_intercept)
+    target = make_adapter(LogisticRegression(C=0.1, fit_intercept=fit_intercept).fit(X, y))
+    target = 0.5 * target.get_theta()
+    gc = GradientCanceling(
+        victim, target=target, epsilon_d=0.5, max_iter=2000, lr=0.01, random_state=0
+    )
+    X_res, y_res = gc.fit_resample(X, y)
+    assert gc.tau_ < 0
+    assert gc.gradient_norm_history_[-1] < 1e-8
+    retrained = make_adapter(
+        LogisticRegression(C=0.1, fit_intercept=fit_intercept, tol=1e-10).fit(X_res, y_res)
+    )
+    assert_allclose(retrained.get_theta(), target, atol=2e-3)
