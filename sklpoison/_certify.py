@@ -624,6 +624,19 @@ class IntervalCertifier(BaseEstimator):
     --------
     sklpoison.plotting.CertificationDisplay : Certified accuracy against the budget.
 
+    Notes
+    -----
+    The bounds hold for every poisoning with at most the given budgets *per
+    batch* (with full-batch training: in total), for the initialisation and
+    batch order fixed by ``random_state``. They are computed in float64 with
+    outward rounding (see :mod:`sklpoison._interval`). Interval bounds compound
+    over the steps (the interval image of a gradient step loses the
+    contraction of gradient descent), so the method suits few, large steps or
+    fine-tuning a last layer. Linear regression (``model="linear"`` without
+    clipping) is propagated more tightly: its clean step is affine in the
+    parameters, so the reachable set is kept as a zonotope mapped exactly by
+    the step, and the poisoning's contribution is bounded in closed form.
+
     References
     ----------
     P. Sosnin, M. N. Mueller, M. Baader, C. Tsay, M. Wicker. "Certified Robustness to
