@@ -133,7 +133,11 @@ def test_label_flip_attacks_stay_inside_the_box(data, model, k, kw):
     # rows whose flip pushes the nominal gradient hardest
     margin = np.abs(est.predict_proba(X)[:, 1] - 0.5)
     order = np.argsort(margin)
-    rows = np.vstack([rows, order[:k][None], order[-k:][None]])
+    # rows with the largest inputs move the first-layer gradient the most,
+    # overall and coordinate by coordinate
+    big = [np.argsort(-np.abs(X).sum(axis=1))[:k]]
+    big += [np.argsort(-np.abs(X[:, j]))[:k] for j in range(min(X.shape[1], 8))]
+    rows = np.vstack([rows, order[:k][None], order[-k:][None], *[b[None] for b in big]])
     y_att = _flip(y, rows, est.classes_, rng)
     params = _replay(est, np.broadcast_to(X, (len(y_att),) + X.shape), y_att)
     _assert_inside(est, params)
@@ -528,6 +532,15 @@ def test_lp_never_looser_and_sometimes_tighter():
     assert np.all(m_l[0] >= m_i[0]) and np.all(m_l[1] <= m_i[1])
     # the relaxation gains on the class margins (shared hidden activations)
     assert np.any(m_l[0] > m_i[0] + 1e-6)
+    # soundness of the LP on models actually reachable by label flips
+    rows = _random_rows(rng_flip := np.random.RandomState(9), 60, len(y), 1)
+    y_att = _flip(y, rows, est_l.classes_, rng_flip)
+    params = _replay(est_l, np.broadcast_to(X, (len(y_att),) + X.shape), y_att)
+    _assert_inside(est_l, params)
+    cert_l = est_l.certify(Xq, epsilon=0.02)
+    z = _forward(params, Xq)[1][-1]
+    assert np.all(z >= lo_l - 1e-9) and np.all(z <= hi_l + 1e-9)
+    assert np.all(est_l.classes_[np.argmax(z, axis=-1)][:, cert_l] == est_l.predict(Xq)[cert_l])
     # soundness of the LP: networks sampled from the box (vertices and interior)
     # on inputs sampled from the ball stay inside the LP bounds
     rng = np.random.RandomState(7)

@@ -1,5 +1,7 @@
 """Tests of the interval arithmetic in sklpoison._interval: enclosure of sampled values."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -182,3 +184,37 @@ def test_clip_and_outward():
     assert np.all(lo < a) and np.all(hi > a)
     s_lo, s_hi = ia.sigmoid_interval(np.array([-1e3, 0.0]), np.array([1e3, 0.0]))
     assert s_lo[0] == 0.0 and s_hi[0] == 1.0 and s_lo[1] < 0.5 < s_hi[1]
+
+
+def test_matmul_enclosure_property_with_hypothesis():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        n=st.integers(1, 4),
+        m=st.integers(1, 6),
+        p=st.integers(1, 3),
+        scale=st.sampled_from([1e-8, 1.0, 1e6]),
+        seed=st.integers(0, 10_000),
+    )
+    def check(n, m, p, scale, seed):
+        rng = np.random.RandomState(seed)
+        a_lo, a_hi = _box(rng, (n, m), scale=scale, width=scale * rng.rand())
+        b_lo, b_hi = _box(rng, (m, p), scale=1.0, width=rng.rand())
+        lo, hi = ia.interval_matmul(a_lo, a_hi, b_lo, b_hi)
+        A = _sample(rng, a_lo, a_hi, 50)
+        B = _sample(rng, b_lo, b_hi, 50)
+        # exact (rational) products of the float samples lie inside
+        for s in range(0, 50, 10):
+            for i in range(n):
+                for j in range(p):
+                    exact = sum(Fraction(A[s, i, t]) * Fraction(B[s, t, j]) for t in range(m))
+                    assert Fraction(lo[i, j]) <= exact <= Fraction(hi[i, j])
+        e_lo, e_hi = ia.interval_mul(a_lo[:, :1], a_hi[:, :1], b_lo[:1], b_hi[:1])
+        P = A[:, :, :1] * B[:, :1, :]
+        assert np.all(P >= e_lo) and np.all(P <= e_hi)
+
+    assert hypothesis is not None
+    check()
