@@ -113,16 +113,24 @@ def test_pareto_front_matches_brute_force():
 def test_display_marks_the_pareto_front():
     import matplotlib.pyplot as plt
 
-    res = _cv_results(ROWS)
+    # theta=0.1, kappa=0.1 is dominated within its theta by theta=0.1, kappa=0
+    res = _cv_results([*ROWS, (0.1, 0.1, 0.95, 0.995)])
     disp = SafetyEfficacyDisplay.from_cv_results(res)
-    # points: (0.93, .30) (0.97, .95) (0.60, .05) on the front; theta=0.1 points are
-    # dominated by the theta=0.05 point of the same kappa
-    assert_array_equal(disp.pareto_mask_, [True, True, True, False, False, False])
+    assert_array_equal(disp.pareto_mask_, [True] * 6 + [False])
+    assert set(disp.pareto_lines_) == {0.05, 0.1}
+    assert_allclose(disp.pareto_lines_[0.1].get_xdata(), [0.55, 0.91, 0.96])
+    # over all points, the theta=0.1 points are dominated by the theta=0.05 point of
+    # the same kappa: (0.93, .30) (0.97, .95) (0.60, .05) form the front
+    glob = SafetyEfficacyDisplay.from_cv_results(res, pareto="all")
+    assert_array_equal(glob.pareto_mask_, [True, True, True, False, False, False, False])
+    assert_allclose(glob.pareto_lines_["all"].get_xdata(), [0.60, 0.93, 0.97])
+    assert not SafetyEfficacyDisplay.from_cv_results(res, pareto=None).pareto_mask_.any()
+    with pytest.raises(ValueError, match="pareto must be"):
+        SafetyEfficacyDisplay.from_cv_results(res, pareto="best")
     assert set(disp.lines_) == {0.05, 0.1}
     # each curve runs along increasing kappa
     assert_allclose(disp.lines_[0.05].get_xdata(), [0.97, 0.93, 0.60])
-    assert_allclose(disp.lines_[0.1].get_ydata(), [0.99, 0.50, 0.10])
-    assert_allclose(np.sort(disp.pareto_line_.get_xdata()), [0.60, 0.93, 0.97])
+    assert_allclose(disp.lines_[0.1].get_ydata(), [0.99, 0.995, 0.50, 0.10])
     assert disp.ax_.get_xlabel().startswith("clean accuracy")
     assert disp.figure_ is disp.ax_.figure
     fig, ax = plt.subplots()

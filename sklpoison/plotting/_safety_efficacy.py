@@ -14,7 +14,9 @@ class SafetyEfficacyDisplay:
     accuracy (x) and attack success (y). Points of the same poisoning fraction
     θ are joined in order of increasing κ; the points that no other point beats
     in both clean accuracy (higher) and attack success (lower) form the Pareto
-    front, drawn as a dashed staircase with hollow markers. Granziol et al.
+    front, drawn as a dashed staircase with hollow markers. By default the
+    front is taken within each θ (the best κ against a given attack); with
+    ``pareto="all"`` over all points. Granziol et al.
     (2026) show that raising κ moves a model down and to the left: the
     safety-efficacy trade-off.
 
@@ -34,11 +36,11 @@ class SafetyEfficacyDisplay:
     Attributes
     ----------
     pareto_mask_ : ndarray of bool
-        Points on the Pareto front.
+        Points on the Pareto front (of their θ, or of all points).
     lines_ : dict
         θ -> the :class:`matplotlib.lines.Line2D` of its curve.
-    pareto_line_ : matplotlib Line2D
-        The front.
+    pareto_lines_ : dict
+        θ (or ``"all"``) -> the :class:`matplotlib.lines.Line2D` of the front.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
@@ -52,6 +54,8 @@ class SafetyEfficacyDisplay:
     ...        "mean_test_asr": [0.80, 0.20, 0.95, 0.40]}
     >>> disp = SafetyEfficacyDisplay.from_cv_results(res)
     >>> disp.pareto_mask_.tolist()
+    [True, True, True, True]
+    >>> SafetyEfficacyDisplay.from_cv_results(res, pareto="all").pareto_mask_.tolist()
     [True, True, False, False]
     """
 
@@ -75,6 +79,7 @@ class SafetyEfficacyDisplay:
         ax=None,
         annotate=True,
         errorbars=False,
+        pareto="per_theta",
     ):
         """Plot the trade-off of a κ×θ sweep from ``GridSearchCV.cv_results_``.
 
@@ -94,6 +99,8 @@ class SafetyEfficacyDisplay:
             Write the value of κ next to each point.
         errorbars : bool, default=False
             Draw the fold standard deviations as error bars.
+        pareto : {"per_theta", "all"} or None, default="per_theta"
+            Mark the Pareto front within each θ, over all points, or not at all.
 
         Returns
         -------
@@ -120,9 +127,9 @@ class SafetyEfficacyDisplay:
             setattr(disp, name, getattr(disp, name)[inverse])
         disp.clean_accuracy_std = table.clean_accuracy_std[inverse]
         disp.asr_std = table.asr_std[inverse]
-        return disp.plot(ax=ax, annotate=annotate, errorbars=errorbars)
+        return disp.plot(ax=ax, annotate=annotate, errorbars=errorbars, pareto=pareto)
 
-    def plot(self, ax=None, *, annotate=True, errorbars=False, front_kw=None):
+    def plot(self, ax=None, *, annotate=True, errorbars=False, pareto="per_theta", front_kw=None):
         """Draw the curves and the Pareto front.
 
         Parameters
@@ -133,6 +140,8 @@ class SafetyEfficacyDisplay:
             Write κ next to each point.
         errorbars : bool, default=False
             Draw fold standard deviations (when known).
+        pareto : {"per_theta", "all"} or None, default="per_theta"
+            Mark the Pareto front within each θ, over all points, or not at all.
         front_kw : dict or None, default=None
             Keyword arguments for the front's ``ax.plot`` call.
 
@@ -149,14 +158,26 @@ class SafetyEfficacyDisplay:
             raise ValueError(
                 "clean_accuracy, asr, theta and kappa must be 1-D arrays of the same length."
             )
-        self.pareto_mask_ = pareto_front(acc, asr)
-        self.lines_ = {}
+        if pareto not in ("per_theta", "all", None):
+            raise ValueError(f"pareto must be 'per_theta', 'all' or None; got {pareto!r}.")
         thetas = np.unique(theta[~np.isnan(theta)]).tolist()
         if np.isnan(theta).any():
             thetas.append(np.nan)
+        groups = {t: np.flatnonzero(np.isnan(theta) if np.isnan(t) else theta == t) for t in thetas}
+        self.pareto_mask_ = np.zeros(acc.shape, dtype=bool)
+        if pareto == "all":
+            self.pareto_mask_ = pareto_front(acc, asr)
+            fronts = {"all": np.flatnonzero(self.pareto_mask_)}
+        elif pareto == "per_theta":
+            fronts = {}
+            for t, idx in groups.items():
+                fronts[t] = idx[pareto_front(acc[idx], asr[idx])]
+                self.pareto_mask_[fronts[t]] = True
+        else:
+            fronts = {}
+        self.lines_ = {}
         for t in thetas:
-            sel = np.isnan(theta) if np.isnan(t) else theta == t
-            idx = np.flatnonzero(sel)
+            idx = groups[t]
             idx = idx[np.argsort(kappa[idx], kind="stable")]
             label = "all" if np.isnan(t) else f"θ = {t:g}"
             (line,) = ax.plot(acc[idx], asr[idx], marker="o", label=label)
@@ -181,8 +202,6 @@ class SafetyEfficacyDisplay:
                         fontsize=7,
                         color=line.get_color(),
                     )
-        front = np.flatnonzero(self.pareto_mask_)
-        front = front[np.argsort(acc[front], kind="stable")]
         kw = {
             "linestyle": "--",
             "color": "black",
@@ -190,10 +209,15 @@ class SafetyEfficacyDisplay:
             "markersize": 11,
             "markerfacecolor": "none",
             "drawstyle": "steps-post",
-            "label": "Pareto front",
         }
         kw.update(front_kw or {})
-        (self.pareto_line_,) = ax.plot(acc[front], asr[front], **kw)
+        self.pareto_lines_ = {}
+        for i, (key, front) in enumerate(fronts.items()):
+            front = front[np.argsort(acc[front], kind="stable")]
+            label = "Pareto front" + (" (per θ)" if pareto == "per_theta" else "")
+            (self.pareto_lines_[key],) = ax.plot(
+                acc[front], asr[front], **{"label": label if i == 0 else None, **kw}
+            )
         ax.set_xlabel("clean accuracy (higher is better)")
         ax.set_ylabel("attack success rate (lower is better)")
         ax.set_title("Safety-efficacy trade-off along κ")
