@@ -6,8 +6,8 @@ def _grad_reg_net():
 
     # small MLP, few epochs: the checks fit dozens of times on tiny data sets
     return [
-        GradRegNetClassifier(max_epochs=15, batch_size=32, random_state=0),
-        GradRegNetClassifier(kappa=0.1, max_epochs=15, batch_size=32, random_state=0),
+        GradRegNetClassifier(max_epochs=8, batch_size=32, random_state=0),
+        GradRegNetClassifier(kappa=0.1, max_epochs=8, batch_size=32, random_state=0),
     ]
 
 
