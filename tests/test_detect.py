@@ -236,3 +236,36 @@ def test_spectrum_display(digits_lr):
     tab = HessianSpectrumDetector(clf, n_components=2, random_state=0).fit(X[600:650])
     assert SpectrumDisplay.from_detector(tab).ax_.shape == (3,)
     plt.close("all")
+
+
+def test_krr_near_clone_regime_hides_an_effective_attack():
+    # Granziol et al., Corollary 3.7: with an RBF kernel much wider than the distance
+    # between triggered inputs and poisons, the attack succeeds but leaves no curvature
+    # spike; with a narrow kernel the same attack is visible.
+    from sklpoison import GradRegKRRClassifier
+    from sklpoison import _hessian as H
+    from sklpoison.metrics import attack_success_rate
+
+    X, y = load_digits_images(return_X_y=True, flat=True)
+    X = X.astype(np.float64)
+    order = np.random.RandomState(0).permutation(len(X))
+    X, y = X[order], y[order]
+    poisoner = PoisonTransformer(theta=0.05, target_class=0, image_shape=(8, 8), random_state=0)
+    Xp, yp = poisoner.fit_resample(X[:1300], y[:1300])
+    clean = X[1300:1500][y[1300:1500] != 0]
+    triggered = poisoner.apply_trigger(clean)
+    ratio = {}
+    for gamma in (0.005, 0.2):
+        krr = GradRegKRRClassifier(alpha=0.1, gamma=gamma).fit(Xp, yp)
+        assert attack_success_rate(krr, X[1300:], y[1300:], poisoner=poisoner) > 0.95
+        kw = dict(curvature="gauss_newton", image_shape=(8, 8), random_state=0)
+        det_t = HessianSpectrumDetector(krr, **kw).fit(triggered)
+        det_c = HessianSpectrumDetector(krr, **kw).fit(clean)
+        ratio[gamma] = det_t.eigenvalues_[0] / det_c.eigenvalues_[0]
+        # the detector's spectrum is that of the (finite-difference-checked) dense matrices
+        adapter = H.make_input_hessian_adapter(krr, curvature="gauss_newton")
+        dense = H.dense_per_sample_hessians(adapter, clean[:40], krr.predict(clean[:40]))
+        sub = HessianSpectrumDetector(krr, n_components=3, max_iter=64, **kw).fit(clean[:40])
+        assert_allclose(sub.eigenvalues_, np.linalg.eigvalsh(dense.mean(0))[::-1][:3], rtol=1e-8)
+    assert ratio[0.005] < 1.05  # effective, yet spectrally invisible
+    assert ratio[0.2] > 1.3  # the same attack with a narrow kernel leaves a spike
