@@ -623,8 +623,19 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         shape = resolve_image_shape(self.input_shape_, self.image_shape) or self.input_shape_
         params = [p for p in module.parameters() if p.is_floating_point()]
         dtype = params[0].dtype if params else torch.get_default_dtype()
-        with torch.no_grad():
-            out = module(torch.tensor(X.reshape(X.shape[0], *shape), dtype=dtype))
+        device = params[0].device if params else torch.device("cpu")
+        states = [(m, m.training) for m in module.modules()]
+        try:
+            module.eval()
+            with torch.no_grad():
+                out = module(
+                    torch.tensor(X.reshape(X.shape[0], *shape), dtype=dtype, device=device)
+                )
+        finally:
+            for m, state in states:
+                m.training = state
+        if isinstance(out, tuple | list):
+            out = out[0]
         return out.reshape(out.shape[0], -1).argmax(dim=1).cpu().numpy()
 
     # --------------------------------------------------------------------- fit

@@ -198,7 +198,9 @@ def test_spectral_signature_penultimate_features_of_torch_model():
     with torch.no_grad():
         feats = body(torch.tensor(X)).numpy()
         pred = model(torch.tensor(X)).argmax(1).numpy()
+    model.train()  # predictions and features are taken in eval mode, flags restored
     det = SpectralSignatureDetector(model).fit(X)  # labels: the model's predictions
+    assert model.training
     ref = SpectralSignatureDetector(feature_extractor=lambda Z: feats[: len(Z)]).fit(X, pred)
     assert_allclose(det.reference_scores_, ref.reference_scores_, rtol=1e-10)
     named = SpectralSignatureDetector(model, feature_extractor="0").fit(X, pred)
