@@ -363,6 +363,33 @@ def _outer_diff(h_lo, h_hi, clean, poisoned):
     return lo, hi
 
 
+def _outer_diff_ball(x, radius, clean, poisoned):
+    """Bounds on ``p - g`` for ``g = x (x) d`` and ``p = (x + e) (x) d'`` with ``|e| <= radius``.
+
+    ``x`` is a point (the clean inputs); the poisoned product is bounded by
+    splitting ``(x + e) d' = x d' + e d'``: its upper end is at most
+    ``max x d' + radius max|d'|``, so the increase over the clean upper end is
+    ``x+ (ph - dh) + x- (pl - dl) + radius max(|pl|, |ph|)`` (and symmetrically),
+    one product per entry instead of the four corners of a mixed-sign product.
+    """
+    dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
+    pl, ph = (np.ascontiguousarray(a.T)[None, :, :] for a in poisoned)
+    xl = np.ascontiguousarray(x.T)[:, None, :]
+    shape = (xl.shape[0], dl.shape[1], dl.shape[2])
+    m = radius * np.maximum(np.abs(pl), np.abs(ph))
+    if np.all(x >= 0):
+        lo, hi = xl * (pl - dl), xl * (ph - dh)
+    else:
+        xp, xn = np.maximum(xl, 0.0), np.minimum(xl, 0.0)
+        lo = _fma2(xp, pl - dl, xn, ph - dh, shape)
+        hi = _fma2(xp, ph - dh, xn, pl - dl, shape)
+    lo -= m
+    hi += m
+    np.minimum(lo, 0.0, out=lo)
+    np.maximum(hi, 0.0, out=hi)
+    return lo, hi
+
+
 def _topk_last(values, k, largest):
     n = values.shape[-1]
     k = int(min(max(k, 0), n))
@@ -450,10 +477,15 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
                 h_lo_c = h_lo[:, sl]
                 h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
                 diff = None
+                c_lo, c_hi = clean_hs[layer]
                 if name != "clean" and hs is clean_hs and clip is None:
                     # same layer inputs as the clean samples (label poisoning):
                     # the increase is h (x) (change of the delta bounds), directly
                     diff = _outer_diff(h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
+                elif name != "clean" and clip is None and c_lo is c_hi and h_lo is not h_hi:
+                    # inputs in a ball around the clean point inputs (first layer)
+                    radius = max(np.max(h_hi - c_lo, initial=0.0), np.max(c_lo - h_lo, initial=0.0))
+                    diff = _outer_diff_ball(c_lo[:, sl], radius, clean_ds[layer], ds[layer])
                 if diff is None:
                     arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
                 else:
