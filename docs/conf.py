@@ -22,7 +22,16 @@ extensions = [
 ]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    # scikit-learn's metadata-routing setters and inherited scorers document themselves
+    # with references into scikit-learn's own glossary, which is not part of this site
+    "exclude-members": (
+        "set_fit_request, set_score_request, set_predict_request, set_transform_request, "
+        "set_partial_fit_request, set_split_request, get_metadata_routing, score"
+    ),
+}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 templates_path = ["_templates"]

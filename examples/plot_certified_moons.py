@@ -1,6 +1,6 @@
 """
 Certified accuracy against the number of poisoned samples (half-moons MLP)
-=========================================================================
+==========================================================================
 
 :class:`~sklpoison.IntervalCertifier` trains a small ReLU network by full-batch
 gradient descent and, alongside it, propagates a box of parameters that

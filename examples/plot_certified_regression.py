@@ -1,6 +1,6 @@
 """
 Certified bounds on the test MSE of a poisoned regression (diabetes)
-===================================================================
+====================================================================
 
 For regression, :class:`~sklpoison.IntervalCertifier` bounds every reachable
 prediction by an interval, hence the test mean squared error of *every* model

@@ -1,7 +1,7 @@
 """
-=====================================================================
+===================================================================
 Gradient Canceling on digits: Tables 2, 3 and 8 of Lu et al. (2023)
-=====================================================================
+===================================================================
 
 The paper attacks MNIST models in two steps: GradPC corrupts the clean
 parameters into a bad *target* model, then Gradient Canceling crafts

@@ -1,7 +1,7 @@
 """
-=====================================================================
+=======================================================================
 Attack success versus spectral visibility of a backdoor (input Hessian)
-=====================================================================
+=======================================================================
 
 Granziol et al. (2026) link the efficacy of a clustered dirty-label poison to
 the curvature it leaves in *input space*: the input Hessian of the loss gets a
@@ -97,7 +97,7 @@ def auc(detector, clean, triggered):
 # fit one detector on triggered test inputs and one on the same inputs without
 # the trigger (labels: the model's predictions). ``lam1`` is the top eigenvalue
 # of the mean input Hessian (10 Lanczos steps, as in the paper), ``overlap`` the
-# best |cos| between the top-5 eigenvectors and the trigger mask (and the index
+# best absolute cosine between the top-5 eigenvectors and the trigger mask (and the index
 # of that eigenvector), and the AUCs compare per-sample curvature scores with the
 # spectral-signature scores of penultimate features (detector fitted on the
 # poisoned training set, as Tran et al. do).

@@ -1,7 +1,7 @@
 """
-=====================================================================
+====================================================================
 Safety-efficacy trade-off of a small CNN under an L-trigger backdoor
-=====================================================================
+====================================================================
 
 Granziol et al. (2026) defend against dirty-label backdoors with an
 input-gradient penalty: the training loss of the network becomes
