@@ -150,7 +150,9 @@ class PoisonTransformer(BasePoisonSampler):
         images. Not needed for ``X`` given as ``(n, H, W)`` or ``(n, C, H, W)``.
     mode : {"replace", "add"}, default="replace"
         ``"replace"``: the poisoned copies replace the chosen rows (the training
-        set keeps its size). ``"add"``: they are appended after the clean rows.
+        set keeps its size). ``"add"``: they are appended after the clean rows,
+        so ``k = round(theta * n_samples)`` poisons join ``n_samples`` clean
+        rows and make up ``k / (n_samples + k)`` of the returned set.
     random_state : int, RandomState instance or None, default=None
         Controls which rows are poisoned.
 
