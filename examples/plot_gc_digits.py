@@ -56,7 +56,7 @@ print(
 )
 print(
     f"tau(c) = {tau_c:.3f} (equation 29, c = 10), tau(2) = {tau_2:.3f} (the paper's Table 2 "
-    f"tau), intercept bound max_k |mean residual_k| = {threshold.intercept_bound:.3f}"
+    f"tau), intercept bound = {threshold.intercept_bound:.3f}"
 )
 
 

@@ -88,10 +88,13 @@ class ThresholdResult(NamedTuple):
         The formula used (``"binary"``, ``"multiclass"``, ``"tau2"``,
         ``"ovr"``).
     intercept_bound : float
-        ``max_k |mean_i (p_ik - y_ik)|``, the largest coordinate of the
-        intercept part of :math:`g(\mu)`: a second necessary condition
-        ``epsilon_d >= intercept_bound`` when the model has an intercept (a
-        poison's residual lies in (-1, 1)); ``nan`` without an intercept or
+        ``max(sum_k max(r_k, 0), max_k max(-r_k, 0))`` with
+        ``r = mean_i (p_i - y_i)`` the intercept part of :math:`g(\mu)` (for
+        a softmax model, where ``sum_k r_k = 0``, this is ``sum_k max(r_k, 0)``
+        ``= ||r||_1 / 2``; a one-vs-rest model that over-predicts no class
+        also needs ``sum_k |r_k| / (c - 1)``): a second necessary condition
+        ``epsilon_d > intercept_bound`` when the model has an intercept, tight
+        for the intercept coordinates alone; ``nan`` without an intercept or
         with ``include_intercept=False``.
     """
 
@@ -124,6 +127,37 @@ def _lambert_denominator(n_classes, formula, ovr):
     return float(lambertw((n_classes - 1) / np.e).real), "multiclass"
 
 
+def _intercept_bound(r, ovr=False):
+    """Smallest ``epsilon_d`` at which poisons can cancel the mean residual ``r``.
+
+    Stationarity of the intercept reads ``n r + sum_j r_j = 0`` with
+    ``r_j = p_j - e_{y_j}`` the residual of poison ``j``. A coordinate ``k``
+    with ``r_k > 0`` is pulled down only by poisons *of class* ``k``, each by
+    less than 1 (``p_jk - 1 > -1``; the others add ``p_jk >= 0``), so the
+    poisons of class ``k`` number more than ``n r_k``, and those counts add up
+    to at most ``m``: ``epsilon_d > sum_k max(r_k, 0)``. A coordinate with
+    ``r_k < 0`` is pushed up by less than 1 per poison:
+    ``epsilon_d > max_k max(-r_k, 0)``. For a softmax model (``sum_k r_k = 0``)
+    the first bound is the larger, ``||r||_1 / 2``, and it is attained in the
+    limit: ``m_k > n r_k`` poisons of each class ``k`` with ``r_k > 0``, with
+    probabilities ``(1 - s_k) e_k + s_k q`` (``s_k = n r_k / m_k`` and ``q``
+    proportional to the negative part of ``r``; logits saturating), and any
+    further poisons confidently correct, sum to ``-n r``.
+    For binary data ``r`` is ``(-r_1, r_1)`` and the bound is ``|r_1|``.
+
+    One-vs-rest sigmoid models (``ovr=True``) have no ``sum_k r_k = 0``; the
+    two bounds above are then tight unless no class is over-predicted, in
+    which case every poison is of an under-predicted class ``l`` and cannot
+    push its own coordinate up: ``(c - 1) m >= n sum_l |r_l|`` as well.
+    """
+    r = np.asarray(r, dtype=float)
+    pos, neg = np.maximum(r, 0.0), np.maximum(-r, 0.0)
+    bound = max(pos.sum(), neg.max())
+    if ovr and pos.sum() == 0.0 and r.size > 1:
+        bound = max(bound, neg.sum() / (r.size - 1))
+    return float(bound)
+
+
 def _threshold_from_adapter(adapter, theta, X, yi, *, formula, include_intercept, include_penalty):
     n = X.shape[0]
     inner = float(np.mean(adapter.margins(theta, X, yi, include_intercept)))
@@ -133,7 +167,7 @@ def _threshold_from_adapter(adapter, theta, X, yi, *, formula, include_intercept
     denom, name = _lambert_denominator(adapter.n_classes, formula, ovr)
     bound = float("nan")
     if include_intercept and getattr(adapter, "has_intercept", False):
-        bound = float(np.max(np.abs(adapter.mean_residual(theta, X, yi))))
+        bound = _intercept_bound(adapter.mean_residual(theta, X, yi), ovr=ovr)
     return ThresholdResult(inner / denom, inner, denom, int(adapter.n_classes), name, bound)
 
 
@@ -183,11 +217,19 @@ def poisonability_threshold(
     construction). ``include_intercept=False`` uses the coefficients only.
     The intercept gives a second necessary condition of its own, returned as
     ``intercept_bound``: its gradient is the mean residual
-    :math:`\bar r = \mathrm{mean}_i (p_i - y_i)`, each poison's residual lies
-    in :math:`(-1, 1)` coordinate-wise, so cancelling needs
-    :math:`\varepsilon_d > \max_k |\bar r_k|`. A target that over-predicts
-    one class by a margin (GradPC targets do) can have a small :math:`\tau`
-    and a large ``intercept_bound``.
+    :math:`\bar r = \mathrm{mean}_i (p_i - y_i)`. A coordinate
+    :math:`\bar r_k > 0` can only be pulled down by poisons of class
+    :math:`k`, each by less than 1 (the residual of a poison of class
+    :math:`k` is :math:`p_k - 1 \in (-1, 0]`, that of any other poison
+    :math:`p_k \ge 0`), so cancelling needs more than :math:`n \bar r_k`
+    poisons of each over-predicted class :math:`k`:
+    :math:`\varepsilon_d > \sum_k \max(\bar r_k, 0)` (:math:`=
+    \|\bar r\|_1 / 2` for a softmax model; :math:`|\bar r_1|` for binary
+    data), and :math:`\varepsilon_d > \max_k \max(-\bar r_k, 0)` for the
+    under-predicted ones; ``intercept_bound`` is the larger of the two, and
+    it is tight for the intercept coordinates alone. A target that
+    over-predicts one class by a margin (GradPC targets do) can have a small
+    :math:`\tau` and a large ``intercept_bound``.
 
     Parameters
     ----------
@@ -642,7 +684,9 @@ class GradientCanceling(BasePoisonSampler):
         :func:`poisonability_threshold` of the target with the penalty
         included (equation 20, 29, or Theorem 4's last layer for a net).
     intercept_bound_ : float
-        ``max_k |mean_i (p_ik - y_ik)|`` at the target (``nan`` without an
+        ``intercept_bound`` of :func:`poisonability_threshold` at the target,
+        ``sum_k max(r_k, 0)`` for a softmax model with
+        ``r = mean_i (p_i - e_{y_i})`` (``nan`` without an
         intercept): with an intercept, cancelling also needs
         ``epsilon_d > intercept_bound_``, and with ``labels="sample"`` the
         poisons of an over-predicted class ``k`` number only about

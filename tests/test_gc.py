@@ -383,12 +383,66 @@ def test_intercept_bound_and_residual_labels():
     target.intercept_ = np.array([0.0, 0.0, 5.0])
     bound = poisonability_threshold(target, Xc, yc).intercept_bound
     r = target.predict_proba(Xc).mean(0) - np.bincount(yc) / 150
-    assert_allclose(bound, np.abs(r).max())
+    assert_allclose(bound, np.maximum(r, 0).sum())
     gc = GradientCanceling(
         target=target, epsilon_d=0.2, labels="residual", max_iter=2, random_state=0
     ).fit(Xc, yc)
     assert set(np.unique(gc.y_poison_)) == {2}
     assert_allclose(gc.intercept_bound_, bound, rtol=1e-6)
+
+
+def test_intercept_bound_two_over_predicted_classes_hand_computed():
+    # an intercept-only softmax target predicting (0.4, 0.4, 0.1, 0.1) on classes of
+    # frequencies (0.1, 0.1, 0.4, 0.4): mean residual (0.3, 0.3, -0.3, -0.3). Each of
+    # the two over-predicted classes needs more than 0.3 n poisons of its own label,
+    # so epsilon_d > 0.6, twice max_k |r_k|
+    y = np.repeat([0, 1, 2, 3], [1, 1, 4, 4])
+    X = np.zeros((10, 1))
+    res = poisonability_threshold(
+        None, X, y, coef=np.zeros((4, 1)), intercept=np.log([0.4, 0.4, 0.1, 0.1])
+    )
+    assert_allclose(res.intercept_bound, 0.6, rtol=1e-12)
+    # one-vs-rest sigmoid (SGDClassifier) under-predicting every class: r = (-0.3, -0.3,
+    # -0.3); a poison cannot push its own class up, so 2 m >= 0.9 n
+    sgd = SGDClassifier(loss="log_loss", random_state=0).fit(
+        np.eye(3)[np.repeat([0, 1, 2], 4)], np.repeat([0, 1, 2], 4)
+    )
+    sgd.coef_ = np.zeros((3, 3))
+    sgd.intercept_ = np.full(3, np.log(1 / 99))  # sigmoid = 0.01; frequencies 1/3
+    Xo, yo = np.eye(3)[np.repeat([0, 1, 2], 4)], np.repeat([0, 1, 2], 4)
+    r = 0.01 - 1 / 3
+    assert_allclose(poisonability_threshold(sgd, Xo, yo).intercept_bound, -3 * r / 2)
+
+
+@pytest.mark.parametrize("ovr", [False, True])
+def test_intercept_bound_is_the_lp_minimum_number_of_poisons(ovr):
+    # the fewest poisons per clean row whose residuals sum to -n r: a poison of class y
+    # has residual p - e_y, with p in the simplex (softmax; extreme points e_l - e_y) or
+    # in the cube (one-vs-rest; own coordinate in [-1, 0], the others in [0, 1])
+    import itertools
+
+    from scipy.optimize import linprog
+
+    from sklpoison._gc import _intercept_bound
+
+    rng = np.random.RandomState(0)
+    for trial in range(20):
+        c = rng.randint(2, 5)
+        if ovr:
+            r = rng.uniform(-0.4, 0.4, c) if trial % 2 else -rng.uniform(0, 0.4, c)
+            verts = []
+            for yy in range(c):
+                for bits in itertools.product([0.0, 1.0], repeat=c):
+                    v = np.array(bits)
+                    v[yy] = -v[yy]
+                    verts.append(v)
+        else:
+            r = rng.dirichlet(np.ones(c)) - rng.dirichlet(np.ones(c))
+            verts = [np.eye(c)[ell] - np.eye(c)[yy] for yy in range(c) for ell in range(c)]
+        A = np.array(verts).T
+        lp = linprog(np.ones(A.shape[1]), A_eq=A, b_eq=-r, bounds=(0, None), method="highs")
+        assert lp.status == 0
+        assert_allclose(_intercept_bound(r, ovr=ovr), lp.fun, atol=1e-9)
 
 
 def test_gc_divergence_warns_and_keeps_finite_poisons():
@@ -435,7 +489,7 @@ def test_tau_network_is_theorem_4_on_the_last_layer():
     assert_allclose(res.inner_product, inner, rtol=1e-4, atol=1e-6)
     assert res.formula == "multiclass"
     assert_allclose(res.tau, inner / res.lambert_w, rtol=1e-4, atol=1e-6)
-    assert_allclose(res.intercept_bound, np.abs(G_b).max(), rtol=1e-4, atol=1e-6)
+    assert_allclose(res.intercept_bound, np.maximum(G_b, 0).sum(), rtol=1e-4, atol=1e-6)
 
 
 def test_sever_on_a_skorch_net():
