@@ -31,10 +31,23 @@ in both logits, while interval arithmetic takes each logit at its own worst
 case. The problem is built once per certifier call with cvxpy ``Parameter``
 objects (input and activation bounds, triangle slopes, objective direction),
 checked with ``is_dcp(dpp=True)`` and re-solved for every query; the weight
-box enters as constants. Solver: HiGHS (Clarabel as a fallback). The LP value
-is relaxed by a safety margin of ``1e-6 (1 + |value|)`` for the solver's
-feasibility tolerance, and every bound is intersected with the interval bound
-by the caller, so it is never looser.
+box enters as constants. Solver: HiGHS (Clarabel as a fallback).
+
+Soundness of a floating-point LP
+--------------------------------
+The solver's primal value is not used: it is only as accurate as the
+solver's tolerances. Instead the bound is read off the solver's *dual*
+solution by weak duality (the safe bound of Neumaier and Shcherbina, 2004).
+Every LP variable lies in a known box (the input ball, the weight and bias
+box, the activation bounds, and the interval hull of each product ``S``), and
+the remaining constraints ``g(v) <= 0`` are linear. For *any* multipliers
+``lambda >= 0`` (the solver's duals, clipped to be non-negative) and any
+feasible ``v``, ``c.z(v) >= L(v) = c.z(v) + lambda.g(v) >= min over the box of
+L``, a linear function whose minimum over a box is explicit. The minimum is
+evaluated in float64 and lowered by a Higham bound on its rounding error, so
+the bound is sound whatever the solver's accuracy or status (inaccurate
+duals only make it looser); a solver failure gives ``-inf``. Every bound is
+intersected with the interval bound by the caller, so it is never looser.
 """
 
 import numpy as np
@@ -43,7 +56,17 @@ from . import _interval as ia
 
 __all__ = ["LPForwardBounds"]
 
-_SAFETY = 1e-6
+_U = np.finfo(np.float64).eps / 2
+
+
+def _gamma(n):
+    return n * _U / (1 - n * _U)
+
+
+def _box_min(r, lo, hi):
+    """``sum(min(r * lo, r * hi))`` and the sum of the magnitudes of its terms."""
+    t = np.minimum(r * lo, r * hi)
+    return t.sum(), np.abs(t).sum()
 
 
 class LPForwardBounds:
@@ -82,6 +105,7 @@ class LPForwardBounds:
         cons = [x >= self.x_lo, x <= self.x_hi]
         h, h_lo, h_hi = x, self.x_lo, self.x_hi
         self.h_lo, self.h_hi, self.slope, self.icpt, self.z_lo, self.z_hi = [], [], [], [], [], []
+        self._mc, self._act = [], []  # McCormick / activation constraints (duals)
         for layer, (W_lo, W_hi, b_lo, b_hi) in enumerate(box):
             m, k = W_lo.shape
             W = cp.Variable((m, k))
@@ -92,12 +116,14 @@ class LPForwardBounds:
             HL = cp.reshape(h_lo, (m, 1), order="F") @ ones
             HH = cp.reshape(h_hi, (m, 1), order="F") @ ones
             cons += [W >= W_lo, W <= W_hi, b >= b_lo, b <= b_hi]
-            cons += [
+            mc = [
                 S >= cp.multiply(W_lo, H) + cp.multiply(W, HL) - cp.multiply(W_lo, HL),
                 S >= cp.multiply(W_hi, H) + cp.multiply(W, HH) - cp.multiply(W_hi, HH),
                 S <= cp.multiply(W_hi, H) + cp.multiply(W, HL) - cp.multiply(W_hi, HL),
                 S <= cp.multiply(W_lo, H) + cp.multiply(W, HH) - cp.multiply(W_lo, HH),
             ]
+            cons += mc
+            self._mc.append(mc)
             z = cp.sum(S, axis=0) + b
             if layer == len(box) - 1:
                 self.z = z
@@ -106,15 +132,14 @@ class LPForwardBounds:
             slope, icpt = cp.Parameter(k), cp.Parameter(k)
             a_lo, a_hi = cp.Parameter(k), cp.Parameter(k)
             h_new = cp.Variable(k)
-            cons += [
+            act = [
                 z >= z_lo,
                 z <= z_hi,
-                h_new >= 0,
                 h_new >= z,
                 h_new <= cp.multiply(slope, z) + icpt,
-                h_new >= a_lo,
-                h_new <= a_hi,
             ]
+            cons += act + [h_new >= 0, h_new >= a_lo, h_new <= a_hi]
+            self._act.append(act)
             self.z_lo.append(z_lo)
             self.z_hi.append(z_hi)
             self.slope.append(slope)
@@ -147,18 +172,121 @@ class LPForwardBounds:
             self.h_hi[layer].value = a_hi
 
     def _minimize(self, c):
-        """Lower bound on ``c @ z_out`` for the current query (``-inf`` on failure)."""
+        """Rigorous lower bound on ``c @ z_out`` for the current query (``-inf`` on failure)."""
         cp = self._cp
         self.c.value = np.asarray(c, dtype=np.float64)
         try:
-            value = self.problem.solve(solver=self.solver)
+            self.problem.solve(solver=self.solver)
         except cp.error.SolverError:
             return -np.inf
-        if self.problem.status not in ("optimal", "optimal_inaccurate") or value is None:
+        if self.problem.status not in ("optimal", "optimal_inaccurate"):
             return -np.inf
-        if self.problem.status == "optimal_inaccurate":
-            return value - 1e-4 * (1 + abs(value))
-        return value - _SAFETY * (1 + abs(value))
+        duals = []
+        for group in self._mc + self._act:
+            for con in group:
+                if con.dual_value is None:
+                    return -np.inf
+                duals.append(np.maximum(np.asarray(con.dual_value, dtype=np.float64), 0.0))
+        n = len(self._mc)
+        mu = [duals[4 * i : 4 * i + 4] for i in range(n)]
+        nu = [duals[4 * n + 4 * i : 4 * n + 4 * i + 4] for i in range(n - 1)]
+        return self.dual_bound(self.c.value, mu, nu)
+
+    def dual_bound(self, c, mu, nu):
+        """Weak-duality lower bound on ``c @ z_out`` over the relaxation, for any multipliers.
+
+        Parameters
+        ----------
+        c : ndarray of shape (n_out,)
+            Objective direction.
+        mu : list of 4-tuples of ndarray of shape (n_in_l, n_out_l)
+            Non-negative multipliers of the four McCormick constraints of each layer
+            (in the order ``S >= lo1, S >= lo2, S <= up1, S <= up2`` of the module notes).
+        nu : list of 4-tuples of ndarray of shape (n_out_l,)
+            Non-negative multipliers of ``z >= z_lo``, ``z <= z_hi``, ``h >= z`` and
+            ``h <= slope z + icpt`` of each hidden layer.
+
+        Returns
+        -------
+        bound : float
+            ``min`` over the variable box of the Lagrangian, minus a bound on its
+            float64 rounding error: a lower bound on ``c @ z_out`` for every point of
+            the relaxation, hence for every network in the box and input in the ball.
+        """
+        total, mag, n_terms = 0.0, 0.0, 0
+        n_layers = len(self.box)
+        h_lo, h_hi = self.x_lo.value, self.x_hi.value
+        zeta = np.asarray(c, dtype=np.float64)  # dL/dz of the current layer
+        # walk backwards: the multiplier of each layer's output z is known first
+        zetas = [None] * n_layers
+        zetas[-1] = zeta
+        for layer in range(n_layers - 2, -1, -1):
+            n1, n2, n3, n4 = nu[layer]
+            zetas[layer] = -n1 + n2 + n3 - self.slope[layer].value * n4
+        h_coef_next = None
+        for layer in range(n_layers - 1, -1, -1):
+            W_lo, W_hi, b_lo, b_hi = self.box[layer]
+            if layer == 0:
+                h_lo, h_hi = self.x_lo.value, self.x_hi.value
+            else:
+                h_lo, h_hi = self.h_lo[layer - 1].value, self.h_hi[layer - 1].value
+            m1, m2, m3, m4 = mu[layer]
+            zeta = zetas[layer]
+            HL, HH = h_lo[:, None], h_hi[:, None]
+            # S: its own coefficient and the interval hull of h * W as its box
+            r_S = (m3 + m4) - (m1 + m2) + zeta[None, :]
+            p = (HL * W_lo, HL * W_hi, HH * W_lo, HH * W_hi)
+            s_lo = np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3]))
+            s_hi = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
+            s_lo, s_hi = ia.outward(s_lo, s_hi, rel=2 * _U)
+            r_W = (m1 - m3) * HL + (m2 - m4) * HH
+            r_h = ((m1 - m4) * W_lo + (m2 - m3) * W_hi).sum(axis=1)
+            const = -(m1 * W_lo * HL).sum() - (m2 * W_hi * HH).sum()
+            const += (m3 * W_hi * HL).sum() + (m4 * W_lo * HH).sum()
+            mag += (
+                (m1 * np.abs(W_lo * HL)).sum()
+                + (m2 * np.abs(W_hi * HH)).sum()
+                + (m3 * np.abs(W_hi * HL)).sum()
+                + (m4 * np.abs(W_lo * HH)).sum()
+            )
+            if layer < n_layers - 1:
+                # h of this layer's output enters the next layer's terms (h_coef_next)
+                n1, n2, n3, n4 = nu[layer]
+                z_lo, z_hi = self.z_lo[layer].value, self.z_hi[layer].value
+                icpt = self.icpt[layer].value
+                const += (n1 * z_lo).sum() - (n2 * z_hi).sum() - (n4 * icpt).sum()
+                mag += (n1 * np.abs(z_lo)).sum() + (n2 * np.abs(z_hi)).sum()
+                mag += (n4 * np.abs(icpt)).sum()
+                r_hn = h_coef_next - n3 + n4
+                a_lo, a_hi = self.h_lo[layer].value, self.h_hi[layer].value
+                t, a = _box_min(r_hn, a_lo, a_hi)
+                total += t
+                mag += a + (np.abs(h_coef_next) + n3 + n4) @ np.maximum(np.abs(a_lo), np.abs(a_hi))
+            total += const
+            for r, lo, hi in ((r_S, s_lo, s_hi), (r_W, W_lo, W_hi), (zeta, b_lo, b_hi)):
+                t, a = _box_min(r, lo, hi)
+                total += t
+                mag += a
+            # magnitudes of the terms that formed the coefficients, times their ranges
+            rng_S = np.maximum(np.abs(s_lo), np.abs(s_hi))
+            rng_W = np.maximum(np.abs(W_lo), np.abs(W_hi))
+            mag += ((m1 + m2 + m3 + m4 + np.abs(zeta)[None, :]) * rng_S).sum()
+            mag += ((m1 + m2 + m3 + m4) * np.maximum(np.abs(HL), np.abs(HH)) * rng_W).sum()
+            mag += np.abs(zeta) @ np.maximum(np.abs(b_lo), np.abs(b_hi))
+            n_terms += 8 * W_lo.size + 8 * W_lo.shape[1] + 8
+            h_coef_next = r_h
+            # rounding of the coefficient r_h of this layer's input, times its range
+            mag += ((m1 + m4) * np.abs(W_lo) + (m2 + m3) * np.abs(W_hi)).sum(axis=1) @ np.maximum(
+                np.abs(h_lo), np.abs(h_hi)
+            )
+        # the input x
+        t, a = _box_min(h_coef_next, self.x_lo.value, self.x_hi.value)
+        total += t
+        mag += a
+        if not (np.isfinite(total) and np.isfinite(mag)):
+            return -np.inf
+        n_terms += 16
+        return total - 4 * _gamma(n_terms) * mag - 64 * np.finfo(float).tiny
 
     def _queries(self, x_lo, x_hi):
         from ._certify import _interval_forward

@@ -716,3 +716,35 @@ def test_per_batch_poisoning_stays_inside_the_box(model, kw):
     _assert_inside(est, params)
     cert = _assert_certified_unchanged(est, params, X)
     assert cert.mean() > 0.5
+
+
+def test_lp_dual_bound_is_sound_for_any_multipliers():
+    # the LP bound is read off the duals by weak duality: it must hold for *any*
+    # non-negative multipliers (so it does not depend on the solver's accuracy),
+    # and with the solver's duals it must match the LP optimum closely
+    pytest.importorskip("cvxpy")
+    X, y = load_digits(return_X_y=True)
+    keep = y < 3
+    X, y = X[keep][:30, ::8] / 16.0, y[keep][:30]
+    est = IntervalCertifier(
+        "mlp", hidden_layer_sizes=(5, 4), n_label_flips=1, lr=0.3, n_epochs=2, random_state=0
+    ).fit(X, y)
+    lp = est._lp()
+    Xq, eps = X[:3], 0.02
+    rng = np.random.RandomState(11)
+    for i in lp._queries(Xq - eps, Xq + eps):
+        c = rng.normal(size=3)
+        solver_bound = lp._minimize(c)
+        assert lp.problem.value - 1e-9 <= solver_bound <= lp.problem.value
+        mu = [tuple(rng.exponential(size=W.shape) for _ in range(4)) for W, *_ in lp.box]
+        nu = [tuple(rng.exponential(size=W.shape[1]) for _ in range(4)) for W, *_ in lp.box[:-1]]
+        random_bound = lp.dual_bound(c, mu, nu)
+        for _ in range(100):
+            params = []
+            for lo, hi, blo, bhi in lp.box:
+                u = rng.rand(*lo.shape)
+                u = np.where(rng.rand(*lo.shape) < 0.5, np.round(u), u)
+                params.append((lo + u * (hi - lo), blo + rng.rand(*blo.shape) * (bhi - blo)))
+            x = Xq[i] + eps * rng.choice([-1.0, 1.0], size=Xq[i].shape)
+            value = c @ _forward(params, x[None])[1][-1][0]
+            assert value >= solver_bound and value >= random_bound
