@@ -22,9 +22,10 @@ with :math:`B = X X^\\top` and :math:`D = \\mathrm{diag}(\\|x_m\\|^2)`,
     G = (2\\gamma)^2 \\left[K D K - K (K \\circ B) - (K \\circ B) K + (K K) \\circ B\\right],
 
 computed here as :math:`(2\\gamma)^2 [K N + (K N)^\\top + (K K) \\circ B]` with
-:math:`N = K \\circ (D \\mathbf{1}\\mathbf{1}^\\top / 2 - B)`: two matrix products,
-:math:`O(n^2 (n + d))` time and :math:`O(n^2)` memory. For the linear kernel
-:math:`\\nabla_x f = X^\\top a` everywhere and :math:`G = n K`.
+:math:`N = K \\circ (D \\mathbf{1}\\mathbf{1}^\\top / 2 - B)`: one symmetric rank-``n``
+update (``dsyrk``, :math:`K K`) and one symmetric rank-``2n`` update (``dsyr2k``,
+:math:`K N + N^\\top K`), :math:`3 n^3 + O(n^2 d)` flops and :math:`O(n^2)` memory.
+For the linear kernel :math:`\\nabla_x f = X^\\top a` everywhere and :math:`G = n K`.
 
 Everything is vectorised with BLAS; nothing loops over samples and nothing
 builds an ``n x n x d`` tensor except :func:`kernel_gradient`, which is meant
@@ -32,7 +33,6 @@ for a handful of query points.
 """
 
 import numpy as np
-from sklearn.metrics.pairwise import euclidean_distances
 
 __all__ = [
     "KERNELS",
@@ -43,12 +43,34 @@ __all__ = [
     "input_gradient",
     "input_hessian",
     "gradient_gram",
+    "regularised_system",
 ]
 
 KERNELS = ("rbf", "linear")
 
 # bytes of scratch memory one block of input_hessian may use
 _HESSIAN_BLOCK_BYTES = 64 * 2**20
+
+
+def _column_blocks(n):
+    """Slices of at most 4 MiB-wide column blocks (and at most n / 16 columns) of n rows."""
+    block = max(16, min(max(1, n // 16), (4 * 2**20) // (8 * max(1, n))))
+    for start in range(0, n, block):
+        yield slice(start, min(start + block, n))
+
+
+def _average_with_transpose(K):
+    """Replace the square ``K`` by ``(K + K^T) / 2`` in place, block by block."""
+    for sl in _column_blocks(K.shape[0]):
+        rest = slice(sl.stop, None)
+        avg = K[sl, rest] + K[rest, sl].T
+        avg *= 0.5
+        K[sl, rest] = avg
+        K[rest, sl] = avg.T
+        D = K[sl, sl]
+        D += D.T.copy()
+        D *= 0.5
+    return K
 
 
 def _check_kernel(kernel):
@@ -99,19 +121,22 @@ def kernel_matrix(X, Y=None, *, kernel="rbf", gamma=None):
     Y = X if Y is None else Y
     if kernel == "linear":
         K = X @ Y.T
-        if symmetric:
-            K = 0.5 * (K + K.T)
-        return K
+        return _average_with_transpose(K) if symmetric else K
     g = resolve_gamma(gamma, X.shape[1])
     # distances are translation invariant: centring avoids the cancellation of
     # ||x||^2 + ||y||^2 - 2 x.y for data far from the origin
     shift = Y.mean(axis=0)
     X = X - shift
     Y = X if symmetric else Y - shift
-    K = euclidean_distances(X, Y, squared=True)
+    # squared distances in one n x n buffer (no temporaries of that size)
+    K = X @ Y.T
+    K *= -2.0
+    K += np.einsum("ij,ij->i", X, X)[:, None]
+    K += np.einsum("ij,ij->i", Y, Y)[None, :]
+    np.maximum(K, 0.0, out=K)
     if symmetric:
         # exact symmetry and a zero diagonal despite rounding in the expansion
-        K = 0.5 * (K + K.T)
+        _average_with_transpose(K)
         np.fill_diagonal(K, 0.0)
     K *= -g
     np.exp(K, out=K)
@@ -304,6 +329,99 @@ def input_hessian(X, X_fit, coef, *, kernel="rbf", gamma=None, K=None):
     return hess[:, 0] if np.ndim(coef) == 1 else hess
 
 
+def _symmetrize_lower(C):
+    """Copy the lower triangle of the square ``C`` onto its upper triangle, in place."""
+    for sl in _column_blocks(C.shape[0]):
+        C[sl, sl.stop :] = C[sl.stop :, sl].T
+        tri = np.tril(C[sl, sl], -1)
+        C[sl, sl] = np.tril(C[sl, sl]) + tri.T
+    return C
+
+
+def _gram_lower(X, K, *, kernel, gamma, kk_scale, alpha, kappa, KK=None):
+    """Lower triangle of ``kk_scale K K + alpha K + kappa G`` (Fortran order, in BLAS).
+
+    Only the lower triangle of the returned array is meaningful. ``K K`` is one
+    ``dsyrk`` (``n^3`` flops, half a general product) and, for the RBF kernel,
+    ``K N + N^T K`` is one ``dsyr2k`` (``2 n^3`` flops, two products for the
+    price of one) accumulated into the same buffer. Peak memory: ``K``, the
+    result and one ``n x n`` scratch matrix (``B``, then ``N`` in place).
+    """
+    from scipy.linalg import blas
+
+    n, d = X.shape
+    # K is symmetric, so its C-ordered buffer read in Fortran order (K.T) is K itself
+    if KK is None:
+        C = blas.dsyrk(1.0, K.T, lower=1)  # lower triangle of K K
+    else:
+        C = np.array(KK, dtype=np.float64, order="F")
+    if kernel == "linear":  # G = n K
+        for sl in _column_blocks(n):
+            C[:, sl] *= kk_scale
+            C[:, sl] += (alpha + kappa * n) * K[sl].T
+        return C
+    c = kappa * (2.0 * resolve_gamma(gamma, d)) ** 2
+    # G only involves differences x_m - x_i: centre X so that the expansion does
+    # not cancel catastrophically for data far from the origin
+    X = X - X.mean(axis=0)
+    B = X @ X.T  # symmetric
+    # C <- K K o (kk_scale + c B) + alpha K, column block by column block
+    for sl in _column_blocks(n):
+        scale = c * B[sl].T
+        scale += kk_scale
+        C[:, sl] *= scale
+        if alpha:
+            C[:, sl] += alpha * K[sl].T
+    if c == 0.0:
+        return C
+    # N = K o (diag(||x||^2) 1 1^T / 2 - B), in place of B
+    sq = np.einsum("ij,ij->i", X, X)
+    B *= -1.0
+    B += 0.5 * sq[:, None]
+    B *= K
+    # C <- c (K N + N^T K) + C: B.T is the Fortran-ordered buffer of N^T
+    return blas.dsyr2k(c, K.T, B.T, beta=1.0, c=C, lower=1, overwrite_c=1)
+
+
+def regularised_system(X, *, alpha, kappa, kernel="rbf", gamma=None, K=None):
+    """Lower triangle of ``A = K^2 + alpha K + kappa G``, the matrix ``GradRegKRR`` factorises.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_features)
+        Training inputs.
+    alpha : float
+        Ridge strength.
+    kappa : float
+        Gradient-penalty strength.
+    kernel : {"rbf", "linear"}, default="rbf"
+        The kernel.
+    gamma : float or None, default=None
+        RBF width; ``None`` means ``1 / n_features``.
+    K : ndarray of shape (n, n) or None, default=None
+        Precomputed ``kernel_matrix(X)``; must be exactly symmetric.
+
+    Returns
+    -------
+    A : ndarray of shape (n, n), Fortran order
+        Only the lower triangle is set (the upper one is arbitrary): pass
+        ``lower=True`` to :func:`scipy.linalg.cho_factor`.
+
+    Notes
+    -----
+    Flops: ``n^3`` for ``K K`` (``dsyrk``), ``2 n^3`` for ``K N + N^T K``
+    (``dsyr2k``; RBF only) and ``O(n^2 d)`` for the rest, against ``4 n^3``
+    with two general products. Memory: the result and one scratch matrix
+    besides ``K``.
+    """
+    _check_kernel(kernel)
+    if K is None:
+        K = kernel_matrix(X, kernel=kernel, gamma=gamma)
+    return _gram_lower(
+        X, K, kernel=kernel, gamma=gamma, kk_scale=1.0, alpha=float(alpha), kappa=float(kappa)
+    )
+
+
 def gradient_gram(X, *, kernel="rbf", gamma=None, K=None, KK=None):
     """Closed form of ``G = sum_m J_m^T J_m`` over the rows ``x_m`` of ``X``.
 
@@ -333,8 +451,19 @@ def gradient_gram(X, *, kernel="rbf", gamma=None, K=None, KK=None):
     -----
     RBF: ``(2 gamma)^2 [K N + (K N)^T + (K K) o B]`` with ``B = X X^T`` and
     ``N = K o (diag(||x||^2) 1 1^T / 2 - B)``, which equals
-    ``(2 gamma)^2 [K D K - K (K o B) - (K o B) K + (K K) o B]``. Two ``n x n``
-    matrix products; no ``n x n x d`` tensor. Linear: ``n K``.
+    ``(2 gamma)^2 [K D K - K (K o B) - (K o B) K + (K K) o B]``. ``K K`` is one
+    ``dsyrk`` and ``K N + N^T K`` one ``dsyr2k`` (``3 n^3`` flops in all); no
+    ``n x n x d`` tensor. Linear: ``n K``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklpoison._kernels import gradient_gram, input_gradient
+    >>> X = np.random.RandomState(0).randn(6, 2)
+    >>> a = np.arange(6.0)
+    >>> G = gradient_gram(X, gamma=0.5)
+    >>> bool(np.isclose(a @ G @ a, np.sum(input_gradient(X, X, a, gamma=0.5) ** 2)))
+    True
     """
     _check_kernel(kernel)
     n, d = X.shape
@@ -342,21 +471,5 @@ def gradient_gram(X, *, kernel="rbf", gamma=None, K=None, KK=None):
         K = kernel_matrix(X, kernel=kernel, gamma=gamma)
     if kernel == "linear":
         return n * K
-    g = resolve_gamma(gamma, d)
-    if KK is None:
-        KK = K @ K
-    # G only involves differences x_m - x_i: centre X so that the expansion below
-    # does not cancel catastrophically for data far from the origin
-    X = X - X.mean(axis=0)
-    B = X @ X.T
-    sq = np.einsum("ij,ij->i", X, X)
-    N = B * -1.0
-    N += 0.5 * sq[:, None]
-    N *= K
-    KN = K @ N
-    del N
-    B *= KK  # B <- (K K) o B, in place
-    B += KN
-    B += KN.T
-    B *= 4.0 * g * g
-    return B
+    C = _gram_lower(X, K, kernel=kernel, gamma=gamma, kk_scale=0.0, alpha=0.0, kappa=1.0, KK=KK)
+    return _symmetrize_lower(C)

@@ -17,9 +17,12 @@ from . import _kernels
 
 __all__ = ["GradRegKRR", "GradRegKRRClassifier"]
 
-# number of n x n float64 buffers alive at the peak of a fit
+# number of n x n float64 buffers alive at the peak of a fit (and of effective_dof_):
+# kappa = 0: K and the factor of K + alpha I; kappa > 0: K, the factor of
+# K^2 + alpha K + kappa G and one scratch matrix (B = X X^T, then N in place).
+# Measured with tracemalloc in tests/test_krr.py and benchmarks/bench_krr.py.
 _BUFFERS_KAPPA0 = 2
-_BUFFERS_KAPPA = 5
+_BUFFERS_KAPPA = 3
 
 
 def _available_memory():
@@ -119,15 +122,15 @@ def _solve(K, Y, X, alpha, kappa, kernel, gamma, compute_dof=False, name="GradRe
     if kappa == 0:
         # K (K + alpha I) a = K y: the factor K cancels (null-space directions of K
         # change no prediction), leaving KernelRidge's better conditioned system
-        A = K.copy()
+        # K is exactly symmetric: the transposed view of a copy is a Fortran-ordered
+        # K, which LAPACK factorises in place (a C-ordered one would be copied)
+        A = K.copy().T
         A[np.diag_indices_from(A)] += alpha
-        G = None
     else:
-        KK = K @ K
-        G = _kernels.gradient_gram(X, kernel=kernel, gamma=gamma, K=K, KK=KK)
-        A = KK
-        A += alpha * K
-        A += kappa * G
+        # lower triangle of K^2 + alpha K + kappa G, built with dsyrk / dsyr2k
+        A = _kernels.regularised_system(
+            X, alpha=alpha, kappa=kappa, kernel=kernel, gamma=gamma, K=K
+        )
         # A is singular whenever K is (duplicated rows, say), with the same null
         # space; a jitter at rounding level makes the Cholesky factorisation
         # succeed and only sets the (prediction-free) null-space part of a to 0
@@ -135,6 +138,7 @@ def _solve(K, Y, X, alpha, kappa, kernel, gamma, compute_dof=False, name="GradRe
     try:
         c, low = linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
     except linalg.LinAlgError:
+        del A
         system = "K + alpha I" if kappa == 0 else "K^2 + alpha K + kappa G"
         warnings.warn(
             f"{name}: the system matrix {system} is not numerically positive definite "
@@ -143,21 +147,35 @@ def _solve(K, Y, X, alpha, kappa, kernel, gamma, compute_dof=False, name="GradRe
             LinAlgWarning,
             stacklevel=4,
         )
+        G = None if kappa == 0 else _kernels.gradient_gram(X, kernel=kernel, gamma=gamma, K=K)
         a, dof = _solve_range(K, G, Y, X, alpha, kappa, kernel, compute_dof)
         return a, dof, "range"
     rhs = Y if kappa == 0 else K @ Y
     a = linalg.cho_solve((c, low), rhs, check_finite=False)
     dof = None
     if compute_dof:
+        # only the lower triangle of c holds the factor L (A = L L^T)
         if kappa == 0:
-            # tr(K (K + alpha I)^-1) = n - alpha tr((K + alpha I)^-1)
-            Linv = linalg.solve_triangular(c, np.eye(n), lower=True, check_finite=False)
-            dof = float(n - alpha * np.sum(Linv**2))
+            # tr(K (K + alpha I)^-1) = n - alpha tr((K + alpha I)^-1) = n - alpha ||L^-1||_F^2
+            Linv, _ = linalg.lapack.dtrtri(c, lower=1, overwrite_c=1)
+            dof = float(n - alpha * _sum_squares_lower(Linv))
         else:
-            # tr(K A^-1 K) = ||L^-1 K||_F^2 with A = L L^T
-            LK = linalg.solve_triangular(c, K, lower=True, check_finite=False)
-            dof = float(np.sum(LK**2))
+            # tr(K A^-1 K) = ||L^-1 K||_F^2; K is symmetric and not needed any more
+            # (compute_dof is only asked for by effective_dof_, on a throwaway K),
+            # so K.T, its Fortran-ordered view, is overwritten by L^-1 K
+            LK = linalg.solve_triangular(c, K.T, lower=True, overwrite_b=True, check_finite=False)
+            dof = float(np.einsum("ij,ij->", LK, LK))
     return a, dof, "cholesky"
+
+
+def _sum_squares_lower(M):
+    """Sum of squares of the lower triangle (diagonal included) of the square ``M``."""
+    total = 0.0
+    for sl in _kernels._column_blocks(M.shape[0]):
+        D = np.tril(M[sl, sl])
+        R = M[sl.stop :, sl]
+        total += np.einsum("ij,ij->", D, D) + np.einsum("ij,ij->", R, R)
+    return total
 
 
 class _BaseGradRegKRR(BaseEstimator):

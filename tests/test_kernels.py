@@ -15,6 +15,7 @@ from sklpoison._kernels import (
     kernel_gradient,
     kernel_hessian,
     kernel_matrix,
+    regularised_system,
 )
 
 KERNELS = ["rbf", "linear"]
@@ -127,6 +128,38 @@ def test_gradient_gram_closed_form_vs_dense(data, kernel, gamma):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_matrix_blocks_are_exact(kernel):
+    # n = 300 spans many column blocks of the in-place symmetrisation
+    X = np.random.RandomState(1).randn(300, 3)
+    K = kernel_matrix(X, kernel=kernel, gamma=0.2)
+    ref = rbf_kernel(X, gamma=0.2) if kernel == "rbf" else linear_kernel(X)
+    assert_allclose(K, ref, rtol=1e-12, atol=1e-14)
+    assert np.array_equal(K, K.T)
+    assert K.flags.c_contiguous
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("alpha,kappa", [(0.7, 0.3), (0.0, 2.0), (1.5, 0.0)])
+def test_regularised_system_lower_triangle_vs_dense(kernel, alpha, kappa):
+    # lower triangle of K^2 + alpha K + kappa G (dsyrk / dsyr2k) against dense products
+    X = np.random.RandomState(2).randn(300, 3)
+    K = kernel_matrix(X, kernel=kernel, gamma=0.3)
+    ref = K @ K + alpha * K + kappa * _dense_gram_reference(X, kernel, 0.3)
+    A = regularised_system(X, alpha=alpha, kappa=kappa, kernel=kernel, gamma=0.3)
+    assert A.flags.f_contiguous and A.shape == (300, 300)
+    assert_allclose(np.tril(A), np.tril(ref), rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+
+
+def test_gradient_gram_blocks_match_the_per_point_sum():
+    # several column blocks (n = 300) in the Hadamard step and the symmetrisation
+    X = np.random.RandomState(3).randn(300, 2)
+    G = gradient_gram(X, gamma=0.6)
+    ref = _dense_gram_reference(X, "rbf", 0.6)
+    assert_allclose(G, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    assert np.array_equal(G, G.T)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_gradient_gram_is_the_penalty(data, kernel):
     # a^T G a = sum_m ||grad f(x_m)||^2, with the gradient from input_gradient
     X, _, a, _ = data
@@ -194,5 +227,13 @@ def test_gradient_gram_property(n, d, gamma, offset, seed, kernel):
     G = gradient_gram(X, kernel=kernel, gamma=gamma)
     ref = _dense_gram_reference(X, kernel, gamma)
     scale = max(np.abs(ref).max(), 1e-300)
+    if kernel == "rbf":
+        # the closed form cancels terms of size (2 gamma)^2 (K K)_ij ||x - mean||^2 (the
+        # l = i term of sum_l K_li K_lj (x_l - x_i).(x_l - x_j) is zero but computed as
+        # a difference): entries far below that scale carry absolute, not relative, error
+        K = kernel_matrix(X, gamma=gamma)
+        Xc = X - X.mean(axis=0)
+        terms = 4 * gamma**2 * np.max(K @ K) * np.max(np.sum(Xc**2, axis=1))
+        scale = max(scale, terms)
     assert_allclose(G, ref, rtol=1e-9, atol=1e-11 * scale)
     assert np.linalg.eigvalsh(0.5 * (G + G.T)).min() > -1e-10 * scale

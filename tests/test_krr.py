@@ -304,6 +304,85 @@ def test_refuses_kernels_that_do_not_fit_in_memory(reg_data, monkeypatch):
         _krr._check_memory(1_000_000, 0.0, "GradRegKRR")
 
 
+def test_memory_estimate_is_the_measured_peak(monkeypatch):
+    # the refusal counts _BUFFERS_* n x n matrices: check that a fit (and the
+    # effective_dof_ solve) really peaks there, with tracemalloc (sees numpy buffers)
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    n = 320
+    X, y = rng.randn(n, 4), rng.randn(n)
+    matrix = 8 * n * n
+    for kappa, buffers in ((0.0, _krr._BUFFERS_KAPPA0), (0.3, _krr._BUFFERS_KAPPA)):
+        tracemalloc.start()
+        try:
+            model = GradRegKRR(alpha=0.5, kappa=kappa).fit(X, y)
+            fit_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            assert model.effective_dof_ > 0
+            dof_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert model.solver_ == "cholesky"
+        assert (buffers - 0.5) * matrix < fit_peak < (buffers + 0.5) * matrix
+        assert dof_peak < (buffers + 0.5) * matrix
+    # and the threshold is the estimate: exactly enough memory fits, one byte less refuses
+    needed = _krr._BUFFERS_KAPPA * 8 * 40 * 40
+    X, y = X[:40], y[:40]
+    monkeypatch.setattr(_krr, "_available_memory", lambda: needed)
+    GradRegKRR(kappa=0.1).fit(X, y)
+    monkeypatch.setattr(_krr, "_available_memory", lambda: needed - 1)
+    with pytest.raises(ValueError, match=rf"about {_krr._BUFFERS_KAPPA} such matrices"):
+        GradRegKRR(kappa=0.1).fit(X, y)
+    GradRegKRR(kappa=0.0).fit(X, y)  # kappa = 0 needs fewer matrices
+    # unknown available memory (non-Linux): no refusal
+    monkeypatch.setattr(_krr, "_available_memory", lambda: None)
+    GradRegKRR(kappa=0.1).fit(X, y)
+
+
+def test_available_memory_is_read_from_the_system():
+    available = _krr._available_memory()
+    assert available is None or 2**20 < available < 2**50
+
+
+def test_range_fallback_solves_the_same_problem(reg_data, monkeypatch):
+    # force the fallback (Cholesky "fails") and compare with the Cholesky solution,
+    # the stationarity condition and the dense smoother trace
+    X, y = reg_data
+    gamma, alpha, kappa = 0.4, 0.3, 0.5
+    ref = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma).fit(X, y)
+    ref_dof = ref.effective_dof_
+
+    def failing_cho_factor(*args, **kwargs):
+        raise _krr.linalg.LinAlgError("forced")
+
+    monkeypatch.setattr(_krr.linalg, "cho_factor", failing_cho_factor)
+    with pytest.warns(LinAlgWarning, match="falling back"):
+        model = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma).fit(X, y)
+    assert model.solver_ == "range"
+    K, J = _dense_objective_parts(X, "rbf", gamma)
+    G = np.einsum("mdi,mdj->ij", J, J)
+    a = model.dual_coef_
+    assert_allclose((K @ K + alpha * K + kappa * G) @ a, K @ y, atol=1e-8 * np.abs(K @ y).max())
+    assert_allclose(model.predict(X), ref.predict(X), rtol=1e-7, atol=1e-9)
+    assert_allclose(model.effective_dof_, ref_dof, rtol=1e-7)
+
+
+def test_effective_dof_of_interpolation_is_the_rank(reg_data):
+    # alpha = kappa = 0 with duplicated rows: the fit projects y onto the range of K,
+    # whose dimension is the number of distinct points (range fallback)
+    X, y = reg_data
+    Xd, yd = np.vstack([X, X[:5]]), np.concatenate([y, y[:5]])
+    with pytest.warns(LinAlgWarning):
+        model = GradRegKRR(alpha=0.0, kappa=0.0, gamma=0.4).fit(Xd, yd)
+    assert model.solver_ == "range"
+    assert_allclose(model.effective_dof_, 40, rtol=1e-8)
+    # the linear kernel's range is the row space of X: dof = n_features
+    lin = GradRegKRR(alpha=0.0, kernel="linear").fit(X, y)
+    assert lin.solver_ == "range"
+    assert_allclose(lin.effective_dof_, 3, rtol=1e-10)
+
+
 def test_inputs_are_not_modified(reg_data):
     X, y = reg_data
     X0, y0 = X.copy(), y.copy()
