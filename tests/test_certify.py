@@ -748,3 +748,262 @@ def test_lp_dual_bound_is_sound_for_any_multipliers():
             x = Xq[i] + eps * rng.choice([-1.0, 1.0], size=Xq[i].shape)
             value = c @ _forward(params, x[None])[1][-1][0]
             assert value >= solver_bound and value >= random_bound
+
+
+# ------------------------------------------- soundness: greedy per-batch attacks
+
+
+def _per_sample_coordinate(params, X, Y, kind, coords, clip):
+    """Per-sample gradient of one coordinate per attack: ``coords[a] = (layer, i, j)``.
+
+    ``X`` has shape ``(A, C, d)`` (``A`` attacks, ``C`` candidate samples); ``i < 0``
+    selects the bias ``j``. Clipped elementwise like the training.
+    """
+    from sklpoison._certify import _output_grad
+
+    hs, zs = _forward(params, X)
+    delta = _output_grad(kind, zs[-1], Y)
+    deltas = [None] * len(params)
+    for layer in range(len(params) - 1, -1, -1):
+        deltas[layer] = delta
+        if layer > 0:
+            delta = (delta @ np.swapaxes(params[layer][0], -1, -2)) * (zs[layer - 1] > 0)
+    out = np.empty(X.shape[:2])
+    for a, (layer, i, j) in enumerate(coords):
+        g = deltas[layer][a, :, j]
+        out[a] = g if i < 0 else hs[layer][a, :, i] * g
+    return out if clip is None else np.clip(out, -clip, clip)
+
+
+def _greedy_attack(est, X, y, n_coords=6, seed=0):
+    """Replay, step by step, attacks that push single parameters towards the box edges.
+
+    At every step each attack picks, for its own target coordinate and direction,
+    the most harmful admissible change of every sample of the batch (label
+    alternatives, feature-ball vertices along the finite-difference sign of the
+    coordinate's per-sample gradient and at random, arbitrary large samples for
+    the unbounded adversary) and applies the best ``k`` of them: different rows in
+    every batch, as the per-batch threat model allows. Returns the final
+    parameters (leading attack axis) and, per attack, how far towards its bound
+    the coordinate moved (1 = on the bound).
+    """
+    rng = np.random.RandomState(seed)
+    kind, n_out = est._kind, est.n_outputs_
+    n, d = X.shape
+    Y = _targets(est, y)
+    params0, batches = est._training_plan(n, d, n_out)
+    coords = []
+    for layer, (W, b) in enumerate(params0):
+        for _ in range(n_coords):
+            if rng.rand() < 0.25:
+                coords.append((layer, -1, rng.randint(b.shape[0])))
+            else:
+                coords.append((layer, rng.randint(W.shape[0]), rng.randint(W.shape[1])))
+    coords = [c for c in coords for _ in (0, 1)]
+    sign = np.tile([1.0, -1.0], len(coords) // 2)[:, None]
+    A = len(coords)
+    params = [(np.repeat(W[None], A, 0), np.repeat(b[None], A, 0)) for W, b in params0]
+    kx = 0 if est.unbounded else est.n_poison * (est.epsilon > 0)
+    ky, ku = est.n_label_flips, est.n_poison if est.unbounded else 0
+    eps = est.epsilon
+    if kind == "squared_error":
+        ky = ky if est.label_epsilon > 0 else 0
+        nu = est.label_epsilon
+        label_sets = [lambda Yb: Yb + nu, lambda Yb: Yb - nu]
+    else:
+        nc = len(est.classes_)
+        alts = range(nc) if est.poison_target is None else [est._target_idx]
+        code = (lambda c: float(c)) if n_out == 1 else (lambda c: np.eye(nc)[c])
+        label_sets = [lambda Yb, c=c: np.broadcast_to(code(c), Yb.shape).copy() for c in alts]
+
+    def score(p, Xc, Yc):  # what the attacker maximises: minus the signed gradient
+        return -sign * _per_sample_coordinate(p, Xc, Yc, kind, coords, est.clip_gamma)
+
+    for step, idx in enumerate(batches):
+        B = len(idx)
+        Xb = np.repeat(X[idx][None], A, 0)
+        Yb = np.repeat(Y[idx][None], A, 0)
+        s0 = score(params, Xb, Yb)
+        labels = [f(Yb) for f in label_sets] if ky > 0 else []
+        feats = []
+        if kx > 0:
+            grad_sign = np.empty_like(Xb)
+            for f in range(d):
+                Xp = Xb.copy()
+                Xp[..., f] += 1e-6
+                grad_sign[..., f] = np.sign(score(params, Xp, Yb) - s0)
+            feats = [Xb + eps * grad_sign, Xb - eps * grad_sign]
+            feats += [Xb + eps * rng.choice([-1.0, 1.0], size=Xb.shape) for _ in range(4)]
+        if ku > 0:
+            feats = [rng.normal(scale=30.0, size=Xb.shape) for _ in range(8)]
+        # best change per sample for each kind of action: x, y, both
+        best = {}
+        for name, cands in (
+            ("x", [(Xc, Yb) for Xc in feats] if ku == 0 else []),
+            ("y", [(Xb, Yc) for Yc in labels]),
+            ("xy", [(Xc, Yc) for Xc in feats for Yc in labels]),
+            (
+                "u",
+                [(Xc, Yc) for Xc in feats for Yc in (label_sets and [f(Yb) for f in label_sets])],
+            ),
+        ):
+            if not cands:
+                continue
+            gain, bx, by = np.full((A, B), -np.inf), Xb.copy(), Yb.copy()
+            for Xc, Yc in cands:
+                g = score(params, Xc, Yc) - s0
+                better = g > gain
+                gain = np.where(better, g, gain)
+                bx[better], by[better] = Xc[better], Yc[better]
+            best[name] = (gain, bx, by)
+        Xn, Yn = Xb.copy(), Yb.copy()
+        for a in range(A):
+            if ku > 0:
+                budget, allowed = {"u": ku}, ["u"]
+            elif est.paired and kx > 0 and ky > 0:
+                budget, allowed = {"p": max(kx, ky)}, ["x", "y", "xy"]
+            else:
+                budget, allowed = {"x": kx, "y": ky}, [k for k in ("x", "y", "xy") if k in best]
+            used = np.zeros(B, dtype=bool)
+            while True:
+                options = []
+                for name in allowed:
+                    if name not in best:
+                        continue
+                    need = {"u": ["u"], "x": ["x"], "y": ["y"], "xy": ["x", "y"]}[name]
+                    if "p" in budget:
+                        need = ["p"]
+                    if any(budget[q] <= 0 for q in need):
+                        continue
+                    gain = np.where(used, -np.inf, best[name][0][a])
+                    r = int(np.argmax(gain))
+                    options.append((gain[r], r, name, need))
+                if not options:
+                    break
+                g, r, name, need = max(options, key=lambda o: o[0])
+                if not g > 0:
+                    break
+                used[r] = True
+                Xn[a, r], Yn[a, r] = best[name][1][a, r], best[name][2][a, r]
+                for q in need:
+                    budget[q] -= 1
+        eta = max(est.lr / (1 + est.lr_decay * step), est.lr_min)
+        grads = _nominal_grads(params, Xn, Yn, kind, est.clip_gamma)
+        params = [
+            ((1 - eta * est.l2) * W - eta * gW, (1 - eta * est.l2) * b - eta * gb)
+            for (W, b), (gW, gb) in zip(params, grads)
+        ]
+    reach = np.empty(A)
+    for a, (layer, i, j) in enumerate(coords):
+        pick = (lambda arr, i=i, j=j: arr[i, j]) if i >= 0 else (lambda arr, j=j: arr[j])
+        lists = (est.coefs_, est.coefs_lower_, est.coefs_upper_)
+        if i < 0:
+            lists = (est.intercepts_, est.intercepts_lower_, est.intercepts_upper_)
+        nom, lo, hi = (pick(v[layer]) for v in lists)
+        val = pick(params[layer][0 if i >= 0 else 1][a])
+        reach[a] = (val - nom) / (hi - nom) if sign[a, 0] > 0 else (nom - val) / (nom - lo)
+    return params, reach
+
+
+def _digits3(n=45):
+    X, y = load_digits(return_X_y=True)
+    keep = y < 3
+    return X[keep][:n][:, [2, 3, 10, 13, 20, 27, 36, 43, 50, 53]] / 16.0, y[keep][:n]
+
+
+_GREEDY_CASES = {
+    "mlp-2-hidden-unpaired": (
+        _moons,
+        dict(model="mlp", hidden_layer_sizes=(6, 5), n_poison=2, epsilon=0.05, n_label_flips=1),
+    ),
+    "mlp-2-hidden-paired": (
+        _moons,
+        dict(
+            model="mlp",
+            hidden_layer_sizes=(6, 5),
+            n_poison=1,
+            epsilon=0.05,
+            n_label_flips=2,
+            paired=True,
+        ),
+    ),
+    "softmax-target-features": (
+        _digits3,
+        dict(model="logistic", n_label_flips=2, poison_target=2, n_poison=1, epsilon=0.05),
+    ),
+    "mlp-softmax": (
+        _digits3,
+        dict(model="mlp", hidden_layer_sizes=(5,), n_poison=1, epsilon=0.05, n_label_flips=1),
+    ),
+    "binary-target-l2-decay": (
+        _cancer,
+        dict(
+            model="mlp",
+            hidden_layer_sizes=(6,),
+            n_label_flips=2,
+            poison_target=1,
+            n_poison=1,
+            epsilon=0.1,
+            l2=0.5,
+            lr_decay=0.3,
+            lr_min=0.05,
+        ),
+    ),
+    "mlp-unbounded-clip": (
+        _moons,
+        dict(model="mlp", hidden_layer_sizes=(6,), n_poison=1, unbounded=True, clip_gamma=0.3),
+    ),
+    "logistic-bounded-clip": (
+        _cancer,
+        dict(model="logistic", n_poison=2, epsilon=0.1, n_label_flips=1, clip_gamma=0.2),
+    ),
+    "linear-label-epsilon-l2": (
+        _diabetes,
+        dict(
+            model="linear",
+            n_poison=2,
+            epsilon=0.1,
+            n_label_flips=2,
+            label_epsilon=0.3,
+            l2=0.5,
+            lr_decay=0.2,
+        ),
+    ),
+    "mlp-regression": (
+        _diabetes,
+        dict(
+            model="mlp",
+            loss="squared_error",
+            hidden_layer_sizes=(4, 3),
+            n_poison=1,
+            epsilon=0.1,
+            n_label_flips=1,
+            label_epsilon=0.3,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(_GREEDY_CASES))
+def test_greedy_per_batch_attacks_stay_inside_the_box(case):
+    data, kw = _GREEDY_CASES[case]
+    X, y = data()
+    X, y = X[:40], y[:40]
+    lr = 0.05 if kw.get("loss", "") == "squared_error" or kw["model"] == "linear" else 0.3
+    # one full-batch step: from a point the per-coordinate bounds are attained by
+    # the greedy attacks (up to the relaxation of the MLP's inner layers)
+    one = IntervalCertifier(lr=lr, n_epochs=1, random_state=0, **kw).fit(X, y)
+    params, reach = _greedy_attack(one, X, y)
+    _assert_inside(one, params)
+    assert reach.max() <= 1 and reach.max() > 0.9
+    # mini-batches, several epochs: different rows attacked in every batch
+    est = IntervalCertifier(lr=lr, n_epochs=2, batch_size=10, random_state=0, **kw).fit(X, y)
+    params, reach = _greedy_attack(est, X, y, seed=1)
+    _assert_inside(est, params)
+    assert reach.max() > 0.1  # the attacks do move the parameters
+    if est.loss_ == "squared_error":
+        lo, hi = est.predict_bounds(X)
+        pred = _forward(params, X)[1][-1][..., 0]
+        assert np.all(pred >= lo) and np.all(pred <= hi)
+    else:
+        _assert_certified_unchanged(est, params, X)
