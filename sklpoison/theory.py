@@ -304,7 +304,7 @@ def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
 
 
 def measure_spike_efficacy(
-    estimator, X, y, X0, center, n_poisons, *, target, spread=0.0, random_state=None
+    estimator, X, y, X0, center, n_poisons, *, target, spread=0.0, random_state=None, verbose=0
 ):
     """Fit clean and poisoned models and measure efficacy and spike for each ``m``.
 
@@ -326,6 +326,8 @@ def measure_spike_efficacy(
         Jitter of the poisons (see :func:`make_clustered_poisons`).
     random_state : int, RandomState instance or None, default=None
         Seed of the jitter.
+    verbose : int, default=0
+        Show a tqdm progress bar over the poisoned refits when > 0.
 
     Returns
     -------
@@ -344,7 +346,12 @@ def measure_spike_efficacy(
     clean = clone(estimator).fit(X, y)
     rng = check_random_state(random_state)
     eff, curv = [], []
-    for m in ms:  # one fit per poison budget
+    iterator = ms
+    if verbose:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(ms, desc="poisoned refits", unit="fit")
+    for m in iterator:  # one fit per poison budget
         Xp, yp = make_clustered_poisons(
             center, int(m), target=target, spread=spread, random_state=rng
         )

@@ -169,6 +169,17 @@ def test_measured_quadratic_law_slope_is_two(clean_data):
     assert_allclose(jittered.slope, 2.0, atol=0.02)
 
 
+def test_measure_spike_efficacy_verbose_shows_progress(clean_data, capsys):
+    X, y = clean_data
+    zeta = np.array([3.0, 3.0])
+    est = GradRegKRR(alpha=5.0, gamma=0.5)
+    quiet = measure_spike_efficacy(est, X, y, zeta[None] + 0.5, zeta, [1, 2], target=-1.0)
+    assert "poisoned refits" not in capsys.readouterr().err
+    loud = measure_spike_efficacy(est, X, y, zeta[None] + 0.5, zeta, [1, 2], target=-1.0, verbose=1)
+    assert "poisoned refits" in capsys.readouterr().err
+    assert_allclose(loud.efficacy, quiet.efficacy)
+
+
 def test_near_clone_regime_rbf_vs_linear(clean_data):
     # far from the clean data, Sigma0(x, zeta) ~ k(x, zeta): R_k ~ 4 gamma^2 ||x0 - zeta||^2
     X, y = clean_data
