@@ -246,7 +246,8 @@ def binary_cross_entropy_grad(lo, hi, allowed):
     s_lo, s_hi = sigmoid_interval(lo, hi)
     y_max = allowed[:, 1:2].astype(np.float64)  # 1 if label 1 possible
     y_min = 1.0 - allowed[:, 0:1].astype(np.float64)  # 0 if label 0 possible
-    return s_lo - y_max, s_hi - y_min
+    # the subtraction of 1 rounds (by up to half an ulp of the result): widen outward
+    return outward(s_lo - y_max, s_hi - y_min, rel=2 * _U)
 
 
 def softmax_cross_entropy_grad(lo, hi, allowed):
@@ -266,7 +267,7 @@ def softmax_cross_entropy_grad(lo, hi, allowed):
     p_lo, p_hi = softmax_interval(lo, hi)
     allowed = np.asarray(allowed, dtype=bool)
     single = allowed & (allowed.sum(axis=1, keepdims=True) == 1)
-    return p_lo - allowed, p_hi - single
+    return outward(p_lo - allowed, p_hi - single, rel=2 * _U)
 
 
 def topk_sum(values, k, *, largest=True, axis=0):
