@@ -45,6 +45,36 @@ def test_fixed_point_projection_matches_exact_qp(z, y, C):
     assert_allclose(lam_fp, np.clip(z - mu * y, 0, C))
 
 
+def _authors_fixed_point(z, y, C, *, max_iter=1000, tol=1e-21):
+    """The authors' Algorithm 2 as in the implementation notes, literally: eta_t =
+    max(2|I_X|, 1), mu <- (1 - |I_X|/eta_t) mu + (C sum_{I_C} y + sum_{I_X} z y) / eta_t,
+    until |delta mu| <= 1e-21 or 1000 iterations; then clip(z - mu y, 0, C)."""
+    mu = 0.0
+    for _ in range(max_iter):
+        a = z - mu * y
+        i_c, i_x = a >= C, (a > 0) & (a < C)
+        eta = max(2 * int(i_x.sum()), 1)
+        new = (1 - i_x.sum() / eta) * mu + (C * y[i_c].sum() + (z[i_x] * y[i_x]).sum()) / eta
+        done = abs(new - mu) <= tol
+        mu = new
+        if done:
+            break
+    return np.clip(z - mu * y, 0.0, C)
+
+
+def test_fixed_point_projection_is_the_authors_iteration():
+    # our safeguarded Newton form and the authors' damped iteration have the same fixed
+    # point: the same projection on the test instances and on a FLORAL step on the
+    # paper's Moon sheet (n = 500, all dual variables far below C)
+    X, y = load_floral_moon("train_adv_10", return_X_y=True)
+    y = y.astype(float)
+    lam = np.abs(np.random.RandomState(0).randn(500)) * 0.01
+    z = lam - 1e-4 * (y * (rbf_kernel(X, gamma=0.5) @ (y * lam)) - 1.0)
+    for z_, y_, C in [*_projection_instances(), (z, y, 10.0)]:
+        ours = _project_fixed_point(z_, y_, C)[0]
+        assert_allclose(ours, _authors_fixed_point(z_, y_, C), atol=1e-10)
+
+
 def test_projection_instances_have_active_bounds():
     inst = _projection_instances()
     n_low = sum(int((_project_fixed_point(z, y, C)[0] == 0).sum()) for z, y, C in inst)

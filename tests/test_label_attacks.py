@@ -165,3 +165,43 @@ def test_grid_search_over_attack_parameters(data):
         cv=2,
     ).fit(X, y)
     assert len(gs.cv_results_["params"]) == 4
+
+
+def _alfa_reference(X, y, k, *, C, gamma, max_iter):
+    """ALFA (Xiao et al. 2012, Algorithm 1) without cvxpy: the LP over the relaxed flip
+    indicators has the closed form "flip the k most negative cost differences" (its
+    constraint matrix is totally unimodular), the QP is the SVM on the doubled set
+    weighted by q."""
+    n = y.size
+    f_s = SVC(C=C, gamma=gamma).fit(X, y).decision_function(X)
+    X2, y2 = np.concatenate([X, X]), np.concatenate([y, -y])
+    psi = np.maximum(0, 1 - y2 * np.concatenate([f_s, f_s]))
+    xi = np.zeros(2 * n)
+    q = None
+    for _ in range(max_iter):
+        d = (xi[n:] - psi[n:]) - (xi[:n] - psi[:n])
+        best = np.argsort(d)[:k]
+        flip = best[d[best] < 0]
+        q_new = np.concatenate([np.ones(n), np.zeros(n)])
+        q_new[flip], q_new[n + flip] = 0.0, 1.0
+        if q is not None and np.array_equal(q_new, q):
+            break
+        q = q_new
+        keep = q > 0
+        f = SVC(C=C, gamma=gamma).fit(X2[keep], y2[keep], sample_weight=q[keep])
+        xi = np.maximum(0, 1 - y2 * f.decision_function(X2))
+    gain = (xi[n:] - psi[n:]) - (xi[:n] - psi[:n])
+    return np.sort(np.lexsort((gain, -q[n:]))[:k])
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 4])
+def test_alfa_matches_dense_reference_alternation(data, max_iter):
+    # the flips are the LP/QP alternation of Xiao et al.: first LP with xi = 0 takes the
+    # k largest hinge-loss increases of the clean SVM (psi), then the tainted SVM's
+    # losses (xi) re-rank them
+    X, y, _, _ = data
+    y_pm = 2.0 * y - 1
+    for k in (6, 18):
+        rows = alfa_flips(X, y_pm, k, C=1.0, gamma=1.0, max_iter=max_iter)
+        ref = _alfa_reference(X, y_pm, k, C=1.0, gamma=1.0, max_iter=max_iter)
+        assert_array_equal(rows, ref)
