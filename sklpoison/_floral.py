@@ -274,7 +274,9 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         The support vectors.
     intercept_ : ndarray of shape (1,)
         The bias: mean of ``y_n - f(x_n)`` over the free support vectors (``0 < lambda <
-        C``), over all support vectors when none is free.
+        C``), over all support vectors when none is free. The authors average over all
+        support vectors; the two rules coincide while no dual variable reaches ``C``, as
+        with the paper's settings.
     y_adv_ : ndarray of shape (n_samples,)
         The labels of the last round (with the attacker's last flips), in ``classes_``.
     flip_counts_ : ndarray of int of shape (n_samples,)
