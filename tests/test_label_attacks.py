@@ -205,3 +205,26 @@ def test_alfa_matches_dense_reference_alternation(data, max_iter):
         rows = alfa_flips(X, y_pm, k, C=1.0, gamma=1.0, max_iter=max_iter)
         ref = _alfa_reference(X, y_pm, k, C=1.0, gamma=1.0, max_iter=max_iter)
         assert_array_equal(rows, ref)
+
+
+def test_lfa_with_all_candidates_is_the_exhaustive_greedy_attack():
+    # n_candidates >= n: every step retrains the SVM once per unflipped point and keeps
+    # the flip with the largest validation error (ties: larger mean hinge loss, then the
+    # lowest index), as the authors' LFA does
+    X, y = make_moons(30, noise=0.3, random_state=2)
+    X_val, y_val = make_moons(60, noise=0.3, random_state=3)
+    y, y_val = 2.0 * y - 1, 2.0 * y_val - 1
+    rows = lfa_flips(X, y, 3, n_candidates=100, X_val=X_val, y_val=y_val, random_state=0)
+    y_cur, expected = y.copy(), []
+    for _ in range(3):
+        best, best_key = None, None
+        for i in sorted(set(range(y.size)) - set(expected)):
+            y_try = y_cur.copy()
+            y_try[i] = -y_try[i]
+            margin = y_val * SVC(gamma=1.0).fit(X, y_try).decision_function(X_val)
+            key = (np.mean(margin <= 0), np.mean(np.maximum(0, 1 - margin)))
+            if best_key is None or key > best_key:
+                best, best_key = i, key
+        expected.append(best)
+        y_cur[best] = -y_cur[best]
+    assert_array_equal(rows, np.sort(expected))
