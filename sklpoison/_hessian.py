@@ -265,6 +265,12 @@ class _LogisticAdapter(_BaseAdapter):
     cross-entropy is ``Wᵀ (diag p − p pᵀ) W`` whatever the label (binary:
     ``p (1 − p) w wᵀ``); the logits are linear in ``x`` so it equals its
     Gauss-Newton part. Products cost ``O(n C d)``.
+
+    The closed form needs ``predict_proba`` to be that softmax (sigmoid) of the
+    linear decision function, as for :class:`~sklearn.linear_model.LogisticRegression`;
+    it is checked on every batch, and a model whose probabilities are built
+    otherwise (e.g. a one-vs-rest ``SGDClassifier(loss="log_loss")`` on several
+    classes) is rejected rather than analysed with the wrong Hessian.
     """
 
     def __init__(self, estimator, curvature):
@@ -280,10 +286,26 @@ class _LogisticAdapter(_BaseAdapter):
         # the cross-entropy's input Hessian does not depend on the label
         return super().check_labels(y, n_samples)
 
+    def _check_softmax(self, X, P):
+        from scipy.special import expit, softmax
+
+        Z = X @ self.W.T + np.asarray(getattr(self.estimator, "intercept_", 0.0), dtype=float)
+        Q = expit(Z[:, 0]) if self.W.shape[0] == 1 else softmax(Z, axis=1)
+        ref = P[:, 1] if self.W.shape[0] == 1 and P.ndim == 2 and P.shape[1] == 2 else P
+        if ref.shape != Q.shape or not np.allclose(ref, Q, rtol=1e-6, atol=1e-9):
+            raise ValueError(
+                f"The predict_proba of {type(self.estimator).__name__} is not the "
+                f"{'sigmoid' if self.W.shape[0] == 1 else 'softmax'} of its linear decision "
+                "function X @ coef_.T + intercept_ (e.g. a one-vs-rest model), so the "
+                "closed-form input Hessian W^T (diag p - p p^T) W does not apply. Use a "
+                "multinomial LogisticRegression, or a torch model."
+            )
+
     def batch_operator(self, X, y):
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         P = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
         W = self.W
+        self._check_softmax(X, P)
         if W.shape[0] == 1:  # binary: sigmoid of one logit
             a = P[:, 1] * P[:, 0]
             w = W[0]
@@ -314,8 +336,10 @@ class _AnalyticAdapter(_BaseAdapter):
 
     ``∇²_x ℓ = Σ_c ∇f_c ∇f_cᵀ + (f_c − y_c) ∇²f_c``  and  ``G = Σ_c ∇f_c ∇f_cᵀ``.
 
-    The per-sample matrices are formed once per batch (``d`` is small for the kernel
-    models this serves) and the products are batched matrix-vector products.
+    For the full Hessian the per-sample ``d x d`` matrices are formed once per batch
+    (``d`` is small for the kernel models this serves; lower ``batch_size`` otherwise)
+    and the products are batched matrix-vector products; the Gauss-Newton products
+    ``J_iᵀ (J_i v_i)`` are matrix-free.
     """
 
     def __init__(self, estimator, curvature):
@@ -376,10 +400,16 @@ class _AnalyticAdapter(_BaseAdapter):
     def batch_operator(self, X, y):
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         J = self._gradients(X)  # (n, C, d)
+        if self.curvature == "gauss_newton":  # matrix-free: J_iᵀ (J_i v_i), O(n C d)
+
+            def gn_matvec(V):
+                return np.einsum("ncd,nc->nd", J, np.einsum("ncd,nd->nc", J, np.asarray(V)))
+
+            return gn_matvec
+
         H = np.einsum("ncd,nce->nde", J, J)
-        if self.curvature == "hessian":
-            R = self._decision(X) - self._targets(y, J.shape[1])  # (n, C)
-            H = H + np.einsum("nc,ncde->nde", R, self._hessians(X))
+        R = self._decision(X) - self._targets(y, J.shape[1])  # (n, C)
+        H = H + np.einsum("nc,ncde->nde", R, self._hessians(X))
 
         def matvec(V):
             return np.einsum("nde,ne->nd", H, np.asarray(V))

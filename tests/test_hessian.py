@@ -157,8 +157,10 @@ def test_gauss_newton_matches_jacobian_formula(case):
     adapter = H.make_input_hessian_adapter(model, input_shape=shape, curvature="gauss_newton")
     G = H.dense_per_sample_hessians(adapter, X, y, batch_size=5)
     Xt = torch.tensor(X).reshape(-1, *shape)
-    J = torch.func.vmap(torch.func.jacrev(lambda x: model(x[None])[0]))(Xt)
-    J = J.detach().reshape(len(X), N_CLASSES, -1).numpy()
+    # per-sample Jacobians: rows of the eval-mode model do not interact, so the
+    # Jacobian of the batch-summed logits holds every J_i (much faster than vmap(jacrev))
+    J = torch.autograd.functional.jacobian(lambda x: model(x).sum(0), Xt, vectorize=True)
+    J = J.reshape(N_CLASSES, len(X), -1).permute(1, 0, 2).numpy()
     P = torch.softmax(model(Xt), 1).detach().numpy()
     A = P[:, :, None] * np.eye(N_CLASSES) - P[:, :, None] * P[:, None, :]
     assert_allclose(G, np.einsum("nci,ncd,ndj->nij", J, A, J), rtol=1e-9, atol=1e-12)
@@ -208,6 +210,26 @@ def test_logistic_regression_closed_form_matches_torch_and_finite_differences(n_
         [(grad(x + h * e, t) - grad(x - h * e, t)) / (2 * h) for e in np.eye(X.shape[1])]
     )
     assert_allclose(Hs[0], fd, rtol=1e-5, atol=1e-8)
+
+
+def test_linear_model_without_softmax_probabilities_is_rejected():
+    # a one-vs-rest log-loss SGDClassifier has coef_ and predict_proba, but its
+    # probabilities are not the softmax of X @ coef_.T + b: the closed form is wrong there
+    from sklearn.linear_model import SGDClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(90, 4))
+    y = rng.randint(0, 3, size=90)
+    sgd = SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
+    adapter = H.make_input_hessian_adapter(sgd)
+    with pytest.raises(ValueError, match="not the softmax of its linear decision function"):
+        H.per_sample_hvp(adapter, X[:3], y[:3], X[:3])
+    # the binary SGD model is a sigmoid of one logit: accepted, and it is the closed form
+    sgd2 = SGDClassifier(loss="log_loss", random_state=0).fit(X, y % 2)
+    Hs = H.dense_per_sample_hessians(H.make_input_hessian_adapter(sgd2), X[:3], y[:3] % 2)
+    p = sgd2.predict_proba(X[:3])[:, 1]
+    w = sgd2.coef_[0]
+    assert_allclose(Hs, (p * (1 - p))[:, None, None] * np.outer(w, w), rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
