@@ -87,7 +87,10 @@ class _BaseScoreDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Higher is more normal (scikit-learn's convention).
+            Higher is more normal (scikit-learn's convention): the *negated*
+            raw suspiciousness (``-top_eigenvalues(X, y)`` for
+            :class:`HessianSpectrumDetector`, ``-signature_scores(X, y)`` for
+            :class:`SpectralSignatureDetector`).
         """
         return -self._raw(X, y)
 
@@ -172,9 +175,10 @@ class HessianSpectrumDetector(_BaseScoreDetector):
     - ``top_eigenvalues(X, y=None)``: the top eigenvalue of every per-sample
       input Hessian ``∇²_x ℓ(x_i, y_i)`` (labels from the model when ``y`` is
       None), computed by a Lanczos run vectorised over the samples.
-    - ``score_samples`` is its negative (higher is more normal, as for every
-      scikit-learn outlier detector), ``decision_function`` and ``predict``
-      (``-1`` suspicious, ``+1`` normal) threshold it with ``contamination``.
+    - ``score_samples`` is its **negative** (higher is more normal, as for every
+      scikit-learn outlier detector; see the note below), ``decision_function``
+      and ``predict`` (``-1`` suspicious, ``+1`` normal) threshold it with
+      ``contamination``.
     - ``overlap(pattern)``: ``|cos|`` between every eigenvector and a pattern
       (e.g. the trigger mask), and the best one.
 
@@ -239,6 +243,22 @@ class HessianSpectrumDetector(_BaseScoreDetector):
     --------
     SpectralSignatureDetector : The spectral-signature baseline (Tran et al., 2018).
     sklpoison.plotting.SpectrumDisplay : Plots the eigenvalues and eigenvectors.
+
+    Notes
+    -----
+    **Sign of** ``score_samples``. ``score_samples(X, y)`` returns the *negated*
+    per-sample top eigenvalue, ``-top_eigenvalues(X, y)``, not the eigenvalue
+    itself. This follows scikit-learn's outlier-detector contract
+    (:class:`~sklearn.ensemble.IsolationForest`,
+    :class:`~sklearn.neighbors.LocalOutlierFactor`, ...): larger
+    ``score_samples`` means *more normal*, ``decision_function`` is
+    ``score_samples - offset_`` and negative for outliers, and ``predict``
+    returns ``-1`` for them. Keeping that contract is what lets the detector be
+    used wherever a scikit-learn outlier detector is expected (common checks,
+    ``roc_auc_score(is_inlier, score_samples)``, model selection). The raw
+    curvature, higher for more suspicious inputs, is
+    :meth:`top_eigenvalues`; for a ROC AUC with triggered inputs as the
+    positive class use ``-score_samples(X)`` or ``top_eigenvalues(X)``.
 
     References
     ----------

@@ -108,7 +108,7 @@ def test_torch_model_is_left_untouched_and_images_are_read():
     state = {k: v.clone() for k, v in model.state_dict().items()}
     X = np.random.RandomState(0).normal(size=(30, 1, 8, 8))
     X_copy = X.copy()
-    det = HessianSpectrumDetector(model, n_components=2, max_iter=64, random_state=0).fit(X)
+    det = HessianSpectrumDetector(model, n_components=2, max_iter=16, random_state=0).fit(X)
     assert model.training and all(m.training for m in model.modules())
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k])
@@ -116,12 +116,12 @@ def test_torch_model_is_left_untouched_and_images_are_read():
     assert_array_equal(X, X_copy)
     assert det.eigenvectors_.shape == (2, 1, 8, 8)
     # deterministic given random_state, and in eval mode (no dropout noise)
-    again = HessianSpectrumDetector(model, n_components=2, max_iter=64, random_state=0).fit(X)
+    again = HessianSpectrumDetector(model, n_components=2, max_iter=16, random_state=0).fit(X)
     assert_allclose(again.eigenvalues_, det.eigenvalues_, rtol=1e-12)
     assert_allclose(det.score_samples(X[:7]), det.score_samples(X)[:7], rtol=1e-10)
     # flat inputs with image_shape are the same thing
     flat = HessianSpectrumDetector(
-        model, n_components=2, max_iter=64, image_shape=(8, 8), random_state=0
+        model, n_components=2, max_iter=16, image_shape=(8, 8), random_state=0
     ).fit(X.reshape(30, 64))
     assert_allclose(flat.eigenvalues_, det.eigenvalues_, rtol=1e-10)
 
@@ -148,9 +148,13 @@ def test_poisoned_cnn_spike_aligns_with_trigger():
     triggered = poisoner.apply_trigger(clean)
     det_t = HessianSpectrumDetector(net, random_state=0).fit(triggered)
     det_c = HessianSpectrumDetector(net, random_state=0).fit(clean)
-    ov_t = det_t.overlap(poisoner.trigger_mask_).max
-    ov_c = det_c.overlap(poisoner.trigger_mask_).max
-    assert ov_t > 0.5 and ov_t > 2 * ov_c
+    ov_t = det_t.overlap(poisoner.trigger_mask_)
+    ov_c = det_c.overlap(poisoner.trigger_mask_)
+    # the top eigenvector on triggered inputs is the trigger direction (random unit
+    # vectors have |cos| ~ 0.1 with the mask in d = 64) ...
+    assert ov_t.argmax == 0 and ov_t.max > 0.5
+    # ... while on clean inputs the top eigenvector is not, and no top-5 one comes close
+    assert ov_t.max > 2 * ov_c.overlaps[0] and ov_t.max > 1.5 * ov_c.max
     # and the curvature on triggered inputs stands out (a spike, before saturation)
     assert det_t.eigenvalues_[0] > 2 * det_c.eigenvalues_[0]
     # user labels go through the net's label encoder: passing the predicted labels
