@@ -329,8 +329,12 @@ class GradRegKRR(RegressorMixin, _BaseGradRegKRR):
     the last sum over the training points. With ``G = sum_m J_m^T J_m`` (column
     ``i`` of ``J_m`` is ``grad_x k(x_m, x_i)``) the minimiser solves
     ``(K^2 + alpha K + kappa G) a = K y``, which is solved by a Cholesky
-    factorisation; ``G`` is built in closed form from two matrix products
-    (``O(n^2 (n + d))``, no per-point Jacobians). The simplified system
+    factorisation. The matrix is built in closed form, without per-point
+    Jacobians: ``K^2`` is one ``dsyrk`` and ``G`` needs one ``dsyr2k``
+    (``3 n^3 + O(n^2 d)`` flops in all, three ``n x n`` matrices of memory);
+    that is why a ``kappa > 0`` fit costs several times a
+    :class:`~sklearn.kernel_ridge.KernelRidge` fit, whose Cholesky
+    factorisation alone is ``n^3 / 3`` flops. The simplified system
     ``(K + lambda I + kappa G) a = y`` sometimes quoted is the stationarity
     condition of a *different* objective, ``1/2 a^T (K + lambda I + kappa G) a
     - y^T a``; multiplied by ``K`` it differs from ours by ``kappa (K G - G) a``,
