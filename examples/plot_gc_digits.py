@@ -76,7 +76,7 @@ def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, def
     model = clone(victim).fit(X_res, y_res)
     out = {
         "drop": 100 * (model.score(X_test, y_test) - clean_acc),
-        "gnorm": gc.gradient_norm_history_[-1],
+        "gnorm": gc.gradient_norm_history_.min(),  # the returned poisons
         "gnorm0": gc.gradient_norm_history_[0],
     }
     if defend:
@@ -97,7 +97,9 @@ def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, def
 # gradient of *all* parameters, and the intercept part of g(mu) is the mean
 # residual mean_i (p_i - e_y_i), which only poisons of an over-predicted class
 # can cancel (the authors' code cancels the first layer's weight only, so it
-# never meets this constraint). Three GC runs per budget (different poison
+# never meets this constraint). The gradient norms printed are those of the
+# "residual" runs, at the start and at the poisons returned (the smallest
+# along the descent). Three GC runs per budget (different poison
 # draws); mean and std.
 paper_t2 = {0.03: -22.97, 0.1: -63.83, 1.0: -67.01, "tau": -69.66}
 print(
@@ -105,7 +107,7 @@ print(
 )
 print(
     f"{'eps_d':>10} {'labels=sample':>16} {'labels=residual':>16} "
-    f"{'||g(chi)|| (residual)':>22} {'paper (MNIST)':>14}"
+    f"{'||g(chi)|| start->best':>22} {'paper (MNIST)':>14}"
 )
 table2 = {}
 for eps in (0.03, 0.1, 1.0, tau_2):
@@ -141,7 +143,7 @@ print(
     f"{100 * (pc0.score(X_test, y_test) - clean0):.2f}, tau(c) = {th0.tau:.3f}, "
     f"tau(2) = {tau0_2:.3f}"
 )
-print(f"{'eps_d':>6} {'labels=sample':>14} {'labels=residual':>16} {'||g(chi)|| (residual)':>22}")
+print(f"{'eps_d':>6} {'labels=sample':>14} {'labels=residual':>16} {'||g(chi)|| start->best':>22}")
 for eps in (0.03, 0.1, 1.0):
     row = []
     for lab in ("sample", "residual"):
@@ -158,7 +160,7 @@ for eps in (0.03, 0.1, 1.0):
         acc = clone(victim_noint).fit(X_res, y_res).score(X_test, y_test)
         row.append((100 * (acc - clean0), gc.gradient_norm_history_))
     h = row[1][1]
-    print(f"{eps:6.2f} {row[0][0]:14.2f} {row[1][0]:16.2f} {h[0]:12.3f} -> {h[-1]:7.4f}")
+    print(f"{eps:6.2f} {row[0][0]:14.2f} {row[1][0]:16.2f} {h[0]:12.3f} -> {h.min():7.4f}")
 
 # %%
 # Table 8: scaling the target by one half
@@ -254,7 +256,7 @@ if GradRegNetClassifier is not None:
         f"tau = 0.98); tau(c) = {cnn_th.tau:.2f}, tau(2) = {cnn_tau2:.2f}, intercept bound "
         f"{cnn_th.intercept_bound:.2f}"
     )
-    print(f"{'eps_d':>6} {'ours':>8} {'||g(chi)|| start->end':>24} {'paper':>8}")
+    print(f"{'eps_d':>6} {'ours':>8} {'||g(chi)|| start->best':>24} {'paper':>8}")
     for eps, paper in ((0.1, -20.10), (1.0, -23.80)):
         gc = GradientCanceling(
             cnn,
@@ -268,6 +270,6 @@ if GradRegNetClassifier is not None:
         X_res, y_res = gc.fit_resample(X32_train, y_train)
         drop = 100 * (clone(cnn).fit(X_res, y_res).score(X32_test, y_test) - cnn_clean)
         h = gc.gradient_norm_history_
-        print(f"{eps:6.2f} {drop:8.2f} {h[0]:11.3f} -> {h[-1]:8.3f} {paper:8.2f}")
+        print(f"{eps:6.2f} {drop:8.2f} {h[0]:11.3f} -> {h.min():8.3f} {paper:8.2f}")
 
 print(f"\ntotal time {time.perf_counter() - start:.0f} s")

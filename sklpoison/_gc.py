@@ -694,7 +694,8 @@ class GradientCanceling(BasePoisonSampler):
     gradient_norm_history_ : ndarray of shape (n_steps + 1,)
         :math:`\|g(\chi)\|_2`, the gradient of the retraining objective per
         row over clean :math:`\cup` poison at the target, before each step and
-        at the end.
+        at the end. The poisons returned are those of its smallest entry (the
+        last ones unless the descent oscillated).
     initial_gradient_norm_ : float
         :math:`\|g(\mu)\|_2` (penalty included): the norm without poisons.
     poison_indices_ : ndarray of int
@@ -854,9 +855,12 @@ class GradientCanceling(BasePoisonSampler):
 
             steps = tqdm(steps, desc="GradientCanceling")
         n_iter = 0
+        best_norm, best_Xp = np.inf, Xp
         for t in steps:
             u, grad = adapter.gc_grad(theta, g_eff, Xp, yp, n)
             history.append(scale * np.linalg.norm(u))
+            if history[-1] < best_norm:
+                best_norm, best_Xp = history[-1], Xp
             if history[-1] <= self.tol:
                 break
             if t == 0:  # the first step moves the poisons by ``lr`` in RMS
@@ -870,7 +874,7 @@ class GradientCanceling(BasePoisonSampler):
             if not np.all(np.isfinite(Xp_new)):
                 warnings.warn(
                     f"GradientCanceling diverged at step {t + 1} (non-finite poison features); "
-                    "stopping with the last finite poisons. Lower lr.",
+                    "returning the best finite poisons. Lower lr.",
                     ConvergenceWarning,
                     stacklevel=3,
                 )
@@ -880,10 +884,12 @@ class GradientCanceling(BasePoisonSampler):
         else:
             u, _ = adapter.gc_grad(theta, g_eff, Xp, yp, n)
             history.append(scale * np.linalg.norm(u))
+            if history[-1] < best_norm:
+                best_norm, best_Xp = history[-1], Xp
         self.gradient_norm_history_ = np.asarray(history)
         self.n_iter_ = n_iter
         self.source_indices_ = src
-        self.X_poison_ = Xp
+        self.X_poison_ = best_Xp
         self.y_poison_ = y[src]
         self.n_poisoned_ = m
         return X, y

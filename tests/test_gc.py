@@ -445,6 +445,25 @@ def test_intercept_bound_is_the_lp_minimum_number_of_poisons(ovr):
         assert_allclose(_intercept_bound(r, ovr=ovr), lp.fun, atol=1e-9)
 
 
+def test_gc_returns_the_poisons_of_the_smallest_mixed_gradient():
+    # a step size too large for this problem makes the momentum descent oscillate: the
+    # poisons returned are those of the best step, not the last
+    X, y = make_classification(120, 5, n_informative=3, n_classes=3, random_state=0)
+    gc = GradientCanceling(epsilon_w=0.3, epsilon_d=0.25, max_iter=50, lr=3.0, random_state=0)
+    X_res, y_res = gc.fit_resample(X, y)
+    hist = gc.gradient_norm_history_
+    assert hist.min() < 0.7 * hist[-1]
+    adapter = make_adapter(gc.target_model_)
+    yi = np.searchsorted(adapter.classes_, y)
+    g_eff = adapter.data_grad(gc.target_params_, X, yi) + adapter.penalty_grad(
+        gc.target_params_, 120, 30
+    )
+    u, _ = adapter.gc_grad(
+        gc.target_params_, g_eff, X_res[120:], np.searchsorted(adapter.classes_, y_res[120:]), 120
+    )
+    assert_allclose(np.linalg.norm(u) * 120 / 150, hist.min(), rtol=1e-10)
+
+
 def test_gc_divergence_warns_and_keeps_finite_poisons():
     from sklearn.exceptions import ConvergenceWarning
 
