@@ -398,7 +398,8 @@ class SkorchAdapter(TorchAdapter):
     """Adapter of a fitted skorch ``NeuralNetClassifier`` (any torch module).
 
     The module is evaluated in ``eval()`` mode (deterministic dropout and batch
-    norm) through ``torch.func.functional_call``; the loss is the net's
+    norm; its own flags are restored after each call) through
+    ``torch.func.functional_call``; the loss is the net's
     criterion per row (``NLLLoss`` on probabilities as skorch does, or
     ``CrossEntropyLoss`` on logits). Optimizer weight decay is not modelled.
     """
@@ -419,12 +420,18 @@ class SkorchAdapter(TorchAdapter):
                 f"{type(criterion).__name__}."
             )
         module = net.module_
-        module.eval()
         self.net = net
         params = {k: v.detach() for k, v in module.named_parameters() if v.requires_grad}
 
         def forward(p, X):
-            return functional_call(module, p, (X,))
+            # eval mode for the call only: the caller's module keeps its train/eval flags
+            flags = [m.training for m in module.modules()]
+            module.eval()
+            try:
+                return functional_call(module, p, (X,))
+            finally:
+                for m, flag in zip(module.modules(), flags):
+                    m.training = flag
 
         if classes is None:
             classes = getattr(net, "classes_", None)

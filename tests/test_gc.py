@@ -492,7 +492,9 @@ def test_tau_network_is_theorem_4_on_the_last_layer():
     net = NeuralNetClassifier(
         _MLP, module__n_out=3, max_epochs=10, lr=0.5, train_split=None, verbose=0
     ).fit(X, y)
+    net.module_.train()
     res = poisonability_threshold(net, X, y)
+    assert net.module_.training  # evaluated in eval mode, the caller's flags restored
     # explicit: penultimate features phi, last layer (W, b), G_1 = mean phi~ (x) (p - y)
     body = net.module_.body
     with torch.no_grad():
