@@ -4,12 +4,13 @@ import csv
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 distributed = pytest.importorskip("distributed")
 
 from imblearn.pipeline import make_pipeline  # noqa: E402
 from joblib import parallel_config  # noqa: E402
+from sklearn.metrics import make_scorer  # noqa: E402
 from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
 
 from sklpoison import GradRegKRRClassifier, PoisonTransformer  # noqa: E402
@@ -45,11 +46,20 @@ def _search(model, kappas, n_jobs):
     return GridSearchCV(
         pipe,
         {"poisontransformer__theta": [0.05, 0.1], f"{step}__kappa": kappas},
-        scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+        scoring={"clean_accuracy": "accuracy", "asr": asr_scorer, "response": _RESPONSE},
         refit=False,
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
         n_jobs=n_jobs,
     )
+
+
+def _sum_of_squares(y_true, response):
+    return float(np.sum(np.square(response, dtype=np.float64)))
+
+
+# a continuous score of the raw outputs: it tells apart any two differently
+# trained models, also those whose accuracies coincide
+_RESPONSE = make_scorer(_sum_of_squares, response_method=("decision_function", "predict_proba"))
 
 
 def _scores(search):
@@ -62,8 +72,17 @@ def _scores(search):
     [
         (lambda: GradRegKRRClassifier(alpha=1e-2), [0.0, 1.0]),
         (
+            # a small CNN, two epochs: what matters is that seeded weights,
+            # shuffling and augmentation are reproduced exactly in threads
             lambda: GradRegNetClassifier(
-                SmallCNN, image_shape=(8, 8), augment=True, max_epochs=2, random_state=0
+                SmallCNN,
+                image_shape=(8, 8),
+                augment=True,
+                module__channels=(4, 8),
+                module__hidden=16,
+                max_epochs=2,
+                batch_size=32,
+                random_state=0,
             ),
             [0.0, 1.0],
         ),
@@ -72,15 +91,22 @@ def _scores(search):
 )
 def test_dask_backend_matches_sequential(cluster, digits, make_model, kappas):
     X, y = digits
+    _, client = cluster
     sequential = _search(make_model(), kappas, n_jobs=1).fit(X, y)
-    with parallel_config(backend="dask"):
+    with distributed.get_task_stream(client) as tasks, parallel_config(backend="dask"):
         on_dask = _search(make_model(), kappas, n_jobs=-1).fit(X, y)
+    # the fits really ran on the cluster (joblib sends them in batches)
+    assert any("fit_and_score" in t["key"] for t in tasks.data)
     seq, par = _scores(sequential), _scores(on_dask)
-    assert seq.keys() == par.keys() and len(seq) == 4  # 2 folds x 2 scores
+    assert seq.keys() == par.keys() and len(seq) == 6  # 2 folds x 3 scores
     for key in seq:
-        assert_array_equal(par[key], seq[key], err_msg=key)
-    # the sweep measured something: poisoning worked at kappa=0
-    assert max(sequential.cv_results_["mean_test_asr"]) > 0.5
+        if "response" in key:
+            assert_allclose(par[key], seq[key], rtol=1e-5, err_msg=key)
+        else:
+            assert_array_equal(par[key], seq[key], err_msg=key)
+    # every (theta, kappa, fold) trained a different model: equality is informative
+    resp = np.concatenate([seq["split0_test_response"], seq["split1_test_response"]])
+    assert np.unique(resp.round(4)).size == resp.size
 
 
 def test_cli_sweep_on_a_dask_scheduler(cluster, tmp_path, capsys):

@@ -82,17 +82,60 @@ def test_input_gradient_penalty_is_per_sample():
     assert_allclose(got.item(), expected.item(), rtol=1e-6)
 
 
+def test_batch_norm_in_training_mode_couples_the_rows():
+    """With batch normalisation in training mode, the penalty uses grad_{x_i} sum_j l_j.
+
+    Batch statistics make l_j depend on x_i; the exact per-sample gradient
+    grad_{x_i} l_i (one backward pass per sample) then differs. In eval mode the
+    two coincide. This pins down what the docstrings state.
+    """
+    rng = np.random.RandomState(0)
+    X = rng.rand(12, 1, 8, 8).astype(np.float32)
+    y = np.arange(12) % 3
+    net = GradRegNetClassifier(
+        PreActResNet, module__depth=8, module__width=4, kappa=1.0, max_epochs=0, random_state=0
+    ).fit(X, y)
+    reference = copy.deepcopy(net.module_).train()
+    net.history.new_epoch()
+    net.history.new_batch()
+    net.train_step_single((torch.from_numpy(X), torch.from_numpy(y)))
+    got = net.history[-1, "batches", -1, "grad_penalty"]
+
+    def penalties(module):
+        Xt = torch.from_numpy(X).requires_grad_(True)
+        losses = torch.nn.functional.cross_entropy(
+            module(Xt), torch.from_numpy(y), reduction="none"
+        )
+        (g_sum,) = torch.autograd.grad(losses.sum(), Xt, retain_graph=True)
+        (g_all,) = torch.autograd.grad(losses, Xt, torch.eye(12), is_grads_batched=True)
+        g_own = g_all[torch.arange(12), torch.arange(12)]  # row i: grad_{x_i} l_i
+        sq = lambda g: g.pow(2).flatten(1).sum(1).mean().item()  # noqa: E731
+        return sq(g_sum), sq(g_own)
+
+    batch_coupled, per_sample = penalties(reference)
+    assert_allclose(got, batch_coupled, rtol=1e-5)
+    assert abs(batch_coupled - per_sample) > 0.01 * per_sample
+    batch_coupled, per_sample = penalties(reference.eval())
+    assert_allclose(batch_coupled, per_sample, rtol=1e-5)
+
+
 def test_kappa_lowers_input_gradient_norm(digits):
     X, y = load_digits_images(return_X_y=True)
-    held_out, train_sq = {}, {}
+    held_out, train_sq, score = {}, {}, {}
     for kappa in (0.0, 1.0, 10.0):
-        net = GradRegNetClassifier(kappa=kappa, max_epochs=15, random_state=0)
-        net.fit(X[:400], y[:400])
+        net = GradRegNetClassifier(
+            kappa=kappa, max_epochs=8, batch_size=32, module__hidden_sizes=(32,), random_state=0
+        )
+        net.fit(X[:200], y[:200])
         held_out[kappa] = net.input_gradient_norms(X[400:800], y[400:800]).mean()
-        train_sq[kappa] = (net.input_gradient_norms(X[:400], y[:400]) ** 2).mean()
+        train_sq[kappa] = (net.input_gradient_norms(X[:200], y[:200]) ** 2).mean()
+        score[kappa] = net.score(X[400:800], y[400:800])
     assert held_out[10.0] < held_out[1.0] < held_out[0.0]
     assert held_out[10.0] < 0.25 * held_out[0.0]
     assert train_sq[10.0] < 0.5 * train_sq[0.0]  # the penalised quantity itself
+    assert train_sq[1.0] < train_sq[0.0]
+    # the smaller gradients are not those of a collapsed model
+    assert score[0.0] > 0.6 and score[1.0] > 0.6
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing:UserWarning")
@@ -145,6 +188,65 @@ def test_fit_is_deterministic_and_leaves_torch_state_alone(digits):
     assert torch.equal(state, torch.random.get_rng_state())
     b = GradRegNetClassifier(SmallCNN, augment=True, max_epochs=2, random_state=3).fit(X, y)
     assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def _training_orders(**params):
+    """Order in which fit feeds 48 uniquely marked rows, per epoch."""
+    from skorch.callbacks import Callback
+
+    class Record(Callback):
+        def initialize(self):
+            self.seen = []
+            return self
+
+        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+            if training:
+                self.seen.append(batch[0][:, 0].numpy().copy())
+
+    X = np.zeros((48, 3), dtype=np.float32)
+    X[:, 0] = np.arange(48)
+    rec = Record()
+    GradRegNetClassifier(max_epochs=2, batch_size=16, callbacks=[rec], lr=1e-6, **params).fit(
+        X, np.arange(48) % 2
+    )
+    return np.concatenate(rec.seen).reshape(2, 48).astype(int)
+
+
+def test_training_batches_are_shuffled_reproducibly():
+    a, b = _training_orders(random_state=0), _training_orders(random_state=0)
+    assert_array_equal(a, b)  # same seed, same permutations
+    for epoch in a:
+        assert sorted(epoch) == list(range(48))  # each row once per epoch
+        assert not np.array_equal(epoch, np.arange(48))  # shuffled
+    assert not np.array_equal(a[0], a[1])  # a new permutation every epoch
+    assert not np.array_equal(a, _training_orders(random_state=1))
+    unshuffled = _training_orders(random_state=0, iterator_train__shuffle=False)
+    assert_array_equal(unshuffled, np.tile(np.arange(48), (2, 1)))
+
+
+def test_seeded_init_is_not_perturbed_by_a_concurrent_predict(monkeypatch):
+    """Predictions in other threads (as in a threaded or Dask sweep) must not draw
+    from torch's global generator while a seeded fit initialises its weights."""
+    import threading
+
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(64, 4).astype(np.float32), np.arange(64) % 2
+    other = GradRegNetClassifier(max_epochs=1, random_state=0).fit(X, y)
+    expected = GradRegNetClassifier(max_epochs=0, random_state=0).fit(X, y).module_
+    initialize = GradRegNetClassifier.initialize
+
+    def initialize_while_another_thread_predicts(self):
+        thread = threading.Thread(target=other.predict_proba, args=(X,))
+        thread.start()
+        thread.join()
+        return initialize(self)
+
+    monkeypatch.setattr(
+        GradRegNetClassifier, "initialize", initialize_while_another_thread_predicts
+    )
+    got = GradRegNetClassifier(max_epochs=0, random_state=0).fit(X, y).module_
+    for a, b in zip(got.parameters(), expected.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 # --------------------------------------------------------------- augmentation
