@@ -195,8 +195,10 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         Number of top eigenpairs of ``H̄`` computed at fit.
     max_iter : int, default=10
         Lanczos steps, both for ``H̄`` and for every per-sample Hessian (the
-        paper uses 10). Exact when at least the rank of the operator (a ReLU
-        network's per-sample Hessian has rank at most ``n_classes − 1``) or ``d``.
+        paper uses 10). Exact when ``max_iter`` exceeds the rank ``r`` of the
+        operator (``r + 1`` steps; a ReLU network's per-sample Hessian has rank at
+        most ``n_classes − 1``, so 10 steps are exact for 10 classes) or is at
+        least ``d``.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Expected proportion of suspicious inputs in the reference data: the
         threshold is that upper quantile of the reference per-sample top
@@ -346,8 +348,9 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         X : array-like of shape (n_samples, ...)
             Reference inputs (flat, ``(n, H, W)`` or ``(n, C, H, W)``), in the
             layout the model takes.
-        y : array-like of shape (n_samples,) or None, default=None
-            Their labels; ``None`` uses the model's predictions.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Their labels (targets of a multi-output regression model); ``None``
+            uses the model's predictions.
 
         Returns
         -------
@@ -390,6 +393,21 @@ class HessianSpectrumDetector(_BaseScoreDetector):
             verbose=self.verbose,
         )
 
+    @staticmethod
+    def _check_y(X, y):
+        # multi-output regression targets (n, k) are labels of the loss too
+        y = None if y is None else np.asarray(y)
+        if y is not None and y.ndim == 2 and y.shape[1] > 1:
+            check_consistent_length(X, y)
+            kind = type_of_target(y, input_name="y")
+            if kind != "continuous-multioutput":
+                raise ValueError(
+                    "y of shape (n_samples, n_outputs) is accepted for multi-output "
+                    f"regression models only (continuous targets); got targets of type {kind!r}."
+                )
+            return y
+        return _BaseScoreDetector._check_y(X, y)
+
     def _raw(self, X, y):
         return self.top_eigenvalues(X, y)
 
@@ -400,8 +418,9 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         ----------
         X : array-like of shape (n_samples, ...)
             Inputs, in the layout seen at fit.
-        y : array-like of shape (n_samples,) or None, default=None
-            Labels; ``None`` uses the model's predictions.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Labels (targets of a multi-output regression model); ``None`` uses
+            the model's predictions.
 
         Returns
         -------

@@ -654,7 +654,7 @@ def batched_lanczos(
     products). Every new Lanczos vector is orthogonalised twice against all previous
     ones (classical Gram-Schmidt, twice), so the Ritz values are those of an
     orthonormal Krylov basis. When an operator's Krylov space becomes invariant
-    (``beta ≈ 0``, e.g. a rank-``r`` Hessian after ``r`` steps) the iteration
+    (``beta ≈ 0``, e.g. a rank-``r`` Hessian after ``r + 1`` steps) the iteration
     continues from a fresh vector orthogonal to the basis, with a zero coupling;
     with ``n_iter >= n_features`` the result is the exact spectrum.
 

@@ -275,3 +275,21 @@ def test_krr_near_clone_regime_hides_an_effective_attack():
         assert_allclose(sub.eigenvalues_, np.linalg.eigvalsh(dense.mean(0))[::-1][:3], rtol=1e-8)
     assert ratio[0.005] < 1.05  # effective, yet spectrally invisible
     assert ratio[0.2] > 1.3  # the same attack with a narrow kernel leaves a spike
+
+
+def test_multi_output_regression_targets():
+    # the loss of a 2-output GradRegKRR is 1/2 ||f(x) - y||^2 with y of shape (n, 2)
+    from sklpoison import GradRegKRR
+    from sklpoison import _hessian as H
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 5))
+    Y = np.c_[np.sin(X[:, 0]), X[:, 1] * X[:, 2]]
+    krr = GradRegKRR(alpha=0.1, gamma=0.3).fit(X, Y)
+    det = HessianSpectrumDetector(krr, n_components=2, max_iter=5, random_state=0).fit(X, Y)
+    dense = H.dense_per_sample_hessians(H.make_input_hessian_adapter(krr), X[:6], Y[:6])
+    assert_allclose(det.top_eigenvalues(X[:6], Y[:6]), np.linalg.eigvalsh(dense)[:, -1], rtol=1e-8)
+    # the targets matter: with the model's own predictions the residual term vanishes
+    assert not np.allclose(det.top_eigenvalues(X[:6], Y[:6]), det.top_eigenvalues(X[:6]))
+    with pytest.raises(ValueError, match="multi-output regression models only"):
+        det.top_eigenvalues(X[:6], np.eye(6, 2, dtype=int))
