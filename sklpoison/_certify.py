@@ -390,19 +390,45 @@ def _outer_diff_ball(x, radius, clean, poisoned):
     return lo, hi
 
 
-def _topk_last(values, k, largest):
+def _topk_last(values, k, largest, overwrite=False):
+    """Sum of the ``k`` largest (smallest) entries along the last axis.
+
+    With ``overwrite=True`` the entries of ``values`` are reordered in place
+    (no copy of the ``(..., B)`` array).
+    """
     n = values.shape[-1]
     k = int(min(max(k, 0), n))
     if k == 0:
         return np.zeros(values.shape[:-1])
     if k == n:
         return values.sum(axis=-1)
-    if largest:
-        return np.partition(values, n - k, axis=-1)[..., n - k :].sum(axis=-1)
-    return np.partition(values, k - 1, axis=-1)[..., :k].sum(axis=-1)
+    kth = n - k if largest else k - 1
+    if overwrite and values.flags.c_contiguous and values.flags.writeable:
+        values.partition(kth, axis=-1)
+        part = values
+    else:
+        part = np.partition(values, kth, axis=-1)
+    return part[..., n - k :].sum(axis=-1) if largest else part[..., :k].sum(axis=-1)
 
 
-def _combine_chunk(arrays, B, terms, k_unbounded, clip, pre_diffs=None):
+def _outer_sums(h_lo, h_hi, d_lo, d_hi):
+    """Batch sums of the per-sample bounds of :func:`_outer_bounds`, by BLAS.
+
+    Returns ``None`` for an interval ``h`` of mixed sign (no sign split).
+    """
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            return h_lo.T @ d_lo, h_lo.T @ d_hi
+        hp, hn = np.maximum(h_lo, 0.0).T, np.minimum(h_lo, 0.0).T
+        return hp @ d_lo + hn @ d_hi, hp @ d_hi + hn @ d_lo
+    if np.all(h_lo >= 0):
+        lo = h_hi.T @ np.minimum(d_lo, 0.0) + h_lo.T @ np.maximum(d_lo, 0.0)
+        hi = h_hi.T @ np.maximum(d_hi, 0.0) + h_lo.T @ np.minimum(d_hi, 0.0)
+        return lo, hi
+    return None
+
+
+def _combine_chunk(arrays, B, terms, k_unbounded, clip, pre_diffs=None, clean_sums=None):
     """Bounds on the batch gradient sum for one block of coordinates (batch on the last axis).
 
     ``arrays[name] = (lo, hi)``; ``terms`` lists ``(names, k)``: ``("x",)`` adds the
@@ -413,28 +439,35 @@ def _combine_chunk(arrays, B, terms, k_unbounded, clip, pre_diffs=None):
     """
     if clip is not None:
         arrays = {name: ia.clip_interval(lo, hi, clip) for name, (lo, hi) in arrays.items()}
-    g_lo, g_hi = arrays["clean"]
     if terms is None:
+        g_lo, g_hi = arrays["clean"]
         k = k_unbounded
         return (
-            _topk_last(g_lo, B - k, largest=False) - k * clip,
-            _topk_last(g_hi, B - k, largest=True) + k * clip,
+            _topk_last(g_lo, B - k, largest=False, overwrite=clip is not None) - k * clip,
+            _topk_last(g_hi, B - k, largest=True, overwrite=clip is not None) + k * clip,
         )
-    s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
+    if clean_sums is not None:
+        s_lo, s_hi = clean_sums
+    else:
+        g_lo, g_hi = arrays["clean"]
+        s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
     diffs = dict(pre_diffs or {})
     for names, _ in terms:
         for name in names:
             if name not in diffs:
                 lo, hi = arrays[name]
                 diffs[name] = (np.minimum(lo - g_lo, 0.0), np.maximum(hi - g_hi, 0.0))
-    for names, k in terms:
-        if len(names) == 1:
-            t_lo, t_hi = diffs[names[0]]
-        else:
+    # the joint-budget terms first: the single-variant arrays they read are
+    # then partitioned in place (reordered along the batch) by their own terms
+    t_arrays = {}
+    for names, _ in terms:
+        if len(names) > 1:
             (bl, bh), (xl, xh), (yl, yh) = (diffs[n] for n in names)
-            t_lo, t_hi = np.minimum(bl - xl - yl, 0.0), np.maximum(bh - xh - yh, 0.0)
-        s_lo = s_lo + _topk_last(t_lo, k, largest=False)
-        s_hi = s_hi + _topk_last(t_hi, k, largest=True)
+            t_arrays[names] = (np.minimum(bl - xl - yl, 0.0), np.maximum(bh - xh - yh, 0.0))
+    for names, k in terms:
+        t_lo, t_hi = t_arrays[names] if len(names) > 1 else diffs[names[0]]
+        s_lo = s_lo + _topk_last(t_lo, k, largest=False, overwrite=True)
+        s_hi = s_hi + _topk_last(t_hi, k, largest=True, overwrite=True)
     return s_lo, s_hi
 
 
@@ -473,16 +506,18 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
             arrays, pre_diffs = {}, {}
             clean_hs, clean_ds = variants["clean"]
             for name, (hs, ds) in variants.items():
+                if name == "clean":
+                    continue
                 h_lo, h_hi = hs[layer]
                 h_lo_c = h_lo[:, sl]
                 h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
                 diff = None
                 c_lo, c_hi = clean_hs[layer]
-                if name != "clean" and hs is clean_hs and clip is None:
+                if hs is clean_hs and clip is None:
                     # same layer inputs as the clean samples (label poisoning):
                     # the increase is h (x) (change of the delta bounds), directly
                     diff = _outer_diff(h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
-                elif name != "clean" and clip is None and c_lo is c_hi and h_lo is not h_hi:
+                elif clip is None and c_lo is c_hi and h_lo is not h_hi:
                     # inputs in a ball around the clean point inputs (first layer)
                     radius = max(np.max(h_hi - c_lo, initial=0.0), np.max(c_lo - h_lo, initial=0.0))
                     diff = _outer_diff_ball(c_lo[:, sl], radius, clean_ds[layer], ds[layer])
@@ -490,7 +525,19 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
                     arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
                 else:
                     pre_diffs[name] = diff
-            gW_lo[sl], gW_hi[sl] = _combine_chunk(arrays, B, terms, k_unbounded, clip, pre_diffs)
+            h_lo, h_hi = clean_hs[layer]
+            h_lo_c = h_lo[:, sl]
+            h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
+            clean_sums = None
+            if not arrays and terms is not None and clip is None:
+                # every variant's increase is known: the clean per-sample bounds
+                # are only summed, which BLAS does without materialising them
+                clean_sums = _outer_sums(h_lo_c, h_hi_c, *clean_ds[layer])
+            if clean_sums is None:
+                arrays["clean"] = _outer_bounds(h_lo_c, h_hi_c, *clean_ds[layer])
+            gW_lo[sl], gW_hi[sl] = _combine_chunk(
+                arrays, B, terms, k_unbounded, clip, pre_diffs, clean_sums
+            )
         arrays = {
             name: (np.ascontiguousarray(ds[layer][0].T), np.ascontiguousarray(ds[layer][1].T))
             for name, (_, ds) in variants.items()
