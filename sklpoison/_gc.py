@@ -648,7 +648,9 @@ class GradientCanceling(BasePoisonSampler):
     lr : float > 0, default=0.005
         Initial step size: the RMS change of a poison feature in the first
         step, in the units of ``X`` (the gradient is normalised by its RMS at
-        the first step); decays with a cosine schedule.
+        the first step); decays with a cosine schedule. The outcome is
+        sensitive to it (a factor of 10 can decide between reaching the
+        target, stalling and diverging): check ``gradient_norm_history_``.
     momentum : float in [0, 1), default=0.9
         Momentum of the SGD optimiser.
     clip : bool or (low, high), default=False
