@@ -211,37 +211,41 @@ for r in krr_rows:
 # %%
 # What we measured
 # ----------------
-# Numbers from one run of this script (torch CPU, seeds fixed; they move by a few
-# hundredths between torch versions):
+# Numbers from one run of this script (torch CPU, seeds fixed, sklpoison.nn
+# shuffling training batches; they move by a few hundredths between torch
+# versions and with any change to the training loop):
 #
 # ====== ===== ========= ========== ============ ======== ====== ============
 # theta  ASR   lam1 trig lam1 clean overlap      AUC Hess AUC SS AUC SS train
 # ====== ===== ========= ========== ============ ======== ====== ============
-# 0      0.000 4.57      2.06       0.37 (v3)    0.65     0.58   --
-# 0.005  0.383 5.67      2.21       0.50 (v1)    0.77     0.65   0.78
-# 0.01   0.867 7.22      2.13       0.77 (v1)    0.72     0.78   0.84
-# 0.02   0.938 4.12      2.01       0.69 (v1)    0.58     0.81   0.82
-# 0.05   0.991 2.81      2.34       0.64 (v1)    0.40     0.81   0.81
+# 0      0.000 5.81      1.35       0.41 (v1)    0.68     0.58   --
+# 0.005  0.374 6.92      1.39       0.63 (v1)    0.85     0.64   0.81
+# 0.01   0.863 6.02      1.62       0.76 (v1)    0.77     0.70   0.86
+# 0.02   0.985 2.83      1.78       0.69 (v1)    0.46     0.70   0.69
+# 0.05   1.000 1.09      1.54       0.77 (v1)    0.40     0.69   0.71
 # ====== ===== ========= ========== ============ ======== ====== ============
 #
-# - Curvature is not a monotone witness of the attack. The spike on triggered
-#   inputs and the trigger overlap of the top eigenvector rise with the attack
-#   (overlap 0.37 -> 0.77 as ASR goes 0 -> 0.87), but once the backdoor
-#   saturates (ASR 0.94-0.99 at theta = 0.02-0.05) the spike falls back towards
-#   the clean level (2.8 vs 2.3): the triggered inputs are classified with
-#   confidence, the softmax curvature diag(p) - ppᵀ collapses, and the attack
-#   becomes close to spectrally invisible, as the paper's near-clone argument
-#   (neural collapse of triggered features onto the target class) predicts.
-#   The top eigenvector stays trigger-aligned (overlap 0.64-0.69, v1) when
-#   the eigenvalue no longer stands out: direction lags magnitude.
-# - Even an unpoisoned CNN has higher curvature on triggered inputs (4.6 vs 2.1,
-#   overlap 0.37): a bright corner L is off the data distribution. A detector
+# - Curvature is not a monotone witness of the attack. While the backdoor is
+#   being learnt (ASR 0.37-0.86 at theta = 0.005-0.01) the triggered inputs are
+#   markedly more curved than clean ones (6.9 vs 1.4, 6.0 vs 1.6) and the top
+#   eigenvector turns towards the trigger (overlap 0.41 -> 0.63 -> 0.76). Once the
+#   backdoor saturates (ASR 0.985-1.0 at theta = 0.02-0.05) the spike falls back
+#   to, then *below*, the clean level (2.8 vs 1.8, then 1.1 vs 1.5): triggered
+#   inputs are classified with confidence, the softmax curvature
+#   diag(p) - ppᵀ collapses, and the attack becomes spectrally invisible in
+#   magnitude, as the paper's near-clone argument (neural collapse of triggered
+#   features onto the target class) predicts. The top eigenvector stays
+#   trigger-aligned (overlap 0.69-0.77, v1) when the eigenvalue no longer stands
+#   out: direction outlasts magnitude.
+# - Even an unpoisoned CNN has higher curvature on triggered inputs (5.8 vs 1.4,
+#   overlap 0.41): a bright corner L is off the data distribution. A detector
 #   must be calibrated against this baseline, not against zero.
 # - As a per-input detector, the top input-Hessian eigenvalue separates
-#   triggered from clean inputs best at low poisoning rates (AUC 0.77 at
-#   theta = 0.005, where the spectral signature reaches 0.65) and fails at
-#   saturation (0.40: triggered inputs are *flatter*), where the spectral
-#   signature of penultimate features is best (0.81). The two are complementary.
+#   triggered from clean inputs best at low poisoning rates (AUC 0.85 at
+#   theta = 0.005, where the spectral signature reaches 0.64) and fails at
+#   saturation (0.46 and 0.40: triggered inputs are *flatter*), where the
+#   spectral signature of penultimate features holds at about 0.70. The two are
+#   complementary.
 # - Kernel ridge regression shows the near-clone regime cleanly: with a wide
 #   RBF kernel (gamma = 0.005, r/l = 0.16) the attack succeeds on 99.6% of the
 #   inputs while the top Gauss-Newton eigenvalue on triggered inputs is *no
