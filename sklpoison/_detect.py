@@ -205,7 +205,11 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         eigenvalues. ``"auto"``: the robust cut ``median + 3.5 · 1.4826 · MAD``
         (a modified z-score of 3.5).
     batch_size : int, default=128
-        Samples per vectorised Hessian-vector product.
+        Samples per vectorised Hessian-vector product. Memory grows with it:
+        one autograd graph per batch for torch models, and for the full
+        Hessian of ``GradRegKRR`` / ``GradRegKRRClassifier`` the per-sample
+        input Hessians, ``batch_size * n_outputs * d**2`` floats (lower it for
+        large ``d``; the Gauss-Newton products are matrix-free).
     curvature : {"hessian", "gauss_newton"}, default="hessian"
         The full input Hessian of the loss or its Gauss-Newton part
         ``J_iᵀ ∇²_z ℓ J_i`` (positive semi-definite; the part that carries the
