@@ -249,6 +249,37 @@ def test_seeded_init_is_not_perturbed_by_a_concurrent_predict(monkeypatch):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu:0",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"),
+        ),
+    ],
+)
+def test_device_passes_through(digits, device, monkeypatch):
+    from sklpoison.nn import _net
+
+    X, y = digits[0][:64], digits[1][:64]
+    seen = []
+    to_tensor = _net.to_tensor
+
+    def recording_to_tensor(X, device):
+        seen.append(str(device))
+        return to_tensor(X, device=device)
+
+    monkeypatch.setattr(_net, "to_tensor", recording_to_tensor)
+    net = GradRegNetClassifier(
+        SmallCNN, kappa=0.5, augment="crop", max_epochs=1, device=device, random_state=0
+    ).fit(X, y)
+    norms = net.input_gradient_norms(X, y)
+    assert seen and set(seen) == {device}  # training batches and input gradients
+    assert {p.device.type for p in net.module_.parameters()} == {torch.device(device).type}
+    assert norms.shape == (64,) and net.predict(X).shape == (64,)
+
+
 # --------------------------------------------------------------- augmentation
 def test_random_crop_flip_is_a_shifted_flipped_copy():
     rng = np.random.RandomState(0)

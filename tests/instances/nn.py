@@ -4,10 +4,13 @@
 def _grad_reg_net():
     from sklpoison.nn import GradRegNetClassifier
 
-    # small MLP, few epochs: the checks fit dozens of times on tiny data sets
+    # a small MLP (16 hidden units), 5 epochs of 64-sample batches at a high
+    # learning rate: the checks fit dozens of times on tiny data sets, and
+    # check_classifiers_train still needs a classifier that learns them
+    params = dict(max_epochs=5, batch_size=64, lr=0.05, module__hidden_sizes=(16,), random_state=0)
     return [
-        GradRegNetClassifier(max_epochs=8, batch_size=32, random_state=0),
-        GradRegNetClassifier(kappa=0.1, max_epochs=8, batch_size=32, random_state=0),
+        GradRegNetClassifier(**params),
+        GradRegNetClassifier(kappa=0.1, **params),
     ]
 
 
