@@ -190,7 +190,10 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         (cross-entropy), a fitted ``LogisticRegression`` (closed-form Hessian
         ``Wᵀ(diag p − ppᵀ)W``), or a fitted model with an analytic
         ``input_hessian`` (``GradRegKRR``, ``GradRegKRRClassifier``; squared
-        loss). It is not refitted nor modified.
+        loss). It is not refitted nor modified. :func:`sklearn.base.clone`
+        (and so ``GridSearchCV``, ``cross_validate``) clones it *unfitted*:
+        wrap it in :class:`sklearn.frozen.FrozenEstimator` to keep it fitted
+        through cloning.
     n_components : int, default=5
         Number of top eigenpairs of ``H̄`` computed at fit.
     max_iter : int, default=10

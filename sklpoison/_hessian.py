@@ -459,7 +459,8 @@ def make_input_hessian_adapter(estimator, *, input_shape=None, curvature="hessia
         :class:`~sklearn.linear_model.LogisticRegression` (or any fitted linear
         classifier with ``coef_`` and ``predict_proba``; closed form); a fitted
         estimator with an analytic ``input_hessian`` (``GradRegKRR``,
-        ``GradRegKRRClassifier``); or an adapter, returned as is.
+        ``GradRegKRRClassifier``); any of these wrapped in
+        :class:`sklearn.frozen.FrozenEstimator`; or an adapter, returned as is.
     input_shape : tuple of int or None, default=None
         Shape of one sample as the model expects it (torch models). ``None``
         means flat vectors of the model's input size (sklearn models); required
@@ -477,6 +478,10 @@ def make_input_hessian_adapter(estimator, *, input_shape=None, curvature="hessia
         raise ValueError(f"curvature must be one of {_CURVATURES}; got {curvature!r}.")
     if isinstance(estimator, _BaseAdapter):
         return estimator
+    from sklearn.frozen import FrozenEstimator
+
+    while isinstance(estimator, FrozenEstimator):  # kept fitted through clone: unwrap
+        estimator = estimator.estimator
     if hasattr(estimator, "module_") and hasattr(estimator, "criterion_"):  # fitted skorch net
         if input_shape is None:
             raise ValueError("input_shape is required for a skorch net.")

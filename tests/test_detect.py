@@ -77,6 +77,19 @@ def test_overlap(digits_lr):
         det.overlap(np.zeros(64))
 
 
+def test_clone_keeps_a_frozen_model_fitted(digits_lr):
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, clf = digits_lr
+    ref = HessianSpectrumDetector(clf, random_state=0).fit(X[600:700])
+    with pytest.raises(ValueError, match="not fitted"):  # clone unfits a bare model
+        clone(HessianSpectrumDetector(clf, random_state=0)).fit(X[600:700])
+    det = clone(HessianSpectrumDetector(FrozenEstimator(clf), random_state=0)).fit(X[600:700])
+    assert_allclose(det.eigenvalues_, ref.eigenvalues_, rtol=1e-12)
+    assert_allclose(det.score_samples(X[:20]), ref.score_samples(X[:20]), rtol=1e-12)
+
+
 def test_detector_errors(digits_lr):
     X, y, clf = digits_lr
     with pytest.raises(ValueError, match="contamination"):

@@ -357,6 +357,11 @@ def test_skorch_net_uses_its_own_loss():
         assert_allclose(Hi, ref, rtol=2e-3, atol=1e-5)
     # labels from the model when y is None
     assert_allclose(adapter.loss_labels(X[:10]), net.predict(X[:10]))
+    # a FrozenEstimator (fitted model kept through clone) is unwrapped: same loss
+    from sklearn.frozen import FrozenEstimator
+
+    frozen = H.make_input_hessian_adapter(FrozenEstimator(net), input_shape=(8,))
+    assert_allclose(H.dense_per_sample_hessians(frozen, X[:4], y[:4]), Hs, rtol=1e-12)
 
 
 def test_adapter_errors():
