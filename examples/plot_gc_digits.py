@@ -222,7 +222,8 @@ for eps in (0.03, 0.1, 1.0):
 # :class:`sklpoison.nn.GradRegNetClassifier` with ``kappa=0`` (plain
 # cross-entropy, Adam) around :class:`sklpoison.nn.models.SmallCNN` (the
 # paper's architecture, narrowed to 8 and 16 channels for the 8x8 images).
-# GradPC with epsilon_w = 0.02 gives a drop close to the paper's CNN target;
+# GradPC with epsilon_w = 0.026 gives a drop close to the paper's CNN target
+# (the drop is steep in epsilon_w: -12 at 0.02, -37 at 0.03);
 # tau is Theorem 4's necessary condition on the last layer. GC cancels the
 # gradient of all 5.8k parameters (300 steps, double backward in torch);
 # retraining is a fresh fit of the same network class on clean + poison.
@@ -245,7 +246,7 @@ if GradRegNetClassifier is not None:
         lr=0.01,
         random_state=0,
     )
-    cnn_pc = GradPC(cnn, epsilon_w=0.02, max_iter=20).fit(X32_train, y_train)
+    cnn_pc = GradPC(cnn, epsilon_w=0.026, max_iter=20).fit(X32_train, y_train)
     cnn_clean = cnn_pc.clean_model_.score(X32_test, y_test)
     cnn_target = cnn_pc.score(X32_test, y_test)
     cnn_th = poisonability_threshold(cnn_pc.target_model_, X32_train, y_train)
