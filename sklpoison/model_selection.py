@@ -280,6 +280,17 @@ def format_tradeoff_table(table):
     Returns
     -------
     text : str
+
+    Examples
+    --------
+    >>> from sklpoison.model_selection import format_tradeoff_table, tradeoff_table
+    >>> res = {"param_m__kappa": [0.0, 1.0], "param_p__theta": [0.1, 0.1],
+    ...        "mean_test_clean_accuracy": [0.95, 0.9], "mean_test_asr": [0.9, 0.2]}
+    >>> print(format_tradeoff_table(tradeoff_table(res)))
+       theta       kappa    clean accuracy    attack success
+    --------------------------------------------------------
+         0.1           0      0.950 ± 0.000      0.900 ± 0.000
+         0.1           1      0.900 ± 0.000      0.200 ± 0.000
     """
     head = f"{'theta':>8}  {'kappa':>10}  {'clean accuracy':>16}  {'attack success':>16}"
     lines = [head, "-" * len(head)]
@@ -308,6 +319,18 @@ def cv_results_to_csv(cv_results, path):
         ``GridSearchCV.cv_results_``.
     path : str or path-like
         Output file.
+
+    Examples
+    --------
+    >>> import csv, os, tempfile
+    >>> from sklpoison.model_selection import cv_results_to_csv
+    >>> res = {"param_m__kappa": [0.0, 1.0], "params": [{"m__kappa": 0.0}, {"m__kappa": 1.0}],
+    ...        "mean_test_asr": [0.9, 0.2]}
+    >>> path = os.path.join(tempfile.mkdtemp(), "cv_results.csv")
+    >>> cv_results_to_csv(res, path)
+    >>> with open(path) as f:
+    ...     print(list(csv.reader(f)))
+    [['param_m__kappa', 'mean_test_asr'], ['0.0', '0.9'], ['1.0', '0.2']]
     """
     keys = [k for k in cv_results if k != "params"]
     n = len(cv_results[keys[0]])
