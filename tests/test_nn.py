@@ -69,6 +69,28 @@ def test_train_step_matches_hand_written_double_backprop(module):
     assert net.history[-1, "batches", -1, "grad_penalty"] > 0
 
 
+def test_penalty_with_class_weights_uses_the_weighted_per_sample_losses():
+    rng = np.random.RandomState(0)
+    X = rng.rand(9, 5).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2, 1, 1, 0])
+    weight = torch.tensor([1.0, 3.0, 0.5])
+    net = GradRegNetClassifier(
+        kappa=2.0, max_epochs=0, criterion__weight=weight, random_state=0
+    ).fit(X, y)
+    reference = copy.deepcopy(net.module_)
+    net.history.new_epoch()
+    net.history.new_batch()
+    step = net.train_step_single((torch.from_numpy(X), torch.from_numpy(y)))
+
+    Xt, yt = torch.from_numpy(X).requires_grad_(True), torch.from_numpy(y)
+    losses = weight[yt] * torch.nn.functional.cross_entropy(reference(Xt), yt, reduction="none")
+    (g,) = torch.autograd.grad(losses.sum(), Xt)  # row i: grad of sample i's weighted loss
+    expected_penalty = g.pow(2).sum(1).mean().item()
+    assert_allclose(net.history[-1, "batches", -1, "grad_penalty"], expected_penalty, rtol=1e-5)
+    expected = losses.sum().item() / weight[yt].sum().item() + expected_penalty
+    assert_allclose(step["loss"].item(), expected, rtol=1e-5)
+
+
 def test_input_gradient_penalty_is_per_sample():
     torch.manual_seed(0)
     lin = torch.nn.Linear(3, 2)

@@ -179,7 +179,8 @@ class GradRegNetClassifier(NeuralNetClassifier):
         still uses the global generator.)
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Loss on the logits; it must average (``reduction="mean"``) or sum over
-        the batch.
+        the batch. With class weights (``criterion__weight``) the penalty uses
+        the gradient of each sample's weighted loss.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Optimizer (its options as ``optimizer__<name>``).
     lr : float, default=0.01
@@ -523,12 +524,31 @@ class GradRegNetClassifier(NeuralNetClassifier):
                 f"got reduction={reduction!r}."
             )
         # gradient of the SUM of per-sample losses: row i is grad_{x_i} loss_i
-        loss_sum = loss * Xi.shape[0] if reduction == "mean" else loss
+        loss_sum = loss * self._mean_denominator(yi, Xi.shape[0]) if reduction == "mean" else loss
         penalty = input_gradient_penalty(loss_sum, Xi, create_graph=True)
         total = loss + 0.5 * self.kappa * penalty
         total.backward()
         self.history.record_batch("grad_penalty", penalty.item())
         return {"loss": total, "y_pred": y_pred}
+
+    def _mean_denominator(self, yi, n):
+        """What a ``reduction="mean"`` criterion divides the summed batch loss by.
+
+        ``n``, except for cross-entropy and NLL losses with class weights or
+        ignored labels, which divide by the total weight of the counted
+        samples (then row ``i`` of the penalty's gradient is that of sample
+        ``i``'s weighted loss).
+        """
+        crit = self.criterion_
+        if not isinstance(crit, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)):
+            return n
+        yt = to_tensor(yi, device=self.device)
+        if yt.ndim != 1 or yt.is_floating_point():  # class probabilities as targets
+            return n
+        counted = yt != crit.ignore_index
+        if crit.weight is None:
+            return counted.sum()
+        return crit.weight[yt[counted]].sum()
 
     def fit(self, X, y, **fit_params):
         """Validate the data, then initialise (unless ``warm_start``) and train the network.
