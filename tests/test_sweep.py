@@ -136,6 +136,8 @@ def test_display_marks_the_pareto_front():
     fig, ax = plt.subplots()
     disp2 = SafetyEfficacyDisplay.from_cv_results(res, ax=ax, annotate=False, errorbars=True)
     assert disp2.ax_ is ax and disp2.figure_ is fig
+    red = SafetyEfficacyDisplay.from_cv_results(res, front_kw={"color": "red"})
+    assert all(line.get_color() == "red" for line in red.pareto_lines_.values())
     plt.close("all")
 
 

@@ -80,6 +80,7 @@ class SafetyEfficacyDisplay:
         annotate=True,
         errorbars=False,
         pareto="per_theta",
+        front_kw=None,
     ):
         """Plot the trade-off of a κ×θ sweep from ``GridSearchCV.cv_results_``.
 
@@ -101,6 +102,8 @@ class SafetyEfficacyDisplay:
             Draw the fold standard deviations as error bars.
         pareto : {"per_theta", "all"} or None, default="per_theta"
             Mark the Pareto front within each θ, over all points, or not at all.
+        front_kw : dict or None, default=None
+            Keyword arguments for the front's ``ax.plot`` call.
 
         Returns
         -------
@@ -127,7 +130,9 @@ class SafetyEfficacyDisplay:
             setattr(disp, name, getattr(disp, name)[inverse])
         disp.clean_accuracy_std = table.clean_accuracy_std[inverse]
         disp.asr_std = table.asr_std[inverse]
-        return disp.plot(ax=ax, annotate=annotate, errorbars=errorbars, pareto=pareto)
+        return disp.plot(
+            ax=ax, annotate=annotate, errorbars=errorbars, pareto=pareto, front_kw=front_kw
+        )
 
     def plot(self, ax=None, *, annotate=True, errorbars=False, pareto="per_theta", front_kw=None):
         """Draw the curves and the Pareto front.
