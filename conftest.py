@@ -4,3 +4,7 @@ import os
 
 # never open plot windows, in tests or doctests
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# the common-check registries are loaded by tests/test_common.py by path; they are not
+# test modules (and tests/instances/gc.py would shadow the standard library's gc)
+collect_ignore = ["tests/instances"]
