@@ -40,7 +40,7 @@ budgets = [0, 1, 2, 5, 10, 20, 50]
 # %%
 # Label flipping
 # --------------
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+fig, ax = plt.subplots(figsize=(5, 3.8))
 flips = CertificationDisplay.from_estimator(
     base,
     X_train,
@@ -49,9 +49,9 @@ flips = CertificationDisplay.from_estimator(
     y_test,
     budgets=budgets,
     budget_param="n_label_flips",
-    ax=axes[0],
+    ax=ax,
 )
-axes[0].set_title("label flips")
+ax.set_title("label flips")
 print("k (label flips):       ", budgets)
 print("certified accuracy:    ", np.round(flips.worst[0], 3).tolist())
 print("nominal accuracy:      ", np.round(flips.nominal[0], 3).tolist())
@@ -60,6 +60,7 @@ print("best-case bound:       ", np.round(flips.best[0], 3).tolist())
 # %%
 # Feature poisoning inside an epsilon ball
 # ----------------------------------------
+fig, ax = plt.subplots(figsize=(5, 3.8))
 feats = CertificationDisplay.from_estimator(
     base,
     X_train,
@@ -69,15 +70,16 @@ feats = CertificationDisplay.from_estimator(
     budgets=budgets,
     budget_param="n_poison",
     epsilons=[0.01, 0.1],
-    ax=axes[1],
+    ax=ax,
 )
-axes[1].set_title("feature poisoning")
+ax.set_title("feature poisoning")
 for eps, row in zip([0.01, 0.1], feats.worst):
     print(f"certified accuracy, n_poison = k, epsilon = {eps}:", np.round(row, 3).tolist())
 
 # %%
 # Unbounded adversary with gradient clipping
 # ------------------------------------------
+fig, ax = plt.subplots(figsize=(5, 3.8))
 unbounded = CertificationDisplay.from_estimator(
     base.set_params(unbounded=True, clip_gamma=0.5),
     X_train,
@@ -86,9 +88,9 @@ unbounded = CertificationDisplay.from_estimator(
     y_test,
     budgets=budgets,
     budget_param="n_poison",
-    ax=axes[2],
+    ax=ax,
 )
-axes[2].set_title("unbounded (clip 0.5)")
+ax.set_title("unbounded (clip 0.5)")
 print("certified accuracy, unbounded:", np.round(unbounded.worst[0], 3).tolist())
 plt.tight_layout()
 

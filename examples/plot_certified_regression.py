@@ -39,11 +39,11 @@ mu, sd = y_train.mean(), y_train.std()
 y_train, y_test = (y_train - mu) / sd, (y_test - mu) / sd
 
 budgets = [0, 1, 2, 5, 10, 20]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 
 # %%
 # Linear regression: moved targets and moved features
 # ---------------------------------------------------
+fig, ax = plt.subplots(figsize=(5, 3.8))
 linear = IntervalCertifier("linear", lr=0.1, n_epochs=50, label_epsilon=0.5, random_state=0)
 labels = CertificationDisplay.from_estimator(
     linear,
@@ -53,7 +53,7 @@ labels = CertificationDisplay.from_estimator(
     y_test,
     budgets=budgets,
     budget_param="n_label_flips",
-    ax=axes[0],
+    ax=ax,
 )
 print("linear regression, 50 full-batch steps, test MSE (standardised target)")
 print("k poisoned samples:            ", budgets)
@@ -68,16 +68,17 @@ feats = CertificationDisplay.from_estimator(
     budgets=budgets,
     budget_param="n_poison",
     epsilons=[0.05],
-    ax=axes[0],
+    ax=ax,
 )
 print("features moved by 0.05, upper: ", np.round(feats.worst[0], 3).tolist())
 print("nominal MSE:                   ", round(float(labels.nominal[0, 0]), 3))
-axes[0].set_title("linear regression")
-axes[0].set_yscale("log")
+ax.set_title("linear regression")
+ax.set_yscale("log")
 
 # %%
 # ReLU network: a few large steps
 # -------------------------------
+fig, ax = plt.subplots(figsize=(5, 3.8))
 mlp = IntervalCertifier(
     "mlp",
     loss="squared_error",
@@ -95,14 +96,14 @@ net = CertificationDisplay.from_estimator(
     y_test,
     budgets=budgets[:5],
     budget_param="n_label_flips",
-    ax=axes[1],
+    ax=ax,
 )
 print("MLP(16), 5 steps, targets moved by 0.1 sd, k =", budgets[:5])
 print("  MSE upper bound:", np.round(net.worst[0], 3).tolist())
 print("  MSE lower bound:", np.round(net.best[0], 3).tolist())
 print("  nominal MSE:    ", round(float(net.nominal[0, 0]), 3))
-axes[1].set_title("MLP(16), label_epsilon = 0.1")
-axes[1].set_yscale("log")
+ax.set_title("MLP(16), label_epsilon = 0.1")
+ax.set_yscale("log")
 plt.tight_layout()
 
 # %%
