@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted, validate_data
 
 from .utils._images import resolve_image_shape
 
@@ -456,7 +456,8 @@ class LabelFlipper(BasePoisonSampler):
           ``max_alternations`` rounds. Binary labels only.
         - ``"lfa"``: greedy flips, one at a time, each the one among
           ``n_candidates`` random candidates that most increases the error of the
-          retrained SVM on the clean training labels. Binary labels only.
+          retrained SVM on the attacker's validation set (``validation_data``;
+          by default the clean training labels). Binary labels only.
         - ``"floral"``: the FLORAL attacker as a one-shot attack: ``k`` flips drawn at
           random among the ``candidate_factor * k`` support vectors of the clean SVM
           with the largest dual variables. Binary labels only.
@@ -479,6 +480,10 @@ class LabelFlipper(BasePoisonSampler):
     candidate_factor : float, default=2.0
         "floral" draws its flips among the top ``ceil(candidate_factor * k)``
         support vectors.
+    validation_data : tuple (X_val, y_val) or None, default=None
+        The attacker's validation set for "lfa": each greedy flip maximises the
+        retrained SVM's error there. Labels must be the two classes of ``y``.
+        ``None`` uses the training set with its clean labels.
     random_state : int, RandomState instance or None, default=None
         Controls which rows are flipped and to what.
 
@@ -513,6 +518,7 @@ class LabelFlipper(BasePoisonSampler):
         "max_alternations": [Interval(Integral, 1, None, closed="left")],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
         "candidate_factor": [Interval(Real, 1, None, closed="left")],
+        "validation_data": [tuple, None],
         "random_state": ["random_state"],
     }
 
@@ -528,6 +534,7 @@ class LabelFlipper(BasePoisonSampler):
         max_alternations=10,
         n_candidates=20,
         candidate_factor=2.0,
+        validation_data=None,
         random_state=None,
     ):
         self.fraction = fraction
@@ -539,6 +546,7 @@ class LabelFlipper(BasePoisonSampler):
         self.max_alternations = max_alternations
         self.n_candidates = n_candidates
         self.candidate_factor = candidate_factor
+        self.validation_data = validation_data
         self.random_state = random_state
 
     def _fit(self, X, y):
@@ -574,6 +582,30 @@ class LabelFlipper(BasePoisonSampler):
                 )
         return X, y
 
+    def _validation_set(self, n_features):
+        """The attacker's validation set for "lfa", labels mapped to +-1 (or Nones)."""
+        if self.validation_data is None:
+            return None, None
+        if len(self.validation_data) != 2:
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val); got a tuple of length "
+                f"{len(self.validation_data)}."
+            )
+        X_val = check_array(self.validation_data[0], dtype=np.float64)
+        y_val = np.asarray(self.validation_data[1])
+        if X_val.shape[1] != n_features or y_val.shape != (X_val.shape[0],):
+            raise ValueError(
+                f"validation_data must hold X_val of shape (m, {n_features}) and y_val of shape "
+                f"(m,); got {X_val.shape} and {y_val.shape}."
+            )
+        unknown = np.setdiff1d(y_val, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"validation_data labels {unknown.tolist()[:10]} are not among the classes of y "
+                f"{self.classes_.tolist()}."
+            )
+        return X_val, np.where(y_val == self.classes_[1], 1.0, -1.0)
+
     def _resample(self, X, y):
         n = y.shape[0]
         k = int(round(self.fraction * n))
@@ -603,8 +635,16 @@ class LabelFlipper(BasePoisonSampler):
             if self.strategy == "alfa":
                 rows = _label_attacks.alfa_flips(Xf, y_pm, k, max_iter=self.max_alternations, **svm)
             elif self.strategy == "lfa":
+                X_val, y_val = self._validation_set(Xf.shape[1])
                 rows = _label_attacks.lfa_flips(
-                    Xf, y_pm, k, n_candidates=self.n_candidates, random_state=rng, **svm
+                    Xf,
+                    y_pm,
+                    k,
+                    n_candidates=self.n_candidates,
+                    X_val=X_val,
+                    y_val=y_val,
+                    random_state=rng,
+                    **svm,
                 )
             else:
                 rows = _label_attacks.floral_flips(

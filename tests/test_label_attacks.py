@@ -228,3 +228,40 @@ def test_lfa_with_all_candidates_is_the_exhaustive_greedy_attack():
         expected.append(best)
         y_cur[best] = -y_cur[best]
     assert_array_equal(rows, np.sort(expected))
+
+
+def test_label_flipper_lfa_uses_its_validation_data(data):
+    """LabelFlipper(strategy="lfa", validation_data=...) is lfa_flips on that validation set."""
+    X, y, X_test, y_test = data
+    labels = np.array(["neg", "pos"])[y]
+    val = (X_test[:200], np.array(["neg", "pos"])[y_test[:200]])
+    flipper = LabelFlipper(
+        fraction=8 / 120, strategy="lfa", n_candidates=10, validation_data=val, random_state=0
+    )
+    _, y_res = flipper.fit_resample(X, labels)
+    rows = lfa_flips(
+        X,
+        2.0 * y - 1,
+        8,
+        n_candidates=10,
+        X_val=X_test[:200],
+        y_val=2.0 * y_test[:200] - 1,
+        random_state=np.random.RandomState(0),
+    )
+    assert_array_equal(flipper.flipped_indices_, rows)
+    assert np.sum(y_res != labels) == 8
+    default = LabelFlipper(fraction=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
+    default.fit_resample(X, labels)
+    assert not np.array_equal(default.flipped_indices_, rows)  # the validation set matters
+
+
+def test_label_flipper_lfa_validation_data_errors(data):
+    X, y, X_test, y_test = data
+    for val, match in [
+        ((X_test[:5, :1], y_test[:5]), "shape"),
+        ((X_test[:5], y_test[:4]), "shape"),
+        ((X_test[:5], y_test[:5] + 7), "not among the classes"),
+        ((X_test[:5],), "pair"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            LabelFlipper(strategy="lfa", validation_data=val).fit_resample(X, y)
