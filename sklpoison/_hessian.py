@@ -36,6 +36,7 @@ estimators exposing an analytic ``input_hessian`` (sklpoison's ``GradRegKRR`` an
 import copy
 import inspect
 import sys
+from abc import ABC, abstractmethod
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
@@ -57,7 +58,7 @@ _CURVATURES = ("hessian", "gauss_newton")
 
 
 # --------------------------------------------------------------------------- adapters
-class _BaseAdapter:
+class _BaseAdapter(ABC):
     """Interface of the input-Hessian adapters.
 
     Attributes
@@ -82,9 +83,9 @@ class _BaseAdapter:
             return self.predict_labels(X)
         return self.check_labels(y, np.asarray(X).shape[0])
 
-    def predict_labels(self, X):  # pragma: no cover - interface
+    @abstractmethod
+    def predict_labels(self, X):
         """Labels the loss uses when none are given (the model's prediction)."""
-        raise NotImplementedError
 
     def check_labels(self, y, n_samples):
         """Validate labels for the loss; return them as an array."""
@@ -96,9 +97,9 @@ class _BaseAdapter:
             )
         return y
 
-    def batch_operator(self, X, y):  # pragma: no cover - interface
+    @abstractmethod
+    def batch_operator(self, X, y):
         """Return ``matvec(V) -> (n, d)``: the per-sample products ``H_i v_i`` on batch ``X``."""
-        raise NotImplementedError
 
 
 class _TorchAdapter(_BaseAdapter):
