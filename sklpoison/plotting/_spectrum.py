@@ -2,13 +2,7 @@
 
 import numpy as np
 
-
-def _to_hw(image):
-    """(C, H, W) -> something imshow understands: (H, W) or (H, W, C)."""
-    image = np.asarray(image, dtype=float)
-    if image.ndim == 3:
-        return image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
-    return image
+from ..utils._images import to_imshow
 
 
 class SpectrumDisplay:
@@ -151,7 +145,7 @@ class SpectrumDisplay:
             if self.overlaps is not None:
                 title += f" |cos|={self.overlaps[i]:.2f}"
             if images:
-                img = _to_hw(vecs[i])
+                img = to_imshow(vecs[i])
                 lim = float(np.max(np.abs(img))) or 1.0
                 a.imshow(
                     img if img.ndim == 2 else img / (2 * lim) + 0.5, cmap=cmap, vmin=-lim, vmax=lim
@@ -166,7 +160,7 @@ class SpectrumDisplay:
             a = ax[-1]
             p = np.asarray(self.pattern, dtype=float)
             if images:
-                a.imshow(_to_hw(p), cmap="gray")
+                a.imshow(to_imshow(p), cmap="gray")
                 a.set_xticks([])
                 a.set_yticks([])
             else:

@@ -2,13 +2,7 @@
 
 import numpy as np
 
-
-def _to_hw(image):
-    """(C, H, W) -> something imshow understands: (H, W) or (H, W, C)."""
-    image = np.asarray(image, dtype=float)
-    if image.ndim == 3:
-        return image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
-    return image
+from ..utils._images import to_imshow
 
 
 class TriggerDisplay:
@@ -122,14 +116,14 @@ class TriggerDisplay:
             ax = np.asarray(ax).reshape(2, k + 1)
             fig = ax.flat[0].figure
         trigger = np.asarray(self.trigger_pattern) * np.asarray(self.trigger_mask)
-        ax[0, 0].imshow(_to_hw(trigger), cmap=cmap)
+        ax[0, 0].imshow(to_imshow(trigger), cmap=cmap)
         ax[0, 0].set_title("trigger")
-        ax[1, 0].imshow(_to_hw(self.trigger_mask), cmap="gray", vmin=0, vmax=1)
+        ax[1, 0].imshow(to_imshow(self.trigger_mask), cmap="gray", vmin=0, vmax=1)
         ax[1, 0].set_title("mask")
         for j in range(k):
-            ax[0, j + 1].imshow(_to_hw(self.clean_images[j]), cmap=cmap)
+            ax[0, j + 1].imshow(to_imshow(self.clean_images[j]), cmap=cmap)
             ax[0, j + 1].set_title("clean")
-            ax[1, j + 1].imshow(_to_hw(self.triggered_images[j]), cmap=cmap)
+            ax[1, j + 1].imshow(to_imshow(self.triggered_images[j]), cmap=cmap)
             ax[1, j + 1].set_title("triggered")
         for a in ax.flat:
             a.set_xticks([])

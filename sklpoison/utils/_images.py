@@ -70,3 +70,14 @@ def as_images(X, chw):
     """View ``X`` of shape ``(n, ...)`` as ``(n, C, H, W)`` (no copy when possible)."""
     X = np.asarray(X)
     return X.reshape(X.shape[0], *chw)
+
+
+def to_imshow(image):
+    """One ``(C, H, W)`` (or ``(H, W)``) image as matplotlib's ``imshow`` wants it.
+
+    Single-channel images become ``(H, W)``; multi-channel ones ``(H, W, C)``.
+    """
+    image = np.asarray(image, dtype=float)
+    if image.ndim == 3:
+        return image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
+    return image
