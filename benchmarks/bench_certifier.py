@@ -27,7 +27,7 @@ def _best_of(fn, repeat):
 
 
 def _nominal_time(est, X, y, repeat, per_sample=False):
-    from sklpoison._certify import _sgd_nominal
+    from sklpoison.certification._nominal import _sgd_nominal
 
     est.fit(X, y)  # encodes targets, fixes the plan
     n_out = est.n_outputs_

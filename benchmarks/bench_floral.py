@@ -21,7 +21,7 @@ from sklearn.datasets import make_moons
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-import sklpoison._floral as floral_module
+import sklpoison.defences._floral as floral_module
 from sklpoison import FloralSVC
 
 

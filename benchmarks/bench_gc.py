@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from sklpoison import GradientCanceling, GradPC
-from sklpoison._gc_models import linear_torch_adapter, make_adapter
 from sklpoison.datasets import load_digits_images
+from sklpoison.numerics.param_gradients import linear_torch_adapter, make_adapter
 
 
 def _best_of(fn, repeat=5, number=20):

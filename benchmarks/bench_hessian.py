@@ -1,4 +1,4 @@
-"""Benchmark of sklpoison's input-Hessian core (``sklpoison._hessian``).
+"""Benchmark of sklpoison's input-Hessian core (``sklpoison.numerics``).
 
 Two measurements, each against a baseline timed in the same run:
 
@@ -66,13 +66,14 @@ def _timeit(fn, repeat=2):
 
 def bench_eigenpairs(chw, n_samples, max_iters, dense_columns=None):
     """Lanczos top-5 vs the dense Hessian; ``dense_columns`` < d extrapolates the dense time."""
-    from sklpoison import _hessian as H
+    from sklpoison.numerics import input_hessian as IH
+    from sklpoison.numerics import lanczos as H
 
     model = _model(chw)
     d = int(np.prod(chw))
     rng = np.random.RandomState(0)
     X = rng.uniform(size=(n_samples, d)).astype(np.float32)
-    adapter = H.make_input_hessian_adapter(model, input_shape=chw)
+    adapter = IH.make_input_hessian_adapter(model, input_shape=chw)
     y = adapter.loss_labels(X)
     H.mean_hvp(adapter, X, y, rng.normal(size=d))  # warm-up (kernel selection, allocations)
     results = {}
@@ -107,12 +108,13 @@ def bench_eigenpairs(chw, n_samples, max_iters, dense_columns=None):
 
 
 def bench_per_sample(chw, n_samples, max_iter=10):
-    from sklpoison import _hessian as H
+    from sklpoison.numerics import input_hessian as IH
+    from sklpoison.numerics import lanczos as H
 
     model = _model(chw)
     d = int(np.prod(chw))
     X = np.random.RandomState(1).uniform(size=(n_samples, d)).astype(np.float32)
-    adapter = H.make_input_hessian_adapter(model, input_shape=chw)
+    adapter = IH.make_input_hessian_adapter(model, input_shape=chw)
     y = adapter.loss_labels(X)
     H.per_sample_top_eigenvalues(adapter, X[:2], y[:2], max_iter=2)  # warm-up
     t_batch, batched = _timeit(

@@ -56,7 +56,7 @@ from scipy.linalg import blas
 from sklearn.kernel_ridge import KernelRidge
 
 from sklpoison import GradRegKRR
-from sklpoison._kernels import kernel_matrix
+from sklpoison.numerics.kernels import kernel_matrix
 
 
 def _best_times(estimators, X, y, repeat):

@@ -14,31 +14,45 @@ from importlib.util import find_spec
 
 __version__ = "0.1.0.dev0"
 
-# public name -> private implementation module (resolved lazily on first access)
+# public name -> its canonical home (resolved lazily on first access)
 _LAZY_ATTRIBUTES = {
     # poisoning samplers (foundation)
-    "PoisonTransformer": "sklpoison._poison",
-    "LabelFlipper": "sklpoison._poison",
+    "PoisonTransformer": "sklpoison.attacks",
+    "LabelFlipper": "sklpoison.attacks",
     # kernel ridge regression with input-gradient regularisation
-    "GradRegKRR": "sklpoison._krr",
-    "GradRegKRRClassifier": "sklpoison._krr",
+    "GradRegKRR": "sklpoison.defences",
+    "GradRegKRRClassifier": "sklpoison.defences",
     # FLORAL and label-poisoning baselines
-    "FloralSVC": "sklpoison._floral",
-    "LNSVC": "sklpoison._floral",
-    "KNNLabelSanitizer": "sklpoison._floral",
+    "FloralSVC": "sklpoison.defences",
+    "LNSVC": "sklpoison.defences",
+    "KNNLabelSanitizer": "sklpoison.defences",
     # Gradient Canceling and friends
-    "GradientCanceling": "sklpoison._gc",
-    "GradPC": "sklpoison._gc",
-    "Sever": "sklpoison._gc",
-    "poisonability_threshold": "sklpoison._gc",
+    "GradientCanceling": "sklpoison.attacks",
+    "GradPC": "sklpoison.attacks",
+    "Sever": "sklpoison.defences",
+    "poisonability_threshold": "sklpoison.attacks",
     # curvature-based detection
-    "HessianSpectrumDetector": "sklpoison._detect",
-    "SpectralSignatureDetector": "sklpoison._detect",
+    "HessianSpectrumDetector": "sklpoison.detection",
+    "SpectralSignatureDetector": "sklpoison.detection",
     # certification
-    "IntervalCertifier": "sklpoison._certify",
+    "IntervalCertifier": "sklpoison.certification",
 }
 
-_SUBMODULES = ["datasets", "metrics", "model_selection", "nn", "plotting", "theory", "utils"]
+_SUBMODULES = [
+    "attacks",
+    "base",
+    "certification",
+    "datasets",
+    "defences",
+    "detection",
+    "metrics",
+    "model_selection",
+    "nn",
+    "numerics",
+    "plotting",
+    "theory",
+    "utils",
+]
 
 
 def _available(module):

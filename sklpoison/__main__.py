@@ -1,6 +1,6 @@
 """Command line: ``python -m sklpoison <command>`` (also the ``sklpoison`` console script).
 
-Each sub-command lives in its own ``sklpoison/_cli_<name>.py`` module exposing
+Each sub-command lives in its own ``sklpoison/cli/_<name>.py`` module exposing
 ``add_parser(subparsers)``, which registers the sub-command and sets ``func`` on
 it (``func(args) -> int`` is called with the parsed arguments).
 """
@@ -20,7 +20,7 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        module = f"sklpoison._cli_{name}"
+        module = f"sklpoison.cli._{name}"
         if find_spec(module) is not None:
             importlib.import_module(module).add_parser(subparsers)
     return parser

@@ -34,7 +34,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from . import _kernels
+from .numerics import kernels as _kernels
 
 __all__ = [
     "make_clustered_poisons",

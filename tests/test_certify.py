@@ -7,7 +7,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, mak
 from sklearn.preprocessing import StandardScaler
 
 from sklpoison import IntervalCertifier
-from sklpoison._certify import _forward, _nominal_grads, _sgd_nominal
+from sklpoison.certification._nominal import _forward, _nominal_grads, _sgd_nominal
 
 # --------------------------------------------------------------------------- data
 
@@ -200,7 +200,7 @@ def _feature_attacks(est, X, y, k, eps, rng, n_random=120):
     params = list(zip(est.coefs_, est.intercepts_))
     hs, zs = _forward(params, X)
     Y = _targets(est, y)
-    from sklpoison._certify import _output_grad
+    from sklpoison.certification._nominal import _output_grad
 
     dz = _output_grad(est._kind, zs[-1], Y)
     gx = dz
@@ -759,7 +759,7 @@ def _per_sample_coordinate(params, X, Y, kind, coords, clip):
     ``X`` has shape ``(A, C, d)`` (``A`` attacks, ``C`` candidate samples); ``i < 0``
     selects the bias ``j``. Clipped elementwise like the training.
     """
-    from sklpoison._certify import _output_grad
+    from sklpoison.certification._nominal import _output_grad
 
     hs, zs = _forward(params, X)
     delta = _output_grad(kind, zs[-1], Y)

@@ -1,4 +1,4 @@
-"""Tests of sklpoison/_floral.py (FloralSVC, LNSVC, KNNLabelSanitizer) and the Moon data."""
+"""Tests of sklpoison/defences/ (FloralSVC, LNSVC, KNNLabelSanitizer) and the Moon data."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.svm import SVC
 
 from sklpoison import LNSVC, FloralSVC, KNNLabelSanitizer
-from sklpoison._floral import _ExactProjector, _project_exact, _project_fixed_point
 from sklpoison.datasets import load_floral_moon
+from sklpoison.defences._floral import _ExactProjector, _project_exact, _project_fixed_point
 
 
 # ----------------------------------------------------------------- projection

@@ -1,4 +1,4 @@
-"""Tests of sklpoison/_gc.py and sklpoison/_gc_models.py (Lu, Kamath and Yu 2023)."""
+"""Tests of the GC family (sklpoison/attacks/), Sever and numerics.param_gradients."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.svm import SVC
 
 from sklpoison import GradientCanceling, GradPC, Sever, poisonability_threshold
-from sklpoison._gc_models import LinearAdapter, linear_torch_adapter, make_adapter
 from sklpoison.datasets import make_or
+from sklpoison.numerics.param_gradients import LinearAdapter, linear_torch_adapter, make_adapter
 
 torch = pytest.importorskip("torch")
 
@@ -423,7 +423,7 @@ def test_intercept_bound_is_the_lp_minimum_number_of_poisons(ovr):
 
     from scipy.optimize import linprog
 
-    from sklpoison._gc import _intercept_bound
+    from sklpoison.attacks._threshold import _intercept_bound
 
     rng = np.random.RandomState(0)
     for trial in range(20):

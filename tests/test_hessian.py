@@ -1,4 +1,4 @@
-"""Tests of sklpoison/_hessian.py against dense Hessians, closed forms and finite differences."""
+"""Tests of numerics.input_hessian and numerics.lanczos: dense Hessians, closed forms, FD."""
 
 import subprocess
 import sys
@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from sklpoison import _hessian as H  # noqa: E402
+from sklpoison.numerics import input_hessian as IH  # noqa: E402
+from sklpoison.numerics import lanczos as H  # noqa: E402
 
 N_CLASSES = 5
 
@@ -84,7 +85,7 @@ def case(request):
 
 def test_per_sample_and_mean_hvp_match_dense(case):
     _, model, shape, X, y, dense = case
-    adapter = H.make_input_hessian_adapter(model, input_shape=shape)
+    adapter = IH.make_input_hessian_adapter(model, input_shape=shape)
     rng = np.random.RandomState(0)
     V = rng.normal(size=X.shape)
     assert_allclose(
@@ -108,7 +109,7 @@ def test_per_sample_and_mean_hvp_match_dense(case):
 @pytest.mark.parametrize("solver", ["lanczos", "eigsh"])
 def test_top5_eigenvalues_match_dense(case, solver):
     _, model, shape, X, y, dense = case
-    adapter = H.make_input_hessian_adapter(model, input_shape=shape)
+    adapter = IH.make_input_hessian_adapter(model, input_shape=shape)
     w, U = np.linalg.eigh(dense.mean(0))
     w, U = w[::-1][:5], U[:, ::-1][:, :5]
     vals, vecs = H.top_eigenpairs(
@@ -121,7 +122,7 @@ def test_top5_eigenvalues_match_dense(case, solver):
 
 def test_per_sample_top_eigenvalue_matches_dense(case):
     name, model, shape, X, y, dense = case
-    adapter = H.make_input_hessian_adapter(model, input_shape=shape)
+    adapter = IH.make_input_hessian_adapter(model, input_shape=shape)
     ref = np.linalg.eigvalsh(dense)[:, ::-1]
     d = X.shape[1]
     got = H.per_sample_top_eigenvalues(adapter, X, y, max_iter=d, batch_size=5, random_state=0)
@@ -147,14 +148,14 @@ def test_relu_network_per_sample_hessian_is_low_rank_so_ten_steps_are_exact():
     X, y = _data(10, 100, seed=4)
     dense = _dense_hessians(model, X, y, (100,))
     assert np.all(np.linalg.matrix_rank(dense, tol=1e-10) <= N_CLASSES - 1)
-    adapter = H.make_input_hessian_adapter(model, input_shape=(100,))
+    adapter = IH.make_input_hessian_adapter(model, input_shape=(100,))
     got = H.per_sample_top_eigenvalues(adapter, X, y, max_iter=10, random_state=0)
     assert_allclose(got, np.linalg.eigvalsh(dense)[:, -1], rtol=1e-8)
 
 
 def test_gauss_newton_matches_jacobian_formula(case):
     _, model, shape, X, y, dense = case
-    adapter = H.make_input_hessian_adapter(model, input_shape=shape, curvature="gauss_newton")
+    adapter = IH.make_input_hessian_adapter(model, input_shape=shape, curvature="gauss_newton")
     G = H.dense_per_sample_hessians(adapter, X, y, batch_size=5)
     Xt = torch.tensor(X).reshape(-1, *shape)
     # per-sample Jacobians: rows of the eval-mode model do not interact, so the
@@ -174,7 +175,7 @@ def test_logistic_regression_closed_form_matches_torch_and_finite_differences(n_
     X = rng.normal(size=(80, 6))
     y = rng.randint(0, n_classes, size=80)
     clf = LogisticRegression(C=10.0, max_iter=1000).fit(X, y)
-    adapter = H.make_input_hessian_adapter(clf)
+    adapter = IH.make_input_hessian_adapter(clf)
     Xq, yq = X[:7], y[:7]
     Hs = H.dense_per_sample_hessians(adapter, Xq, yq)
     # torch: cross-entropy of the same linear logits (binary: sigmoid of one logit)
@@ -221,12 +222,12 @@ def test_linear_model_without_softmax_probabilities_is_rejected():
     X = rng.normal(size=(90, 4))
     y = rng.randint(0, 3, size=90)
     sgd = SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
-    adapter = H.make_input_hessian_adapter(sgd)
+    adapter = IH.make_input_hessian_adapter(sgd)
     with pytest.raises(ValueError, match="not the softmax of its linear decision function"):
         H.per_sample_hvp(adapter, X[:3], y[:3], X[:3])
     # the binary SGD model is a sigmoid of one logit: accepted, and it is the closed form
     sgd2 = SGDClassifier(loss="log_loss", random_state=0).fit(X, y % 2)
-    Hs = H.dense_per_sample_hessians(H.make_input_hessian_adapter(sgd2), X[:3], y[:3] % 2)
+    Hs = H.dense_per_sample_hessians(IH.make_input_hessian_adapter(sgd2), X[:3], y[:3] % 2)
     p = sgd2.predict_proba(X[:3])[:, 1]
     w = sgd2.coef_[0]
     assert_allclose(Hs, (p * (1 - p))[:, None, None] * np.outer(w, w), rtol=1e-10, atol=1e-14)
@@ -234,7 +235,7 @@ def test_linear_model_without_softmax_probabilities_is_rejected():
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
 def test_krr_analytic_adapter_matches_finite_differences(kind):
-    krr = pytest.importorskip("sklpoison._krr")
+    krr = pytest.importorskip("sklpoison.defences._krr")
     rng = np.random.RandomState(0)
     X = rng.normal(size=(40, 4))
     if kind == "regressor":
@@ -244,7 +245,7 @@ def test_krr_analytic_adapter_matches_finite_differences(kind):
         y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
         model = krr.GradRegKRRClassifier(alpha=0.1, gamma=0.3).fit(X, y)
     for curvature in ("hessian", "gauss_newton"):
-        adapter = H.make_input_hessian_adapter(model, curvature=curvature)
+        adapter = IH.make_input_hessian_adapter(model, curvature=curvature)
         Xq, yq = X[:3] + 0.1, y[:3]
         Hs = H.dense_per_sample_hessians(adapter, Xq, yq)
 
@@ -342,7 +343,7 @@ def test_skorch_net_uses_its_own_loss():
     y = rng.randint(0, 3, size=60)
     net = skorch.NeuralNetClassifier(Softmaxed, max_epochs=2, train_split=None, verbose=0)
     net.fit(X, y)  # default criterion NLLLoss on log-probabilities
-    adapter = H.make_input_hessian_adapter(net, input_shape=(8,))
+    adapter = IH.make_input_hessian_adapter(net, input_shape=(8,))
     Hs = H.dense_per_sample_hessians(adapter, X[:4], y[:4])
     module = net.module_
     for x, t, Hi in zip(X[:4], y[:4], Hs, strict=True):
@@ -360,21 +361,21 @@ def test_skorch_net_uses_its_own_loss():
     # a FrozenEstimator (fitted model kept through clone) is unwrapped: same loss
     from sklearn.frozen import FrozenEstimator
 
-    frozen = H.make_input_hessian_adapter(FrozenEstimator(net), input_shape=(8,))
+    frozen = IH.make_input_hessian_adapter(FrozenEstimator(net), input_shape=(8,))
     assert_allclose(H.dense_per_sample_hessians(frozen, X[:4], y[:4]), Hs, rtol=1e-12)
 
 
 def test_adapter_errors():
     model = _mlp()
     with pytest.raises(ValueError, match="input_shape is required"):
-        H.make_input_hessian_adapter(model)
+        IH.make_input_hessian_adapter(model)
     with pytest.raises(ValueError, match="curvature must be one of"):
-        H.make_input_hessian_adapter(model, input_shape=(64,), curvature="fisher")
+        IH.make_input_hessian_adapter(model, input_shape=(64,), curvature="fisher")
     with pytest.raises(ValueError, match="Cannot take input Hessians"):
-        H.make_input_hessian_adapter(object())
+        IH.make_input_hessian_adapter(object())
     with pytest.raises(ValueError, match="not fitted"):
-        H.make_input_hessian_adapter(LogisticRegression())
-    adapter = H.make_input_hessian_adapter(model, input_shape=(64,))
+        IH.make_input_hessian_adapter(LogisticRegression())
+    adapter = IH.make_input_hessian_adapter(model, input_shape=(64,))
     X, _ = _data(3, 64)
     with pytest.raises(ValueError, match=r"class indices in \[0, 4\]"):
         adapter.batch_operator(X, np.array([0, 1, 7]))
@@ -388,7 +389,8 @@ def test_adapter_errors():
 
 def test_torch_is_imported_lazily():
     code = (
-        "import sys, sklpoison, sklpoison._hessian, sklpoison._detect, "
+        "import sys, sklpoison, sklpoison.numerics.input_hessian, sklpoison.numerics.lanczos, "
+        "sklpoison.detection, "
         "sklpoison.plotting._spectrum; "
         "sklpoison.HessianSpectrumDetector; sklpoison.SpectralSignatureDetector; "
         "assert 'torch' not in sys.modules, 'torch imported'; "

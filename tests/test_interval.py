@@ -1,4 +1,4 @@
-"""Tests of the interval arithmetic in sklpoison._interval: enclosure of sampled values."""
+"""Tests of the interval arithmetic in sklpoison.numerics.interval: enclosure of sampled values."""
 
 from fractions import Fraction
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklpoison import _interval as ia
+from sklpoison.numerics import interval as ia
 
 
 def _box(rng, shape, scale=1.0, width=0.5):

@@ -1,4 +1,4 @@
-"""Tests of the shared kernel math (sklpoison/_kernels.py)."""
+"""Tests of the shared kernel math (sklpoison/numerics/kernels.py)."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from sklearn.metrics.pairwise import linear_kernel, rbf_kernel
 
-from sklpoison import _kernels
-from sklpoison._kernels import (
+from sklpoison.numerics import kernels as _kernels
+from sklpoison.numerics.kernels import (
     gradient_gram,
     input_gradient,
     input_hessian,

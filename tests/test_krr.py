@@ -1,4 +1,4 @@
-"""Tests of GradRegKRR and GradRegKRRClassifier (sklpoison/_krr.py)."""
+"""Tests of GradRegKRR and GradRegKRRClassifier (sklpoison/defences/_krr.py)."""
 
 import warnings
 
@@ -12,7 +12,8 @@ from scipy.optimize import minimize
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import RidgeClassifier
 
-from sklpoison import GradRegKRR, GradRegKRRClassifier, _krr
+from sklpoison import GradRegKRR, GradRegKRRClassifier
+from sklpoison.defences import _krr
 
 
 @pytest.fixture

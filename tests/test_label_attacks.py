@@ -1,4 +1,4 @@
-"""Tests of sklpoison/_label_attacks.py and LabelFlipper's "alfa", "lfa", "floral" strategies."""
+"""Tests of the ALFA, LFA and FLORAL flips and LabelFlipper's strategies using them."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.svm import SVC
 
 from sklpoison import LabelFlipper
-from sklpoison._label_attacks import _AlfaLP, alfa_flips, floral_flips, lfa_flips
+from sklpoison.attacks._label_attacks import _AlfaLP, alfa_flips, floral_flips, lfa_flips
 
 ATTACKS = ["alfa", "lfa", "floral"]
 

@@ -1,4 +1,4 @@
-"""Tests of the poisoning samplers (sklpoison/_poison.py)."""
+"""Tests of the poisoning samplers (sklpoison/attacks/)."""
 
 import numpy as np
 import pytest

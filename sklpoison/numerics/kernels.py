@@ -458,7 +458,7 @@ def gradient_gram(X, *, kernel="rbf", gamma=None, K=None, KK=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklpoison._kernels import gradient_gram, input_gradient
+    >>> from sklpoison.numerics.kernels import gradient_gram, input_gradient
     >>> X = np.random.RandomState(0).randn(6, 2)
     >>> a = np.arange(6.0)
     >>> G = gradient_gram(X, gamma=0.5)

@@ -123,11 +123,11 @@ def add_parser(subparsers):
 def make_model(name, *, epochs=_DEFAULT_EPOCHS, device="cpu", augment=False, random_state=0):
     """The model of the sweep and the name of its kappa parameter inside the pipeline."""
     if name == "krr":
-        from ._krr import GradRegKRRClassifier
+        from ..defences._krr import GradRegKRRClassifier
 
         return GradRegKRRClassifier(alpha=1e-2, kappa=0.0, kernel="rbf", gamma=None)
-    from .nn import GradRegNetClassifier
-    from .nn.models import MLP, SmallCNN
+    from ..nn import GradRegNetClassifier
+    from ..nn.models import MLP, SmallCNN
 
     return GradRegNetClassifier(
         SmallCNN if name == "cnn" else MLP,
@@ -156,8 +156,8 @@ def build_search(
     from imblearn.pipeline import make_pipeline
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    from ._poison import PoisonTransformer
-    from .metrics import asr_scorer
+    from ..attacks._backdoor import PoisonTransformer
+    from ..metrics import asr_scorer
 
     poisoner = PoisonTransformer(
         target_class=target_class, image_shape=(8, 8), random_state=random_state
@@ -199,8 +199,8 @@ def run(args):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from .datasets import load_digits_images
-    from .model_selection import (
+    from ..datasets import load_digits_images
+    from ..model_selection import (
         cv_results_to_csv,
         format_tradeoff_table,
         select_kappa,
@@ -274,7 +274,7 @@ def _save_plot(cv_results, path, *, title):
     # a bare Figure needs no GUI backend and leaves pyplot's state alone
     from matplotlib.figure import Figure
 
-    from .plotting._safety_efficacy import SafetyEfficacyDisplay
+    from ..plotting._safety_efficacy import SafetyEfficacyDisplay
 
     fig = Figure(figsize=(6.5, 4.8))
     disp = SafetyEfficacyDisplay.from_cv_results(cv_results, ax=fig.subplots())

@@ -52,7 +52,7 @@ intersected with the interval bound by the caller, so it is never looser.
 
 import numpy as np
 
-from . import _interval as ia
+from ..numerics import interval as ia
 
 __all__ = ["LPForwardBounds"]
 
@@ -289,7 +289,7 @@ class LPForwardBounds:
         return total - 4 * _gamma(n_terms) * mag - 64 * np.finfo(float).tiny
 
     def _queries(self, x_lo, x_hi):
-        from ._certify import _interval_forward
+        from ._box import _interval_forward
 
         x_lo = np.atleast_2d(np.asarray(x_lo, dtype=np.float64))
         x_hi = np.atleast_2d(np.asarray(x_hi, dtype=np.float64))

@@ -37,9 +37,9 @@ def run_demo(
     from sklearn.svm import SVC
     from tqdm.auto import tqdm
 
-    from ._poison import PoisonTransformer
-    from .datasets import load_digits_images
-    from .metrics import attack_success_rate
+    from ..attacks._backdoor import PoisonTransformer
+    from ..datasets import load_digits_images
+    from ..metrics import attack_success_rate
 
     X, y = load_digits_images(return_X_y=True, flat=True)
     X_train, X_test, y_train, y_test = train_test_split(

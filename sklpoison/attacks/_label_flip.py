@@ -1,0 +1,229 @@
+"""Label-flipping poisoning: :class:`LabelFlipper`."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, validate_data
+
+from ..base import BasePoisonSampler, _check_y_classes
+
+
+class LabelFlipper(BasePoisonSampler):
+    """Label poisoning: flip the labels of a fraction of the training set.
+
+    Parameters
+    ----------
+    fraction : float in [0, 1], default=0.1
+        Fraction of the training set whose labels are flipped:
+        ``round(fraction * n_samples)`` flips.
+    strategy : {"random", "targeted", "alfa", "lfa", "floral"}, default="random"
+        - ``"random"``: rows drawn uniformly at random; each gets a label drawn
+          uniformly from the other classes.
+        - ``"targeted"``: rows of ``source_class`` drawn at random get
+          ``target_class``.
+        - ``"alfa"``: ALFA (Xiao, Xiao and Eckert, 2012), alternating a linear
+          program over the flips (cvxpy) and the SVM on the tainted labels, for
+          ``max_alternations`` rounds. Binary labels only.
+        - ``"lfa"``: greedy flips, one at a time, each the one among
+          ``n_candidates`` random candidates that most increases the error of the
+          retrained SVM on the attacker's validation set (``validation_data``;
+          by default the clean training labels). Binary labels only.
+        - ``"floral"``: the FLORAL attacker as a one-shot attack: ``k`` flips drawn at
+          random among the ``candidate_factor * k`` support vectors of the clean SVM
+          with the largest dual variables. Binary labels only.
+
+        The last three attack an RBF :class:`~sklearn.svm.SVC` with ``C`` and
+        ``gamma`` (see :mod:`sklpoison.attacks` (``alfa_flips``, ``lfa_flips``, ``floral_flips``)).
+    source_class : label or None, default=None
+        Class whose rows are flipped by the ``"targeted"`` strategy (required
+        there).
+    target_class : label or None, default=None
+        Label given by the ``"targeted"`` strategy (required there).
+    C : float, default=1.0
+        Regularisation of the attacker's RBF SVM ("alfa", "lfa", "floral").
+    gamma : float, default=1.0
+        Kernel width of the attacker's RBF SVM ("alfa", "lfa", "floral").
+    max_alternations : int, default=10
+        LP/QP alternations of "alfa".
+    n_candidates : int, default=20
+        Candidates tried per greedy step of "lfa" (one SVM fit each).
+    candidate_factor : float, default=2.0
+        "floral" draws its flips among the top ``ceil(candidate_factor * k)``
+        support vectors.
+    validation_data : tuple (X_val, y_val) or None, default=None
+        The attacker's validation set for "lfa": each greedy flip maximises the
+        retrained SVM's error there. Labels must be the two classes of ``y``.
+        ``None`` uses the training set with its clean labels.
+    random_state : int, RandomState instance or None, default=None
+        Controls which rows are flipped and to what.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Labels seen at fit.
+    flipped_indices_ : ndarray of int
+        Rows whose labels were changed by the last :meth:`fit_resample`.
+    n_flipped_ : int
+        Number of flipped labels.
+    n_features_in_ : int
+        ``X.shape[1]`` at fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklpoison import LabelFlipper
+    >>> X, y = np.zeros((10, 2)), np.array([0, 1] * 5)
+    >>> _, y_res = LabelFlipper(fraction=0.2, random_state=0).fit_resample(X, y)
+    >>> int((y_res != y).sum())
+    2
+    """
+
+    _parameter_constraints = {
+        "fraction": [Interval(Real, 0, 1, closed="both")],
+        "strategy": [StrOptions({"random", "targeted", "alfa", "lfa", "floral"})],
+        "source_class": "no_validation",
+        "target_class": "no_validation",
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "gamma": [Interval(Real, 0, None, closed="neither")],
+        "max_alternations": [Interval(Integral, 1, None, closed="left")],
+        "n_candidates": [Interval(Integral, 1, None, closed="left")],
+        "candidate_factor": [Interval(Real, 1, None, closed="left")],
+        "validation_data": [tuple, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        fraction=0.1,
+        strategy="random",
+        source_class=None,
+        target_class=None,
+        C=1.0,
+        gamma=1.0,
+        max_alternations=10,
+        n_candidates=20,
+        candidate_factor=2.0,
+        validation_data=None,
+        random_state=None,
+    ):
+        self.fraction = fraction
+        self.strategy = strategy
+        self.source_class = source_class
+        self.target_class = target_class
+        self.C = C
+        self.gamma = gamma
+        self.max_alternations = max_alternations
+        self.n_candidates = n_candidates
+        self.candidate_factor = candidate_factor
+        self.validation_data = validation_data
+        self.random_state = random_state
+
+    def _fit(self, X, y):
+        _check_y_classes(y, type(self).__name__)
+        X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric", ensure_all_finite=True)
+        self.classes_ = np.unique(y)
+        if self.classes_.size < 2:
+            raise ValueError(
+                f"LabelFlipper needs at least two classes in y to flip labels; y has only "
+                f"one class, {self.classes_.tolist()}. Pass labels of two or more classes."
+            )
+        if self.strategy == "targeted":
+            for name in ("source_class", "target_class"):
+                value = getattr(self, name)
+                if value is None or not np.any(self.classes_ == value):
+                    raise ValueError(
+                        f"strategy='targeted' needs {name} set to one of the classes in y "
+                        f"{self.classes_.tolist()}; got {value!r}."
+                    )
+            if self.source_class == self.target_class:
+                raise ValueError("source_class and target_class must differ.")
+        if self.strategy in ("alfa", "lfa", "floral"):
+            if self.classes_.size != 2:
+                raise ValueError(
+                    f"strategy={self.strategy!r} attacks a binary SVM and needs exactly two "
+                    f"classes in y; got {self.classes_.size}: {self.classes_.tolist()[:10]}. "
+                    f"Use strategy='random' or 'targeted' for more classes."
+                )
+            if X.ndim != 2:
+                raise ValueError(
+                    f"strategy={self.strategy!r} needs 2-D X of shape (n_samples, n_features); "
+                    f"got shape {X.shape}. Flatten images first."
+                )
+        return X, y
+
+    def _validation_set(self, n_features):
+        """The attacker's validation set for "lfa", labels mapped to +-1 (or Nones)."""
+        if self.validation_data is None:
+            return None, None
+        if len(self.validation_data) != 2:
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val); got a tuple of length "
+                f"{len(self.validation_data)}."
+            )
+        X_val = check_array(self.validation_data[0], dtype=np.float64)
+        y_val = np.asarray(self.validation_data[1])
+        if X_val.shape[1] != n_features or y_val.shape != (X_val.shape[0],):
+            raise ValueError(
+                f"validation_data must hold X_val of shape (m, {n_features}) and y_val of shape "
+                f"(m,); got {X_val.shape} and {y_val.shape}."
+            )
+        unknown = np.setdiff1d(y_val, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"validation_data labels {unknown.tolist()[:10]} are not among the classes of y "
+                f"{self.classes_.tolist()}."
+            )
+        return X_val, np.where(y_val == self.classes_[1], 1.0, -1.0)
+
+    def _resample(self, X, y):
+        n = y.shape[0]
+        k = int(round(self.fraction * n))
+        rng = check_random_state(self.random_state)
+        y_res = np.array(y, copy=True)
+        if self.strategy == "random":
+            rows = np.sort(rng.choice(n, size=k, replace=False))
+            # map each chosen label to one of the other classes, uniformly
+            codes = np.searchsorted(self.classes_, y[rows])
+            shift = rng.randint(1, self.classes_.size, size=k)
+            y_res[rows] = self.classes_[(codes + shift) % self.classes_.size]
+        elif self.strategy == "targeted":
+            candidates = np.flatnonzero(y == self.source_class)
+            if k > candidates.size:
+                raise ValueError(
+                    f"fraction={self.fraction} asks for {k} flips, but only {candidates.size} "
+                    f"rows have source_class={self.source_class!r}. Lower fraction."
+                )
+            rows = np.sort(rng.choice(candidates, size=k, replace=False))
+            y_res[rows] = self.target_class
+        elif self.strategy in ("alfa", "lfa", "floral"):
+            from . import _label_attacks
+
+            Xf = np.asarray(X, dtype=float)
+            y_pm = np.where(y == self.classes_[1], 1.0, -1.0)
+            svm = dict(C=self.C, gamma=self.gamma)
+            if self.strategy == "alfa":
+                rows = _label_attacks.alfa_flips(Xf, y_pm, k, max_iter=self.max_alternations, **svm)
+            elif self.strategy == "lfa":
+                X_val, y_val = self._validation_set(Xf.shape[1])
+                rows = _label_attacks.lfa_flips(
+                    Xf,
+                    y_pm,
+                    k,
+                    n_candidates=self.n_candidates,
+                    X_val=X_val,
+                    y_val=y_val,
+                    random_state=rng,
+                    **svm,
+                )
+            else:
+                rows = _label_attacks.floral_flips(
+                    Xf, y_pm, k, candidate_factor=self.candidate_factor, random_state=rng, **svm
+                )
+            # binary: the flipped label is the other class
+            y_res[rows] = np.where(y[rows] == self.classes_[1], self.classes_[0], self.classes_[1])
+        self.flipped_indices_ = rows
+        self.n_flipped_ = k
+        return np.array(X, copy=True), y_res

@@ -1,0 +1,272 @@
+"""Sound bounds on per-batch gradient sums under poisoning: outer products and top-k sums."""
+
+import numpy as np
+
+from ..numerics import interval as ia
+from ._nominal import _U
+
+
+def _outer_bounds(h_lo, h_hi, d_lo, d_hi):
+    """Per-sample interval products ``h_b (x) d_b`` laid out as ``(n_in, n_out, B)``.
+
+    Every end point is a single rounded product (the sign split keeps one
+    non-zero term), so its relative rounding error is at most one unit roundoff.
+    """
+    hl = np.ascontiguousarray(h_lo.T)[:, None, :]
+    dl = np.ascontiguousarray(d_lo.T)[None, :, :]
+    dh = np.ascontiguousarray(d_hi.T)[None, :, :]
+    shape = (hl.shape[0], dl.shape[1], dl.shape[2])
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            return hl * dl, hl * dh
+        hp, hn = np.maximum(hl, 0.0), np.minimum(hl, 0.0)
+        return _fma2(hp, dl, hn, dh, shape), _fma2(hp, dh, hn, dl, shape)
+    hh = np.ascontiguousarray(h_hi.T)[:, None, :]
+    if np.all(h_lo >= 0):
+        lo = _fma2(hh, np.minimum(dl, 0.0), hl, np.maximum(dl, 0.0), shape)
+        hi = _fma2(hh, np.maximum(dh, 0.0), hl, np.minimum(dh, 0.0), shape)
+        return lo, hi
+    return ia.interval_mul(hl, hh, dl, dh, round_outward=False)
+
+
+def _fma2(a, b, c, d, shape):
+    """``a * b + c * d`` with broadcasting and a single temporary."""
+    out = np.multiply(a, b)
+    tmp = np.empty(shape)
+    np.multiply(c, d, out=tmp)
+    out += tmp
+    return out
+
+
+def _outer_diff(h_lo, h_hi, clean, poisoned):
+    """``(p_lo - g_lo, p_hi - g_hi)`` of per-sample products sharing the factor ``h``.
+
+    ``g = h (x) d`` and ``p = h (x) d'`` with the same ``h`` (a point or a
+    non-negative interval): the end points are linear in the sign-split ``d``
+    bounds, so the differences are products of ``h`` with differences of ``d``
+    bounds (clamped to the sound side of zero). Returns ``None`` for an
+    interval ``h`` of mixed sign.
+    """
+    dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
+    pl, ph = (np.ascontiguousarray(a.T)[None, :, :] for a in poisoned)
+    hl = np.ascontiguousarray(h_lo.T)[:, None, :]
+    shape = (hl.shape[0], dl.shape[1], dl.shape[2])
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            lo, hi = hl * (pl - dl), hl * (ph - dh)
+        else:
+            hp, hn = np.maximum(hl, 0.0), np.minimum(hl, 0.0)
+            lo = _fma2(hp, pl - dl, hn, ph - dh, shape)
+            hi = _fma2(hp, ph - dh, hn, pl - dl, shape)
+    elif np.all(h_lo >= 0):
+        hh = np.ascontiguousarray(h_hi.T)[:, None, :]
+        lo = _fma2(
+            hh,
+            np.minimum(pl, 0.0) - np.minimum(dl, 0.0),
+            hl,
+            np.maximum(pl, 0.0) - np.maximum(dl, 0.0),
+            shape,
+        )
+        hi = _fma2(
+            hh,
+            np.maximum(ph, 0.0) - np.maximum(dh, 0.0),
+            hl,
+            np.minimum(ph, 0.0) - np.minimum(dh, 0.0),
+            shape,
+        )
+    else:
+        return None
+    np.minimum(lo, 0.0, out=lo)
+    np.maximum(hi, 0.0, out=hi)
+    return lo, hi
+
+
+def _outer_diff_ball(x, radius, clean, poisoned):
+    """Bounds on ``p - g`` for ``g = x (x) d`` and ``p = (x + e) (x) d'`` with ``|e| <= radius``.
+
+    ``x`` is a point (the clean inputs); the poisoned product is bounded by
+    splitting ``(x + e) d' = x d' + e d'``: its upper end is at most
+    ``max x d' + radius max|d'|``, so the increase over the clean upper end is
+    ``x+ (ph - dh) + x- (pl - dl) + radius max(|pl|, |ph|)`` (and symmetrically),
+    one product per entry instead of the four corners of a mixed-sign product.
+    """
+    dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
+    pl, ph = (np.ascontiguousarray(a.T)[None, :, :] for a in poisoned)
+    xl = np.ascontiguousarray(x.T)[:, None, :]
+    shape = (xl.shape[0], dl.shape[1], dl.shape[2])
+    m = radius * np.maximum(np.abs(pl), np.abs(ph))
+    if np.all(x >= 0):
+        lo, hi = xl * (pl - dl), xl * (ph - dh)
+    else:
+        xp, xn = np.maximum(xl, 0.0), np.minimum(xl, 0.0)
+        lo = _fma2(xp, pl - dl, xn, ph - dh, shape)
+        hi = _fma2(xp, ph - dh, xn, pl - dl, shape)
+    lo -= m
+    hi += m
+    np.minimum(lo, 0.0, out=lo)
+    np.maximum(hi, 0.0, out=hi)
+    return lo, hi
+
+
+def _topk_last(values, k, largest, overwrite=False):
+    """Sum of the ``k`` largest (smallest) entries along the last axis.
+
+    With ``overwrite=True`` the entries of ``values`` are reordered in place
+    (no copy of the ``(..., B)`` array).
+    """
+    n = values.shape[-1]
+    k = int(min(max(k, 0), n))
+    if k == 0:
+        return np.zeros(values.shape[:-1])
+    if k == n:
+        return values.sum(axis=-1)
+    kth = n - k if largest else k - 1
+    if overwrite and values.flags.c_contiguous and values.flags.writeable:
+        values.partition(kth, axis=-1)
+        part = values
+    else:
+        part = np.partition(values, kth, axis=-1)
+    return part[..., n - k :].sum(axis=-1) if largest else part[..., :k].sum(axis=-1)
+
+
+def _outer_sums(h_lo, h_hi, d_lo, d_hi):
+    """Batch sums of the per-sample bounds of :func:`_outer_bounds`, by BLAS.
+
+    Returns ``None`` for an interval ``h`` of mixed sign (no sign split).
+    """
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            return h_lo.T @ d_lo, h_lo.T @ d_hi
+        hp, hn = np.maximum(h_lo, 0.0).T, np.minimum(h_lo, 0.0).T
+        return hp @ d_lo + hn @ d_hi, hp @ d_hi + hn @ d_lo
+    if np.all(h_lo >= 0):
+        lo = h_hi.T @ np.minimum(d_lo, 0.0) + h_lo.T @ np.maximum(d_lo, 0.0)
+        hi = h_hi.T @ np.maximum(d_hi, 0.0) + h_lo.T @ np.minimum(d_hi, 0.0)
+        return lo, hi
+    return None
+
+
+def _combine_chunk(arrays, B, terms, k_unbounded, clip, pre_diffs=None, clean_sums=None):
+    """Bounds on the batch gradient sum for one block of coordinates (batch on the last axis).
+
+    ``arrays[name] = (lo, hi)``; ``terms`` lists ``(names, k)``: ``("x",)`` adds the
+    ``k`` largest increases of variant ``x`` over the clean bounds, and
+    ``("xy", "x", "y")`` the ``k`` largest excesses of the joint variant over the
+    two separate ones (independent feature and label budgets). ``terms=None``
+    is the unbounded adversary (``k_unbounded`` arbitrary clipped samples).
+    """
+    if clip is not None:
+        arrays = {name: ia.clip_interval(lo, hi, clip) for name, (lo, hi) in arrays.items()}
+    if terms is None:
+        g_lo, g_hi = arrays["clean"]
+        k = k_unbounded
+        return (
+            _topk_last(g_lo, B - k, largest=False, overwrite=clip is not None) - k * clip,
+            _topk_last(g_hi, B - k, largest=True, overwrite=clip is not None) + k * clip,
+        )
+    if clean_sums is not None:
+        s_lo, s_hi = clean_sums
+    else:
+        g_lo, g_hi = arrays["clean"]
+        s_lo, s_hi = g_lo.sum(axis=-1), g_hi.sum(axis=-1)
+    diffs = dict(pre_diffs or {})
+    for names, _ in terms:
+        for name in names:
+            if name not in diffs:
+                lo, hi = arrays[name]
+                diffs[name] = (np.minimum(lo - g_lo, 0.0), np.maximum(hi - g_hi, 0.0))
+    # the joint-budget terms first: the single-variant arrays they read are
+    # then partitioned in place (reordered along the batch) by their own terms
+    t_arrays = {}
+    for names, _ in terms:
+        if len(names) > 1:
+            (bl, bh), (xl, xh), (yl, yh) = (diffs[n] for n in names)
+            t_arrays[names] = (np.minimum(bl - xl - yl, 0.0), np.maximum(bh - xh - yh, 0.0))
+    for names, k in terms:
+        t_lo, t_hi = t_arrays[names] if len(names) > 1 else diffs[names[0]]
+        s_lo = s_lo + _topk_last(t_lo, k, largest=False, overwrite=True)
+        s_hi = s_hi + _topk_last(t_hi, k, largest=True, overwrite=True)
+    return s_lo, s_hi
+
+
+_CHUNK_ELEMENTS = 1 << 21
+
+
+def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
+    """Batch-mean gradient bounds from per-sample bounds of every variant, per layer.
+
+    Works on blocks of weight rows so that the ``(rows, n_out, B)`` temporaries
+    stay small. Rounding: every per-sample end point carries a relative error of
+    at most ``u``; sums, differences and sorted sums add at most a few
+    ``gamma_{B+8}`` times the sum of the magnitudes, which is bounded by the
+    BLAS product ``max|h|^T max|d|`` over all variants; the bounds are widened
+    by ``16 gamma_{B+8}`` times that product.
+    """
+    g = (B + 8) * _U / (1 - (B + 8) * _U)
+    out = []
+    for layer in range(n_layers):
+        h_mag = None
+        d_mag = None
+        for hs, ds in variants.values():
+            hm = np.maximum(np.abs(hs[layer][0]), np.abs(hs[layer][1]))
+            dm = np.maximum(np.abs(ds[layer][0]), np.abs(ds[layer][1]))
+            h_mag = hm if h_mag is None else np.maximum(h_mag, hm)
+            d_mag = dm if d_mag is None else np.maximum(d_mag, dm)
+        slack_W = 16 * g * (h_mag.T @ d_mag) + 16 * B * np.finfo(float).tiny
+        slack_b = 16 * g * d_mag.sum(axis=0) + 16 * B * np.finfo(float).tiny
+        n_in = h_mag.shape[1]
+        n_out = d_mag.shape[1]
+        rows = max(1, _CHUNK_ELEMENTS // max(1, n_out * B))
+        gW_lo = np.empty((n_in, n_out))
+        gW_hi = np.empty((n_in, n_out))
+        for r0 in range(0, n_in, rows):
+            sl = slice(r0, r0 + rows)
+            arrays, pre_diffs = {}, {}
+            clean_hs, clean_ds = variants["clean"]
+            for name, (hs, ds) in variants.items():
+                if name == "clean":
+                    continue
+                h_lo, h_hi = hs[layer]
+                h_lo_c = h_lo[:, sl]
+                h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
+                diff = None
+                c_lo, c_hi = clean_hs[layer]
+                if hs is clean_hs and clip is None:
+                    # same layer inputs as the clean samples (label poisoning):
+                    # the increase is h (x) (change of the delta bounds), directly
+                    diff = _outer_diff(h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
+                elif clip is None and c_lo is c_hi and h_lo is not h_hi:
+                    # inputs in a ball around the clean point inputs (first layer)
+                    radius = max(np.max(h_hi - c_lo, initial=0.0), np.max(c_lo - h_lo, initial=0.0))
+                    diff = _outer_diff_ball(c_lo[:, sl], radius, clean_ds[layer], ds[layer])
+                if diff is None:
+                    arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
+                else:
+                    pre_diffs[name] = diff
+            h_lo, h_hi = clean_hs[layer]
+            h_lo_c = h_lo[:, sl]
+            h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
+            clean_sums = None
+            if not arrays and terms is not None and clip is None:
+                # every variant's increase is known: the clean per-sample bounds
+                # are only summed, which BLAS does without materialising them
+                clean_sums = _outer_sums(h_lo_c, h_hi_c, *clean_ds[layer])
+            if clean_sums is None:
+                arrays["clean"] = _outer_bounds(h_lo_c, h_hi_c, *clean_ds[layer])
+            gW_lo[sl], gW_hi[sl] = _combine_chunk(
+                arrays, B, terms, k_unbounded, clip, pre_diffs, clean_sums
+            )
+        arrays = {
+            name: (np.ascontiguousarray(ds[layer][0].T), np.ascontiguousarray(ds[layer][1].T))
+            for name, (_, ds) in variants.items()
+        }
+        gb_lo, gb_hi = _combine_chunk(arrays, B, terms, k_unbounded, clip)
+        out.append(
+            (
+                (gW_lo - slack_W) / B,
+                (gW_hi + slack_W) / B,
+                (gb_lo - slack_b) / B,
+                (gb_hi + slack_b) / B,
+            )
+        )
+    return out

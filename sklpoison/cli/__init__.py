@@ -1,0 +1,1 @@
+"""The ``sklpoison`` command line; each sub-command is a private module of this subpackage."""

@@ -1,0 +1,141 @@
+"""Sever (Diakonikolas et al., 2019): robust training by filtering outlying gradients."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.extmath import randomized_svd
+
+from ..attacks._threshold import _default_estimator, _fit_clean, _label_codes, _validate_Xy
+from ..base import _DelegatingClassifierMixin
+from ..numerics.param_gradients import check_supported, make_adapter
+
+
+# ------------------------------------------------------------------------ Sever
+class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+    r"""Sever defence (Diakonikolas et al., 2019): drop gradient outliers, refit.
+
+    Each of ``n_iter`` rounds fits ``estimator`` on the rows kept so far,
+    computes the per-row loss gradients (over all parameters) at the fitted
+    model, centres them, takes the top right singular vector :math:`v` of the
+    centred matrix, scores each row by :math:`\tau_i = ((\nabla\ell_i -
+    \bar g)\cdot v)^2` and removes the highest-scoring rows. In total
+    ``round(epsilon * n)`` rows are removed, an equal share per round. The
+    final model is refitted on the kept rows.
+
+    Parameters
+    ----------
+    estimator : estimator or None, default=None
+        LogisticRegression, SGDClassifier(loss="log_loss") or a skorch
+        NeuralNetClassifier. ``None`` means ``LogisticRegression()``.
+    epsilon : float in [0, 1), default=0.1
+        Fraction of the training rows removed in total.
+    n_iter : int, default=4
+        Number of filtering rounds.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the randomised SVD.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The model refitted on the kept rows.
+    outlier_mask_ : ndarray of bool of shape (n_samples,)
+        ``True`` for removed rows.
+    scores_ : ndarray of shape (n_samples,)
+        Outlier score of each row in the round that removed it; for kept rows,
+        their score in the last round.
+    classes_ : ndarray
+        Class labels.
+    n_features_in_ : int
+        Number of features.
+
+    References
+    ----------
+    I. Diakonikolas et al., "Sever: a robust meta-algorithm for stochastic
+    optimization", ICML 2019.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklpoison import Sever
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 2)); y = (X[:, 0] > 0).astype(int)
+    >>> X[:10] = [8.0, 8.0]; y[:10] = 0
+    >>> sever = Sever(epsilon=0.1, n_iter=2).fit(X, y)
+    >>> int(sever.outlier_mask_[:10].sum())
+    10
+    """
+
+    _parameter_constraints = {
+        "estimator": "no_validation",
+        "epsilon": [Interval(Real, 0, 1, closed="left")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimator=None, *, epsilon=0.1, n_iter=4, random_state=None):
+        self.estimator = estimator
+        self.epsilon = epsilon
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def _model(self):
+        return self.estimator_
+
+    def fit(self, X, y):
+        """Filter outliers and fit on the remaining rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (possibly poisoned).
+        y : array-like of shape (n_samples,)
+            Training labels.
+
+        Returns
+        -------
+        self : Sever
+        """
+        self._validate_params()
+        estimator = _default_estimator(self.estimator)
+        self._kind_ = check_supported(estimator, "Sever")
+        X, y = _validate_Xy(self, X, y, self._kind_)
+        n = X.shape[0]
+        self.classes_ = np.unique(y)
+        rng = check_random_state(self.random_state)
+        total = int(round(self.epsilon * n))
+        keep = np.ones(n, dtype=bool)
+        scores = np.zeros(n)
+        removed = 0
+        for r in range(self.n_iter):
+            model = _fit_clean(estimator, X[keep], y[keep])
+            target = int(round(total * (r + 1) / self.n_iter)) - removed
+            adapter = make_adapter(
+                model, classes=self.classes_ if self._kind_ == "skorch" else None
+            )
+            rows = np.flatnonzero(keep)
+            yi = _label_codes(adapter.classes_, y[rows], "Sever")
+            G = adapter.per_sample_grads(adapter.get_theta(), X[rows], yi)
+            G = G - G.mean(axis=0)
+            if min(G.shape) > 1:
+                _, _, vt = randomized_svd(G, 1, n_iter=7, random_state=rng)
+                v = vt[0]
+            else:
+                v = np.ones(G.shape[1]) / np.sqrt(G.shape[1])
+            s = (G @ v) ** 2
+            scores[rows] = s
+            if target > 0:
+                drop = rows[np.argsort(-s, kind="stable")[:target]]
+                keep[drop] = False
+                removed += target
+        self.estimator_ = _fit_clean(estimator, X[keep], y[keep])
+        self.outlier_mask_ = ~keep
+        self.scores_ = scores
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

@@ -1,0 +1,12 @@
+"""Backdoor detectors, scikit-learn outlier detectors over the training rows.
+
+- :class:`HessianSpectrumDetector`: the top eigenvalues of each row's input-space loss Hessian
+  (Granziol et al.).
+- :class:`SpectralSignatureDetector`: spectral signatures of learned representations (Tran et
+  al., 2018).
+"""
+
+from ._hessian import HessianSpectrumDetector
+from ._spectral import SpectralSignatureDetector
+
+__all__ = ["HessianSpectrumDetector", "SpectralSignatureDetector"]

@@ -1,0 +1,335 @@
+"""Backdoor detection by the input-Hessian spectrum (Granziol et al.)."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import Bunch, check_consistent_length
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from ..numerics import input_hessian as _hessian
+from ..numerics import lanczos
+from ..utils._images import resolve_image_shape
+from ._base import _CONTAMINATION, _BaseScoreDetector
+
+
+class HessianSpectrumDetector(_BaseScoreDetector):
+    """Backdoor detection from the spectrum of the input Hessian of the loss.
+
+    Granziol et al. (2026) show that clustered dirty-label poisons leave a
+    rank-one spike in the input-space Hessian of the loss, aligned with the
+    trigger, whose size grows like the square of the attack's efficacy. This
+    detector measures that curvature without ever forming a Hessian: it wraps a
+    fitted model (skorch net, torch module, :class:`GradRegKRR`,
+    :class:`GradRegKRRClassifier` or scikit-learn
+    :class:`~sklearn.linear_model.LogisticRegression`) and uses batched
+    Hessian-vector products (double backward, or the models' closed forms) and
+    Lanczos with full reorthogonalisation (see :mod:`sklpoison.numerics.lanczos`).
+
+    - ``fit(X, y)``: the top eigenpairs of the mean input Hessian
+      ``H̄ = (1/N) Σ_i ∇²_x ℓ(x_i, y_i)`` on reference data (``eigenvalues_``,
+      ``eigenvectors_``, reshaped to images when the inputs are images), and the
+      distribution of the per-sample top eigenvalues, which sets the threshold.
+    - ``top_eigenvalues(X, y=None)``: the top eigenvalue of every per-sample
+      input Hessian ``∇²_x ℓ(x_i, y_i)`` (labels from the model when ``y`` is
+      None), computed by a Lanczos run vectorised over the samples.
+    - ``score_samples`` is its **negative** (higher is more normal, as for every
+      scikit-learn outlier detector; see the note below), ``decision_function``
+      and ``predict`` (``-1`` suspicious, ``+1`` normal) threshold it with
+      ``contamination``.
+    - ``overlap(pattern)``: ``|cos|`` between every eigenvector and a pattern
+      (e.g. the trigger mask), and the best one.
+
+    Parameters
+    ----------
+    estimator : object
+        The fitted model whose curvature is analysed: a fitted skorch net (the
+        loss it is trained with), a torch ``nn.Module`` returning logits
+        (cross-entropy), a fitted ``LogisticRegression`` (closed-form Hessian
+        ``Wᵀ(diag p − ppᵀ)W``), or a fitted model with an analytic
+        ``input_hessian`` (``GradRegKRR``, ``GradRegKRRClassifier``; squared
+        loss). It is not refitted nor modified. :func:`sklearn.base.clone`
+        (and so ``GridSearchCV``, ``cross_validate``) clones it *unfitted*:
+        wrap it in :class:`sklearn.frozen.FrozenEstimator` to keep it fitted
+        through cloning.
+    n_components : int, default=5
+        Number of top eigenpairs of ``H̄`` computed at fit.
+    max_iter : int, default=10
+        Lanczos steps, both for ``H̄`` and for every per-sample Hessian (the
+        paper uses 10). Exact when ``max_iter`` exceeds the rank ``r`` of the
+        operator (``r + 1`` steps; a ReLU network's per-sample Hessian has rank at
+        most ``n_classes − 1``, so 10 steps are exact for 10 classes) or is at
+        least ``d``.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected proportion of suspicious inputs in the reference data: the
+        threshold is that upper quantile of the reference per-sample top
+        eigenvalues. ``"auto"``: the robust cut ``median + 3.5 · 1.4826 · MAD``
+        (a modified z-score of 3.5).
+    batch_size : int, default=128
+        Samples per vectorised Hessian-vector product. Memory grows with it:
+        one autograd graph per batch for torch models, and for the full
+        Hessian of ``GradRegKRR`` / ``GradRegKRRClassifier`` the per-sample
+        input Hessians, ``batch_size * n_outputs * d**2`` floats (lower it for
+        large ``d``; the Gauss-Newton products are matrix-free).
+    curvature : {"hessian", "gauss_newton"}, default="hessian"
+        The full input Hessian of the loss or its Gauss-Newton part
+        ``J_iᵀ ∇²_z ℓ J_i`` (positive semi-definite; the part that carries the
+        poison spike).
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(C, H, W)``: read flat inputs as images (for
+        ``eigenvectors_`` and for the model's input layout). Not needed for
+        ``X`` given as ``(n, H, W)`` or ``(n, C, H, W)``.
+    random_state : int, RandomState instance or None, default=None
+        Lanczos start vectors. Fix it for reproducible results.
+    verbose : int, default=0
+        Show a progress bar over the batches of per-sample scoring.
+
+    Attributes
+    ----------
+    eigenvalues_ : ndarray of shape (n_components,)
+        Top eigenvalues of ``H̄`` on the reference data, decreasing.
+    eigenvectors_ : ndarray of shape (n_components, ...)
+        The unit eigenvectors, shaped ``(n_components, C, H, W)`` for images or
+        ``(n_components, n_features)`` otherwise.
+    reference_top_eigenvalues_ : ndarray of shape (n_samples,)
+        Per-sample top eigenvalues on the reference data.
+    threshold_ : float
+        Top eigenvalue above which an input is flagged.
+    offset_ : float
+        ``-threshold_``: ``decision_function = score_samples - offset_``.
+    input_shape_ : tuple of int
+        Shape of one sample of ``X`` at fit.
+    image_shape_ : tuple of int or None
+        ``(C, H, W)`` when the inputs are images.
+    n_iter_ : int
+        Lanczos steps taken for ``H̄`` (``max_iter``, at most ``d``).
+    n_features_in_ : int
+        ``X.shape[1]`` at fit.
+
+    See Also
+    --------
+    SpectralSignatureDetector : The spectral-signature baseline (Tran et al., 2018).
+    sklpoison.plotting.SpectrumDisplay : Plots the eigenvalues and eigenvectors.
+
+    Notes
+    -----
+    **Sign of** ``score_samples``. ``score_samples(X, y)`` returns the *negated*
+    per-sample top eigenvalue, ``-top_eigenvalues(X, y)``, not the eigenvalue
+    itself. This follows scikit-learn's outlier-detector contract
+    (:class:`~sklearn.ensemble.IsolationForest`,
+    :class:`~sklearn.neighbors.LocalOutlierFactor`, ...): larger
+    ``score_samples`` means *more normal*, ``decision_function`` is
+    ``score_samples - offset_`` and negative for outliers, and ``predict``
+    returns ``-1`` for them. Keeping that contract is what lets the detector be
+    used wherever a scikit-learn outlier detector is expected (common checks,
+    ``roc_auc_score(is_inlier, score_samples)``, model selection). The raw
+    curvature, higher for more suspicious inputs, is
+    :meth:`top_eigenvalues`; for a ROC AUC with triggered inputs as the
+    positive class use ``-score_samples(X)`` or ``top_eigenvalues(X)``.
+
+    References
+    ----------
+    D. Granziol et al. (2026). Safety-Efficacy Trade Off: Robustness against
+    Data-Poisoning. arXiv:2602.00822.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklpoison import HessianSpectrumDetector
+    >>> from sklpoison.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True, flat=True)
+    >>> clf = LogisticRegression(max_iter=500).fit(X[:1000], y[:1000])
+    >>> det = HessianSpectrumDetector(clf, contamination=0.1, image_shape=(8, 8),
+    ...                               random_state=0)
+    >>> det = det.fit(X[1000:1500], y[1000:1500])
+    >>> det.eigenvectors_.shape
+    (5, 1, 8, 8)
+    >>> float((det.predict(X[1000:1500], y[1000:1500]) == -1).mean())
+    0.1
+    """
+
+    _parameter_constraints = {
+        "estimator": [object],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "contamination": _CONTAMINATION,
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "curvature": [StrOptions({"hessian", "gauss_newton"})],
+        "image_shape": [tuple, list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        n_components=5,
+        max_iter=10,
+        contamination="auto",
+        batch_size=128,
+        curvature="hessian",
+        image_shape=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.n_components = n_components
+        self.max_iter = max_iter
+        self.contamination = contamination
+        self.batch_size = batch_size
+        self.curvature = curvature
+        self.image_shape = image_shape
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _model_input_shape(self):
+        # skorch nets of sklpoison.nn read flat inputs as their fitted image shape;
+        # otherwise an explicit image_shape says how the model takes flat inputs
+        shape = getattr(self.estimator, "image_shape_", None)
+        if shape is not None and int(np.prod(shape)) == int(np.prod(self.input_shape_)):
+            return tuple(shape)
+        if self.image_shape is not None:
+            return self.image_shape_
+        return self.input_shape_
+
+    def _adapter(self):
+        adapter = _hessian.make_input_hessian_adapter(
+            self.estimator, input_shape=self._model_input_shape(), curvature=self.curvature
+        )
+        d = int(np.prod(self.input_shape_))
+        if adapter.n_features != d:
+            raise ValueError(
+                f"X has {d} values per sample but {type(self.estimator).__name__} expects "
+                f"{adapter.n_features}. Pass inputs of the size the model was trained on."
+            )
+        return adapter
+
+    def fit(self, X, y=None):
+        """Compute the spectrum of the mean input Hessian on reference data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Reference inputs (flat, ``(n, H, W)`` or ``(n, C, H, W)``), in the
+            layout the model takes.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Their labels (targets of a multi-output regression model); ``None``
+            uses the model's predictions.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        self._validate_params()
+        X = self._validate_X(X, reset=True)
+        y = self._check_y(X, y)
+        self.input_shape_ = tuple(X.shape[1:])
+        self.image_shape_ = resolve_image_shape(self.input_shape_, self.image_shape)
+        adapter = self._adapter()
+        X2 = X.reshape(X.shape[0], -1)
+        labels = adapter.loss_labels(X2, y)
+        vals, vecs = lanczos.top_eigenpairs(
+            adapter,
+            X2,
+            labels,
+            n_components=self.n_components,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            random_state=self.random_state,
+        )
+        self.eigenvalues_ = vals
+        self.n_iter_ = int(min(max(self.max_iter, self.n_components), X2.shape[1]))
+        shape = self.image_shape_ if self.image_shape_ is not None else (X2.shape[1],)
+        self.eigenvectors_ = vecs.reshape(vecs.shape[0], *shape)
+        self.reference_top_eigenvalues_ = self._per_sample(adapter, X2, labels)
+        self._set_offset(self.reference_top_eigenvalues_)
+        return self
+
+    def _per_sample(self, adapter, X2, labels):
+        return lanczos.per_sample_top_eigenvalues(
+            adapter,
+            X2,
+            labels,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            random_state=self.random_state,
+            verbose=self.verbose,
+        )
+
+    @staticmethod
+    def _check_y(X, y):
+        # multi-output regression targets (n, k) are labels of the loss too
+        y = None if y is None else np.asarray(y)
+        if y is not None and y.ndim == 2 and y.shape[1] > 1:
+            check_consistent_length(X, y)
+            kind = type_of_target(y, input_name="y")
+            if kind != "continuous-multioutput":
+                raise ValueError(
+                    "y of shape (n_samples, n_outputs) is accepted for multi-output "
+                    f"regression models only (continuous targets); got targets of type {kind!r}."
+                )
+            return y
+        return _BaseScoreDetector._check_y(X, y)
+
+    def _raw(self, X, y):
+        return self.top_eigenvalues(X, y)
+
+    def top_eigenvalues(self, X, y=None):
+        """Top eigenvalue of the input Hessian of the loss at every input.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Inputs, in the layout seen at fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Labels (targets of a multi-output regression model); ``None`` uses
+            the model's predictions.
+
+        Returns
+        -------
+        eigenvalues : ndarray of shape (n_samples,)
+            Largest eigenvalue of ``∇²_x ℓ(x_i, y_i)`` (higher is more suspicious).
+        """
+        check_is_fitted(self, "eigenvalues_")
+        X = self._validate_X(X, reset=False)
+        y = self._check_y(X, y)
+        adapter = self._adapter()
+        X2 = X.reshape(X.shape[0], -1)
+        return self._per_sample(adapter, X2, adapter.loss_labels(X2, y))
+
+    def overlap(self, pattern):
+        """``|cos|`` between each eigenvector of ``H̄`` and a pattern.
+
+        The poison direction can rotate among the top eigenvectors, so the
+        maximum over them and its index are returned as well.
+
+        Parameters
+        ----------
+        pattern : array-like
+            One sample's worth of values (e.g. ``PoisonTransformer.trigger_mask_``),
+            in the image or the flat layout.
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            ``overlaps`` (ndarray of shape ``(n_components,)``), ``max`` (float)
+            and ``argmax`` (int).
+        """
+        check_is_fitted(self, "eigenvalues_")
+        p = np.asarray(pattern, dtype=np.float64).reshape(-1)
+        d = int(np.prod(self.input_shape_))
+        if p.size != d:
+            raise ValueError(
+                f"pattern has {p.size} values but the inputs have {d}; pass a pattern of the "
+                f"shape of one sample, {self.input_shape_}."
+            )
+        norm = np.linalg.norm(p)
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("pattern must be finite and not identically zero.")
+        V = self.eigenvectors_.reshape(self.eigenvectors_.shape[0], -1)
+        overlaps = np.abs(V @ p) / (np.linalg.norm(V, axis=1) * norm)
+        best = int(np.argmax(overlaps))
+        return Bunch(overlaps=overlaps, max=float(overlaps[best]), argmax=best)

@@ -1,0 +1,299 @@
+"""Backdoor detection by spectral signatures (Tran et al., 2018)."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from ..numerics import input_hessian as _hessian
+from ..utils._images import resolve_image_shape
+from ._base import _CONTAMINATION, _BaseScoreDetector
+
+
+class SpectralSignatureDetector(_BaseScoreDetector):
+    """Spectral-signature backdoor detection (Tran, Li and Madry, 2018).
+
+    Within each class, the representations of the inputs are centred on the
+    class mean and projected on the top right singular vector of the centred
+    matrix; poisoned inputs, which share a trigger feature, project far along
+    it. The suspiciousness of an input is its squared projection
+    (:meth:`signature_scores`); ``score_samples`` is its negative.
+
+    Parameters
+    ----------
+    estimator : object or None, default=None
+        Where the representations come from. ``None``: the inputs themselves
+        (flattened). A fitted skorch net or torch ``nn.Module``: the penultimate
+        features, taken with a forward hook as the input of the last
+        ``torch.nn.Linear`` layer (or of the layer named by
+        ``feature_extractor``). Any other fitted estimator: the inputs, with the
+        estimator's predictions as labels.
+    feature_extractor : callable, str or None, default=None
+        ``callable(X) -> features`` of shape ``(n, p)`` (overrides the above);
+        a str names a submodule of the torch module whose output is taken.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Expected proportion of suspicious reference inputs (the threshold is
+        that upper quantile of the reference scores); ``"auto"``: the robust
+        cut ``median + 3.5 · 1.4826 · MAD``.
+    batch_size : int, default=256
+        Samples per forward pass when extracting features.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(C, H, W)``: the layout a torch module takes flat inputs in.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The groups (labels) seen at fit; one group when fitted without labels
+        and without a model.
+    means_ : ndarray of shape (n_classes, n_features_out)
+        Class means of the representations.
+    signatures_ : ndarray of shape (n_classes, n_features_out)
+        Top right singular vector of each class's centred representations
+        (zero for a class with a single sample).
+    reference_scores_ : ndarray of shape (n_samples,)
+        Squared projections of the reference inputs.
+    threshold_ : float
+        Squared projection above which an input is flagged.
+    offset_ : float
+        ``-threshold_``.
+    input_shape_ : tuple of int
+        Shape of one sample at fit.
+    n_features_in_ : int
+        ``X.shape[1]`` at fit.
+
+    See Also
+    --------
+    HessianSpectrumDetector : Curvature-based detection.
+
+    References
+    ----------
+    B. Tran, J. Li and A. Madry (2018). Spectral Signatures in Backdoor Attacks.
+    NeurIPS.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklpoison import SpectralSignatureDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> X[:10, 0] += 6.0  # a small cluster shifted along one direction
+    >>> det = SpectralSignatureDetector(contamination=0.05).fit(X)
+    >>> int((det.predict(X)[:10] == -1).sum())
+    10
+    """
+
+    _parameter_constraints = {
+        "estimator": [object, None],
+        "feature_extractor": [callable, str, None],
+        "contamination": _CONTAMINATION,
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "image_shape": [tuple, list, None],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        feature_extractor=None,
+        contamination="auto",
+        batch_size=256,
+        image_shape=None,
+    ):
+        self.estimator = estimator
+        self.feature_extractor = feature_extractor
+        self.contamination = contamination
+        self.batch_size = batch_size
+        self.image_shape = image_shape
+
+    # ---------------------------------------------------------------- features
+    def _torch_module(self):
+        est = self.estimator
+        if est is None:
+            return None
+        if hasattr(est, "module_") and hasattr(est, "criterion_"):
+            return est.module_
+        if _hessian._is_torch_module(est):
+            return est
+        return None
+
+    def _features(self, X):
+        if callable(self.feature_extractor):
+            F = np.asarray(self.feature_extractor(X), dtype=np.float64)
+            return F.reshape(F.shape[0], -1)
+        module = self._torch_module()
+        if module is None:
+            if isinstance(self.feature_extractor, str):
+                raise ValueError(
+                    "feature_extractor given as a layer name needs a torch module or skorch "
+                    f"net as estimator; got {type(self.estimator).__name__}."
+                )
+            return X.reshape(X.shape[0], -1).astype(np.float64)
+        return self._hooked_features(module, X)
+
+    def _hooked_features(self, module, X):
+        import torch
+
+        if isinstance(self.feature_extractor, str):
+            layers = dict(module.named_modules())
+            if self.feature_extractor not in layers:
+                raise ValueError(
+                    f"feature_extractor={self.feature_extractor!r} is not a submodule of the "
+                    f"model; choose one of {[n for n in layers if n]}."
+                )
+            layer, take_input = layers[self.feature_extractor], False
+        else:
+            linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+            if not linears:
+                raise ValueError(
+                    "The model has no torch.nn.Linear layer to take penultimate features "
+                    "from; pass feature_extractor (a layer name or a callable)."
+                )
+            layer, take_input = linears[-1], True
+        shape = (
+            getattr(self.estimator, "image_shape_", None)
+            or resolve_image_shape(self.input_shape_, self.image_shape)
+            or self.input_shape_
+        )
+        params = [p for p in module.parameters() if p.is_floating_point()]
+        dtype = params[0].dtype if params else torch.get_default_dtype()
+        device = params[0].device if params else torch.device("cpu")
+        captured = []
+
+        def hook(mod, inputs, output):
+            t = inputs[0] if take_input else output
+            captured.append(t.detach().reshape(t.shape[0], -1).cpu().double().numpy())
+
+        states = [(m, m.training) for m in module.modules()]
+        handle = layer.register_forward_hook(hook)
+        try:
+            module.eval()
+            with torch.no_grad():
+                for start in range(0, X.shape[0], self.batch_size):
+                    xb = X[start : start + self.batch_size]
+                    xb = torch.tensor(xb.reshape(xb.shape[0], *shape), dtype=dtype, device=device)
+                    module(xb)
+        finally:
+            handle.remove()
+            for m, state in states:
+                m.training = state
+        return np.concatenate(captured, axis=0)
+
+    def _labels(self, X, y, F=None):
+        if y is not None:
+            return y
+        est = self.estimator
+        if est is None:
+            if self.classes_.size == 1:
+                return np.full(X.shape[0], self.classes_[0])
+            # no model: the class of the nearest class mean (nearest-centroid rule)
+            F = self._features(X) if F is None else F
+            d2 = (
+                np.einsum("nd,nd->n", F, F)[:, None]
+                - 2 * F @ self.means_.T
+                + np.einsum("cd,cd->c", self.means_, self.means_)[None, :]
+            )
+            return self.classes_[np.argmin(d2, axis=1)]
+        if hasattr(est, "predict") and not _hessian._is_torch_module(est):
+            # skorch nets take the layout they were fitted on; sklearn models flat rows
+            Xp = X if hasattr(est, "module_") else X.reshape(X.shape[0], -1)
+            return np.asarray(est.predict(Xp))
+        import torch
+
+        module = self._torch_module()
+        shape = resolve_image_shape(self.input_shape_, self.image_shape) or self.input_shape_
+        params = [p for p in module.parameters() if p.is_floating_point()]
+        dtype = params[0].dtype if params else torch.get_default_dtype()
+        device = params[0].device if params else torch.device("cpu")
+        states = [(m, m.training) for m in module.modules()]
+        try:
+            module.eval()
+            with torch.no_grad():
+                out = module(
+                    torch.tensor(X.reshape(X.shape[0], *shape), dtype=dtype, device=device)
+                )
+        finally:
+            for m, state in states:
+                m.training = state
+        if isinstance(out, tuple | list):
+            out = out[0]
+        return out.reshape(out.shape[0], -1).argmax(dim=1).cpu().numpy()
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Learn each class's mean and spectral signature on reference data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Reference inputs (e.g. the possibly poisoned training set).
+        y : array-like of shape (n_samples,) or None, default=None
+            Their labels. ``None``: the model's predictions, or one single
+            group when there is no model.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        self._validate_params()
+        X = self._validate_X(X, reset=True)
+        y = self._check_y(X, y)
+        self.input_shape_ = tuple(X.shape[1:])
+        if y is None:
+            if self.estimator is None:
+                y = np.zeros(X.shape[0], dtype=int)
+            else:
+                y = self._labels(X, None)
+        F = self._features(X)
+        classes, inverse = np.unique(y, return_inverse=True)
+        self.classes_ = classes
+        means = np.zeros((classes.size, F.shape[1]))
+        sigs = np.zeros((classes.size, F.shape[1]))
+        for c in range(classes.size):  # one SVD per class
+            Fc = F[inverse == c]
+            means[c] = Fc.mean(axis=0)
+            if Fc.shape[0] > 1:
+                _, _, Vt = np.linalg.svd(Fc - means[c], full_matrices=False)
+                sigs[c] = Vt[0]
+        self.means_ = means
+        self.signatures_ = sigs
+        self.reference_scores_ = self._project(F, inverse)
+        self._set_offset(self.reference_scores_)
+        return self
+
+    def _project(self, F, idx):
+        return np.einsum("nd,nd->n", F - self.means_[idx], self.signatures_[idx]) ** 2
+
+    def _raw(self, X, y):
+        return self.signature_scores(X, y)
+
+    def signature_scores(self, X, y=None):
+        """Squared projection of each input on its class's spectral signature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Inputs, in the layout seen at fit.
+        y : array-like of shape (n_samples,) or None, default=None
+            Labels. ``None``: the model's predictions; without a model, the
+            single group, or the class with the nearest mean representation.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher is more suspicious.
+        """
+        check_is_fitted(self, "signatures_")
+        X = self._validate_X(X, reset=False)
+        F = self._features(X)
+        y = self._labels(X, self._check_y(X, y), F)
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, self.classes_.size - 1)
+        unknown = self.classes_[idx] != y
+        if np.any(unknown):
+            raise ValueError(
+                f"y contains labels {np.unique(np.asarray(y)[unknown]).tolist()} not seen at fit "
+                f"({self.classes_.tolist()})."
+            )
+        return self._project(F, idx)
