@@ -120,12 +120,12 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.max_iter = max_iter
 
-    def _base_kernel(self, X, Y):
+    def _base_kernel(self, X, Y, gamma):
         if callable(self.kernel):
             return np.asarray(self.kernel(X, Y), dtype=float)
         params = {}
         if self.kernel in ("rbf", "poly", "sigmoid"):
-            params["gamma"] = self._gamma
+            params["gamma"] = gamma
         if self.kernel in ("poly", "sigmoid"):
             params["coef0"] = self.coef0
         if self.kernel == "poly":
@@ -170,14 +170,13 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         if self.gamma == "scale":
             var = X.var()
-            self._gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
+            self.gamma_ = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
         elif self.gamma == "auto":
-            self._gamma = 1.0 / X.shape[1]
+            self.gamma_ = 1.0 / X.shape[1]
         else:
-            self._gamma = float(self.gamma)
-        self.gamma_ = self._gamma
+            self.gamma_ = float(self.gamma)
         self.X_fit_ = X.copy()
-        K = self.noise_kernel_matrix(self._base_kernel(X, X))
+        K = self.noise_kernel_matrix(self._base_kernel(X, X, self.gamma_))
         self.svc_ = SVC(
             kernel="precomputed",
             C=self.C,
@@ -195,9 +194,9 @@ class LNSVC(ClassifierMixin, BaseEstimator):
     def _test_kernel(self, X):
         check_is_fitted(self, "svc_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        self._gamma = self.gamma_
+        # prediction reads the fitted state only and writes nothing on the estimator
         c = 1.0 - 4.0 * self.mu * (1.0 - self.mu)
-        return c * self._base_kernel(X, self.X_fit_)
+        return c * self._base_kernel(X, self.X_fit_, self.gamma_)
 
     def decision_function(self, X):
         """Decision values of the SVC on the kernel ``c k(x, x_train)``.
