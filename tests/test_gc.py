@@ -303,6 +303,17 @@ def test_gc_skorch_net_reduces_mixed_gradient():
     assert np.isfinite(gc.tau_)
 
 
+def test_gradpc_verbose_shows_progress_not_prints(capsys):
+    X, y = make_classification(80, 4, random_state=0)
+    quiet = GradPC(epsilon_w=0.2, max_iter=4).fit(X, y)
+    assert capsys.readouterr() == ("", "")
+    loud = GradPC(epsilon_w=0.2, max_iter=4, verbose=2).fit(X, y)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "GradPC" in err and "4/4" in err and "loss=" in err
+    assert_allclose(loud.target_params_, quiet.target_params_)
+
+
 # ------------------------------------------------------------------------ Sever
 def test_sever_removes_planted_outliers():
     rng = np.random.RandomState(0)

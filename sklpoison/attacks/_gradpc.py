@@ -23,7 +23,12 @@ def _grad_pc(adapter, X, yi, epsilon_w, max_iter, lr, verbose=0):
     a = np.zeros_like(theta0)
     history = [adapter.data_loss(theta0, X, yi)]
     n_iter = 0
-    for it in range(max_iter):
+    steps = range(max_iter)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="GradPC", unit="step")
+    for _ in steps:
         g = adapter.data_grad(theta0 + a, X, yi)
         gn = np.linalg.norm(g)
         if gn == 0 or radius == 0:
@@ -34,8 +39,8 @@ def _grad_pc(adapter, X, yi, epsilon_w, max_iter, lr, verbose=0):
         if an > radius:
             a *= radius / an
         history.append(adapter.data_loss(theta0 + a, X, yi))
-        if verbose > 1:
-            print(f"GradPC iteration {it + 1}: training loss {history[-1]:.4f}")
+        if verbose:
+            steps.set_postfix(loss=f"{history[-1]:.4f}")
     return theta0 + a, np.asarray(history), max(n_iter, 1)
 
 
@@ -65,7 +70,8 @@ class GradPC(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Ba
     lr : float > 0, default=0.1
         Step length as a fraction of the radius.
     verbose : int, default=0
-        Print the training loss per step when > 1.
+        Show a tqdm progress bar over the ascent steps, with the current mean training
+        loss, when > 0.
 
     Attributes
     ----------
