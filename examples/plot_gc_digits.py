@@ -80,7 +80,8 @@ def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, def
         "gnorm0": gc.gradient_norm_history_[0],
     }
     if defend:
-        sever = Sever(victim, epsilon=epsilon_d / (1 + epsilon_d), n_iter=4, random_state=0)
+        fraction = epsilon_d / (1 + epsilon_d)
+        sever = Sever(victim, removal_fraction=fraction, n_iter=4, random_state=0)
         sever.fit(X_res, y_res)
         out["drop_defended"] = 100 * (sever.score(X_test, y_test) - clean_acc)
         out["recall"] = sever.outlier_mask_[gc.poison_indices_].mean()

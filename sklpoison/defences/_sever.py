@@ -1,5 +1,6 @@
 """Sever (Diakonikolas et al., 2019): robust training by filtering outlying gradients."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,6 +14,22 @@ from ..base import _DelegatingClassifierMixin
 from ..numerics.param_gradients import check_supported, make_adapter
 
 
+def _highest_keeping_each_class(rows, scores, codes, target):
+    """The (at most) ``target`` highest-scoring ``rows``, never every row of a class.
+
+    Rows are taken by decreasing score (ties by position); a row is skipped when it
+    is the last one of its class still kept, so each class present keeps one row.
+    """
+    order = np.argsort(-scores, kind="stable")
+    ranked = codes[order]
+    # rank of each candidate within its class (0 for the class's highest score)
+    n_classes = codes.max() + 1
+    onehot = ranked[:, None] == np.arange(n_classes)
+    rank_in_class = (np.cumsum(onehot, axis=0) - 1)[np.arange(ranked.size), ranked]
+    removable = rank_in_class < np.bincount(codes, minlength=n_classes)[ranked] - 1
+    return rows[order[removable][:target]]
+
+
 # ------------------------------------------------------------------------ Sever
 class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     r"""Sever defence (Diakonikolas et al., 2019): drop gradient outliers, refit.
@@ -22,16 +39,23 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
     model, centres them, takes the top right singular vector :math:`v` of the
     centred matrix, scores each row by :math:`\tau_i = ((\nabla\ell_i -
     \bar g)\cdot v)^2` and removes the highest-scoring rows. In total
-    ``round(epsilon * n)`` rows are removed, an equal share per round. The
-    final model is refitted on the kept rows.
+    ``round(removal_fraction * n)`` rows are removed, an equal share per round.
+    The final model is refitted on the kept rows.
+
+    The last kept row of a class is never removed (the next-highest score of another
+    class goes instead), so the model is always fitted on every class of ``y``: a rare
+    class, whose rows often carry the largest gradients, stays a class of
+    ``classes_`` and of ``predict_proba``. If that leaves fewer than
+    ``round(removal_fraction * n)`` removable rows, fewer are removed, with a warning.
 
     Parameters
     ----------
     estimator : estimator or None, default=None
         LogisticRegression, SGDClassifier(loss="log_loss") or a skorch
         NeuralNetClassifier. ``None`` means ``LogisticRegression()``.
-    epsilon : float in [0, 1), default=0.1
-        Fraction of the training rows removed in total.
+    removal_fraction : float in [0, 1), default=0.1
+        Fraction of the training rows removed in total (the assumed fraction of
+        outliers, the :math:`\varepsilon` of the paper).
     n_iter : int, default=4
         Number of filtering rounds.
     random_state : int, RandomState instance or None, default=None
@@ -63,21 +87,21 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 2)); y = (X[:, 0] > 0).astype(int)
     >>> X[:10] = [8.0, 8.0]; y[:10] = 0
-    >>> sever = Sever(epsilon=0.1, n_iter=2).fit(X, y)
+    >>> sever = Sever(removal_fraction=0.1, n_iter=2).fit(X, y)
     >>> int(sever.outlier_mask_[:10].sum())
     10
     """
 
     _parameter_constraints = {
         "estimator": "no_validation",
-        "epsilon": [Interval(Real, 0, 1, closed="left")],
+        "removal_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, epsilon=0.1, n_iter=4, random_state=None):
+    def __init__(self, estimator=None, *, removal_fraction=0.1, n_iter=4, random_state=None):
         self.estimator = estimator
-        self.epsilon = epsilon
+        self.removal_fraction = removal_fraction
         self.n_iter = n_iter
         self.random_state = random_state
 
@@ -103,9 +127,9 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
         self._kind_ = check_supported(estimator, "Sever")
         X, y = _validate_Xy(self, X, y, self._kind_)
         n = X.shape[0]
-        self.classes_ = np.unique(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
         rng = check_random_state(self.random_state)
-        total = int(round(self.epsilon * n))
+        total = int(round(self.removal_fraction * n))
         keep = np.ones(n, dtype=bool)
         scores = np.zeros(n)
         removed = 0
@@ -127,9 +151,17 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
             s = (G @ v) ** 2
             scores[rows] = s
             if target > 0:
-                drop = rows[np.argsort(-s, kind="stable")[:target]]
+                drop = _highest_keeping_each_class(rows, s, codes[rows], target)
                 keep[drop] = False
-                removed += target
+                removed += drop.size
+        if removed < total:
+            warnings.warn(
+                f"Sever removed {removed} rows instead of round(removal_fraction * n) = "
+                f"{total}: it keeps at least one row of each of the {self.classes_.size} "
+                f"classes. Lower removal_fraction to silence this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
         self.estimator_ = _fit_clean(estimator, X[keep], y[keep])
         self.outlier_mask_ = ~keep
         self.scores_ = scores

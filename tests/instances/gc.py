@@ -18,7 +18,7 @@ def _grad_pc():
 def _sever():
     from sklpoison import Sever
 
-    return [Sever(epsilon=0.05, n_iter=2, random_state=0)]
+    return [Sever(removal_fraction=0.05, n_iter=2, random_state=0)]
 
 
 INSTANCES = {
