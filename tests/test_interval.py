@@ -218,3 +218,236 @@ def test_matmul_enclosure_property_with_hypothesis():
 
     assert hypothesis is not None
     check()
+
+
+# ------------------------------------------------ exact arithmetic at rounding edges
+
+from sklpoison.numerics import rounding as rd  # noqa: E402
+
+_EDGE = np.array(
+    [
+        1.0,
+        1 + 2.0**-52,
+        1 - 2.0**-53,
+        -(1 + 2.0**-52),
+        2.0**-1074,  # smallest subnormal
+        -(2.0**-1022),
+        1e300,
+        -1e-300,
+        3.0,
+        1 / 3,
+        0.1,
+        -0.7,
+        0.0,
+    ]
+)
+
+
+def _F(x):
+    return Fraction(float(x))
+
+
+def _edge_values(rng, n):
+    """Edge values mixed with random ones of very different magnitudes."""
+    pick = rng.choice(_EDGE, size=n)
+    mix = rng.normal(size=n) * 10.0 ** rng.randint(-30, 30, size=n)
+    return np.where(rng.rand(n) < 0.5, pick, mix)
+
+
+def test_rounding_constants_and_directed_steps_bound_exact_results():
+    assert rd.U == 2.0**-53 and rd.TINY == 2.0**-1022
+    assert rd.gamma(1) == rd.U / (1 - rd.U)
+    assert_allclose(rd.gamma(10), 10 * 2.0**-53 / (1 - 10 * 2.0**-53), rtol=1e-15)
+    rng = np.random.RandomState(20)
+    a, b = _edge_values(rng, 400), _edge_values(rng, 400)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        results = {
+            "+": (a + b, lambda x, y: x + y),
+            "-": (a - b, lambda x, y: x - y),
+            "*": (a * b, lambda x, y: x * y),
+        }
+        for name, (res, op) in results.items():
+            lo, hi = rd.round_down(res), rd.round_up(res)
+            for i in range(len(a)):
+                if not np.isfinite(res[i]):
+                    continue
+                exact = op(_F(a[i]), _F(b[i]))
+                assert _F(lo[i]) <= exact <= _F(hi[i]), (name, a[i], b[i])
+    # outward widens by at least (1 - gamma(2)) (rel |x| + abs) and is sound for the
+    # value it was asked to cover
+    x = _edge_values(rng, 200)
+    x = x[np.abs(x) < 1e299]
+    lo, hi = rd.outward(x, x, rel=4 * rd.U)
+    for xi, li, hi_ in zip(x, lo, hi):
+        need = (1 - Fraction(rd.gamma(2))) * (4 * Fraction(rd.U) * abs(_F(xi)) + _F(rd.TINY))
+        assert _F(li) <= _F(xi) - need and _F(hi_) >= _F(xi) + need
+
+
+def test_interval_ops_contain_exact_results_at_rounding_edges():
+    rng = np.random.RandomState(21)
+    n = 300
+    a_lo = _edge_values(rng, n) / 1e10
+    a_hi = a_lo + np.abs(_edge_values(rng, n)) * (rng.rand(n) < 0.5) / 1e10
+    b_lo = _edge_values(rng, n) / 1e10
+    b_hi = b_lo + np.abs(_edge_values(rng, n)) * (rng.rand(n) < 0.5) / 1e10
+    with np.errstate(over="ignore", invalid="ignore"):
+        m_lo, m_hi = ia.interval_mul(a_lo, a_hi, b_lo, b_hi)
+        s_lo, s_hi = ia.interval_add(a_lo, a_hi, b_lo, b_hi)
+    ok = np.isfinite(m_lo) & np.isfinite(m_hi) & np.isfinite(s_lo) & np.isfinite(s_hi)
+    assert ok.mean() > 0.8
+    for i in np.flatnonzero(ok):
+        for ua in (0, 1):
+            for ub in (0, 1):
+                a = _F(a_hi[i] if ua else a_lo[i])
+                b = _F(b_hi[i] if ub else b_lo[i])
+                assert _F(m_lo[i]) <= a * b <= _F(m_hi[i])
+                assert _F(s_lo[i]) <= a + b <= _F(s_hi[i])
+    # cancellation: squared-error derivative 2 (z - y -/+ eps) around zero
+    z = np.array([1 + 2.0**-52, 0.3, 1e16, -1e-300, 0.1 + 0.2])
+    y = np.array([1.0, 0.2, 1e16 - 2.0, 0.0, 0.3])
+    for eps in (0.0, 0.1, 2.0**-60):
+        g_lo, g_hi = ia.squared_error_grad(z, z, y, eps)
+        for i in range(len(z)):
+            for t in (-eps, eps):
+                exact = 2 * (_F(z[i]) - _F(y[i]) - _F(t))
+                assert _F(g_lo[i]) <= exact <= _F(g_hi[i])
+
+
+def test_matmul_contains_exact_products_with_cancellation_and_extreme_magnitudes():
+    rng = np.random.RandomState(22)
+    for trial in range(20):
+        n, m, p = rng.randint(1, 4), rng.randint(2, 7), rng.randint(1, 3)
+        A = _edge_values(rng, n * m).reshape(n, m) * 1e-150
+        B = _edge_values(rng, m * p).reshape(m, p) * 1e-140
+        if trial % 2:  # a row that cancels: x + (1 + 2^-52) - x - 1 style
+            A[0, :2] = [1e16, -1e16]
+            B[:2, 0] = [1 + 2.0**-52, 1.0]
+        R = np.abs(rng.normal(size=B.shape)) * (rng.rand(*B.shape) < 0.5)
+        b_lo, b_hi = B, B + R
+        lo, hi = ia.interval_matmul(A, A, b_lo, b_hi)
+        for _ in range(4):
+            U_ = rng.rand(*B.shape) < 0.5
+            Bs = np.where(U_, b_lo, b_hi)
+            for i in range(n):
+                for j in range(p):
+                    exact = sum(_F(A[i, t]) * _F(Bs[t, j]) for t in range(m))
+                    assert _F(lo[i, j]) <= exact <= _F(hi[i, j])
+
+
+def test_sigmoid_and_softmax_intervals_contain_high_precision_values():
+    mp = pytest.importorskip("mpmath")
+    mp.mp.prec = 200
+    z = np.array([-745.0, -700.0, -36.9, -1e-300, 0.0, 2.0**-52, 1 + 2.0**-52, 37.0, 700.0])
+    s_lo, s_hi = ia.sigmoid_interval(z, z)
+    for i, zi in enumerate(z):
+        exact = 1 / (1 + mp.exp(-mp.mpf(float(zi))))
+        assert mp.mpf(float(s_lo[i])) <= exact <= mp.mpf(float(s_hi[i]))
+    rng = np.random.RandomState(23)
+    logits = [
+        np.array([[700.0, -700.0, 0.0]]),
+        np.array([[1 + 2.0**-52, 1.0, 1 - 2.0**-53]]),
+        np.array([[-740.0, -739.0, 5.0, 5.0]]),
+        rng.normal(scale=30.0, size=(6, 4)),
+    ]
+    for Z in logits:
+        p_lo, p_hi = ia.softmax_interval(Z, Z)
+        for r in range(Z.shape[0]):
+            den = mp.fsum(mp.exp(mp.mpf(float(v))) for v in Z[r])
+            for j in range(Z.shape[1]):
+                exact = mp.exp(mp.mpf(float(Z[r, j]))) / den
+                assert mp.mpf(float(p_lo[r, j])) <= exact <= mp.mpf(float(p_hi[r, j]))
+        g_lo, g_hi = ia.softmax_cross_entropy_grad(Z, Z, np.ones(Z.shape, dtype=bool))
+        for r in range(Z.shape[0]):
+            den = mp.fsum(mp.exp(mp.mpf(float(v))) for v in Z[r])
+            for j in range(Z.shape[1]):
+                exact = mp.exp(mp.mpf(float(Z[r, j]))) / den
+                assert mp.mpf(float(g_lo[r, j])) <= exact - 1 and exact <= mp.mpf(float(g_hi[r, j]))
+
+
+def test_relu_upper_line_dominates_relu_exactly():
+    from sklpoison.certification._lp import relu_upper_line
+
+    rng = np.random.RandomState(24)
+    l = -np.abs(_edge_values(rng, 300)) - 2.0**-1074
+    u = np.abs(_edge_values(rng, 300)) + 2.0**-1074
+    l[:3], u[:3] = [-1.0, -(1 + 2.0**-52), -1e300], [1 + 2.0**-52, 1.0, 1e-300]
+    slope, icpt = relu_upper_line(l, u)
+    for i in range(len(l)):
+        s, t = _F(slope[i]), _F(icpt[i])
+        # a line above the convex relu at both end points is above it on [l, u]
+        assert s * _F(l[i]) + t >= 0
+        assert s * _F(u[i]) + t >= _F(u[i])
+        assert 0 <= s <= 1
+    # stable units: the identity and the zero line
+    s, t = relu_upper_line(np.array([0.5, -2.0]), np.array([1.0, -1.0]))
+    assert_array_equal(s, [1.0, 0.0]) and assert_array_equal(t, [0.0, 0.0])
+    # the widening is tiny compared with the chord's intercept -u l / (u - l)
+    s, t = relu_upper_line(np.array([-1.0]), np.array([3.0]))
+    assert 0.75 <= t[0] <= 0.75 * (1 + 1e-15)
+
+
+def test_certifier_slacks_contain_exact_values():
+    from sklpoison.certification._box import _sgd_box_update, _sum_bounds
+    from sklpoison.certification._zonotope import _zonotope_box
+
+    rng = np.random.RandomState(25)
+    # batch sums with cancellation and huge / tiny terms
+    V = np.array([[1e16, 1.0, -1e16, 2.0**-52, 3.0, -1e-300]]).T * np.ones((1, 3))
+    V[:, 1] = _edge_values(rng, 6)
+    V[:, 2] = rng.normal(size=6) * 1e8
+    lo, hi = _sum_bounds(V, V, axis=0)
+    for j in range(3):
+        exact = sum(_F(v) for v in V[:, j])
+        assert _F(lo[j]) <= exact <= _F(hi[j])
+    # one SGD step of a box, at its corners
+    p_lo = _edge_values(rng, 50)
+    p_hi = p_lo + np.abs(rng.normal(size=50))
+    g_lo = _edge_values(rng, 50)
+    g_hi = g_lo + np.abs(rng.normal(size=50)) * 1e-3
+    decay, eta = 1 - 0.1 * 0.3, 0.1
+    n_lo, n_hi = _sgd_box_update(p_lo, p_hi, g_lo, g_hi, decay, eta)
+    for i in range(50):
+        for p in (p_lo[i], p_hi[i]):
+            for g in (g_lo[i], g_hi[i]):
+                exact = _F(decay) * _F(p) - _F(eta) * _F(g)
+                assert _F(n_lo[i]) <= exact <= _F(n_hi[i])
+    # interval hull of a zonotope
+    c = _edge_values(rng, 4)
+    G = rng.normal(size=(4, 6)) * 10.0 ** rng.randint(-5, 5, size=(4, 6))
+    W_lo, W_hi, b_lo, b_hi = _zonotope_box(c, G)
+    lo, hi = np.concatenate([W_lo[:, 0], b_lo]), np.concatenate([W_hi[:, 0], b_hi])
+    for i in range(4):
+        r = sum(abs(_F(g)) for g in G[i])
+        assert _F(lo[i]) <= _F(c[i]) - r and _F(c[i]) + r <= _F(hi[i])
+
+
+def test_linear_zonotope_step_contains_the_exact_step():
+    from sklpoison.certification._zonotope import _affine_zonotope_update
+
+    rng = np.random.RandomState(26)
+    B, d, m = 5, 2, 3
+    Xb = rng.normal(size=(B, d))
+    Xb[0] = [1 + 2.0**-52, -1.0]
+    Yb = rng.normal(size=(B, 1))
+    c = rng.normal(size=d + 1)
+    G = rng.normal(size=(d + 1, m)) * 0.1
+    e_r = np.abs(rng.normal(size=d + 1)) * 0.01
+    excess = (-e_r[:d, None], e_r[:d, None], -e_r[d:], e_r[d:])
+    decay, eta = 0.97, 0.1
+    nc, nG = _affine_zonotope_update(c, G, Xb, Yb, excess, decay, eta)
+    assert nG.shape[1] == m + d + 1
+    Xa = [[_F(v) for v in row] + [Fraction(1)] for row in Xb]
+    for _ in range(6):
+        e = rng.choice([-1.0, 1.0], size=m)
+        E = [_F(v) for v in rng.uniform(-1, 1, size=d + 1) * e_r]
+        theta = [_F(c[i]) + sum(_F(G[i, j]) * _F(e[j]) for j in range(m)) for i in range(d + 1)]
+        # exact gradient 2/B Xa^T (Xa theta - y), step theta - eta (g + E) with decay
+        resid = [
+            sum(x[k] * theta[k] for k in range(d + 1)) - _F(Yb[b, 0]) for b, x in enumerate(Xa)
+        ]
+        grad = [Fraction(2, B) * sum(Xa[b][i] * resid[b] for b in range(B)) for i in range(d + 1)]
+        new = [_F(decay) * theta[i] - _F(eta) * (grad[i] + E[i]) for i in range(d + 1)]
+        # same old symbols e; the new (diagonal) generators must cover the rest
+        for i in range(d + 1):
+            old = _F(nc[i]) + sum(_F(nG[i, j]) * _F(e[j]) for j in range(m))
+            assert abs(new[i] - old) <= sum(abs(_F(v)) for v in nG[i, m:])

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..numerics import interval as ia
-from ._nominal import _U
+from ..numerics.rounding import TINY, U, gamma
 
 
 # --------------------------------------------------------------------------
@@ -62,12 +62,14 @@ def _interval_backward(box, hs, zs, d_lo, d_hi):
 def _sum_bounds(lo, hi, axis=0):
     """Batch sums with the float64 rounding error of the summation added outward."""
     n = lo.shape[axis]
-    g = (n + 1) * _U / (1 - (n + 1) * _U)
+    # Higham (3.5) for a sum of n terms: error <= gamma(n - 1) sum |x_i|; +2 for the
+    # rounded |x| sum and the subtraction of the slack; n TINY covers underflow
+    g = gamma(n + 1)
     s_lo = lo.sum(axis=axis)
     s_hi = hi.sum(axis=axis)
     return (
-        s_lo - g * np.abs(lo).sum(axis=axis) - n * np.finfo(float).tiny,
-        s_hi + g * np.abs(hi).sum(axis=axis) + n * np.finfo(float).tiny,
+        s_lo - g * np.abs(lo).sum(axis=axis) - n * TINY,
+        s_hi + g * np.abs(hi).sum(axis=axis) + n * TINY,
     )
 
 
@@ -77,14 +79,17 @@ def _sgd_box_update(p_lo, p_hi, g_lo, g_hi, decay, eta):
     Each product and the difference round once; the bounds are widened by
     ``4 u (|decay p| + |eta g|)`` plus the smallest normal number.
     """
+    # a = fl(decay p), b = fl(eta g), fl(a - b): the exact decay p - eta g differs
+    # from the result by <= U (|decay p| + |eta g|) + U |a - b| <= 2 U (1 + U)(|a| + |b|);
+    # the widening's own multiply-add and subtraction round by <= U (|a| + |b|) + U |lo|,
+    # so 4 U (|a| + |b|) covers all (Higham (2.4)); TINY covers underflow.
     a_lo, a_hi = decay * p_lo, decay * p_hi
     b_lo, b_hi = eta * g_hi, eta * g_lo
     lo = a_lo - b_lo
     hi = a_hi - b_hi
-    tiny = np.finfo(float).tiny
     return (
-        lo - 4 * _U * (np.abs(a_lo) + np.abs(b_lo)) - tiny,
-        hi + 4 * _U * (np.abs(a_hi) + np.abs(b_hi)) + tiny,
+        lo - 4 * U * (np.abs(a_lo) + np.abs(b_lo)) - TINY,
+        hi + 4 * U * (np.abs(a_hi) + np.abs(b_hi)) + TINY,
     )
 
 

@@ -22,6 +22,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..numerics import interval as ia
+from ..numerics.rounding import U
 from ._box import (
     _interval_backward,
     _interval_deltas,
@@ -29,7 +30,7 @@ from ._box import (
     _output_grad_interval,
     _sgd_box_update,
 )
-from ._nominal import _U, _forward, _lr_at, _nominal_grads
+from ._nominal import _forward, _lr_at, _nominal_grads
 from ._sums import _combine_per_sample
 from ._zonotope import _affine_zonotope_update, _linear_excess, _zonotope_box
 
@@ -588,7 +589,8 @@ class IntervalCertifier(BaseEstimator):
         variants = {"clean": (hs, _interval_deltas(box, zs, d_lo, d_hi))}
         hs_x = zs_x = None
         if kx > 0:
-            x_lo, x_hi = ia.outward(Xb - eps, Xb + eps, rel=2 * _U)
+            # x -/+ eps: one rounded operation each, 2 U plus a nextafter step covers it
+            x_lo, x_hi = ia.outward(Xb - eps, Xb + eps, rel=2 * U)
             hs_x, zs_x = _interval_forward(box, x_lo, x_hi)
         flip_lab = self._labels_for(Yb, label_sets, idx, True) if ky > 0 else None
         wanted = []
@@ -703,7 +705,8 @@ class IntervalCertifier(BaseEstimator):
             raise ValueError(f"epsilon must be a non-negative float; got {epsilon!r}.")
         if epsilon == 0:
             return X, X, X
-        lo, hi = ia.outward(X - epsilon, X + epsilon, rel=2 * _U)
+        # x -/+ epsilon: one rounded operation each, 2 U plus a nextafter step covers it
+        lo, hi = ia.outward(X - epsilon, X + epsilon, rel=2 * U)
         return X, lo, hi
 
     def _lp(self):

@@ -53,14 +53,45 @@ intersected with the interval bound by the caller, so it is never looser.
 import numpy as np
 
 from ..numerics import interval as ia
+from ..numerics.rounding import TINY, U, gamma, round_up
 
-__all__ = ["LPForwardBounds"]
-
-_U = np.finfo(np.float64).eps / 2
+__all__ = ["LPForwardBounds", "relu_upper_line"]
 
 
-def _gamma(n):
-    return n * _U / (1 - n * _U)
+def relu_upper_line(z_lo, z_hi):
+    """Slope and intercept of a line above ``relu`` on ``[z_lo, z_hi]``, rounded outward.
+
+    The triangle relaxation's upper side is the chord ``h <= s z + t`` through
+    ``(l, 0)`` and ``(u, u)`` (``s = u / (u - l)``, ``t = -s l``) for an unstable
+    unit (``l < 0 < u``), ``h = z`` for an active one and ``h = 0`` for a dead one.
+    ``s`` is any float near the chord's slope; the intercept is then rounded
+    up so that the line lies above ``relu`` at *both* end points,
+    ``t >= max(-s l, u (1 - s))`` (each operation bounded by one
+    :func:`~sklpoison.numerics.rounding.round_up` step), which, ``relu`` being
+    convex, puts it above ``relu`` on the whole interval, in exact arithmetic.
+
+    Parameters
+    ----------
+    z_lo, z_hi : ndarray
+        Pre-activation bounds with ``z_lo <= z_hi``.
+
+    Returns
+    -------
+    slope, icpt : ndarray
+        ``relu(z) <= slope * z + icpt`` for every real ``z`` in ``[z_lo, z_hi]``.
+    """
+    z_lo = np.asarray(z_lo, dtype=np.float64)
+    z_hi = np.asarray(z_hi, dtype=np.float64)
+    active = z_lo >= 0
+    dead = z_hi <= 0
+    unstable = ~(active | dead)
+    denom = np.where(unstable, z_hi - z_lo, 1.0)
+    slope = np.where(active, 1.0, np.where(dead, 0.0, z_hi / denom))
+    slope = np.clip(slope, 0.0, 1.0)  # the chord's slope lies in [0, 1]; so does ours
+    at_lo = round_up(-slope * z_lo)  # -s l: one rounded product (negation is exact)
+    at_hi = round_up(z_hi * round_up(1.0 - slope))  # u (1 - s), u > 0 and 1 - s >= 0
+    icpt = np.where(unstable, np.maximum(at_lo, at_hi), 0.0)
+    return slope, icpt
 
 
 def _box_min(r, lo, hi):
@@ -158,13 +189,7 @@ class LPForwardBounds:
             z_lo = np.minimum(z_lo, z_hi)
             self.z_lo[layer].value = z_lo
             self.z_hi[layer].value = z_hi
-            active = z_lo >= 0
-            dead = z_hi <= 0
-            denom = np.where(active | dead, 1.0, z_hi - z_lo)
-            slope = np.where(active, 1.0, np.where(dead, 0.0, z_hi / denom))
-            icpt = np.where(active | dead, 0.0, -z_hi * z_lo / denom)
-            # round the upper line of the triangle outward
-            icpt = icpt + 1e-12 * (1 + np.abs(icpt) + np.abs(z_lo) + np.abs(z_hi))
+            slope, icpt = relu_upper_line(z_lo, z_hi)
             self.slope[layer].value = slope
             self.icpt[layer].value = icpt
             a_lo, a_hi = ia.relu(z_lo, z_hi)
@@ -238,7 +263,7 @@ class LPForwardBounds:
             p = (HL * W_lo, HL * W_hi, HH * W_lo, HH * W_hi)
             s_lo = np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3]))
             s_hi = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
-            s_lo, s_hi = ia.outward(s_lo, s_hi, rel=2 * _U)
+            s_lo, s_hi = ia.outward(s_lo, s_hi, rel=2 * U)
             r_W = (m1 - m3) * HL + (m2 - m4) * HH
             r_h = ((m1 - m4) * W_lo + (m2 - m3) * W_hi).sum(axis=1)
             const = -(m1 * W_lo * HL).sum() - (m2 * W_hi * HH).sum()
@@ -286,7 +311,12 @@ class LPForwardBounds:
         if not (np.isfinite(total) and np.isfinite(mag)):
             return -np.inf
         n_terms += 16
-        return total - 4 * _gamma(n_terms) * mag - 64 * np.finfo(float).tiny
+        # total is a sum of n_terms rounded products; every coefficient is itself a
+        # short sum of products of the multipliers and the box ends, whose magnitudes mag
+        # accumulates. Higham (3.5): the evaluation errs by <= gamma(n_terms) * mag per
+        # level (coefficients, products, sum, the final subtraction): 4 gamma(n_terms) mag;
+        # 64 TINY covers underflow of the (few, per-term) operations that can underflow.
+        return total - 4 * gamma(n_terms) * mag - 64 * TINY
 
     def _queries(self, x_lo, x_hi):
         from ._box import _interval_forward

@@ -4,8 +4,6 @@ import numpy as np
 
 from ..numerics import interval as ia
 
-_U = np.finfo(np.float64).eps / 2
-
 
 # --------------------------------------------------------------------------
 # nominal model (numpy, broadcasts over leading "replay" axes)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..numerics import interval as ia
-from ._nominal import _U
+from ..numerics.rounding import TINY, gamma
 
 
 def _outer_bounds(h_lo, h_hi, d_lo, d_hi):
@@ -202,7 +202,16 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
     BLAS product ``max|h|^T max|d|`` over all variants; the bounds are widened
     by ``16 gamma_{B+8}`` times that product.
     """
-    g = (B + 8) * _U / (1 - (B + 8) * _U)
+    # With M_b = max|h_b| max|d_b| over the variants (>= |p_b|, |g_b| of every end point):
+    # per-sample end points round once (<= U M_b); the clean sum errs by <= gamma(B) sum M_b
+    # (Higham (3.5)); each difference p - g (<= 2 U (1 + U) * 2 M_b), joint excess (two more
+    # subtractions, <= 3 U * 3 M_b) and top-k sum (<= gamma(k) of its terms; selecting the
+    # top k of perturbed values moves the sum by <= the sum of the perturbations) adds
+    # <= 4 gamma(B + 8) sum M_b per term, with at most three terms: 13 gamma(B + 8) sum M_b.
+    # The final subtraction of the slack and division by B (each <= U |result|, and
+    # |result| <= 7 sum M_b) fit in the remaining 3 gamma(B + 8) >= 27 U; h_mag.T @ d_mag is
+    # sum M_b up to a relative gamma(B) (positive terms), absorbed by the same margin.
+    g = gamma(B + 8)
     out = []
     for layer in range(n_layers):
         h_mag = None
@@ -212,8 +221,8 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
             dm = np.maximum(np.abs(ds[layer][0]), np.abs(ds[layer][1]))
             h_mag = hm if h_mag is None else np.maximum(h_mag, hm)
             d_mag = dm if d_mag is None else np.maximum(d_mag, dm)
-        slack_W = 16 * g * (h_mag.T @ d_mag) + 16 * B * np.finfo(float).tiny
-        slack_b = 16 * g * d_mag.sum(axis=0) + 16 * B * np.finfo(float).tiny
+        slack_W = 16 * g * (h_mag.T @ d_mag) + 16 * B * TINY
+        slack_b = 16 * g * d_mag.sum(axis=0) + 16 * B * TINY
         n_in = h_mag.shape[1]
         n_out = d_mag.shape[1]
         rows = max(1, _CHUNK_ELEMENTS // max(1, n_out * B))

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..numerics import interval as ia
-from ._nominal import _U
+from ..numerics.rounding import TINY, U, gamma
 
 
 def _affine_zonotope_update(centre, gens, Xb, Yb, excess, decay, eta):
@@ -32,7 +32,14 @@ def _affine_zonotope_update(centre, gens, Xb, Yb, excess, decay, eta):
     new_centre = M @ centre + eta * v - eta * e_c
     new_gens = M @ gens
     m = gens.shape[1]
-    g = (B + m + d + 8) * _U / (1 - (B + m + d + 8) * _U)
+    # Rounding (Higham (3.5) for every product, Lemma 3.1 for the chains): A and v err by
+    # <= gamma(B + 1) A_abs and gamma(B + 1) v_abs; M by <= U (|M| + eta A_abs) more; the
+    # exact M* maps |theta| <= |c| + |G| 1 so (M* - M) theta is <= gamma(B + 3) (|M| +
+    # eta A_abs)(|c| + |G| 1); M c and M G (length d + 1) by gamma(d + 1) |M| (|c|, |G|);
+    # the three additions of the centre and the excess centre/radius by <= 4 U of their
+    # magnitudes (|new_centre|, eta |e|). The sum of these is below
+    # gamma(B + m + d + 8) times each magnitude group, counted four times over.
+    g = gamma(B + m + d + 8)
     g_abs = np.abs(gens).sum(axis=1)
     slack = (
         4
@@ -44,7 +51,7 @@ def _affine_zonotope_update(centre, gens, Xb, Yb, excess, decay, eta):
             + np.abs(new_centre)
             + np.abs(new_gens).sum(axis=1)
         )
-        + np.finfo(float).tiny
+        + TINY
     )
     new_gens = np.hstack([new_gens, np.diag(eta * e_r + slack)])
     # drop generators that are exactly zero (no poisoning), keep the rest
@@ -67,13 +74,17 @@ def _linear_excess(box_layer, Xb, Yb, kx, ky, eps, nu, paired):
     B = Xb.shape[0]
     absx = np.abs(Xb)
     ones = np.ones((B, 1))
+    d = Xb.shape[1]
     Wm = np.maximum(np.abs(W_lo), np.abs(W_hi))[:, 0]
     T = Wm.sum()
-    z_lo = Xb @ W_lo[:, 0]  # only its magnitude matters: bound |z - y| crudely but soundly
-    zc = Xb @ (0.5 * (W_lo + W_hi))[:, 0] + 0.5 * (b_lo + b_hi)[0]
+    Wc, bc = (0.5 * (W_lo + W_hi))[:, 0], 0.5 * (b_lo + b_hi)[0]
+    zc = Xb @ Wc + bc
     zr = absx @ (0.5 * (W_hi - W_lo))[:, 0] + 0.5 * (b_hi - b_lo)[0]
-    del z_lo
-    zy = np.abs(zc - Yb[:, 0]) + zr  # >= |z - y| over the box
+    # |z - y| over the box is <= |zc - y| + zr in exact arithmetic; the computed zc - y
+    # errs by <= gamma(d + 2) (|x|.|Wc| + |bc| + |y|) (Higham (3.5), one more addition),
+    # the rounded centre/radius of the box by <= U zr (covered by the same gamma)
+    mag = absx @ np.abs(Wc) + abs(bc) + np.abs(Yb[:, 0]) + zr
+    zy = np.abs(zc - Yb[:, 0]) + zr + gamma(d + 4) * mag  # >= |z - y| over the box
     xp = np.hstack([absx + eps, ones])  # |x'| including the bias input
     dx = np.hstack([np.full_like(absx, eps), np.zeros((B, 1))])  # |D|
     m_x = 2 * eps * T * xp + 2 * zy[:, None] * dx if kx > 0 else None
@@ -89,11 +100,15 @@ def _linear_excess(box_layer, Xb, Yb, kx, ky, eps, nu, paired):
         if ky > 0:
             total += ia.topk_sum(m_y, ky)
         if kx > 0 and ky > 0:
-            total += ia.topk_sum(np.maximum(m_xy - m_x - m_y, 0.0), min(kx, ky))
-    # generous float64 slack on these few positive operations
-    total = total * (1 + 64 * (B + 8) * _U) + np.finfo(float).tiny
+            # the joint change's excess over the two separate ones, m_xy - m_x - m_y,
+            # is exactly 2 nu |D| (no cancellation in floating point this way)
+            total += ia.topk_sum(2 * nu * dx, min(kx, ky))
+    # Every quantity above is a sum of products of non-negative numbers: T (d terms),
+    # zy, the products (<= 5 roundings on a chain), the top-k sums (<= B - 1 additions),
+    # the <= 3 totals; Lemma 3.1 bounds the relative error by gamma(B + d + 12), and the
+    # division by B and the widening add two roundings: gamma(B + d + 14). TINY: underflow.
+    total = total * (1 + gamma(B + d + 14)) + TINY
     total = total / B
-    d = Xb.shape[1]
     return (-total[:d, None], total[:d, None], -total[d:], total[d:])
 
 
@@ -101,7 +116,10 @@ def _zonotope_box(centre, gens):
     """Interval hull ``(W_lo, W_hi, b_lo, b_hi)`` of a linear-regression zonotope."""
     r = np.abs(gens).sum(axis=1)
     n = len(centre)
-    g = (gens.shape[1] + 2) * _U / (1 - (gens.shape[1] + 2) * _U)
-    r = r * (1 + g) + 2 * _U * np.abs(centre) + np.finfo(float).tiny
+    # r: a sum of m non-negative terms, relative error <= gamma(m - 1) (Lemma 3.1); +3 for
+    # the widening's own multiply-add; centre -/+ r rounds by <= U (|c| + r) (2 U |c| with
+    # the margin); TINY for underflow
+    g = gamma(gens.shape[1] + 2)
+    r = r * (1 + g) + 2 * U * np.abs(centre) + TINY
     lo, hi = centre - r, centre + r
     return (lo[: n - 1, None], hi[: n - 1, None], lo[n - 1 :], hi[n - 1 :])

@@ -7,6 +7,7 @@
 - :mod:`sklpoison.numerics.param_gradients`: adapters giving a model's per-sample parameter
   gradients.
 - :mod:`sklpoison.numerics.interval`: interval arithmetic with outward rounding.
+- :mod:`sklpoison.numerics.rounding`: unit roundoff, Higham's gamma_n and directed rounding.
 
 Importing this subpackage imports none of torch, skorch or cvxpy.
 """

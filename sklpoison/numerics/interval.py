@@ -13,7 +13,9 @@ BLAS call for the centre, two for the radius) and add Higham's a-priori bound
 product, with ``gamma_n = n u / (1 - n u)`` and ``u = 2**-53``; elementwise
 operations (including ``exp`` and the sigmoid, whose library implementations
 are accurate to a few ulp) are widened outward by a relative ``8 u`` plus the
-smallest normal number. The enclosures are therefore sound for the exact real
+smallest normal number; single rounded operations are bounded by one
+:func:`numpy.nextafter` step. The constants and their derivations are in
+:mod:`sklpoison.numerics.rounding`. The enclosures are therefore sound for the exact real
 operations under the usual assumption that BLAS and libm respect those
 standard error bounds (round-to-nearest, no fused extended-precision tricks
 that break Higham's bound, no flush-to-zero beyond the absolute term).
@@ -39,38 +41,7 @@ __all__ = [
     "clip_interval",
 ]
 
-_U = np.finfo(np.float64).eps / 2  # unit roundoff 2**-53
-_TINY = np.finfo(np.float64).tiny
-_ELEM_REL = 8 * _U
-
-
-def outward(lo, hi, rel=_ELEM_REL, abs_=_TINY):
-    """Widen an interval outward by ``rel * |x| + abs_`` on each side.
-
-    Parameters
-    ----------
-    lo, hi : ndarray
-        Interval end points.
-    rel : float, default=8 * 2**-53
-        Relative widening.
-    abs_ : float, default=smallest normal float64
-        Absolute widening (covers underflow).
-
-    Returns
-    -------
-    lo, hi : ndarray
-        New arrays with ``lo' <= lo`` and ``hi' >= hi``.
-    """
-    lo = np.asarray(lo, dtype=np.float64)
-    hi = np.asarray(hi, dtype=np.float64)
-    return lo - (rel * np.abs(lo) + abs_), hi + (rel * np.abs(hi) + abs_)
-
-
-def _gamma(n):
-    nu = n * _U
-    if nu >= 1:  # pragma: no cover - absurd sizes
-        raise ValueError("dot product too long for the float64 rounding bound")
-    return nu / (1 - nu)
+from .rounding import ELEM_REL, TINY, U, gamma, outward, round_down, round_up
 
 
 def interval_matmul(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
@@ -111,13 +82,17 @@ def interval_matmul(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
         radius += a_r @ abs_b
     if round_outward:
         m = a_lo.shape[-1]
-        g = _gamma(m + 3)
+        # Higham (3.5): each length-m product errs by <= gamma(m) |A||B| (the
+        # radius terms have non-negative factors); +3 for the rounded a_c / a_r /
+        # b_r (each off by <= U times itself, so by <= U * radius in the product)
+        # and the addition of the radius terms; m * TINY covers underflow.
+        g = gamma(m + 3)
         mag = np.abs(a_c) @ np.abs(b_c) if not (a_point and b_point) else abs_a @ abs_b
-        radius = radius + g * (mag + radius) + m * _TINY
-        # the centre/radius subtraction itself rounds
+        radius = radius + g * (mag + radius) + m * TINY
+        # centre -/+ radius rounds once (<= U |result|): outward by 2 U (one nextafter inside)
         lo = centre - radius
         hi = centre + radius
-        return outward(lo, hi, rel=2 * _U)
+        return outward(lo, hi, rel=2 * U)
     return centre - radius, centre + radius
 
 
@@ -133,7 +108,8 @@ def interval_mul(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
     lo = np.minimum(np.minimum(p1, p2), np.minimum(p3, p4))
     hi = np.maximum(np.maximum(p1, p2), np.maximum(p3, p4))
     if round_outward:
-        return outward(lo, hi, rel=2 * _U)
+        # each corner product rounds once (<= U |p|, Higham (2.4)); 2 U covers it
+        return outward(lo, hi, rel=2 * U)
     return lo, hi
 
 
@@ -141,7 +117,8 @@ def interval_add(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
     """Elementwise interval sum."""
     lo, hi = a_lo + b_lo, a_hi + b_hi
     if round_outward:
-        return outward(lo, hi, rel=2 * _U)
+        # one rounded addition: the exact sum is a float neighbour away at most
+        return round_down(lo), round_up(hi)
     return lo, hi
 
 
@@ -181,6 +158,8 @@ def sigmoid(z):
 
 def sigmoid_interval(lo, hi):
     """Enclosure of the sigmoid over ``[lo, hi]`` (monotone, widened outward, in [0, 1])."""
+    # 1 / (1 + exp(-z)) (or e / (1 + e)): exp errs by <= 2 U relative (glibc: < 1 ulp),
+    # the addition and division by U each: <= 4 U + O(U^2) < ELEM_REL = 8 U
     s_lo, s_hi = outward(sigmoid(lo), sigmoid(hi))
     return np.clip(s_lo, 0.0, 1.0), np.clip(s_hi, 0.0, 1.0)
 
@@ -211,9 +190,32 @@ def softmax_interval(lo, hi):
     -------
     p_lo, p_hi : ndarray of shape (..., n_classes)
     """
-    p_lo = sigmoid(lo - _logsumexp_others(hi))
-    p_hi = sigmoid(hi - _logsumexp_others(lo))
-    p_lo, p_hi = outward(p_lo, p_hi, rel=32 * _U)
+    n_classes = lo.shape[-1]
+    lse_hi = _logsumexp_others(hi)
+    lse_lo = _logsumexp_others(lo)
+    t_lo = lo - lse_hi
+    t_hi = hi - lse_lo
+    # Error of the sigmoid's argument t = z_j - lse: the exponent arguments z_i - max
+    # round by U |z_i - max|, exp by ELEM_REL, the C-term sum by gamma(C) (Lemma 3.1,
+    # positive terms), log by ELEM_REL plus the log of (1 + gamma(C) + ELEM_REL)
+    # (<= gamma(C) + ELEM_REL), the two additions by U each: |dt| <= tau with
+    # tau = (C + 2) ELEM_REL (|z_j| + 2 max|z| + |lse| + 1), generously. Since
+    # |d log sigmoid(t) / dt| = 1 - sigmoid(t) <= 1, the computed sigmoid(t) is off
+    # by a relative e^tau - 1 <= 2 tau (tau << 1), plus the sigmoid's own ELEM_REL.
+    zmax_lo = np.max(np.abs(lo), axis=-1, keepdims=True)
+    zmax_hi = np.max(np.abs(hi), axis=-1, keepdims=True)
+    c = (n_classes + 2) * ELEM_REL
+    tau_lo = c * (np.abs(lo) + 2 * zmax_hi + np.abs(lse_hi) + 1)
+    tau_hi = c * (np.abs(hi) + 2 * zmax_lo + np.abs(lse_lo) + 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        p_lo = sigmoid(t_lo)
+        p_hi = sigmoid(t_hi)
+        p_lo = p_lo - (2 * tau_lo + ELEM_REL) * p_lo - TINY
+        p_hi = p_hi + (2 * tau_hi + ELEM_REL) * p_hi + TINY
+    p_lo = np.where(np.isfinite(p_lo), p_lo, 0.0)
+    p_hi = np.where(np.isfinite(p_hi), p_hi, 1.0)
+    # the widening's own rounding: one more step outward
+    p_lo, p_hi = round_down(p_lo), round_up(p_hi)
     return np.clip(p_lo, 0.0, 1.0), np.clip(p_hi, 0.0, 1.0)
 
 
@@ -223,9 +225,11 @@ def squared_error_grad(lo, hi, y, label_epsilon=0.0):
     ``label_epsilon`` may be a scalar or an array broadcastable to ``lo``.
     """
     y = np.asarray(y, dtype=np.float64)
-    g_lo = 2.0 * (lo - y - label_epsilon)
-    g_hi = 2.0 * (hi - y + label_epsilon)
-    return outward(g_lo, g_hi, rel=4 * _U)
+    # two rounded subtractions, each bounded by one nextafter step (no cancellation
+    # issue: the bound is on each operation's own result); * 2 is exact
+    g_lo = 2.0 * round_down(round_down(lo - y) - label_epsilon)
+    g_hi = 2.0 * round_up(round_up(hi - y) + label_epsilon)
+    return g_lo, g_hi
 
 
 def binary_cross_entropy_grad(lo, hi, allowed):
@@ -246,8 +250,8 @@ def binary_cross_entropy_grad(lo, hi, allowed):
     s_lo, s_hi = sigmoid_interval(lo, hi)
     y_max = allowed[:, 1:2].astype(np.float64)  # 1 if label 1 possible
     y_min = 1.0 - allowed[:, 0:1].astype(np.float64)  # 0 if label 0 possible
-    # the subtraction of 1 rounds (by up to half an ulp of the result): widen outward
-    return outward(s_lo - y_max, s_hi - y_min, rel=2 * _U)
+    # one rounded subtraction each: a nextafter step bounds it
+    return round_down(s_lo - y_max), round_up(s_hi - y_min)
 
 
 def softmax_cross_entropy_grad(lo, hi, allowed):
@@ -267,7 +271,8 @@ def softmax_cross_entropy_grad(lo, hi, allowed):
     p_lo, p_hi = softmax_interval(lo, hi)
     allowed = np.asarray(allowed, dtype=bool)
     single = allowed & (allowed.sum(axis=1, keepdims=True) == 1)
-    return outward(p_lo - allowed, p_hi - single, rel=2 * _U)
+    # one rounded subtraction each: a nextafter step bounds it
+    return round_down(p_lo - allowed), round_up(p_hi - single)
 
 
 def topk_sum(values, k, *, largest=True, axis=0):
