@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from sklpoison import GradientCanceling, GradPC
 from sklpoison.datasets import load_digits_images
-from sklpoison.numerics.param_gradients import linear_torch_adapter, make_adapter
+from sklpoison.numerics.param_gradients import linear_torch_adapter, make_param_grad_adapter
 
 
 def _best_of(fn, repeat=5, number=20):
@@ -55,7 +55,7 @@ def main(argv=None):
     loop = total - setup
     n, m = X.shape[0], gc.n_poisoned_
 
-    adapter = make_adapter(pc.target_model_)
+    adapter = make_param_grad_adapter(pc.target_model_)
     theta = adapter.get_theta()
     g_eff = adapter.data_grad(theta, X, y)
     Xp, yp = gc.X_poison_, np.searchsorted(adapter.classes_, gc.y_poison_)

@@ -241,6 +241,7 @@ if GradRegNetClassifier is not None:
     X32_train, X32_test = X_train.astype(np.float32), X_test.astype(np.float32)
     cnn = GradRegNetClassifier(
         SmallCNN,
+        image_shape=(8, 8),
         module__channels=(8, 16),
         module__hidden=32,
         max_epochs=30,

@@ -11,7 +11,11 @@ from sklearn.svm import SVC
 
 from sklpoison import GradientCanceling, GradPC, Sever, poisonability_threshold
 from sklpoison.datasets import make_or
-from sklpoison.numerics.param_gradients import LinearAdapter, linear_torch_adapter, make_adapter
+from sklpoison.numerics.param_gradients import (
+    ParamGradLinearAdapter,
+    linear_torch_adapter,
+    make_param_grad_adapter,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -83,7 +87,7 @@ def test_tau_binary_lr_equals_two_class_softmax():
 def test_tau_without_intercept_and_with_penalty():
     X, y = make_or(10, random_state=0)
     model = LogisticRegression(C=0.5).fit(X, y)
-    adapter = make_adapter(model)
+    adapter = make_param_grad_adapter(model)
     theta = adapter.get_theta()
     H = X @ model.coef_.T + model.intercept_
     r = expit(H[:, 0]) - y
@@ -127,7 +131,7 @@ def test_gc_poison_gradient_matches_finite_differences(est, n_classes):
         60, 4, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=0
     )
     model = est.fit(X, y)
-    adapter = make_adapter(model)
+    adapter = make_param_grad_adapter(model)
     rng = np.random.RandomState(0)
     theta = adapter.get_theta() + 0.3 * rng.standard_normal(adapter.n_params)
     yi = np.searchsorted(adapter.classes_, y)
@@ -142,7 +146,7 @@ def test_linear_numpy_path_matches_torch(n_classes):
     X, y = make_classification(
         50, 5, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=1
     )
-    lin = make_adapter(LogisticRegression().fit(X, y))
+    lin = make_param_grad_adapter(LogisticRegression().fit(X, y))
     twin = linear_torch_adapter(lin)
     theta = lin.get_theta()
     yi = np.searchsorted(lin.classes_, y)
@@ -185,7 +189,7 @@ def test_skorch_gc_gradient_matches_finite_differences():
     X, y = make_or(10, random_state=0)
     net = _small_net().fit(X.astype(np.float32), y)
     net.module_.double()
-    adapter = make_adapter(net, classes=np.array([0, 1]))
+    adapter = make_param_grad_adapter(net, classes=np.array([0, 1]))
     assert adapter.dtype == torch.float64
     theta = adapter.get_theta()
     yi = y
@@ -204,7 +208,7 @@ def test_skorch_gc_gradient_matches_finite_differences():
 def test_gradpc_respects_radius_and_increases_loss(epsilon_w):
     X, y = make_classification(200, 6, n_informative=4, n_classes=3, random_state=0)
     pc = GradPC(LogisticRegression(), epsilon_w=epsilon_w, max_iter=30).fit(X, y)
-    theta0 = make_adapter(pc.clean_model_).get_theta()
+    theta0 = make_param_grad_adapter(pc.clean_model_).get_theta()
     delta = pc.target_params_ - theta0
     assert np.linalg.norm(delta) <= epsilon_w * np.linalg.norm(theta0) * (1 + 1e-10)
     assert_allclose(pc.relative_change_, epsilon_w, rtol=1e-6)  # the ascent hits the sphere
@@ -424,7 +428,7 @@ def test_bad_inputs():
 def test_linear_adapter_with_theta_roundtrip():
     X, y = make_classification(60, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
     model = LogisticRegression().fit(X, y)
-    adapter = LinearAdapter.from_estimator(model)
+    adapter = ParamGradLinearAdapter.from_estimator(model)
     theta = adapter.get_theta() * 2
     twin = adapter.with_theta(theta)
     assert_allclose(twin.decision_function(X), 2 * model.decision_function(X))
@@ -516,7 +520,7 @@ def test_gc_returns_the_poisons_of_the_smallest_mixed_gradient():
     X_res, y_res = gc.fit_resample(X, y)
     hist = gc.gradient_norm_history_
     assert hist.min() < 0.7 * hist[-1]
-    adapter = make_adapter(gc.target_model_)
+    adapter = make_param_grad_adapter(gc.target_model_)
     yi = np.searchsorted(adapter.classes_, y)
     g_eff = adapter.data_grad(gc.target_params_, X, yi) + adapter.penalty_grad(
         gc.target_params_, 120, 30
@@ -594,15 +598,15 @@ def test_gc_end_to_end_with_penalty_retrains_to_the_target(fit_intercept):
     # the L2 penalty scaled as in LogisticRegression's objective must be cancelled too
     X, y = make_classification(200, 3, n_informative=2, n_redundant=0, random_state=0)
     victim = LogisticRegression(C=0.1, fit_intercept=fit_intercept)
-    target = make_adapter(LogisticRegression(C=0.1, fit_intercept=fit_intercept).fit(X, y))
-    target = 0.5 * target.get_theta()
+    fitted = LogisticRegression(C=0.1, fit_intercept=fit_intercept).fit(X, y)
+    target = 0.5 * make_param_grad_adapter(fitted).get_theta()
     gc = GradientCanceling(
         victim, target=target, epsilon_d=0.5, max_iter=2000, lr=0.01, random_state=0
     )
     X_res, y_res = gc.fit_resample(X, y)
     assert gc.tau_ < 0
     assert gc.gradient_norm_history_[-1] < 1e-8
-    retrained = make_adapter(
+    retrained = make_param_grad_adapter(
         LogisticRegression(C=0.1, fit_intercept=fit_intercept, tol=1e-10).fit(X_res, y_res)
     )
     assert_allclose(retrained.get_theta(), target, atol=2e-3)

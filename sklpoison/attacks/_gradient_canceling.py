@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import BasePoisonSampler, _check_y_classes
-from ..numerics.param_gradients import check_supported, make_adapter
+from ..numerics.param_gradients import check_supported, make_param_grad_adapter
 from ._gradpc import GradPC
 from ._threshold import (
     _default_estimator,
@@ -37,8 +37,8 @@ def _resolve_target(target, clean_model, adapter, X, y, epsilon_w, kind):
                 f"same class (or a flat parameter vector)."
             )
         check_is_fitted(target)
-        theta = make_adapter(target, classes=adapter.classes_ if kind == "skorch" else None)
-        theta = theta.get_theta()
+        classes = adapter.classes_ if kind == "skorch" else None
+        theta = make_param_grad_adapter(target, classes=classes).get_theta()
     else:
         theta = np.asarray(target, dtype=float)
         if theta.ndim != 1:
@@ -308,13 +308,13 @@ class GradientCanceling(BasePoisonSampler):
             )
         self.clean_model_ = _fit_clean(estimator, X, y)
         classes = np.unique(y) if kind == "skorch" else None
-        clean_adapter = make_adapter(self.clean_model_, classes=classes)
+        clean_adapter = make_param_grad_adapter(self.clean_model_, classes=classes)
         self.classes_ = clean_adapter.classes_
         self.target_model_, theta = _resolve_target(
             self.target, self.clean_model_, clean_adapter, X, y, self.epsilon_w, kind
         )
         self.target_params_ = np.asarray(theta, dtype=float)
-        adapter = make_adapter(self.target_model_, classes=classes)
+        adapter = make_param_grad_adapter(self.target_model_, classes=classes)
         yi = _label_codes(self.classes_, y, "GradientCanceling")
         threshold = _threshold_from_adapter(
             adapter, theta, X, yi, formula="auto", include_intercept=True, include_penalty=True

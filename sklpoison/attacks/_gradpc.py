@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.utils._param_validation import Interval
 
 from ..base import _DelegatingClassifierMixin
-from ..numerics.param_gradients import check_supported, make_adapter
+from ..numerics.param_gradients import check_supported, make_param_grad_adapter
 from ._threshold import _default_estimator, _fit_clean, _label_codes, _validate_Xy
 
 
@@ -153,7 +153,7 @@ class GradPC(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Ba
         X, y = _validate_Xy(self, X, y, self._kind_)
         self.clean_model_ = _fit_clean(estimator, X, y)
         classes = np.unique(y) if self._kind_ == "skorch" else None
-        adapter = make_adapter(self.clean_model_, classes=classes)
+        adapter = make_param_grad_adapter(self.clean_model_, classes=classes)
         self.classes_ = adapter.classes_
         yi = _label_codes(self.classes_, y, "GradPC")
         theta0 = adapter.get_theta()

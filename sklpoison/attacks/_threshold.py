@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..numerics.param_gradients import check_supported, make_adapter
+from ..numerics.param_gradients import check_supported, make_param_grad_adapter
 
 _FORMULAS = ("auto", "binary", "multiclass", "tau2")
 
@@ -259,7 +259,7 @@ def poisonability_threshold(
     >>> round(res.lambert_w, 6), round(res.tau, 4)
     (0.278465, 2.6253)
     """
-    from ..numerics.param_gradients import LinearAdapter
+    from ..numerics.param_gradients import ParamGradLinearAdapter
 
     if formula not in _FORMULAS:
         raise ValueError(f"formula must be one of {_FORMULAS}; got {formula!r}.")
@@ -297,12 +297,12 @@ def poisonability_threshold(
                 raise ValueError(
                     f"intercept has {intercept.shape[0]} entries, coef has {coef.shape[0]} rows."
                 )
-        adapter = LinearAdapter(coef, intercept, classes, link)
+        adapter = ParamGradLinearAdapter(coef, intercept, classes, link)
         X = X.astype(float)
     else:
         kind = check_supported(model, "poisonability_threshold")
         check_is_fitted(model)
-        adapter = make_adapter(model, classes=np.unique(y) if kind == "skorch" else None)
+        adapter = make_param_grad_adapter(model, classes=np.unique(y) if kind == "skorch" else None)
         if kind == "skorch":
             X = X.astype(np.float32)
         elif X.ndim != 2 or X.shape[1] != adapter.d:

@@ -39,6 +39,8 @@ def _to_numpy_params(module):
     """Linear/ReLU torch ``Sequential`` -> list of float64 ``(W (in, out), b (out,))``."""
     import torch
 
+    from ..utils._torch import to_numpy  # any device: detach, cpu, float64
+
     params, expect_linear = [], True
     for child in module.children() if hasattr(module, "children") else []:
         if isinstance(child, torch.nn.Linear):
@@ -47,10 +49,10 @@ def _to_numpy_params(module):
                     "model must alternate Linear and ReLU layers (two Linear layers in a row "
                     "found); a ReLU is needed between Linear layers."
                 )
-            W = child.weight.detach().cpu().double().numpy().T.copy()
+            W = to_numpy(child.weight).T.copy()
             if child.bias is None:
                 raise ValueError("every torch.nn.Linear of model must have a bias.")
-            b = child.bias.detach().cpu().double().numpy().copy()
+            b = to_numpy(child.bias).copy()
             params.append((W, b))
             expect_linear = False
         elif isinstance(child, torch.nn.ReLU):

@@ -11,7 +11,7 @@ from sklearn.utils.extmath import randomized_svd
 
 from ..attacks._threshold import _default_estimator, _fit_clean, _label_codes, _validate_Xy
 from ..base import _DelegatingClassifierMixin
-from ..numerics.param_gradients import check_supported, make_adapter
+from ..numerics.param_gradients import check_supported, make_param_grad_adapter
 
 
 def _highest_keeping_each_class(rows, scores, codes, target):
@@ -136,7 +136,7 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
         for r in range(self.n_iter):
             model = _fit_clean(estimator, X[keep], y[keep])
             target = int(round(total * (r + 1) / self.n_iter)) - removed
-            adapter = make_adapter(
+            adapter = make_param_grad_adapter(
                 model, classes=self.classes_ if self._kind_ == "skorch" else None
             )
             rows = np.flatnonzero(keep)

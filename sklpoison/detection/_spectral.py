@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ..numerics import input_hessian as _hessian
+from ..utils import _torch
 from ..utils._images import resolve_image_shape
 from ._base import _CONTAMINATION, _BaseScoreDetector
 
@@ -111,15 +111,21 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         est = self.estimator
         if est is None:
             return None
-        if hasattr(est, "module_") and hasattr(est, "criterion_"):
+        if _torch.is_fitted_skorch_net(est):
             return est.module_
-        if _hessian._is_torch_module(est):
+        if _torch.is_torch_module(est):
             return est
         return None
 
     def _features(self, X):
         if callable(self.feature_extractor):
             F = np.asarray(self.feature_extractor(X), dtype=np.float64)
+            if F.ndim == 0 or F.shape[0] != X.shape[0]:
+                raise ValueError(
+                    "feature_extractor must return one row of features per sample, an array "
+                    f"of shape (n_samples, n_features); it returned an array of shape {F.shape} "
+                    f"for {X.shape[0]} samples."
+                )
             return F.reshape(F.shape[0], -1)
         module = self._torch_module()
         if module is None:
@@ -131,11 +137,21 @@ class SpectralSignatureDetector(_BaseScoreDetector):
             return X.reshape(X.shape[0], -1).astype(np.float64)
         return self._hooked_features(module, X)
 
+    def _module_input(self, X):
+        shape = (
+            getattr(self.estimator, "image_shape_", None)
+            or resolve_image_shape(self.input_shape_, self.image_shape)
+            or self.input_shape_
+        )
+        return X.reshape(X.shape[0], *shape)
+
     def _hooked_features(self, module, X):
         import torch
 
+        # eval semantics on a view: the hook and the eval flags never reach the caller's module
+        view = _torch.eval_view(module)
         if isinstance(self.feature_extractor, str):
-            layers = dict(module.named_modules())
+            layers = dict(view.named_modules())
             if self.feature_extractor not in layers:
                 raise ValueError(
                     f"feature_extractor={self.feature_extractor!r} is not a submodule of the "
@@ -143,40 +159,24 @@ class SpectralSignatureDetector(_BaseScoreDetector):
                 )
             layer, take_input = layers[self.feature_extractor], False
         else:
-            linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+            linears = [m for m in view.modules() if isinstance(m, torch.nn.Linear)]
             if not linears:
                 raise ValueError(
                     "The model has no torch.nn.Linear layer to take penultimate features "
                     "from; pass feature_extractor (a layer name or a callable)."
                 )
             layer, take_input = linears[-1], True
-        shape = (
-            getattr(self.estimator, "image_shape_", None)
-            or resolve_image_shape(self.input_shape_, self.image_shape)
-            or self.input_shape_
-        )
-        params = [p for p in module.parameters() if p.is_floating_point()]
-        dtype = params[0].dtype if params else torch.get_default_dtype()
-        device = params[0].device if params else torch.device("cpu")
+        Xm = self._module_input(X)
         captured = []
 
         def hook(mod, inputs, output):
             t = inputs[0] if take_input else output
-            captured.append(t.detach().reshape(t.shape[0], -1).cpu().double().numpy())
+            captured.append(_torch.to_numpy(t.reshape(t.shape[0], -1)))
 
-        states = [(m, m.training) for m in module.modules()]
-        handle = layer.register_forward_hook(hook)
-        try:
-            module.eval()
-            with torch.no_grad():
-                for start in range(0, X.shape[0], self.batch_size):
-                    xb = X[start : start + self.batch_size]
-                    xb = torch.tensor(xb.reshape(xb.shape[0], *shape), dtype=dtype, device=device)
-                    module(xb)
-        finally:
-            handle.remove()
-            for m, state in states:
-                m.training = state
+        layer.register_forward_hook(hook)
+        with torch.no_grad():
+            for start in range(0, X.shape[0], self.batch_size):
+                view(_torch.to_tensor(Xm[start : start + self.batch_size], module=module))
         return np.concatenate(captured, axis=0)
 
     def _labels(self, X, y, F=None):
@@ -194,30 +194,19 @@ class SpectralSignatureDetector(_BaseScoreDetector):
                 + np.einsum("cd,cd->c", self.means_, self.means_)[None, :]
             )
             return self.classes_[np.argmin(d2, axis=1)]
-        if hasattr(est, "predict") and not _hessian._is_torch_module(est):
+        if hasattr(est, "predict") and not _torch.is_torch_module(est):
             # skorch nets take the layout they were fitted on; sklearn models flat rows
-            Xp = X if hasattr(est, "module_") else X.reshape(X.shape[0], -1)
+            Xp = X if _torch.is_skorch_net(est) else X.reshape(X.shape[0], -1)
             return np.asarray(est.predict(Xp))
         import torch
 
         module = self._torch_module()
-        shape = resolve_image_shape(self.input_shape_, self.image_shape) or self.input_shape_
-        params = [p for p in module.parameters() if p.is_floating_point()]
-        dtype = params[0].dtype if params else torch.get_default_dtype()
-        device = params[0].device if params else torch.device("cpu")
-        states = [(m, m.training) for m in module.modules()]
-        try:
-            module.eval()
-            with torch.no_grad():
-                out = module(
-                    torch.tensor(X.reshape(X.shape[0], *shape), dtype=dtype, device=device)
-                )
-        finally:
-            for m, state in states:
-                m.training = state
-        if isinstance(out, tuple | list):
-            out = out[0]
-        return out.reshape(out.shape[0], -1).argmax(dim=1).cpu().numpy()
+        with torch.no_grad():
+            out = _torch.forward(
+                _torch.eval_view(module),
+                _torch.to_tensor(self._module_input(X), module=module),
+            )
+        return _torch.to_numpy(out.reshape(out.shape[0], -1).argmax(dim=1), dtype=None)
 
     # --------------------------------------------------------------------- fit
     def fit(self, X, y=None):

@@ -23,6 +23,7 @@ from skorch.dataset import unpack_data
 from skorch.net import NeuralNet
 from skorch.utils import is_dataset, to_tensor
 
+from ..utils import _torch
 from ..utils._images import resolve_image_shape
 from .models import MLP
 
@@ -58,7 +59,7 @@ def input_gradient_penalty(loss_sum, X, *, create_graph=True):
     penalty : torch.Tensor
         Scalar ``mean_i ||grad_{x_i} loss_i||^2``.
     """
-    (grad,) = torch.autograd.grad(loss_sum, X, create_graph=create_graph)
+    grad = _torch.input_gradients(loss_sum, X, create_graph=create_graph)
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
@@ -254,6 +255,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "device": [str, torch.device, None],
     }
 
     def __init__(
@@ -325,6 +327,29 @@ class GradRegNetClassifier(NeuralNetClassifier):
             {k: getattr(self, k) for k in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        if self.device is not None:  # a clear error before any fitting, not torch's assertion
+            _torch.resolve_device(self.device)
+
+    def _check_image_module(self, input_shape, image_shape):
+        """Refuse flat X for a module class that takes images, unless image_shape says how."""
+        module = MLP if self.module is None else self.module
+        if image_shape is not None or not isinstance(module, type):
+            return
+        try:
+            names = set(inspect.signature(module).parameters)
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signature
+            return
+        if names & {"image_size", "in_channels"}:
+            d = int(prod(input_shape))
+            side = int(round(d**0.5))
+            example = f"(e.g. image_shape=({side}, {side}) for {d} square grey-scale images)"
+            if side * side != d:
+                example = f"(C * H * W must equal the {d} features of X)"
+            raise ValueError(
+                f"{module.__name__} takes images, but X is flat with {d} features per sample and "
+                f"image_shape is None. Pass image_shape=(H, W) or (C, H, W) {example}, or X of "
+                "shape (n, H, W) or (n, C, H, W)."
+            )
 
     def _prepare_fit(self, X, y, *, reset):
         if y is None:
@@ -344,6 +369,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
                     f"{type(self).__name__} needs samples of at least two classes; y has only "
                     f"one class, {encoder.classes_.tolist()}."
                 )
+            self._check_image_module(input_shape, image_shape)
             if self.augment is not False and image_shape is None:
                 raise ValueError(
                     f"augment={self.augment!r} needs images, but X has samples of shape "
@@ -656,12 +682,8 @@ class GradRegNetClassifier(NeuralNetClassifier):
         """
         Xt = self._prepare_predict(X)
         y_enc = self.label_encoder_.transform(np.asarray(y)).astype(np.int64)
-        self._set_training(False)
-        out = []
-        for start in range(0, Xt.shape[0], 256):
-            xb = to_tensor(Xt[start : start + 256], device=self.device).requires_grad_(True)
-            yb = to_tensor(y_enc[start : start + 256], device=self.device)
-            loss = torch.nn.functional.cross_entropy(self.module_(xb), yb, reduction="sum")
-            (g,) = torch.autograd.grad(loss, xb)
-            out.append(g.flatten(1).norm(dim=1).detach().cpu().numpy())
-        return np.concatenate(out)
+        # eval semantics on a view of module_: its train/eval flags are left as they are
+        grads = _torch.per_sample_input_gradients(
+            self.module_, Xt, y_enc, loss=_torch.skorch_loss(self, reduction="sum")
+        )
+        return np.linalg.norm(grads, axis=1)

@@ -1,18 +1,17 @@
 """Input-Hessian adapters: the per-sample input-Hessian (or Gauss-Newton) product of a model."""
 
-import copy
-import inspect
-import sys
 from abc import ABC, abstractmethod
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils import _torch
+
 _CURVATURES = ("hessian", "gauss_newton")
 
 
 # --------------------------------------------------------------------------- adapters
-class _BaseAdapter(ABC):
+class InputHessianAdapter(ABC):
     """Interface of the input-Hessian adapters.
 
     Attributes
@@ -56,7 +55,7 @@ class _BaseAdapter(ABC):
         """Return ``matvec(V) -> (n, d)``: the per-sample products ``H_i v_i`` on batch ``X``."""
 
 
-class _TorchAdapter(_BaseAdapter):
+class InputHessianTorchAdapter(InputHessianAdapter):
     """Adapter for a torch module (logits out, cross-entropy) or a fitted skorch net.
 
     The per-sample products use double backward: on a batch, the input gradient
@@ -67,57 +66,31 @@ class _TorchAdapter(_BaseAdapter):
     graph: ``J v`` by the double-vjp trick, ``∇²_z ℓ`` by autograd on the outputs.
     """
 
-    def __init__(
-        self, module, loss, input_shape, curvature, *, label_kind, device=None, encoder=None
-    ):
+    def __init__(self, module, loss, input_shape, curvature, *, label_kind, encoder=None):
         super().__init__(input_shape, curvature)
-        import torch
-
         self.encoder = encoder  # user labels -> class indices (e.g. a fitted LabelEncoder)
         self.module = module
         self.loss = loss  # (output, target) -> summed loss
         self.label_kind = label_kind  # "index", "binary" or "regression"
-        params = list(module.parameters()) + list(module.buffers())
-        floats = [p for p in params if p.is_floating_point()]
-        self.dtype = floats[0].dtype if floats else torch.get_default_dtype()
-        self.device = (
-            device if device is not None else (floats[0].device if floats else torch.device("cpu"))
-        )
+        # tensors follow the module: its dtype and device
+        self.dtype, self.device = _torch.module_dtype_device(module)
 
-    # -- helpers
-    def _eval_mode(self):
-        states = [(m, m.training) for m in self.module.modules()]
-
-        class _Ctx:
-            def __enter__(ctx):
-                self.module.eval()
-
-            def __exit__(ctx, *exc):
-                for m, state in states:
-                    m.training = state
-
-        return _Ctx()
+    def _view(self):
+        # eval semantics on a view: the caller's module and its flags are never touched
+        return _torch.eval_view(self.module)
 
     def _to_input(self, X):
-        import torch
-
         X = np.asarray(X)
-        return torch.tensor(
+        return _torch.to_tensor(
             X.reshape(X.shape[0], *self.input_shape), dtype=self.dtype, device=self.device
         )
-
-    def _forward(self, x):
-        out = self.module(x)
-        if isinstance(out, tuple | list):
-            out = out[0]
-        return out
 
     def predict_labels(self, X):
         import torch
 
-        with self._eval_mode(), torch.no_grad():
-            out = self._forward(self._to_input(X))
-        out = out.detach().cpu().numpy()
+        with torch.no_grad():
+            out = _torch.forward(self._view(), self._to_input(X))
+        out = _torch.to_numpy(out, dtype=None)
         if self.label_kind == "index":
             return out.reshape(out.shape[0], -1).argmax(axis=1)
         if self.label_kind == "binary":
@@ -167,17 +140,16 @@ class _TorchAdapter(_BaseAdapter):
 
         x = self._to_input(X).requires_grad_(True)
         n, d = x.shape[0], self.n_features
-        with self._eval_mode(), torch.enable_grad():
-            out = self._forward(x)
+        with torch.enable_grad():
+            out = _torch.forward(self._view(), x)
             target = self._target(y, out)
             if self.curvature == "hessian":
-                loss = self.loss(out, target)
-                (g,) = torch.autograd.grad(loss, x, create_graph=True)
+                g = _torch.input_gradients(self.loss(out, target), x, create_graph=True)
                 if not g.requires_grad:  # the gradient does not depend on the input
                     return lambda V: np.zeros((n, d))
 
                 def matvec(V):
-                    v = torch.tensor(
+                    v = _torch.to_tensor(
                         np.asarray(V).reshape(x.shape), dtype=self.dtype, device=self.device
                     )
                     with torch.enable_grad():
@@ -186,7 +158,7 @@ class _TorchAdapter(_BaseAdapter):
                         )
                     if hv is None:
                         return np.zeros((n, d))
-                    return hv.detach().reshape(n, d).cpu().double().numpy()
+                    return _torch.to_numpy(hv.reshape(n, d))
 
                 return matvec
 
@@ -197,7 +169,9 @@ class _TorchAdapter(_BaseAdapter):
             (gz,) = torch.autograd.grad(self.loss(z, target), z, create_graph=True)
 
         def gn_matvec(V):
-            v = torch.tensor(np.asarray(V).reshape(x.shape), dtype=self.dtype, device=self.device)
+            v = _torch.to_tensor(
+                np.asarray(V).reshape(x.shape), dtype=self.dtype, device=self.device
+            )
             with torch.enable_grad():
                 (jv,) = torch.autograd.grad(jtu, u, grad_outputs=v, retain_graph=True)
                 if gz.requires_grad:
@@ -208,12 +182,12 @@ class _TorchAdapter(_BaseAdapter):
                 else:
                     hjv = torch.zeros_like(z)
                 (res,) = torch.autograd.grad(out, x, grad_outputs=hjv, retain_graph=True)
-            return res.detach().reshape(n, d).cpu().double().numpy()
+            return _torch.to_numpy(res.reshape(n, d))
 
         return gn_matvec
 
 
-class _LogisticAdapter(_BaseAdapter):
+class InputHessianLogisticAdapter(InputHessianAdapter):
     """Closed-form input Hessian of the log-loss of a fitted linear probabilistic classifier.
 
     With logits ``z = W x + b`` and ``p = softmax(z)``, the input Hessian of the
@@ -279,7 +253,7 @@ class _LogisticAdapter(_BaseAdapter):
         return matvec
 
 
-class _AnalyticAdapter(_BaseAdapter):
+class InputHessianAnalyticAdapter(InputHessianAdapter):
     """Adapter for estimators exposing analytic per-sample input Hessians.
 
     The estimator must provide ``input_hessian(X)`` returning the input Hessians
@@ -372,36 +346,6 @@ class _AnalyticAdapter(_BaseAdapter):
         return matvec
 
 
-def _skorch_loss(net):
-    """Summed per-sample loss of a fitted skorch net, as its ``get_loss`` computes it."""
-    import torch
-
-    crit = copy.copy(net.criterion_)
-    if hasattr(crit, "reduction"):
-        crit.reduction = "sum"
-    log_probs = isinstance(crit, torch.nn.NLLLoss) and _is_skorch_classifier(net)
-
-    def loss(out, target):
-        if log_probs:
-            out = torch.log(out + torch.finfo(out.dtype).eps)
-        return crit(out, target)
-
-    return loss
-
-
-def _is_skorch_classifier(net):
-    try:
-        from skorch import NeuralNetClassifier
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(net, NeuralNetClassifier)
-
-
-def _is_torch_module(obj):
-    torch = sys.modules.get("torch")  # a torch module exists only once torch is imported
-    return torch is not None and isinstance(obj, torch.nn.Module)
-
-
 def make_input_hessian_adapter(estimator, *, input_shape=None, curvature="hessian"):
     """Wrap a fitted model so that per-sample input-Hessian products can be taken.
 
@@ -431,67 +375,43 @@ def make_input_hessian_adapter(estimator, *, input_shape=None, curvature="hessia
     """
     if curvature not in _CURVATURES:
         raise ValueError(f"curvature must be one of {_CURVATURES}; got {curvature!r}.")
-    if isinstance(estimator, _BaseAdapter):
+    if isinstance(estimator, InputHessianAdapter):
         return estimator
     from sklearn.frozen import FrozenEstimator
 
     while isinstance(estimator, FrozenEstimator):  # kept fitted through clone: unwrap
         estimator = estimator.estimator
-    if hasattr(estimator, "module_") and hasattr(estimator, "criterion_"):  # fitted skorch net
+    if _torch.is_fitted_skorch_net(estimator):
         if input_shape is None:
             raise ValueError("input_shape is required for a skorch net.")
-        kind = "index"
-        try:
-            from skorch import NeuralNetBinaryClassifier
-
-            if isinstance(estimator, NeuralNetBinaryClassifier):
-                kind = "binary"
-            elif not _is_skorch_classifier(estimator):
-                kind = "regression"
-        except ImportError:  # pragma: no cover
-            pass
-        device = None
-        if getattr(estimator, "device", None) is not None:
-            import torch
-
-            device = torch.device(estimator.device)
         encoder = None
         if hasattr(estimator, "label_encoder_"):  # e.g. sklpoison.nn.GradRegNetClassifier
             encoder = estimator.label_encoder_.transform
-        return _TorchAdapter(
+        return InputHessianTorchAdapter(
             estimator.module_,
-            _skorch_loss(estimator),
+            _torch.skorch_loss(estimator, reduction="sum"),
             input_shape,
             curvature,
-            label_kind=kind,
-            device=device,
+            label_kind=_torch.skorch_label_kind(estimator),
             encoder=encoder,
         )
-    if (
-        hasattr(estimator, "module")
-        and not inspect.isclass(estimator.module)
-        and hasattr(estimator, "criterion")
-        and not hasattr(estimator, "module_")
-    ):
+    if _torch.is_skorch_net(estimator):
         raise ValueError(
             f"The skorch net {type(estimator).__name__} is not fitted (or not initialized): "
             "fit it (or call .initialize()) before analysing its curvature."
         )
-    if _is_torch_module(estimator):
+    if _torch.is_torch_module(estimator):
         if input_shape is None:
             raise ValueError("input_shape is required for a torch module.")
-        import torch
-
-        def ce(out, target):
-            return torch.nn.functional.cross_entropy(out, target, reduction="sum")
-
-        return _TorchAdapter(estimator, ce, input_shape, curvature, label_kind="index")
+        return InputHessianTorchAdapter(
+            estimator, _torch.cross_entropy_sum, input_shape, curvature, label_kind="index"
+        )
     if hasattr(estimator, "input_hessian"):
-        return _AnalyticAdapter(estimator, curvature)
+        return InputHessianAnalyticAdapter(estimator, curvature)
     if hasattr(estimator, "coef_") and hasattr(estimator, "predict_proba"):
         coef = np.asarray(estimator.coef_)
         if coef.ndim == 2:
-            return _LogisticAdapter(estimator, curvature)
+            return InputHessianLogisticAdapter(estimator, curvature)
     if hasattr(estimator, "predict_proba") and not hasattr(estimator, "coef_"):
         try:
             check_is_fitted(estimator)

@@ -31,16 +31,13 @@ import copy
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
+from ..utils import _torch
+
 SUPPORTED_MODELS = (
     "sklearn.linear_model.LogisticRegression, "
     "sklearn.linear_model.SGDClassifier(loss='log_loss') and "
     "skorch.NeuralNetClassifier (any torch module, criterion NLLLoss or CrossEntropyLoss)"
 )
-
-
-def _is_skorch_net(estimator):
-    cls_names = [c.__module__ + "." + c.__name__ for c in type(estimator).__mro__]
-    return any(name.startswith("skorch.") and name.endswith("NeuralNet") for name in cls_names)
 
 
 def check_supported(estimator, who):
@@ -63,7 +60,7 @@ def check_supported(estimator, who):
         if estimator.class_weight is not None:
             raise ValueError(f"{who} does not support SGDClassifier(class_weight=...).")
         return "linear"
-    if _is_skorch_net(estimator):
+    if _torch.is_skorch_net(estimator):
         return "skorch"
     raise ValueError(
         f"{who} does not support estimators of type {type(estimator).__name__}. "
@@ -71,16 +68,16 @@ def check_supported(estimator, who):
     )
 
 
-def make_adapter(fitted, classes=None):
-    """Return the adapter of a *fitted* supported estimator."""
+def make_param_grad_adapter(fitted, classes=None):
+    """Return the parameter-gradient adapter of a *fitted* supported estimator."""
     kind = check_supported(fitted, "sklpoison")
     if kind == "linear":
-        return LinearAdapter.from_estimator(fitted)
-    return SkorchAdapter(fitted, classes=classes)
+        return ParamGradLinearAdapter.from_estimator(fitted)
+    return ParamGradSkorchAdapter(fitted, classes=classes)
 
 
 # --------------------------------------------------------------------------- linear
-class LinearAdapter:
+class ParamGradLinearAdapter:
     """Analytic (numpy) adapter for linear softmax / sigmoid classifiers.
 
     ``theta = [coef.ravel(), intercept]`` with ``coef`` of shape ``(K, d)``
@@ -248,7 +245,7 @@ class LinearAdapter:
 
 
 # --------------------------------------------------------------------------- torch
-class TorchAdapter:
+class ParamGradTorchAdapter:
     """Autograd adapter on a functional model ``forward(params, X) -> outputs``.
 
     ``params`` is a dict of trainable tensors (flattened in insertion order into
@@ -268,7 +265,9 @@ class TorchAdapter:
         self.names = list(params)
         self.shapes = [tuple(p.shape) for p in params.values()]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.dtype = dtype or next(iter(params.values())).dtype
+        first = next(iter(params.values()))
+        self.dtype = dtype or first.dtype
+        self.device = first.device  # every tensor follows the parameters' device
         self.classes_ = np.asarray(classes)
         self.n_classes = self.classes_.size
         self.output = output
@@ -278,12 +277,12 @@ class TorchAdapter:
 
     # parameters -------------------------------------------------------------
     def get_theta(self):
-        return self._theta0.detach().cpu().double().numpy().copy()
+        return _torch.to_numpy(self._theta0).copy()
 
     def _params(self, theta):
         torch = self.torch
         if not torch.is_tensor(theta):
-            theta = torch.as_tensor(np.asarray(theta), dtype=self.dtype)
+            theta = self._tensor(theta)
         out, i = {}, 0
         for name, shape, size in zip(self.names, self.shapes, self.sizes):
             out[name] = theta[i : i + size].reshape(shape)
@@ -294,19 +293,15 @@ class TorchAdapter:
         return self.torch.cat([g.reshape(-1) for g in grads])
 
     def _tensor(self, X):
-        return self.torch.as_tensor(np.asarray(X), dtype=self.dtype)
+        return _torch.to_tensor(X, dtype=self.dtype, device=self.device)
 
     def _label_tensor(self, yi):
-        return self.torch.as_tensor(np.asarray(yi), dtype=self.torch.long)
+        return self.torch.as_tensor(np.asarray(yi), dtype=self.torch.long, device=self.device)
 
     # losses -----------------------------------------------------------------
     def _log_probs(self, out):
-        torch = self.torch
-        if self.output == "logits":
-            return torch.log_softmax(out, dim=-1)
-        if self.output == "proba":
-            return torch.log(out + torch.finfo(out.dtype).eps)
-        raise AssertionError  # logit1 handled separately
+        # skorch's convention: log(p + eps) of probabilities, log_softmax of logits
+        return _torch.log_probabilities(out, self.output)
 
     def _loss_vec(self, params, X, y):
         torch = self.torch
@@ -320,23 +315,22 @@ class TorchAdapter:
     def loss_per_sample(self, theta, X, yi):
         with self.torch.no_grad():
             v = self._loss_vec(self._params(theta), self._tensor(X), self._label_tensor(yi))
-        return v.double().numpy()
+        return _torch.to_numpy(v)
 
     def data_loss(self, theta, X, yi):
         return float(np.mean(self.loss_per_sample(theta, X, yi)))
 
     def data_grad(self, theta, X, yi):
         torch = self.torch
-        theta_t = torch.as_tensor(np.asarray(theta), dtype=self.dtype).requires_grad_(True)
+        theta_t = self._tensor(theta).requires_grad_(True)
         loss = self._loss_vec(self._params(theta_t), self._tensor(X), self._label_tensor(yi))
         (g,) = torch.autograd.grad(loss.mean(), theta_t)
-        return g.double().numpy()
+        return _torch.to_numpy(g)
 
     def per_sample_grads(self, theta, X, yi, batch_size=256):
-        torch = self.torch
         from torch.func import grad, vmap
 
-        theta_t = torch.as_tensor(np.asarray(theta), dtype=self.dtype)
+        theta_t = self._tensor(theta)
 
         def one(th, x, y):
             return self._loss_vec(self._params(th), x[None], y[None])[0]
@@ -344,7 +338,7 @@ class TorchAdapter:
         f = vmap(grad(one), in_dims=(None, 0, 0))
         X_t, y_t = self._tensor(X), self._label_tensor(yi)
         chunks = [
-            f(theta_t, X_t[i : i + batch_size], y_t[i : i + batch_size]).double().numpy()
+            _torch.to_numpy(f(theta_t, X_t[i : i + batch_size], y_t[i : i + batch_size]))
             for i in range(0, X_t.shape[0], batch_size)
         ]
         return np.concatenate(chunks, axis=0)
@@ -358,10 +352,10 @@ class TorchAdapter:
         with torch.no_grad():
             out = self.forward(self._params(theta), self._tensor(X))
             if self.output == "logit1":
-                r = float(torch.sigmoid(out.reshape(-1)).double().mean())
+                r = float(torch.sigmoid(out.reshape(-1)).double().mean().item())
                 r -= float(np.mean(np.asarray(yi) == 1))
                 return np.array([-r, r])
-            P = self._log_probs(out).exp().double().numpy()
+            P = _torch.to_numpy(self._log_probs(out).exp())
         counts = np.bincount(np.asarray(yi), minlength=P.shape[1]) / len(yi)
         return P.mean(axis=0) - counts
 
@@ -373,28 +367,28 @@ class TorchAdapter:
             y = self._label_tensor(yi)
             if self.output == "logit1":
                 h = out.reshape(-1)
-                return (h * (torch.sigmoid(h) - y.to(h.dtype))).double().numpy()
+                return _torch.to_numpy(h * (torch.sigmoid(h) - y.to(h.dtype)))
             # <h, p - y> is invariant to h -> h + const, so log-probabilities
             # stand in for the logits of a network ending in Linear + softmax
             logp = self._log_probs(out)
             P = logp.exp()
             Y = torch.nn.functional.one_hot(y, P.shape[-1]).to(P.dtype)
-            return torch.sum(logp * (P - Y), dim=-1).double().numpy()
+            return _torch.to_numpy(torch.sum(logp * (P - Y), dim=-1))
 
     def gc_grad(self, theta, g_eff, Xp, yp, n):
         torch = self.torch
-        theta_t = torch.as_tensor(np.asarray(theta), dtype=self.dtype)
+        theta_t = self._tensor(theta)
         params = self._params(theta_t.requires_grad_(True))
         X = self._tensor(Xp).requires_grad_(True)
         loss = self._loss_vec(params, X, self._label_tensor(yp)).sum()
         (gp,) = torch.autograd.grad(loss, theta_t, create_graph=True)
-        u = torch.as_tensor(g_eff, dtype=self.dtype) + gp / n
+        u = self._tensor(g_eff) + gp / n
         obj = 0.5 * torch.sum(u * u)
-        (gx,) = torch.autograd.grad(obj, X)
-        return u.detach().double().numpy(), gx.double().numpy()
+        gx = _torch.input_gradients(obj, X)
+        return _torch.to_numpy(u), _torch.to_numpy(gx)
 
 
-class SkorchAdapter(TorchAdapter):
+class ParamGradSkorchAdapter(ParamGradTorchAdapter):
     """Adapter of a fitted skorch ``NeuralNetClassifier`` (any torch module).
 
     The module is evaluated in ``eval()`` mode (deterministic dropout and batch
@@ -405,58 +399,49 @@ class SkorchAdapter(TorchAdapter):
     """
 
     def __init__(self, net, classes=None):
-        import torch
         from torch.func import functional_call
 
-        criterion = net.criterion_
-        if isinstance(criterion, torch.nn.NLLLoss):
-            output = "proba"
-        elif isinstance(criterion, torch.nn.CrossEntropyLoss):
-            output = "logits"
-        else:
+        output = _torch.skorch_output_kind(net)
+        if output not in ("proba", "logits"):
             raise ValueError(
                 "sklpoison supports skorch nets whose criterion is torch.nn.NLLLoss (module "
                 "returns probabilities) or torch.nn.CrossEntropyLoss (module returns logits); got "
-                f"{type(criterion).__name__}."
+                f"{type(net.criterion_).__name__}."
             )
         module = net.module_
         self.net = net
         params = {k: v.detach() for k, v in module.named_parameters() if v.requires_grad}
+        # eval semantics on a view of the module: functional_call swaps the parameters
+        # of the view, never the caller's, and the caller's train/eval flags stay as they are
+        view = _torch.eval_view(module)
 
         def forward(p, X):
-            # eval mode for the call only: the caller's module keeps its train/eval flags
-            flags = [m.training for m in module.modules()]
-            module.eval()
-            try:
-                return functional_call(module, p, (X,))
-            finally:
-                for m, flag in zip(module.modules(), flags):
-                    m.training = flag
+            return functional_call(view, p, (X,))
 
         if classes is None:
             classes = getattr(net, "classes_", None)
             if classes is None:
-                classes = np.arange(module(torch.zeros(1, 1)).shape[-1])  # pragma: no cover
+                raise ValueError(
+                    f"The classes of the skorch net {type(net).__name__} are unknown: pass "
+                    "classes (the sorted labels it was trained on)."
+                )
         super().__init__(forward, params, classes, output=output)
 
     def with_theta(self, theta):
         torch = self.torch
         net = copy.deepcopy(self.net)
-        vec = torch.as_tensor(np.asarray(theta), dtype=self.dtype)
         trainable = [p for p in net.module_.parameters() if p.requires_grad]
+        vec = torch.as_tensor(np.asarray(theta), dtype=self.dtype, device=trainable[0].device)
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(vec, trainable)
         return net
 
-    def _tensor(self, X):
-        return self.torch.as_tensor(np.asarray(X), dtype=self.dtype)
-
 
 def linear_torch_adapter(lin):
-    """A :class:`TorchAdapter` computing what :class:`LinearAdapter` ``lin`` does.
+    """A :class:`ParamGradTorchAdapter` computing what :class:`ParamGradLinearAdapter` ``lin`` does.
 
     Used to check the analytic numpy path against autograd (the data terms;
-    regularisation is added by :meth:`LinearAdapter.penalty_grad` in both).
+    regularisation is added by :meth:`ParamGradLinearAdapter.penalty_grad` in both).
     """
     import torch
 
@@ -478,4 +463,4 @@ def linear_torch_adapter(lin):
         output = "logit1"
     else:
         raise ValueError("one-vs-rest sigmoid models have no torch twin here")
-    return TorchAdapter(forward, params, lin.classes_, output=output, dtype=torch.float64)
+    return ParamGradTorchAdapter(forward, params, lin.classes_, output=output, dtype=torch.float64)
