@@ -339,7 +339,7 @@ def test_deep_paths_take_device_objects_and_convert_through_the_layer(device, di
     Xp, yp = gc.fit_resample(flat, y)
     assert Xp.shape[0] > 60 and Xp.shape[1] == 64
     assert GradPC(small, epsilon_w=0.05, max_iter=3).fit(flat, y).target_model_ is not None
-    assert Sever(small, epsilon=0.1, n_iter=1).fit(flat, y).predict(flat).shape == (60,)
+    assert Sever(small, removal_fraction=0.1, n_iter=1).fit(flat, y).predict(flat).shape == (60,)
     assert direct_numpy_calls == []
 
 
