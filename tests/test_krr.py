@@ -14,6 +14,7 @@ from sklearn.linear_model import RidgeClassifier
 
 from sklpoison import GradRegKRR, GradRegKRRClassifier
 from sklpoison.defences import _krr
+from sklpoison.utils import _memory
 
 
 @pytest.fixture
@@ -294,13 +295,13 @@ def test_nan_and_inf_inputs(reg_data):
 
 def test_refuses_kernels_that_do_not_fit_in_memory(reg_data, monkeypatch):
     X, y = reg_data
-    monkeypatch.setattr(_krr, "_available_memory", lambda: 10_000)
+    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (10_000, "test"))
     with pytest.raises(ValueError, match=r"kernel matrix alone needs 12800 bytes"):
         GradRegKRR().fit(X, y)
     with pytest.raises(ValueError, match=r"n_samples=40"):
         GradRegKRRClassifier(kappa=1.0).fit(X, y > 0)
     # the check uses the real figure: a million samples would need 8e12 bytes per matrix
-    monkeypatch.setattr(_krr, "_available_memory", lambda: 16 * 2**30)
+    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (16 * 2**30, "test"))
     with pytest.raises(ValueError, match=r"8000000000000 bytes"):
         _krr._check_memory(1_000_000, 0.0, "GradRegKRR")
 
@@ -330,19 +331,19 @@ def test_memory_estimate_is_the_measured_peak(monkeypatch):
     # and the threshold is the estimate: exactly enough memory fits, one byte less refuses
     needed = _krr._BUFFERS_KAPPA * 8 * 40 * 40
     X, y = X[:40], y[:40]
-    monkeypatch.setattr(_krr, "_available_memory", lambda: needed)
+    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (needed, "test"))
     GradRegKRR(kappa=0.1).fit(X, y)
-    monkeypatch.setattr(_krr, "_available_memory", lambda: needed - 1)
+    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (needed - 1, "test"))
     with pytest.raises(ValueError, match=rf"about {_krr._BUFFERS_KAPPA} such matrices"):
         GradRegKRR(kappa=0.1).fit(X, y)
     GradRegKRR(kappa=0.0).fit(X, y)  # kappa = 0 needs fewer matrices
     # unknown available memory (non-Linux): no refusal
-    monkeypatch.setattr(_krr, "_available_memory", lambda: None)
+    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (None, None))
     GradRegKRR(kappa=0.1).fit(X, y)
 
 
 def test_available_memory_is_read_from_the_system():
-    available = _krr._available_memory()
+    available = _memory.available_memory()
     assert available is None or 2**20 < available < 2**50
 
 

@@ -1,6 +1,5 @@
 """Kernel ridge regression with input-gradient regularisation (Granziol, 2026)."""
 
-import os
 import warnings
 from numbers import Real
 
@@ -14,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..numerics import kernels as _kernels
+from ..utils._memory import check_memory, format_bytes
 
 __all__ = ["GradRegKRR", "GradRegKRRClassifier"]
 
@@ -25,43 +25,21 @@ _BUFFERS_KAPPA0 = 2
 _BUFFERS_KAPPA = 3
 
 
-def _available_memory():
-    """Bytes of memory available to this process, or ``None`` when unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    try:  # pragma: no cover - other POSIX systems
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return None
-
-
-def _human(nbytes):
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if nbytes < 1024 or unit == "PiB":
-            return f"{nbytes:.1f} {unit}"
-        nbytes /= 1024
-    return None  # pragma: no cover
-
-
 def _check_memory(n_samples, kappa, name):
     per_matrix = 8 * n_samples * n_samples
     n_buffers = _BUFFERS_KAPPA if kappa > 0 else _BUFFERS_KAPPA0
-    needed = n_buffers * per_matrix
-    available = _available_memory()
-    if available is not None and needed > available:
-        raise ValueError(
-            f"{name} cannot fit n_samples={n_samples}: the n_samples x n_samples kernel "
-            f"matrix alone needs {per_matrix} bytes ({_human(per_matrix)}) and the fit holds "
-            f"about {n_buffers} such matrices ({needed} bytes, {_human(needed)}), but only "
-            f"{available} bytes ({_human(available)}) of memory are available. Fit on a "
-            f"subsample, or use an approximate kernel map (sklearn.kernel_approximation."
-            f"Nystroem) followed by a linear model."
-        )
+    check_memory(
+        n_buffers * per_matrix,
+        f"{name} cannot fit n_samples={n_samples}",
+        detail=(
+            f"the n_samples x n_samples kernel matrix alone needs {per_matrix} bytes "
+            f"({format_bytes(per_matrix)}) and the fit holds about {n_buffers} such matrices"
+        ),
+        advice=(
+            "Fit on a subsample, or use an approximate kernel map "
+            "(sklearn.kernel_approximation.Nystroem) followed by a linear model."
+        ),
+    )
 
 
 def _range_basis(K, X, kernel, rtol):
