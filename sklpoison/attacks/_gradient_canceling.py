@@ -12,14 +12,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import BasePoisonSampler, _check_y_classes
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
+from ..utils.validation import _default_estimator, _fit_clean, _label_codes, _validate_Xy
 from ._gradpc import GradPC
-from ._threshold import (
-    _default_estimator,
-    _fit_clean,
-    _label_codes,
-    _threshold_from_adapter,
-    _validate_Xy,
-)
+from ._threshold import _threshold_from_adapter
 
 
 # ------------------------------------------------------------ Gradient Canceling

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..base import _DelegatingClassifierMixin
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
-from ._threshold import _default_estimator, _fit_clean, _label_codes, _validate_Xy
+from ..utils.validation import _default_estimator, _fit_clean, _label_codes, _validate_Xy
 
 
 # ----------------------------------------------------------------------- GradPC

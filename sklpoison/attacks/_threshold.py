@@ -4,50 +4,12 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.special import lambertw
-from sklearn.base import clone
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
+from ..utils.validation import _label_codes
 
 _FORMULAS = ("auto", "binary", "multiclass", "tau2")
-
-
-def _default_estimator(estimator):
-    if estimator is None:
-        from sklearn.linear_model import LogisticRegression
-
-        return LogisticRegression()
-    return estimator
-
-
-def _validate_Xy(est, X, y, kind, reset=True):
-    """Validate ``X, y``; skorch nets get float32 inputs and int64 labels."""
-    if kind == "skorch":
-        X, y = validate_data(est, X, y, allow_nd=True, dtype=np.float32, reset=reset)
-        if y.dtype.kind in "iub":
-            y = y.astype(np.int64)
-    else:
-        X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], reset=reset)
-    check_classification_targets(y)
-    return X, y
-
-
-def _label_codes(classes, y, who):
-    classes = np.asarray(classes)
-    unknown = np.setdiff1d(np.unique(y), classes)
-    if unknown.size:
-        raise ValueError(
-            f"{who}: y contains labels {unknown.tolist()} that the model does not know "
-            f"(its classes are {classes.tolist()})."
-        )
-    return np.searchsorted(classes, y)
-
-
-def _fit_clean(estimator, X, y):
-    model = clone(estimator)
-    model.fit(X, y)
-    return model
 
 
 # ------------------------------------------------------------------- threshold

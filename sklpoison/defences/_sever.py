@@ -9,9 +9,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.extmath import randomized_svd
 
-from ..attacks._threshold import _default_estimator, _fit_clean, _label_codes, _validate_Xy
 from ..base import _DelegatingClassifierMixin
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
+from ..utils.validation import _default_estimator, _fit_clean, _label_codes, _validate_Xy
 
 
 def _highest_keeping_each_class(rows, scores, codes, target):
