@@ -1,8 +1,25 @@
 """Bases shared across sklpoison: the poisoning sampler base and a delegating classifier mixin."""
 
+import functools
+
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+def _sampler_fit_context(method):
+    """``sklearn.base._fit_context`` with the subclass's ``_prefer_skip_nested_validation``.
+
+    Samplers that take an estimator (GradientCanceling) validate it when it is fitted
+    inside (scikit-learn's rule for meta-estimators); the others skip nested validation.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        skip = self._prefer_skip_nested_validation
+        return _fit_context(prefer_skip_nested_validation=skip)(method)(self, *args, **kwargs)
+
+    return wrapper
 
 
 class BasePoisonSampler(BaseEstimator):
@@ -13,7 +30,9 @@ class BasePoisonSampler(BaseEstimator):
     """
 
     _estimator_type = "sampler"
+    _prefer_skip_nested_validation = True
 
+    @_sampler_fit_context
     def fit(self, X, y):
         """Validate the data and learn what the resampling needs.
 
@@ -29,10 +48,10 @@ class BasePoisonSampler(BaseEstimator):
         self : object
             The fitted sampler.
         """
-        self._validate_params()
         self._fit(X, y)
         return self
 
+    @_sampler_fit_context
     def fit_resample(self, X, y):
         """Fit and return the poisoned training set.
 
@@ -50,7 +69,6 @@ class BasePoisonSampler(BaseEstimator):
         y_res : ndarray of shape (n_res,)
             The resampled labels (a new array).
         """
-        self._validate_params()
         X_in, y_in = X, y
         X, y = self._fit(X, y)
         X_res, y_res = self._resample(X, y)
@@ -75,14 +93,6 @@ def _restore_containers(X_in, y_in, X_res, y_res):
 
         y_res = pd.Series(y_res, name=y_in.name, dtype=y_in.dtype)
     return X_res, y_res
-
-
-def _check_y_classes(y, estimator_name):
-    if y is None:
-        raise ValueError(
-            f"{estimator_name} requires y to be passed, but the target y is None. "
-            f"Poisoning needs the labels: call fit_resample(X, y)."
-        )
 
 
 class _DelegatingClassifierMixin:

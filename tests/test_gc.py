@@ -394,7 +394,7 @@ def test_bad_inputs():
         GradientCanceling(epsilon_d=0.0).fit_resample(X, y)
     with pytest.raises(ValueError, match="epsilon_d"):
         GradientCanceling(epsilon_d=-0.1).fit_resample(X, y)
-    with pytest.raises(ValueError, match="round\\(n \\* epsilon_d\\) = 0"):
+    with pytest.raises(ValueError, match=r"round\(epsilon_d \* n\) = 0 poisons"):
         GradientCanceling(epsilon_d=1e-4).fit_resample(X, y)
     with pytest.raises(ValueError, match="target has .* parameters but the victim model has 3"):
         GradientCanceling(target=[1.0, 2.0], max_iter=1).fit_resample(X, y)

@@ -145,7 +145,7 @@ def test_string_labels_and_errors(data):
     _, y_res = LabelFlipper(fraction=0.1, strategy="floral", random_state=0).fit_resample(X, labels)
     assert (y_res != labels).sum() == 12 and set(y_res) == {"neg", "pos"}
     X3, y3 = make_blobs(60, centers=3, random_state=0)
-    with pytest.raises(ValueError, match="needs exactly two classes"):
+    with pytest.raises(ValueError, match="needs exactly 2 classes"):
         LabelFlipper(strategy="alfa").fit_resample(X3, y3)
     with pytest.raises(ValueError, match="n_candidates"):
         LabelFlipper(strategy="lfa", n_candidates=0).fit_resample(X, y)

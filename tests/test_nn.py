@@ -382,7 +382,7 @@ def test_parameter_validation(digits):
         GradRegNetClassifier(batch_size=0).fit(X, y)
     full_batch = GradRegNetClassifier(batch_size=-1, max_epochs=1).fit(X, y)
     assert len([b for b in full_batch.history[-1, "batches"] if "train_loss" in b]) == 1
-    with pytest.raises(ValueError, match="two classes"):
+    with pytest.raises(ValueError, match="GradRegNetClassifier needs at least 2 classes in y"):
         GradRegNetClassifier().fit(X, np.zeros(len(X)))
 
 

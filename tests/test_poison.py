@@ -267,7 +267,7 @@ def test_label_flipper_targeted():
 
 
 def test_label_flipper_rejects_single_class_and_bad_fraction():
-    with pytest.raises(ValueError, match="one class"):
+    with pytest.raises(ValueError, match=r"LabelFlipper needs at least 2 classes in y; got 1"):
         LabelFlipper().fit_resample(np.zeros((5, 2)), np.ones(5))
     with pytest.raises(ValueError, match="fraction"):
         LabelFlipper(fraction=2.0).fit_resample(np.zeros((4, 2)), np.array([0, 1, 0, 1]))

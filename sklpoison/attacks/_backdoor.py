@@ -7,8 +7,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from ..base import BasePoisonSampler, _check_y_classes
+from ..base import BasePoisonSampler
 from ..utils._images import resolve_image_shape
+from ..utils.validation import check_known_labels, check_y_given, fraction_to_count
 
 _CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
 
@@ -157,7 +158,7 @@ class PoisonTransformer(BasePoisonSampler):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y):
-        _check_y_classes(y, type(self).__name__)
+        check_y_given(y, type(self).__name__)
         X, y = validate_data(self, X, y, allow_nd=True, dtype=FLOAT_DTYPES, ensure_all_finite=True)
         if X.ndim not in (2, 3, 4):
             raise ValueError(
@@ -179,12 +180,13 @@ class PoisonTransformer(BasePoisonSampler):
             sources = self.classes_[self.classes_ != target]
         else:
             sources = np.unique(np.asarray(self.source_classes, dtype=self.classes_.dtype))
-            unknown = np.setdiff1d(sources, self.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"source_classes contains {unknown.tolist()}, not among the classes in y "
-                    f"{self.classes_.tolist()}."
-                )
+            check_known_labels(
+                sources,
+                self.classes_,
+                "PoisonTransformer",
+                what="source_classes",
+                known_as="the classes in y",
+            )
             if np.any(sources == target):
                 raise ValueError(
                     f"source_classes must not contain the target class {target!r}: poisoning "
@@ -320,7 +322,7 @@ class PoisonTransformer(BasePoisonSampler):
     # ---------------------------------------------------------- resampling
     def _resample(self, X, y):
         n = X.shape[0]
-        k = int(round(self.theta * n))
+        k = fraction_to_count(self.theta, n, name="theta", who="PoisonTransformer", noun="poisons")
         source_rows = np.flatnonzero(np.isin(y, self.source_classes_))
         if k > source_rows.size:
             raise ValueError(

@@ -10,9 +10,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import BasePoisonSampler, _check_y_classes
+from ..base import BasePoisonSampler
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
-from ..utils.validation import _default_estimator, _fit_clean, _label_codes, _validate_Xy
+from ..utils.validation import (
+    _default_estimator,
+    _fit_clean,
+    _label_codes,
+    _validate_Xy,
+    check_n_classes,
+    check_y_given,
+    fraction_to_count,
+)
 from ._gradpc import GradPC
 from ._threshold import _threshold_from_adapter
 
@@ -279,7 +287,7 @@ class GradientCanceling(BasePoisonSampler):
         return low, high
 
     def _fit(self, X, y):
-        _check_y_classes(y, type(self).__name__)
+        check_y_given(y, type(self).__name__)
         estimator = _default_estimator(self.estimator)
         kind = check_supported(estimator, "GradientCanceling")
         if kind == "skorch" and getattr(estimator, "kappa", 0) > 0:
@@ -291,16 +299,15 @@ class GradientCanceling(BasePoisonSampler):
             )
         X, y = _validate_Xy(self, X, y, kind)
         n = X.shape[0]
-        if np.unique(y).size < 2:
-            raise ValueError(
-                f"GradientCanceling needs at least two classes in y; got one class ({n} samples)."
-            )
-        m = int(round(n * self.epsilon_d))
-        if m < 1:
-            raise ValueError(
-                f"epsilon_d={self.epsilon_d} gives round(n * epsilon_d) = 0 poisons for "
-                f"n={n} rows; increase epsilon_d to at least {0.5 / n:.3g}."
-            )
+        check_n_classes(y, "GradientCanceling")
+        m = fraction_to_count(
+            self.epsilon_d,
+            n,
+            name="epsilon_d",
+            who="GradientCanceling",
+            noun="poisons",
+            min_count=1,
+        )
         self.clean_model_ = _fit_clean(estimator, X, y)
         classes = np.unique(y) if kind == "skorch" else None
         clean_adapter = make_param_grad_adapter(self.clean_model_, classes=classes)

@@ -3,12 +3,18 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 
 from ..base import _DelegatingClassifierMixin
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
-from ..utils.validation import _default_estimator, _fit_clean, _label_codes, _validate_Xy
+from ..utils.validation import (
+    _default_estimator,
+    _fit_clean,
+    _label_codes,
+    _validate_Xy,
+    check_n_classes,
+)
 
 
 # ----------------------------------------------------------------------- GradPC
@@ -133,6 +139,7 @@ class GradPC(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Ba
     def _model(self):
         return self.target_model_
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit the clean model and corrupt its parameters.
 
@@ -147,10 +154,10 @@ class GradPC(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Ba
         -------
         self : GradPC
         """
-        self._validate_params()
         estimator = _default_estimator(self.estimator)
         self._kind_ = check_supported(estimator, "GradPC")
         X, y = _validate_Xy(self, X, y, self._kind_)
+        check_n_classes(y, "GradPC")
         self.clean_model_ = _fit_clean(estimator, X, y)
         classes = np.unique(y) if self._kind_ == "skorch" else None
         adapter = make_param_grad_adapter(self.clean_model_, classes=classes)

@@ -7,7 +7,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 
-from ..base import BasePoisonSampler, _check_y_classes
+from ..base import BasePoisonSampler
+from ..utils.validation import (
+    check_known_labels,
+    check_n_classes,
+    check_y_given,
+    encode_pm1,
+    fraction_to_count,
+)
 
 
 class LabelFlipper(BasePoisonSampler):
@@ -122,14 +129,11 @@ class LabelFlipper(BasePoisonSampler):
         self.random_state = random_state
 
     def _fit(self, X, y):
-        _check_y_classes(y, type(self).__name__)
+        check_y_given(y, type(self).__name__)
         X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric", ensure_all_finite=True)
-        self.classes_ = np.unique(y)
-        if self.classes_.size < 2:
-            raise ValueError(
-                f"LabelFlipper needs at least two classes in y to flip labels; y has only "
-                f"one class, {self.classes_.tolist()}. Pass labels of two or more classes."
-            )
+        self.classes_ = check_n_classes(
+            y, "LabelFlipper", hint="Flipping labels needs labels of two or more classes."
+        )
         if self.strategy == "targeted":
             for name in ("source_class", "target_class"):
                 value = getattr(self, name)
@@ -141,12 +145,12 @@ class LabelFlipper(BasePoisonSampler):
             if self.source_class == self.target_class:
                 raise ValueError("source_class and target_class must differ.")
         if self.strategy in ("alfa", "lfa", "floral"):
-            if self.classes_.size != 2:
-                raise ValueError(
-                    f"strategy={self.strategy!r} attacks a binary SVM and needs exactly two "
-                    f"classes in y; got {self.classes_.size}: {self.classes_.tolist()[:10]}. "
-                    f"Use strategy='random' or 'targeted' for more classes."
-                )
+            check_n_classes(
+                self.classes_,
+                f"LabelFlipper(strategy={self.strategy!r}) attacks a binary SVM and",
+                max_classes=2,
+                hint="Use strategy='random' or 'targeted' for more classes.",
+            )
             if X.ndim != 2:
                 raise ValueError(
                     f"strategy={self.strategy!r} needs 2-D X of shape (n_samples, n_features); "
@@ -170,17 +174,18 @@ class LabelFlipper(BasePoisonSampler):
                 f"validation_data must hold X_val of shape (m, {n_features}) and y_val of shape "
                 f"(m,); got {X_val.shape} and {y_val.shape}."
             )
-        unknown = np.setdiff1d(y_val, self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"validation_data labels {unknown.tolist()[:10]} are not among the classes of y "
-                f"{self.classes_.tolist()}."
-            )
-        return X_val, np.where(y_val == self.classes_[1], 1.0, -1.0)
+        check_known_labels(
+            y_val,
+            self.classes_,
+            "LabelFlipper",
+            what="validation_data",
+            known_as="the classes of y",
+        )
+        return X_val, encode_pm1(y_val, self.classes_)
 
     def _resample(self, X, y):
         n = y.shape[0]
-        k = int(round(self.fraction * n))
+        k = fraction_to_count(self.fraction, n, name="fraction", who="LabelFlipper", noun="flips")
         rng = check_random_state(self.random_state)
         y_res = np.array(y, copy=True)
         if self.strategy == "random":
@@ -202,7 +207,7 @@ class LabelFlipper(BasePoisonSampler):
             from . import _label_attacks
 
             Xf = np.asarray(X, dtype=float)
-            y_pm = np.where(y == self.classes_[1], 1.0, -1.0)
+            y_pm = encode_pm1(y, self.classes_)
             svm = dict(C=self.C, gamma=self.gamma)
             if self.strategy == "alfa":
                 rows = _label_attacks.alfa_flips(Xf, y_pm, k, max_iter=self.max_alternations, **svm)

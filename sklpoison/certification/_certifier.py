@@ -12,7 +12,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._available_if import available_if
@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ..numerics import interval as ia
 from ..numerics.rounding import U
+from ..utils.validation import check_known_labels, check_n_classes
 from ._box import (
     _interval_backward,
     _interval_deltas,
@@ -407,12 +408,7 @@ class IntervalCertifier(BaseEstimator):
         check_classification_targets(y)
         y = column_or_1d(y, warn=True)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
-        n_classes = len(self.classes_)
-        if n_classes < 2:
-            raise ValueError(
-                f"IntervalCertifier needs samples of at least 2 classes in the data; got 1 "
-                f"class: {self.classes_[0]!r}."
-            )
+        n_classes = len(check_n_classes(self.classes_, "IntervalCertifier"))
         if self.poison_target is not None:
             hits = np.flatnonzero(self.classes_ == self.poison_target)
             if len(hits) == 0:
@@ -440,6 +436,7 @@ class IntervalCertifier(BaseEstimator):
             Y = onehot.astype(np.float64)
         return Y, n_out, (onehot, flipped)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train nominally and propagate the parameter box.
 
@@ -455,7 +452,6 @@ class IntervalCertifier(BaseEstimator):
         self : IntervalCertifier
             The fitted estimator.
         """
-        self._validate_params()
         loss = self._check_config()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=loss == "squared_error")
         Y, n_out, label_sets = self._encode_targets(y, loss)
@@ -795,11 +791,9 @@ class IntervalCertifier(BaseEstimator):
 
     def _class_index(self, y):
         y = column_or_1d(y)
-        idx = np.searchsorted(self.classes_, y)
-        idx = np.clip(idx, 0, len(self.classes_) - 1)
-        if not np.all(self.classes_[idx] == y):
-            raise ValueError(f"y contains labels not seen in fit; classes are {self.classes_}.")
-        return idx
+        return check_known_labels(
+            y, self.classes_, "IntervalCertifier", known_as="the classes seen in fit"
+        )
 
     def _certain(self, x_lo, x_hi, ref):
         """Rows whose prediction is ``ref`` for every parameter in the box and input in the ball."""

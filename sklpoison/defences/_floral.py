@@ -3,13 +3,15 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import SVC
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils.validation import check_n_classes, encode_pm1, fraction_to_count
 
 # dual variables above this value count as support vectors (the authors' threshold)
 _SV_TOL = 1e-5
@@ -116,7 +118,7 @@ def _n_flips(budget, n):
     """Resolve a flip budget given as a fraction (float) or a count (int)."""
     if isinstance(budget, Integral) and not isinstance(budget, bool):
         return min(int(budget), n)
-    return int(round(float(budget) * n))
+    return fraction_to_count(budget, n, name="flip_budget", who="FloralSVC", noun="flips")
 
 
 def _floral_rounds(
@@ -174,14 +176,14 @@ def _intercept(K, lam, y, C):
 
 def _encode_binary(estimator, y):
     check_classification_targets(y)
-    classes = np.unique(y)
-    if classes.size != 2:
-        raise ValueError(
-            f"Only binary classification is supported. {type(estimator).__name__} needs exactly "
-            f"two classes in y; got {classes.size} class(es): {classes.tolist()[:10]}. For "
-            f"more classes, wrap it in sklearn.multiclass.OneVsRestClassifier."
-        )
-    return classes, np.where(y == classes[1], 1.0, -1.0)
+    classes = check_n_classes(
+        y,
+        type(estimator).__name__,
+        max_classes=2,
+        hint="Only binary classification is supported. For more classes, wrap it in "
+        "sklearn.multiclass.OneVsRestClassifier.",
+    )
+    return classes, encode_pm1(y, classes)
 
 
 class FloralSVC(ClassifierMixin, BaseEstimator):
@@ -344,6 +346,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Play the FLORAL game on the training set.
 
@@ -359,7 +362,6 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         self : FloralSVC
             The fitted classifier.
         """
-        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         self.classes_, y_pm = _encode_binary(self, y)
         n = X.shape[0]

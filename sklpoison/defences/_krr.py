@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..numerics import kernels as _kernels
 from ..utils._memory import check_memory, format_bytes
+from ..utils.validation import check_n_classes
 
 __all__ = ["GradRegKRR", "GradRegKRRClassifier"]
 
@@ -480,11 +481,7 @@ class GradRegKRRClassifier(ClassifierMixin, _BaseGradRegKRR):
         binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
         Y = binarizer.fit_transform(y).astype(np.float64)
         self.classes_ = binarizer.classes_
-        if self.classes_.size < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the data; "
-                f"got 1 class ({self.classes_[0]!r}). Pass data with several classes."
-            )
+        check_n_classes(self.classes_, type(self).__name__)
         a = self._fit_targets(X, Y)
         self.dual_coef_ = a.ravel() if Y.shape[1] == 1 else a
         return self

@@ -3,12 +3,14 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils.validation import check_n_classes
 
 
 # ---------------------------------------------------------------------------
@@ -150,6 +152,7 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         np.fill_diagonal(K_ln, np.diag(K))
         return K_ln
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the SVC on the label-noise corrected kernel.
 
@@ -165,9 +168,9 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         self : LNSVC
             The fitted classifier.
         """
-        self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
+        check_n_classes(y, "LNSVC")
         if self.gamma == "scale":
             var = X.var()
             self.gamma_ = 1.0 / (X.shape[1] * var) if var > 0 else 1.0

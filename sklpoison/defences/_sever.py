@@ -4,14 +4,21 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.extmath import randomized_svd
 
 from ..base import _DelegatingClassifierMixin
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
-from ..utils.validation import _default_estimator, _fit_clean, _label_codes, _validate_Xy
+from ..utils.validation import (
+    _default_estimator,
+    _fit_clean,
+    _label_codes,
+    _validate_Xy,
+    check_n_classes,
+    fraction_to_count,
+)
 
 
 def _highest_keeping_each_class(rows, scores, codes, target):
@@ -108,6 +115,7 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
     def _model(self):
         return self.estimator_
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Filter outliers and fit on the remaining rows.
 
@@ -122,14 +130,16 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
         -------
         self : Sever
         """
-        self._validate_params()
         estimator = _default_estimator(self.estimator)
         self._kind_ = check_supported(estimator, "Sever")
         X, y = _validate_Xy(self, X, y, self._kind_)
         n = X.shape[0]
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.classes_ = check_n_classes(y, "Sever")
+        codes = np.searchsorted(self.classes_, y)
         rng = check_random_state(self.random_state)
-        total = int(round(self.removal_fraction * n))
+        total = fraction_to_count(
+            self.removal_fraction, n, name="removal_fraction", who="Sever", noun="rows removed"
+        )
         keep = np.ones(n, dtype=bool)
         scores = np.zeros(n)
         removed = 0

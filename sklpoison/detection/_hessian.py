@@ -3,6 +3,7 @@
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils import Bunch, check_consistent_length
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
@@ -206,6 +207,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
             )
         return adapter
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Compute the spectrum of the mean input Hessian on reference data.
 
@@ -223,7 +225,6 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         self : object
             The fitted detector.
         """
-        self._validate_params()
         X = self._validate_X(X, reset=True)
         y = self._check_y(X, y)
         self.input_shape_ = tuple(X.shape[1:])

@@ -3,6 +3,7 @@
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -209,6 +210,7 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         return _torch.to_numpy(out.reshape(out.shape[0], -1).argmax(dim=1), dtype=None)
 
     # --------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Learn each class's mean and spectral signature on reference data.
 
@@ -225,7 +227,6 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         self : object
             The fitted detector.
         """
-        self._validate_params()
         X = self._validate_X(X, reset=True)
         y = self._check_y(X, y)
         self.input_shape_ = tuple(X.shape[1:])

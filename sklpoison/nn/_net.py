@@ -25,6 +25,7 @@ from skorch.utils import is_dataset, to_tensor
 
 from ..utils import _torch
 from ..utils._images import resolve_image_shape
+from ..utils.validation import check_known_labels, check_n_classes, check_y_given
 from .models import MLP
 
 __all__ = ["GradRegNetClassifier", "input_gradient_penalty", "random_crop_flip"]
@@ -352,10 +353,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
             )
 
     def _prepare_fit(self, X, y, *, reset):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
+        check_y_given(y, type(self).__name__)
         X, y = validate_data(
             self, X, y, reset=reset, allow_nd=True, dtype=np.float32, ensure_all_finite=True
         )
@@ -364,11 +362,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
             input_shape = tuple(X.shape[1:])
             image_shape = resolve_image_shape(input_shape, self.image_shape)
             encoder = LabelEncoder().fit(y)
-            if encoder.classes_.size < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least two classes; y has only "
-                    f"one class, {encoder.classes_.tolist()}."
-                )
+            check_n_classes(encoder.classes_, type(self).__name__)
             self._check_image_module(input_shape, image_shape)
             if self.augment is not False and image_shape is None:
                 raise ValueError(
@@ -385,12 +379,9 @@ class GradRegNetClassifier(NeuralNetClassifier):
                     f"X has samples of shape {tuple(X.shape[1:])}, but {type(self).__name__} "
                     f"was fitted on samples of shape {self.input_shape_}."
                 )
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if unseen.size:
-                raise ValueError(
-                    f"y contains labels {unseen.tolist()} not seen at the first fit "
-                    f"{self.classes_.tolist()}."
-                )
+            check_known_labels(
+                y, self.classes_, type(self).__name__, known_as="the classes of the first fit"
+            )
         y_enc = self.label_encoder_.transform(y).astype(np.int64)
         return self._to_net_layout(X), y_enc
 

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import _torch
+from ..utils.validation import check_known_labels, encode_pm1
 
 _CURVATURES = ("hessian", "gauss_newton")
 
@@ -312,18 +313,18 @@ class InputHessianAnalyticAdapter(InputHessianAdapter):
             return y.astype(np.float64).reshape(len(y), -1)
         classes = self.estimator.classes_
         if n_out == 1:  # binary decision function, targets ±1 for classes_[1] / classes_[0]
-            return np.where(y == classes[1], 1.0, -1.0)[:, None]
+            return encode_pm1(y, classes)[:, None]
         return np.where(y[:, None] == classes[None, :], 1.0, -1.0)
 
     def check_labels(self, y, n_samples):
         y = super().check_labels(y, n_samples)
         if self.is_classifier:
-            unknown = np.setdiff1d(np.unique(y), self.estimator.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"y contains labels {unknown.tolist()} unknown to the estimator, whose classes "
-                    f"are {self.estimator.classes_.tolist()}."
-                )
+            check_known_labels(
+                y,
+                self.estimator.classes_,
+                type(self.estimator).__name__,
+                known_as="the estimator's classes",
+            )
         return y
 
     def batch_operator(self, X, y):

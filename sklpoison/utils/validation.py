@@ -1,12 +1,266 @@
-"""Validation helpers shared by sklpoison's estimators."""
+"""Validation helpers shared by sklpoison's estimators.
+
+The checks every sklpoison estimator repeats, written once so that the error
+messages are the same everywhere and always name the estimator that raised
+them:
+
+- :func:`check_y_given`: samplers and supervised defences need ``y``;
+- :func:`check_n_classes`: at least (or exactly) a number of classes in ``y``;
+- :func:`check_known_labels`: labels all among known classes, as integer codes;
+- :func:`encode_pm1`: binary labels as ``-1`` / ``+1`` floats;
+- :func:`fraction_to_count`: a poisoning fraction as a number of rows, with a
+  warning when a positive fraction rounds to zero rows.
+
+Third-party estimators built on sklpoison may use them too::
+
+    from sklpoison.utils.validation import check_n_classes
+    classes = check_n_classes(y, who="MyDefence")
+"""
+
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+__all__ = [
+    "check_known_labels",
+    "check_n_classes",
+    "check_y_given",
+    "encode_pm1",
+    "fraction_to_count",
+]
 
+_MAX_SHOWN = 10
+
+
+def _show(values):
+    values = np.asarray(values).tolist()
+    if len(values) > _MAX_SHOWN:
+        return f"{values[:_MAX_SHOWN]} (and {len(values) - _MAX_SHOWN} more)"
+    return str(values)
+
+
+def check_y_given(y, who):
+    """Raise a ValueError when ``y`` is None.
+
+    Parameters
+    ----------
+    y : array-like or None
+        The labels passed to ``fit`` or ``fit_resample``.
+    who : str
+        The estimator's name, used in the message.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is None.
+    """
+    if y is None:
+        raise ValueError(
+            f"{who} requires y to be passed, but the target y is None. Poisoning and its "
+            f"defences need the labels: call fit(X, y) or fit_resample(X, y)."
+        )
+
+
+def check_n_classes(y, who, *, min_classes=2, max_classes=None, hint=None):
+    """Check the number of classes in ``y`` and return the sorted classes.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels (or already the unique classes).
+    who : str
+        The estimator's name (e.g. ``"Sever"``), used in the message.
+    min_classes : int, default=2
+        Fewest classes allowed.
+    max_classes : int or None, default=None
+        Most classes allowed (``None``: no limit). ``max_classes == min_classes``
+        asks for exactly that many.
+    hint : str or None, default=None
+        A sentence appended to the message, saying how to fix the data.
+
+    Returns
+    -------
+    classes : ndarray
+        ``np.unique(y)``.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` has fewer than ``min_classes`` or more than ``max_classes``
+        classes, e.g. ``"Sever needs at least 2 classes in y; got 1 class (3)."``
+
+    Examples
+    --------
+    >>> from sklpoison.utils.validation import check_n_classes
+    >>> check_n_classes([3, 3, 3], "Sever")
+    Traceback (most recent call last):
+        ...
+    ValueError: Sever needs at least 2 classes in y; got 1 class (3).
+    """
+    classes = np.unique(np.asarray(y))
+    c = classes.size
+    if c >= min_classes and (max_classes is None or c <= max_classes):
+        return classes
+    if max_classes == min_classes:
+        need = f"exactly {min_classes}"
+    elif c < min_classes:
+        need = f"at least {min_classes}"
+    else:
+        need = f"at most {max_classes}"
+    if c == 1:
+        only = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
+        got = f"1 class ({only!r})"
+    else:
+        got = f"{c} classes ({_show(classes)})" if c else "no labels"
+    msg = f"{who} needs {need} classes in y; got {got}."
+    if hint:
+        msg = f"{msg} {hint}"
+    raise ValueError(msg)
+
+
+def check_known_labels(y, classes, who, *, what="y", known_as="the known classes"):
+    """Check that every label of ``y`` is one of ``classes``; return integer codes.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels.
+    classes : array-like of shape (n_classes,)
+        The known classes, sorted (as ``np.unique`` or a fitted ``classes_``
+        gives them).
+    who : str
+        The estimator's name, used in the message.
+    what : str, default="y"
+        What the labels are called in the message (``"validation_data labels"``).
+    known_as : str, default="the known classes"
+        What the known classes are called in the message.
+
+    Returns
+    -------
+    codes : ndarray of int of shape (n_samples,)
+        ``classes[codes] == y``.
+
+    Raises
+    ------
+    ValueError
+        If a label of ``y`` is not in ``classes``.
+
+    Examples
+    --------
+    >>> from sklpoison.utils.validation import check_known_labels
+    >>> check_known_labels([2, 0, 2], [0, 2], "GradPC")
+    array([1, 0, 1])
+    """
+    classes = np.asarray(classes)
+    y = np.asarray(y)
+    unknown = np.setdiff1d(np.unique(y), classes)
+    if unknown.size:
+        raise ValueError(
+            f"{who}: {what} contains labels {_show(unknown)} not among {known_as} {_show(classes)}."
+        )
+    return np.searchsorted(classes, y)
+
+
+def encode_pm1(y, classes):
+    """Binary labels as floats: ``+1`` for ``classes[1]``, ``-1`` for the other class.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels, each one of the two ``classes``.
+    classes : array-like of shape (2,)
+        The two classes, sorted; ``classes[1]`` is the positive class (the
+        scikit-learn convention of ``decision_function``).
+
+    Returns
+    -------
+    y_pm : ndarray of float64 of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from sklpoison.utils.validation import encode_pm1
+    >>> encode_pm1(["a", "b", "b"], ["a", "b"])
+    array([-1.,  1.,  1.])
+    """
+    classes = np.asarray(classes)
+    if classes.shape != (2,):
+        raise ValueError(f"encode_pm1 needs exactly two classes; got {_show(classes)}.")
+    return np.where(np.asarray(y) == classes[1], 1.0, -1.0)
+
+
+def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0, stacklevel=2):
+    """Turn a budget given as a fraction of ``n`` rows into a number of rows.
+
+    The count is ``round(fraction * n)`` (Python's ``round``, ties to even). A
+    positive fraction that rounds to zero rows is legal but almost certainly
+    not what the caller meant, so it warns (``UserWarning``); a count below
+    ``min_count`` raises.
+
+    Parameters
+    ----------
+    fraction : float in [0, 1]
+        The budget as a fraction of ``n``.
+    n : int
+        Number of rows.
+    name : str
+        The parameter's name (``"theta"``), used in the messages.
+    who : str
+        The estimator's name, used in the messages.
+    noun : str, default="rows"
+        What is counted (``"poisons"``, ``"flips"``), used in the messages.
+    min_count : int, default=0
+        Fewest rows the estimator can work with; a smaller count raises.
+    stacklevel : int, default=2
+        Passed to :func:`warnings.warn` (2 points at the caller of this function).
+
+    Returns
+    -------
+    count : int
+
+    Raises
+    ------
+    ValueError
+        If the count is below ``min_count``.
+
+    Warns
+    -----
+    UserWarning
+        If ``fraction > 0`` and the count is 0.
+
+    Examples
+    --------
+    >>> from sklpoison.utils.validation import fraction_to_count
+    >>> fraction_to_count(0.1, 1797, name="theta", who="PoisonTransformer")
+    180
+    """
+    if not isinstance(fraction, Real) or isinstance(fraction, bool) or not np.isfinite(fraction):
+        raise ValueError(f"{who}: {name} must be a finite number; got {fraction!r}.")
+    if not isinstance(n, Integral) or n < 0:
+        raise ValueError(f"{who}: the number of rows must be a non-negative int; got {n!r}.")
+    count = int(round(float(fraction) * n))
+    smallest = f"{1.0 / n:.3g}" if n else "a positive value"
+    if count < min_count:
+        raise ValueError(
+            f"{who}: {name}={fraction} gives round({name} * n) = {count} {noun} for n={n} "
+            f"rows; it needs at least {min_count}. Increase {name} to at least {smallest}."
+        )
+    if count == 0 and fraction > 0:
+        warnings.warn(
+            f"{who}: {name}={fraction} gives round({name} * n) = 0 {noun} for n={n} rows, "
+            f"so nothing changes. Use {name} >= {smallest} for at least one.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return count
+
+
+# ------------------------------------------------------ the GC family's helpers
 def _default_estimator(estimator):
+    """The GC family's estimator (GradPC, GradientCanceling, Sever); None: LogisticRegression."""
     if estimator is None:
         from sklearn.linear_model import LogisticRegression
 
@@ -27,17 +281,11 @@ def _validate_Xy(est, X, y, kind, reset=True):
 
 
 def _label_codes(classes, y, who):
-    classes = np.asarray(classes)
-    unknown = np.setdiff1d(np.unique(y), classes)
-    if unknown.size:
-        raise ValueError(
-            f"{who}: y contains labels {unknown.tolist()} that the model does not know "
-            f"(its classes are {classes.tolist()})."
-        )
-    return np.searchsorted(classes, y)
+    return check_known_labels(y, classes, who, known_as="the model's classes")
 
 
 def _fit_clean(estimator, X, y):
+    """A fitted clone of ``estimator`` (the caller's estimator is never fitted)."""
     model = clone(estimator)
     model.fit(X, y)
     return model

@@ -1,0 +1,93 @@
+"""The validation layer (sklpoison.utils.validation) and its use by every estimator."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from sklpoison import (
+    LNSVC,
+    GradientCanceling,
+    GradPC,
+    LabelFlipper,
+    PoisonTransformer,
+    Sever,
+)
+from sklpoison.utils.validation import (
+    check_known_labels,
+    check_n_classes,
+    check_y_given,
+    encode_pm1,
+    fraction_to_count,
+)
+
+
+def test_check_n_classes_names_the_estimator_and_the_class():
+    with pytest.raises(
+        ValueError, match=r"^Sever needs at least 2 classes in y; got 1 class \(3\)\.$"
+    ):
+        check_n_classes(np.array([3, 3, 3]), "Sever")
+    with pytest.raises(ValueError, match=r"got 1 class \('a'\)\. Pass more\.$"):
+        check_n_classes(np.array(["a", "a"]), "X", hint="Pass more.")
+    with pytest.raises(
+        ValueError, match=r"needs exactly 2 classes in y; got 3 classes \(\[0, 1, 2\]\)"
+    ):
+        check_n_classes([0, 1, 2], "FloralSVC", max_classes=2)
+    with pytest.raises(ValueError, match=r"needs at most 3 classes in y; got 4 classes"):
+        check_n_classes([0, 1, 2, 3], "X", max_classes=3)
+    with pytest.raises(ValueError, match=r"and 2 more"):
+        check_n_classes(np.arange(12), "X", max_classes=2)
+    np.testing.assert_array_equal(check_n_classes(["b", "a", "b"], "X"), ["a", "b"])
+
+
+def test_check_known_labels_returns_codes_and_lists_the_unknown():
+    np.testing.assert_array_equal(check_known_labels([2, 0, 2], [0, 2], "GradPC"), [1, 0, 1])
+    np.testing.assert_array_equal(check_known_labels(["b", "a"], ["a", "b"], "X"), [1, 0])
+    with pytest.raises(ValueError, match=r"^GradPC: y contains labels \[5, 7\] not among the "):
+        check_known_labels([0, 5, 7, 2], [0, 2], "GradPC")
+
+
+def test_encode_pm1_positive_is_the_second_class():
+    np.testing.assert_array_equal(encode_pm1(["a", "b", "b"], ["a", "b"]), [-1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="exactly two classes"):
+        encode_pm1([0, 1], [0, 1, 2])
+
+
+def test_check_y_given():
+    check_y_given(np.zeros(2), "X")
+    with pytest.raises(ValueError, match="LabelFlipper requires y"):
+        check_y_given(None, "LabelFlipper")
+
+
+def test_fraction_to_count_rounds_warns_and_raises():
+    assert fraction_to_count(0.1, 1797, name="theta", who="P") == 180
+    assert fraction_to_count(0.25, 10, name="theta", who="P") == 2  # round half to even
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fraction_to_count(0.0, 50, name="theta", who="P") == 0  # zero is meant
+    with pytest.warns(UserWarning, match=r"theta=0.0001 gives round\(theta \* n\) = 0 poisons"):
+        assert fraction_to_count(1e-4, 1797, name="theta", who="P", noun="poisons") == 0
+    with pytest.raises(ValueError, match="needs at least 1"):
+        fraction_to_count(1e-4, 1797, name="eps", who="P", min_count=1)
+    with pytest.raises(ValueError, match="finite"):
+        fraction_to_count(float("nan"), 10, name="eps", who="P")
+
+
+def test_tiny_theta_warns_in_poison_transformer():
+    X, y = load_digits(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"PoisonTransformer: theta=0.0001 .* = 0 poisons"):
+        PoisonTransformer(theta=1e-4, random_state=0).fit_resample(X, y)
+    with pytest.warns(UserWarning, match=r"LabelFlipper: fraction=0.0001"):
+        LabelFlipper(fraction=1e-4, random_state=0).fit_resample(X, y)
+
+
+@pytest.mark.parametrize(
+    "estimator", [Sever(), GradPC(), LNSVC(), LabelFlipper(), GradientCanceling()], ids=repr
+)
+def test_one_class_error_names_the_wrapper(estimator):
+    X = np.random.RandomState(0).normal(size=(20, 3))
+    name = type(estimator).__name__
+    fit = estimator.fit_resample if hasattr(estimator, "fit_resample") else estimator.fit
+    with pytest.raises(ValueError, match=rf"^{name} needs at least 2 classes in y; got 1 class"):
+        fit(X, np.full(20, 3))
