@@ -1,0 +1,566 @@
+"""Device benchmark of sklpoison's deep paths on CIFAR-shaped data (one GPU, or the CPU).
+
+One prepared script, every number measured against a baseline timed in the same run:
+
+1. Pre-ResNet-110 (:class:`sklpoison.nn.models.PreActResNet`, depth 110) trained by
+   :class:`sklpoison.nn.GradRegNetClassifier`: the time of one epoch at kappa = 0 and
+   at kappa > 0 (double backprop), their ratio (target <= 3x), images/s and the peak
+   GPU memory (``torch.cuda.max_memory_allocated``), in float32 and, where
+   GradRegNetClassifier offers it, with mixed precision (else "n/a").
+2. :class:`sklpoison.HessianSpectrumDetector`'s top-5 eigenpairs of the mean input
+   Hessian of a SmallCNN on 3x32x32 inputs (d = 3072) by Lanczos (10 and 30 steps)
+   against the dense Hessian (one Hessian-vector product per column, then ``eigh``):
+   time ratio (target >= 100x) and eigenvalue agreement (target 1e-4). Without
+   ``--quick`` the dense Hessian is formed in full; with ``--quick`` only
+   ``--dense-columns`` columns are formed, the dense time is extrapolated from
+   them (``eigh`` left out, so the ratio is a lower bound) and the reference
+   eigenvalues are ARPACK's run to convergence. A reduced problem (3x8x8, d = 192)
+   compares Lanczos with the dense Hessian formed in full in every mode.
+3. One :class:`sklpoison.GradientCanceling` step on a SmallCNN victim (skorch net)
+   against one full-batch loss gradient over the clean rows (target <= 4x).
+4. :class:`sklpoison.IntervalCertifier` on a 784-128-10 ReLU MLP (a torch module on
+   the device, converted by the certifier), one epoch on 6000 rows (1000 with
+   ``--quick``), batches of 128, two poisoned samples per batch within an
+   l-infinity ball of 0.01: seconds and the ratio to the same nominal SGD epoch.
+   The certifier computes in float64 numpy on the CPU whatever the device.
+
+The data are CIFAR-10's training images when ``--data PATH`` is given (read with
+:func:`sklpoison.datasets.load_cifar10`: ``cifar-10-batches-bin`` or its parent),
+otherwise synthetic uniform images of the same shape with random labels; the
+certifier's 784-feature rows are synthetic in either case. Run::
+
+    python benchmarks/bench_gpu.py --device cuda [--data PATH] [--json OUT]
+    python benchmarks/bench_gpu.py --device cpu --quick
+
+CPU thread pools (BLAS and torch) are capped at ``--threads`` (default: 1 on the
+CPU, all cores with a GPU). A section that fails prints FAILED with the error and
+the script exits with status 1 after printing the rest.
+"""
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+import warnings
+
+import numpy as np
+
+# the sizes of the two modes: (GPU / full run, --quick smoke run)
+SIZES = {
+    "full": dict(
+        resnet_images=8192,
+        resnet_batch=128,
+        resnet_epochs=2,
+        hessian_n=32,
+        dense_columns=None,
+        gc_rows=2000,
+        gc_steps=20,
+        cert_rows=6000,
+        repeat=2,
+    ),
+    "quick": dict(
+        resnet_images=16,
+        resnet_batch=8,
+        resnet_epochs=2,
+        hessian_n=8,
+        dense_columns=48,
+        gc_rows=128,
+        gc_steps=5,
+        cert_rows=1000,
+        repeat=1,
+    ),
+}
+KAPPA = 1.0
+# names a mixed-precision option of GradRegNetClassifier may have, and the value that
+# turns it on (bf16 autocast)
+_AMP_PARAMS = {"precision": "bf16", "mixed_precision": True, "autocast": True, "amp": True}
+
+
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _best_of(fn, repeat, device):
+    best, out = np.inf, None
+    for _ in range(repeat):
+        _sync(device)
+        t0 = time.perf_counter()
+        out = fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+class Table:
+    """Rows of (section, setting, measured, baseline, ratio, target, note)."""
+
+    def __init__(self):
+        self.rows = []
+        self.failed = []
+
+    def add(self, section, setting, measured, baseline="", ratio="", target="", note="", **data):
+        row = dict(
+            section=section,
+            setting=setting,
+            measured=measured,
+            baseline=baseline,
+            ratio=ratio,
+            target=target,
+            note=note,
+        )
+        row.update(data)
+        self.rows.append(row)
+        print(_format_row(row), flush=True)
+
+    def print(self, header):
+        print("\n" + header)
+        print(_format_row(None))
+        print("-" * 160)
+        for row in self.rows:
+            print(_format_row(row))
+
+
+_COLUMNS = [
+    ("section", 24),
+    ("setting", 40),
+    ("measured", 24),
+    ("baseline", 22),
+    ("ratio", 9),
+    ("target", 9),
+    ("note", 0),
+]
+
+
+def _format_row(row):
+    if row is None:
+        return " ".join(f"{name:<{w}}" if w else name for name, w in _COLUMNS)
+    return " ".join(f"{row[name]!s:<{w}}" if w else str(row[name]) for name, w in _COLUMNS)
+
+
+# ---------------------------------------------------------------------- data
+def _cifar_shaped(args, n, device):
+    """``(X (n, 3, 32, 32) float32, y (n,) int64, source)``."""
+    if args.data:
+        from sklpoison.datasets import load_cifar10
+
+        X, y = load_cifar10(args.data, subset="train")
+        if X.shape[0] < n:
+            raise ValueError(f"--data holds {X.shape[0]} training images; {n} are needed.")
+        return X[:n], y[:n], f"CIFAR-10 training images from {args.data}"
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(n, 3, 32, 32)).astype(np.float32)
+    y = rng.randint(0, 10, size=n).astype(np.int64)
+    return X, y, "synthetic uniform 3x32x32 images, random labels"
+
+
+# ------------------------------------------------------------ 1. Pre-ResNet-110
+def _amp_option():
+    """``(name, value)`` of GradRegNetClassifier's mixed-precision parameter, or None."""
+    from sklpoison.nn import GradRegNetClassifier
+
+    params = inspect.signature(GradRegNetClassifier.__init__).parameters
+    for name, value in _AMP_PARAMS.items():
+        if name in params:
+            return name, value
+    return None
+
+
+def bench_resnet(table, args, sizes, device):
+    import torch
+
+    from sklpoison.nn import GradRegNetClassifier
+    from sklpoison.nn.models import PreActResNet
+
+    n, batch, epochs = sizes["resnet_images"], sizes["resnet_batch"], sizes["resnet_epochs"]
+    X, y, source = _cifar_shaped(args, n, device)
+    amp = _amp_option()
+    precisions = [("float32", {})]
+    if amp is not None:
+        precisions.append((f"mixed ({amp[0]}={amp[1]!r})", {amp[0]: amp[1]}))
+
+    def net(kappa, extra, max_epochs, n_images):
+        return GradRegNetClassifier(
+            PreActResNet,
+            module__depth=110,
+            kappa=kappa,
+            optimizer=torch.optim.SGD,
+            optimizer__momentum=0.9,
+            lr=0.01,
+            max_epochs=max_epochs,
+            batch_size=min(batch, n_images),
+            device=args.device,
+            random_state=0,
+            **extra,
+        )
+
+    # warm-up (imports, allocator, cuDNN autotuning of both passes): one short fit
+    net(KAPPA, {}, 1, batch).fit(X[:batch], y[:batch])
+    section = "Pre-ResNet-110 epoch"
+    for label, extra in precisions:
+        times = {}
+        for kappa in (0.0, KAPPA):
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
+            model = net(kappa, extra, epochs, n).fit(X, y)
+            # the last epoch: the first one carries the warm-up of this configuration
+            dur = float(model.history[-1, "dur"])
+            times[kappa] = dur
+            peak = (
+                f"peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+                if device.type == "cuda"
+                else "peak GPU memory n/a on CPU"
+            )
+            setting = f"{label}, kappa={kappa:g}"
+            if kappa == 0:
+                table.add(
+                    section,
+                    setting,
+                    f"{dur:.3f} s ({n / dur:.1f} img/s)",
+                    note=f"{n} images, batch {min(batch, n)}, SGD; {peak}",
+                    seconds=dur,
+                    images_per_s=n / dur,
+                )
+            else:
+                table.add(
+                    section,
+                    setting,
+                    f"{dur:.3f} s ({n / dur:.1f} img/s)",
+                    f"kappa=0: {times[0.0]:.3f} s",
+                    f"{dur / times[0.0]:.2f}x",
+                    "<= 3x",
+                    f"double backprop; {peak}",
+                    seconds=dur,
+                    images_per_s=n / dur,
+                    ratio_value=dur / times[0.0],
+                )
+    if amp is None:
+        for kappa in (0.0, KAPPA):
+            table.add(
+                section,
+                f"mixed precision, kappa={kappa:g}",
+                "n/a",
+                note="GradRegNetClassifier has no mixed-precision option in this version",
+            )
+    return source
+
+
+# ------------------------------------------------------------ 2. Hessian spectrum
+def _hessian_case(chw, n, device, max_iters, dense_columns, repeat, X=None, y=None):
+    import torch
+
+    from sklpoison import HessianSpectrumDetector
+    from sklpoison.nn.models import SmallCNN
+    from sklpoison.numerics import input_hessian, lanczos
+
+    torch.manual_seed(0)
+    model = SmallCNN(num_classes=10, in_channels=chw[0], image_size=chw[1:])
+    model = model.to(device).eval()
+    d = int(np.prod(chw))
+    rng = np.random.RandomState(0)
+    if X is None:
+        X = rng.uniform(size=(n, d)).astype(np.float32)
+        y = None
+    X = X.reshape(n, d)
+    adapter = input_hessian.make_input_hessian_adapter(model, input_shape=chw)
+    labels = adapter.loss_labels(X, y)
+    lanczos.mean_hvp(adapter, X, labels, rng.normal(size=d))  # warm-up
+    out = {}
+    for m in max_iters:
+        out[m] = _best_of(
+            lambda m=m: lanczos.top_eigenpairs(
+                adapter, X, labels, n_components=5, max_iter=m, random_state=0
+            )[0],
+            repeat,
+            device,
+        )
+    # the detector's fit computes the same top-5 (plus per-sample scores for its threshold)
+    det = HessianSpectrumDetector(
+        model, n_components=5, max_iter=max_iters[0], image_shape=chw, random_state=0
+    )
+    t_det, det = _best_of(lambda: det.fit(X, y), 1, device)
+    same = np.allclose(det.eigenvalues_, out[max_iters[0]][1], rtol=1e-10, atol=0)
+
+    cols = d if dense_columns is None else int(min(dense_columns, d))
+    _sync(device)
+    t0 = time.perf_counter()
+    op = lanczos.mean_hessian_operator(adapter, X, labels)
+    M = op.matmat(np.eye(d)[:, :cols])
+    _sync(device)
+    t_cols = time.perf_counter() - t0
+    if cols == d:
+        t0 = time.perf_counter()
+        ref = np.linalg.eigh((M + M.T) / 2)[0][::-1][:5]
+        t_dense = t_cols + time.perf_counter() - t0
+        reference = f"dense eigh, all {d} columns"
+    else:
+        t_dense = t_cols * d / cols
+        ref = lanczos.top_eigenpairs(
+            adapter,
+            X,
+            labels,
+            n_components=5,
+            max_iter=30,
+            solver="eigsh",
+            tol=1e-10,
+            random_state=0,
+        )[0]
+        reference = "ARPACK eigsh to convergence"
+    rows = []
+    for m, (t, vals) in out.items():
+        rel = np.abs(vals - ref) / np.abs(ref)
+        rows.append(dict(m=m, t=t, rel_top1=float(rel[0]), rel_top5=float(rel.max())))
+    return dict(
+        d=d,
+        n=n,
+        cols=cols,
+        t_dense=t_dense,
+        reference=reference,
+        rows=rows,
+        t_detector=t_det,
+        detector_matches=bool(same),
+        ref=ref,
+    )
+
+
+def bench_hessian(table, args, sizes, device):
+    n = sizes["hessian_n"]
+    X, y, _ = _cifar_shaped(args, n, device)
+    section = "Hessian top-5 (SmallCNN)"
+    for chw, dense_columns, Xc, yc in [
+        ((3, 32, 32), sizes["dense_columns"], X, y),
+        ((3, 8, 8), None, None, None),  # reduced problem: dense formed in full
+    ]:
+        res = _hessian_case(chw, n, device, (10, 30), dense_columns, sizes["repeat"], Xc, yc)
+        d, cols = res["d"], res["cols"]
+        if cols == d:
+            dense_note = f"dense: {d} HVP columns + eigh, timed in full"
+        else:
+            dense_note = (
+                f"dense EXTRAPOLATED: {cols} of {d} HVP columns timed, x{d / cols:.0f}, "
+                "eigh not counted (ratio is a lower bound)"
+            )
+        for row in res["rows"]:
+            table.add(
+                section,
+                f"d={d} N={n}, Lanczos {row['m']} steps",
+                f"{row['t']:.3f} s",
+                f"dense {res['t_dense']:.2f} s",
+                f"{res['t_dense'] / row['t']:.0f}x",
+                ">= 100x" if d == 3072 else "",
+                f"rel. err top-1 {row['rel_top1']:.1e}, top-5 max {row['rel_top5']:.1e} "
+                f"(target 1e-4) vs {res['reference']}; {dense_note}",
+                seconds=row["t"],
+                dense_seconds=res["t_dense"],
+                dense_columns=cols,
+                d=d,
+                n_samples=n,
+                lanczos_steps=row["m"],
+                ratio_value=res["t_dense"] / row["t"],
+                rel_err_top1=row["rel_top1"],
+                rel_err_top5=row["rel_top5"],
+                reference=res["reference"],
+            )
+        table.add(
+            section,
+            f"d={d} N={n}, HessianSpectrumDetector.fit",
+            f"{res['t_detector']:.3f} s",
+            note="top-5 (10 steps) + per-sample top eigenvalues of the N references; "
+            f"eigenvalues_ identical to the Lanczos row: {res['detector_matches']}",
+            seconds=res["t_detector"],
+            d=d,
+        )
+
+
+# ---------------------------------------------------------- 3. Gradient Canceling
+def bench_gc(table, args, sizes, device):
+    import torch
+    from sklearn.base import clone
+
+    from sklpoison import GradientCanceling
+    from sklpoison.nn import GradRegNetClassifier
+    from sklpoison.nn.models import SmallCNN
+
+    n, k = sizes["gc_rows"], sizes["gc_steps"]
+    X, y, _ = _cifar_shaped(args, n, device)
+    # the victim is never trained by the timed runs (max_epochs=0 keeps the setup
+    # short); the target is the victim trained for one epoch
+    victim = GradRegNetClassifier(
+        SmallCNN, max_epochs=0, batch_size=128, device=args.device, random_state=0
+    )
+    target = clone(victim).set_params(max_epochs=1).fit(X, y)
+
+    def run(steps):
+        gc = GradientCanceling(victim, target=target, epsilon_d=0.1, max_iter=steps, random_state=0)
+        _sync(device)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gc.fit_resample(X, y)
+        _sync(device)
+        return time.perf_counter() - t0, gc
+
+    run(1)  # warm-up
+    t_setup = min(run(0)[0] for _ in range(2))
+    t_total, gc = min((run(k) for _ in range(2)), key=lambda r: r[0])
+    t_step = max(t_total - t_setup, 0.0) / k
+
+    module = target.module_
+    Xt = torch.as_tensor(X, device=device)
+    yt = torch.as_tensor(y, device=device)
+    params = [p for p in module.parameters() if p.requires_grad]
+
+    def full_gradient():
+        loss = torch.nn.functional.cross_entropy(module(Xt), yt)
+        return torch.autograd.grad(loss, params)
+
+    full_gradient()
+    t_full, _ = _best_of(full_gradient, 5, device)
+    table.add(
+        "GradientCanceling step",
+        f"SmallCNN, n={n}, m={gc.n_poisoned_} poisons",
+        f"{1e3 * t_step:.1f} ms",
+        f"full-batch grad {1e3 * t_full:.1f} ms",
+        f"{t_step / t_full:.2f}x",
+        "<= 4x",
+        f"(fit_resample({k} steps) - fit_resample(0 steps)) / {k}, optimiser bookkeeping "
+        f"included; baseline: one autograd gradient of the mean cross-entropy over the {n} "
+        "clean rows",
+        seconds=t_step,
+        baseline_seconds=t_full,
+        ratio_value=t_step / t_full,
+        n_rows=n,
+        n_poisons=int(gc.n_poisoned_),
+    )
+
+
+# ------------------------------------------------------------ 4. IntervalCertifier
+def bench_certifier(table, args, sizes, device):
+    import torch
+
+    from sklpoison import IntervalCertifier
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_certifier import _nominal_time
+
+    n = sizes["cert_rows"]
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(n, 784))
+    y = np.argmax((X - 0.5) @ rng.normal(size=(784, 10)), axis=1)
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    ).to(device)
+    est = IntervalCertifier(
+        module,
+        n_poison=2,
+        epsilon=0.01,
+        lr=0.05,
+        n_epochs=1,
+        batch_size=128,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t_nominal = _nominal_time(est, X, y, sizes["repeat"])
+        t_interval, _ = _best_of(lambda: est.fit(X, y), sizes["repeat"], device)
+    table.add(
+        "IntervalCertifier epoch",
+        f"784-128-10 MLP, {n} rows, batch 128",
+        f"{t_interval:.3f} s",
+        f"nominal SGD {t_nominal:.3f} s",
+        f"{t_interval / t_nominal:.1f}x",
+        "",
+        "threat: 2 samples per batch moved by eps 0.01 (l-inf); float64 numpy on the CPU "
+        "(the module is converted); synthetic rows"
+        + ("; box diverged" if est.bounds_diverged_ else ""),
+        seconds=t_interval,
+        baseline_seconds=t_nominal,
+        ratio_value=t_interval / t_nominal,
+    )
+
+
+# ------------------------------------------------------------------------- main
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="'cuda', 'cuda:1' or 'cpu'")
+    parser.add_argument("--quick", action="store_true", help="small sizes (CPU smoke run)")
+    parser.add_argument("--data", default=None, help="CIFAR-10 binary folder (or its parent)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="write the numbers here")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (BLAS, torch)")
+    parser.add_argument(
+        "--dense-columns",
+        type=int,
+        default=None,
+        help="Hessian columns formed for the dense baseline (default: all; 48 with --quick)",
+    )
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda but torch sees no GPU; use --device cpu --quick")
+    sizes = dict(SIZES["quick" if args.quick else "full"])
+    if args.dense_columns is not None:
+        sizes["dense_columns"] = args.dense_columns
+    threads = args.threads or (1 if device.type == "cpu" else min(os.cpu_count() or 1, 16))
+    torch.set_num_threads(threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    header = (
+        f"sklpoison bench_gpu on {name} [{device}]; torch {torch.__version__}, {threads} CPU "
+        f"thread(s){', --quick' if args.quick else ''}"
+    )
+    print(header, flush=True)
+
+    table = Table()
+    source = None
+    with threadpool_limits(limits=threads):
+        for bench in (bench_resnet, bench_hessian, bench_gc, bench_certifier):
+            t0 = time.perf_counter()
+            try:
+                out = bench(table, args, sizes, device)
+                source = out if bench is bench_resnet else source
+            except Exception as exc:  # keep the other sections of a one-shot device run
+                traceback.print_exc()
+                table.failed.append(bench.__name__)
+                table.add(bench.__name__, "FAILED", f"{type(exc).__name__}: {exc}"[:200])
+            print(f"  [{bench.__name__}: {time.perf_counter() - t0:.1f} s]", flush=True)
+    wall = time.perf_counter() - start
+    table.print(f"{header}\ndata: {source or 'n/a'}; wall time {wall:.1f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(
+                dict(
+                    device=name,
+                    device_arg=args.device,
+                    torch=torch.__version__,
+                    threads=threads,
+                    quick=args.quick,
+                    data=source,
+                    wall_seconds=wall,
+                    rows=table.rows,
+                ),
+                fh,
+                indent=1,
+                default=float,
+            )
+        print(f"numbers written to {args.json}")
+    return 1 if table.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""benchmarks/bench_gpu.py runs on the CPU (--quick) and prints every row of its table."""
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+
+# (section, setting) of every row the table must hold
+EXPECTED_ROWS = [
+    ("Pre-ResNet-110 epoch", "float32, kappa=0"),
+    ("Pre-ResNet-110 epoch", "float32, kappa=1"),
+    ("Pre-ResNet-110 epoch", "mixed"),  # mixed precision, kappa = 0 and 1: measured or n/a
+    ("Hessian top-5 (SmallCNN)", "d=3072 N=8, Lanczos 10 steps"),
+    ("Hessian top-5 (SmallCNN)", "d=3072 N=8, Lanczos 30 steps"),
+    ("Hessian top-5 (SmallCNN)", "d=3072 N=8, HessianSpectrumDetector.fit"),
+    ("Hessian top-5 (SmallCNN)", "d=192 N=8, Lanczos 10 steps"),
+    ("Hessian top-5 (SmallCNN)", "d=192 N=8, Lanczos 30 steps"),
+    ("Hessian top-5 (SmallCNN)", "d=192 N=8, HessianSpectrumDetector.fit"),
+    ("GradientCanceling step", "SmallCNN, n=128, m=13 poisons"),
+    ("IntervalCertifier epoch", "784-128-10 MLP, 1000 rows, batch 128"),
+]
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("bench_gpu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_bench_gpu_quick_on_cpu(tmp_path):
+    out_json = tmp_path / "bench.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    root = str(SCRIPT.parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--json", str(out_json)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "FAILED" not in out
+    assert "on CPU" in out and "[cpu]" in out and "wall time" in out
+    table = out[out.rindex("section ") :]  # the final table
+    lines = table.splitlines()
+    for section, setting in EXPECTED_ROWS:
+        assert any(line.startswith(section) and setting in line for line in lines), (
+            section,
+            setting,
+            table,
+        )
+    resnet = [line for line in lines if line.startswith("Pre-ResNet-110 epoch")]
+    mixed = [line for line in resnet if "mixed" in line]
+    assert len(resnet) == 4 and len(mixed) == 2
+    assert all("kappa=0" in a and "kappa=1" in b for a, b in [mixed, resnet[:2]])
+
+    data = json.loads(out_json.read_text())
+    assert data["quick"] and data["device_arg"] == "cpu"
+    rows = data["rows"]
+    assert len(rows) == len(EXPECTED_ROWS) + 1  # both mixed-precision rows
+    timed = [r for r in rows if "seconds" in r]
+    assert len(timed) >= 10
+    assert all(math.isfinite(r["seconds"]) and r["seconds"] >= 0 for r in timed)
+    lanczos = [r for r in rows if "lanczos_steps" in r]
+    # the numbers behind the printed ratios and errors
+    for r in lanczos:
+        assert r["ratio_value"] == pytest.approx(r["dense_seconds"] / r["seconds"])
+        assert 0 <= r["rel_err_top1"] < 1e-3  # ten steps find the top eigenvalue
+    # on the reduced problem the dense Hessian is formed in full, and 30 steps give all five
+    reduced = [r for r in lanczos if r["d"] == 192]
+    assert {r["dense_columns"] for r in reduced} == {192}
+    assert [r["rel_err_top5"] for r in reduced if r["lanczos_steps"] == 30][0] < 1e-4
+
+
+def test_bench_gpu_reads_cifar_folder(tmp_path):
+    # --data goes through load_cifar10: the binary batches, train rows in order
+    bench = _load_bench()
+    rng = np.random.RandomState(0)
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    images = rng.randint(0, 256, size=(18, 3073)).astype(np.uint8)
+    images[:, 0] %= 10
+    for i, name in enumerate([f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]):
+        (folder / name).write_bytes(images[3 * i : 3 * i + 3].tobytes())
+    args = argparse.Namespace(data=str(tmp_path))
+    X, y, source = bench._cifar_shaped(args, 12, None)
+    assert X.shape == (12, 3, 32, 32) and X.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(np.rint(X.reshape(12, -1) * 255), images[:12, 1:])
+    np.testing.assert_array_equal(y, images[:12, 0])
+    assert "CIFAR-10" in source
+    with pytest.raises(ValueError, match="holds 15 training images; 16 are needed"):
+        bench._cifar_shaped(args, 16, None)
+    X, y, source = bench._cifar_shaped(argparse.Namespace(data=None), 4, None)
+    assert X.shape == (4, 3, 32, 32) and 0 <= X.min() and X.max() <= 1 and "synthetic" in source
