@@ -18,7 +18,8 @@ from sklearn.linear_model import LogisticRegression
 
 from sklpoison import GradientCanceling, GradPC
 from sklpoison.datasets import load_digits_images
-from sklpoison.numerics.param_gradients import linear_torch_adapter, make_param_grad_adapter
+from sklpoison.numerics.param_gradients import make_param_grad_adapter
+from sklpoison.utils._testing import linear_torch_adapter
 
 
 def _best_of(fn, repeat=5, number=20):

@@ -8,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 
 from sklpoison import HessianSpectrumDetector, PoisonTransformer, SpectralSignatureDetector
 from sklpoison.datasets import load_digits_images
+from sklpoison.utils._testing import dense_per_sample_hessians
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +265,6 @@ def test_krr_near_clone_regime_hides_an_effective_attack():
     from sklpoison import GradRegKRRClassifier
     from sklpoison.metrics import attack_success_rate
     from sklpoison.numerics import input_hessian as IH
-    from sklpoison.numerics import lanczos as H
 
     X, y = load_digits_images(return_X_y=True, flat=True)
     X = X.astype(np.float64)
@@ -284,7 +284,7 @@ def test_krr_near_clone_regime_hides_an_effective_attack():
         ratio[gamma] = det_t.eigenvalues_[0] / det_c.eigenvalues_[0]
         # the detector's spectrum is that of the (finite-difference-checked) dense matrices
         adapter = IH.make_input_hessian_adapter(krr, curvature="gauss_newton")
-        dense = H.dense_per_sample_hessians(adapter, clean[:40], krr.predict(clean[:40]))
+        dense = dense_per_sample_hessians(adapter, clean[:40], krr.predict(clean[:40]))
         sub = HessianSpectrumDetector(krr, n_components=3, max_iter=64, **kw).fit(clean[:40])
         assert_allclose(sub.eigenvalues_, np.linalg.eigvalsh(dense.mean(0))[::-1][:3], rtol=1e-8)
     assert ratio[0.005] < 1.05  # effective, yet spectrally invisible
@@ -295,14 +295,13 @@ def test_multi_output_regression_targets():
     # the loss of a 2-output GradRegKRR is 1/2 ||f(x) - y||^2 with y of shape (n, 2)
     from sklpoison import GradRegKRR
     from sklpoison.numerics import input_hessian as IH
-    from sklpoison.numerics import lanczos as H
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(40, 5))
     Y = np.c_[np.sin(X[:, 0]), X[:, 1] * X[:, 2]]
     krr = GradRegKRR(alpha=0.1, gamma=0.3).fit(X, Y)
     det = HessianSpectrumDetector(krr, n_components=2, max_iter=5, random_state=0).fit(X, Y)
-    dense = H.dense_per_sample_hessians(IH.make_input_hessian_adapter(krr), X[:6], Y[:6])
+    dense = dense_per_sample_hessians(IH.make_input_hessian_adapter(krr), X[:6], Y[:6])
     assert_allclose(det.top_eigenvalues(X[:6], Y[:6]), np.linalg.eigvalsh(dense)[:, -1], rtol=1e-8)
     # the targets matter: with the model's own predictions the residual term vanishes
     assert not np.allclose(det.top_eigenvalues(X[:6], Y[:6]), det.top_eigenvalues(X[:6]))

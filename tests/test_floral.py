@@ -11,7 +11,8 @@ from sklearn.svm import SVC
 
 from sklpoison import LNSVC, FloralSVC, KNNLabelSanitizer
 from sklpoison.datasets import load_floral_moon
-from sklpoison.defences._floral import _ExactProjector, _project_exact, _project_fixed_point
+from sklpoison.defences._floral import _ExactProjector, _project_fixed_point
+from sklpoison.utils._testing import project_exact
 
 
 # ----------------------------------------------------------------- projection
@@ -36,7 +37,7 @@ def _projection_instances():
 @pytest.mark.parametrize("z, y, C", _projection_instances())
 def test_fixed_point_projection_matches_exact_qp(z, y, C):
     lam_fp, mu = _project_fixed_point(z, y, C)
-    lam_ex = _project_exact(z, y, C)
+    lam_ex = project_exact(z, y, C)
     assert_allclose(lam_fp, lam_ex, atol=1e-6)
     # feasibility of the fixed-point result
     assert lam_fp.min() >= 0 and lam_fp.max() <= C

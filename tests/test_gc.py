@@ -11,11 +11,8 @@ from sklearn.svm import SVC
 
 from sklpoison import GradientCanceling, GradPC, Sever, poisonability_threshold
 from sklpoison.datasets import make_or
-from sklpoison.numerics.param_gradients import (
-    ParamGradLinearAdapter,
-    linear_torch_adapter,
-    make_param_grad_adapter,
-)
+from sklpoison.numerics.param_gradients import ParamGradLinearAdapter, make_param_grad_adapter
+from sklpoison.utils._testing import linear_torch_adapter
 
 torch = pytest.importorskip("torch")
 

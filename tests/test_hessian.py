@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from sklpoison.numerics import input_hessian as IH  # noqa: E402
 from sklpoison.numerics import lanczos as H  # noqa: E402
+from sklpoison.utils._testing import dense_per_sample_hessians  # noqa: E402
 
 N_CLASSES = 5
 
@@ -156,7 +157,7 @@ def test_relu_network_per_sample_hessian_is_low_rank_so_ten_steps_are_exact():
 def test_gauss_newton_matches_jacobian_formula(case):
     _, model, shape, X, y, dense = case
     adapter = IH.make_input_hessian_adapter(model, input_shape=shape, curvature="gauss_newton")
-    G = H.dense_per_sample_hessians(adapter, X, y, batch_size=5)
+    G = dense_per_sample_hessians(adapter, X, y, batch_size=5)
     Xt = torch.tensor(X).reshape(-1, *shape)
     # per-sample Jacobians: rows of the eval-mode model do not interact, so the
     # Jacobian of the batch-summed logits holds every J_i (much faster than vmap(jacrev))
@@ -177,7 +178,7 @@ def test_logistic_regression_closed_form_matches_torch_and_finite_differences(n_
     clf = LogisticRegression(C=10.0, max_iter=1000).fit(X, y)
     adapter = IH.make_input_hessian_adapter(clf)
     Xq, yq = X[:7], y[:7]
-    Hs = H.dense_per_sample_hessians(adapter, Xq, yq)
+    Hs = dense_per_sample_hessians(adapter, Xq, yq)
     # torch: cross-entropy of the same linear logits (binary: sigmoid of one logit)
     W = torch.tensor(clf.coef_)
     b = torch.tensor(clf.intercept_)
@@ -227,7 +228,7 @@ def test_linear_model_without_softmax_probabilities_is_rejected():
         H.per_sample_hvp(adapter, X[:3], y[:3], X[:3])
     # the binary SGD model is a sigmoid of one logit: accepted, and it is the closed form
     sgd2 = SGDClassifier(loss="log_loss", random_state=0).fit(X, y % 2)
-    Hs = H.dense_per_sample_hessians(IH.make_input_hessian_adapter(sgd2), X[:3], y[:3] % 2)
+    Hs = dense_per_sample_hessians(IH.make_input_hessian_adapter(sgd2), X[:3], y[:3] % 2)
     p = sgd2.predict_proba(X[:3])[:, 1]
     w = sgd2.coef_[0]
     assert_allclose(Hs, (p * (1 - p))[:, None, None] * np.outer(w, w), rtol=1e-10, atol=1e-14)
@@ -247,7 +248,7 @@ def test_krr_analytic_adapter_matches_finite_differences(kind):
     for curvature in ("hessian", "gauss_newton"):
         adapter = IH.make_input_hessian_adapter(model, curvature=curvature)
         Xq, yq = X[:3] + 0.1, y[:3]
-        Hs = H.dense_per_sample_hessians(adapter, Xq, yq)
+        Hs = dense_per_sample_hessians(adapter, Xq, yq)
 
         def f(x):
             if kind == "regressor":
@@ -344,7 +345,7 @@ def test_skorch_net_uses_its_own_loss():
     net = skorch.NeuralNetClassifier(Softmaxed, max_epochs=2, train_split=None, verbose=0)
     net.fit(X, y)  # default criterion NLLLoss on log-probabilities
     adapter = IH.make_input_hessian_adapter(net, input_shape=(8,))
-    Hs = H.dense_per_sample_hessians(adapter, X[:4], y[:4])
+    Hs = dense_per_sample_hessians(adapter, X[:4], y[:4])
     module = net.module_
     for x, t, Hi in zip(X[:4], y[:4], Hs, strict=True):
 
@@ -362,7 +363,7 @@ def test_skorch_net_uses_its_own_loss():
     from sklearn.frozen import FrozenEstimator
 
     frozen = IH.make_input_hessian_adapter(FrozenEstimator(net), input_shape=(8,))
-    assert_allclose(H.dense_per_sample_hessians(frozen, X[:4], y[:4]), Hs, rtol=1e-12)
+    assert_allclose(dense_per_sample_hessians(frozen, X[:4], y[:4]), Hs, rtol=1e-12)
 
 
 def test_adapter_errors():

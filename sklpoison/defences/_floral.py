@@ -109,11 +109,6 @@ class _ExactProjector:
         return lam, mu
 
 
-def _project_exact(z, y, C):
-    """One-off exact projection with cvxpy (see :class:`_ExactProjector`)."""
-    return _ExactProjector(z.shape[0], C)(z, y, C)[0]
-
-
 def _n_flips(budget, n):
     """Resolve a flip budget given as a fraction (float) or a count (int)."""
     if isinstance(budget, Integral) and not isinstance(budget, bool):

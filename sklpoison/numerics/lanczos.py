@@ -348,17 +348,3 @@ def per_sample_top_eigenvalues(
             return_eigenvectors=False,
         )
     return out[:, 0] if n_eigen == 1 else out
-
-
-def dense_per_sample_hessians(adapter, X, y, *, batch_size=None):
-    """Per-sample Hessians ``(n, d, d)`` formed from ``d`` batched products (reference use only)."""
-    X = np.asarray(X)
-    n, d = X.shape[0], adapter.n_features
-    H = np.empty((n, d, d))
-    eye = np.eye(d)
-    for sl in _batches(n, batch_size):
-        op = adapter.batch_operator(X[sl], y[sl])
-        n_b = sl.stop - sl.start
-        for j in range(d):
-            H[sl, :, j] = op(np.broadcast_to(eye[j], (n_b, d)))
-    return H

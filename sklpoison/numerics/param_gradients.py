@@ -435,32 +435,3 @@ class ParamGradSkorchAdapter(ParamGradTorchAdapter):
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(vec, trainable)
         return net
-
-
-def linear_torch_adapter(lin):
-    """A :class:`ParamGradTorchAdapter` computing what :class:`ParamGradLinearAdapter` ``lin`` does.
-
-    Used to check the analytic numpy path against autograd (the data terms;
-    regularisation is added by :meth:`ParamGradLinearAdapter.penalty_grad` in both).
-    """
-    import torch
-
-    K, d = lin.K, lin.d
-    theta = torch.as_tensor(lin.get_theta(), dtype=torch.float64)
-    params = {"coef": theta[: K * d].reshape(K, d)}
-    if lin.fit_intercept:
-        params["intercept"] = theta[K * d :]
-
-    def forward(p, X):
-        out = X @ p["coef"].T
-        if "intercept" in p:
-            out = out + p["intercept"]
-        return out
-
-    if lin.link == "softmax":
-        output = "logits"
-    elif lin.K == 1:
-        output = "logit1"
-    else:
-        raise ValueError("one-vs-rest sigmoid models have no torch twin here")
-    return ParamGradTorchAdapter(forward, params, lin.classes_, output=output, dtype=torch.float64)

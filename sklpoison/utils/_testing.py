@@ -1,0 +1,69 @@
+"""Reference implementations for tests and benchmarks (not used by any estimator).
+
+Each one computes, slowly and directly, what a fast path of the library computes, so that
+the tests can compare the two:
+
+- :func:`dense_per_sample_hessians`: every per-sample input Hessian, formed column by
+  column from the adapters' batched products (checks Lanczos and the closed forms);
+- :func:`project_exact`: FLORAL's projection onto ``{0 <= lam <= C, y^T lam = 0}`` as a
+  cvxpy QP (checks the fixed-point projection);
+- :func:`linear_torch_adapter`: a torch twin of a
+  :class:`~sklpoison.numerics.param_gradients.ParamGradLinearAdapter` (checks the analytic numpy
+  gradients against autograd).
+"""
+
+import numpy as np
+
+from ..numerics.lanczos import _batches
+
+
+def dense_per_sample_hessians(adapter, X, y, *, batch_size=None):
+    """Per-sample Hessians ``(n, d, d)`` formed from ``d`` batched products (reference use only)."""
+    X = np.asarray(X)
+    n, d = X.shape[0], adapter.n_features
+    H = np.empty((n, d, d))
+    eye = np.eye(d)
+    for sl in _batches(n, batch_size):
+        op = adapter.batch_operator(X[sl], y[sl])
+        n_b = sl.stop - sl.start
+        for j in range(d):
+            H[sl, :, j] = op(np.broadcast_to(eye[j], (n_b, d)))
+    return H
+
+
+def project_exact(z, y, C):
+    """One-off exact projection with cvxpy (see ``sklpoison.defences._floral._ExactProjector``)."""
+    from ..defences._floral import _ExactProjector
+
+    return _ExactProjector(z.shape[0], C)(z, y, C)[0]
+
+
+def linear_torch_adapter(lin):
+    """A ``ParamGradTorchAdapter`` computing what ``ParamGradLinearAdapter`` ``lin`` does.
+
+    Used to check the analytic numpy path against autograd (the data terms;
+    regularisation is added by ``ParamGradLinearAdapter.penalty_grad`` in both).
+    """
+    import torch
+
+    from ..numerics.param_gradients import ParamGradTorchAdapter
+
+    K, d = lin.K, lin.d
+    theta = torch.as_tensor(lin.get_theta(), dtype=torch.float64)
+    params = {"coef": theta[: K * d].reshape(K, d)}
+    if lin.fit_intercept:
+        params["intercept"] = theta[K * d :]
+
+    def forward(p, X):
+        out = X @ p["coef"].T
+        if "intercept" in p:
+            out = out + p["intercept"]
+        return out
+
+    if lin.link == "softmax":
+        output = "logits"
+    elif lin.K == 1:
+        output = "logit1"
+    else:
+        raise ValueError("one-vs-rest sigmoid models have no torch twin here")
+    return ParamGradTorchAdapter(forward, params, lin.classes_, output=output, dtype=torch.float64)
