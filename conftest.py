@@ -6,5 +6,5 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # the common-check registries are loaded by tests/test_common.py by path; they are not
-# test modules (and tests/instances/gc.py would shadow the standard library's gc)
+# test modules, so --doctest-modules must not import them
 collect_ignore = ["tests/instances"]

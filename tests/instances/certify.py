@@ -1,4 +1,4 @@
-"""Common-check instances for sklpoison/_certify.py."""
+"""Common-check instances for sklpoison/certification/ (IntervalCertifier)."""
 
 
 def _interval_certifier():

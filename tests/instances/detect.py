@@ -1,4 +1,4 @@
-"""Common-check instances for sklpoison/_detect.py.
+"""Common-check instances for sklpoison/detection/.
 
 ``HessianSpectrumDetector`` analyses a *fitted* model, so its instances wrap a
 fixed torch model built only from layers that accept any number of input

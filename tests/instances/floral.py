@@ -1,4 +1,4 @@
-"""Common-check instances for sklpoison/_floral.py."""
+"""Common-check instances for sklpoison/defences/ (_floral.py, _lnsvc.py, _knn.py)."""
 
 
 def _floral_svc():

@@ -1,4 +1,4 @@
-"""Common-check instances for sklpoison/_krr.py."""
+"""Common-check instances for sklpoison/defences/_krr.py."""
 
 
 def _regressors():

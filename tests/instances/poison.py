@@ -1,4 +1,4 @@
-"""Common-check instances for sklpoison/_poison.py."""
+"""Common-check instances for sklpoison/attacks/_backdoor.py."""
 
 
 def _poison_transformer():

@@ -1,4 +1,4 @@
-"""Common-check instances for sklpoison/_gc.py (fast settings)."""
+"""Common-check instances for GradientCanceling, GradPC and Sever (fast settings)."""
 
 
 def _gradient_canceling():
