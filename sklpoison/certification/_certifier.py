@@ -299,11 +299,10 @@ class IntervalCertifier(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.input_tags.sparse = False
-        try:
-            regression = self._resolved_loss() == "squared_error"
-        except Exception:  # pragma: no cover - odd parameter values
-            regression = False
-        if regression:
+        # tags are read before validation (by clone, by the common checks): compare
+        # without assuming that loss is a string (an array would make == elementwise)
+        loss = self._resolved_loss()
+        if isinstance(loss, str) and loss == "squared_error":
             tags.estimator_type = "regressor"
             tags.regressor_tags = RegressorTags()
         else:
