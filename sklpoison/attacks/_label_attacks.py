@@ -38,7 +38,11 @@ class _AlfaLP:
             cp.sum(self.q[n:]) <= k,
         ]
         self.problem = cp.Problem(cp.Minimize(self.cost @ self.q), constraints)
-        assert self.problem.is_dcp(dpp=True)
+        if not self.problem.is_dcp(dpp=True):  # pragma: no cover - guards the formulation
+            raise RuntimeError(
+                "internal error: the ALFA linear program is not DPP, so cvxpy would rebuild "
+                "it on every solve; please report this with your cvxpy version"
+            )
 
     def __call__(self, cost):
         cp = self._cp

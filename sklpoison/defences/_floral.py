@@ -79,7 +79,11 @@ class _ExactProjector:
             cp.Minimize(cp.sum_squares(self.lam - self.z)),
             [self.lam >= 0, self.lam <= C, self.y @ self.lam == 0],
         )
-        assert self.problem.is_dcp(dpp=True)
+        if not self.problem.is_dcp(dpp=True):  # pragma: no cover - guards the formulation
+            raise RuntimeError(
+                "internal error: FLORAL's projection QP is not DPP, so cvxpy would rebuild "
+                "it on every solve; please report this with your cvxpy version"
+            )
 
     def __call__(self, z, y, C, *, mu0=0.0):
         cp = self._cp
