@@ -12,6 +12,10 @@ Two measurements, each against a baseline timed in the same run:
 2. Per-sample scoring (top eigenvalue of every per-sample input Hessian, 10
    Lanczos steps): batched over the samples (one vectorised product per step)
    against a Python loop over samples.
+3. ``HessianSpectrumDetector.fit`` on a ``GradRegKRRClassifier`` (RBF, digits,
+   d = 64): the matrix-free kernel Hessian-vector products against the dense
+   per-sample ``d x d`` input Hessians (the same model without
+   ``input_hessian_operator``).
 
 Run ``python benchmarks/bench_hessian.py`` (``--quick`` for a fast smoke run).
 By default the dense Hessian is formed in full at both sizes; with
@@ -137,6 +141,38 @@ def bench_per_sample(chw, n_samples, max_iter=10):
     return d, n_samples, n_samples / t_batch, n_samples / t_loop, t_loop / t_batch, agree
 
 
+def bench_kernel_detector(n_fit, n_samples):
+    """HessianSpectrumDetector on GradRegKRRClassifier: matrix-free vs dense input Hessians."""
+    from sklearn.datasets import load_digits
+
+    from sklpoison import GradRegKRRClassifier, HessianSpectrumDetector
+
+    class DenseOnly(GradRegKRRClassifier):
+        @property
+        def input_hessian_operator(self):
+            raise AttributeError("input_hessian_operator")
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    Xf, yf = X[:n_fit], y[:n_fit]
+    Xr, yr = X[n_fit : n_fit + n_samples], y[n_fit : n_fit + n_samples]
+    out = {}
+    for name, model in (("free", GradRegKRRClassifier), ("dense", DenseOnly)):
+        clf = model(alpha=1e-2).fit(Xf, yf)
+        det = HessianSpectrumDetector(clf, random_state=0)
+        t, det = _timeit(lambda det=det: det.fit(Xr, yr), repeat=1)
+        out[name] = (t, det)
+    (t_free, a), (t_dense, b) = out["free"], out["dense"]
+    err = max(
+        np.max(np.abs(a.eigenvalues_ - b.eigenvalues_) / np.abs(b.eigenvalues_)),
+        np.max(
+            np.abs(a.reference_top_eigenvalues_ - b.reference_top_eigenvalues_)
+            / np.abs(b.reference_top_eigenvalues_)
+        ),
+    )
+    return X.shape[1], n_fit, len(Xr), t_free, t_dense, t_dense / t_free, err
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, fast smoke run")
@@ -186,6 +222,16 @@ def main(argv=None):
     for chw in shapes:
         d, n, thr_b, thr_l, speed, agree = bench_per_sample(chw, n_score)
         print(f"{d:5d} {n:4d} {thr_b:10.1f} {thr_l:8.1f} {speed:8.1f} {agree:12.1e}")
+
+    print("\nHessianSpectrumDetector.fit on GradRegKRRClassifier (RBF): matrix-free vs dense")
+    print(
+        f"{'d':>5} {'n_fit':>5} {'n':>4} {'free s':>8} {'dense s':>8} {'ratio':>7} "
+        f"{'max rel diff':>12}"
+    )
+    d, n_fit, n, t_free, t_dense, ratio, err = bench_kernel_detector(
+        300 if args.quick else 1000, 100 if args.quick else 300
+    )
+    print(f"{d:5d} {n_fit:5d} {n:4d} {t_free:8.2f} {t_dense:8.2f} {ratio:7.1f} {err:12.1e}")
 
 
 if __name__ == "__main__":

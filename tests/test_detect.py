@@ -108,6 +108,29 @@ def test_detector_errors(digits_lr):
         det.score_samples(X[:5], y[:4])
 
 
+def test_more_components_than_features_is_an_error_not_a_clamp():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    clf = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    with pytest.raises(ValueError, match=r"n_components=5 exceeds .* n_features=3"):
+        HessianSpectrumDetector(clf).fit(X)
+    assert HessianSpectrumDetector(clf, n_components=3).fit(X).eigenvalues_.shape == (3,)
+
+
+def test_verbose_shows_progress_of_both_lanczos_phases(digits_lr, capsys):
+    X, y, clf = digits_lr
+    HessianSpectrumDetector(clf, verbose=1, batch_size=20, random_state=0).fit(X[:40], y[:40])
+    err = capsys.readouterr().err
+    assert "Lanczos on the mean Hessian" in err and "per-sample Lanczos" in err
+
+
+def test_spectral_feature_extractor_with_wrong_row_count_is_a_clear_error():
+    X = np.random.RandomState(0).normal(size=(30, 4))
+    det = SpectralSignatureDetector(feature_extractor=lambda Z: Z[:-1])
+    with pytest.raises(ValueError, match="one row of features per sample"):
+        det.fit(X)
+
+
 def test_torch_model_is_left_untouched_and_images_are_read():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

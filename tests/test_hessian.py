@@ -277,6 +277,29 @@ def test_krr_analytic_adapter_matches_finite_differences(kind):
             assert_allclose(Hi, ref, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+def test_krr_matrix_free_products_match_the_dense_hessians(n_classes, kernel):
+    krr = pytest.importorskip("sklpoison.defences._krr")
+
+    class DenseOnly(krr.GradRegKRRClassifier):  # no input_hessian_operator: the dense path
+        @property
+        def input_hessian_operator(self):
+            raise AttributeError("input_hessian_operator")
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 5))
+    y = np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5][: n_classes - 1])
+    model = krr.GradRegKRRClassifier(alpha=0.1, kernel=kernel).fit(X, y)
+    free = IH.make_input_hessian_adapter(model)
+    dense = IH.make_input_hessian_adapter(DenseOnly(alpha=0.1, kernel=kernel).fit(X, y))
+    V = rng.normal(size=(20, 5))
+    Xq, yq = X[:20] + 0.3, y[:20]
+    assert_allclose(
+        free.batch_operator(Xq, yq)(V), dense.batch_operator(Xq, yq)(V), rtol=1e-10, atol=1e-12
+    )
+
+
 def test_batched_lanczos_exact_and_independent_of_batching():
     rng = np.random.RandomState(0)
     d, B = 20, 6

@@ -12,6 +12,7 @@ from sklpoison.numerics.kernels import (
     gradient_gram,
     input_gradient,
     input_hessian,
+    input_hessian_operator,
     kernel_gradient,
     kernel_hessian,
     kernel_matrix,
@@ -91,6 +92,43 @@ def test_input_hessian_vs_finite_differences(data, kernel, multi):
     assert_allclose(hess, np.swapaxes(hess, -1, -2), atol=1e-12)
     dense = np.einsum("qide,i...->q...de", kernel_hessian(Z, X, kernel=kernel, gamma=g), coef)
     assert_allclose(hess, dense, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("multi", [False, True])
+def test_input_hessian_operator_matches_dense_and_finite_differences(data, kernel, multi):
+    X, Z, a, A = data
+    Z = Z + 3.0  # away from the centres' mean: exercises the shift
+    coef = A if multi else a
+    g = 0.2
+    rng = np.random.RandomState(1)
+    V = rng.randn(*Z.shape)
+    weights = rng.randn(Z.shape[0], 3) if multi else None
+    got = input_hessian_operator(Z, X, coef, kernel=kernel, gamma=g, output_weights=weights)(V)
+    dense = input_hessian(Z, X, coef, kernel=kernel, gamma=g)
+    if multi:
+        dense = np.einsum("qt,qtde->qde", weights, dense)
+    assert_allclose(got, np.einsum("qde,qe->qd", dense, V), rtol=1e-10, atol=1e-12)
+    # directional finite differences of the (weighted) input gradient
+    h = 1e-5
+
+    def weighted_grad(P):
+        G = input_gradient(P, X, coef, kernel=kernel, gamma=g)
+        return np.einsum("qt,qtd->qd", weights, G) if multi else G
+
+    fd = (weighted_grad(Z + h * V) - weighted_grad(Z - h * V)) / (2 * h)
+    assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+    # one output, one weight per query point: the same as scaling the products
+    if not multi:
+        w = rng.rand(Z.shape[0], 1)
+        scaled = input_hessian_operator(Z, X, a, kernel=kernel, gamma=g, output_weights=w)(V)
+        assert_allclose(scaled, w * got, rtol=1e-12, atol=1e-14)
+
+
+def test_input_hessian_operator_needs_weights_for_several_outputs(data):
+    X, Z, _, A = data
+    with pytest.raises(ValueError, match="output_weights is required"):
+        input_hessian_operator(Z, X, A)
 
 
 def test_input_hessian_blocks_agree(data, monkeypatch):

@@ -272,6 +272,35 @@ class _BaseGradRegKRR(BaseEstimator):
             X, self.X_fit_, self.dual_coef_, kernel=self.kernel, gamma=self._gamma()
         )
 
+    def input_hessian_operator(self, X, output_weights=None):
+        """Matrix-free products with the input Hessians of the fitted function.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Query points.
+        output_weights : array-like of shape (n_samples, n_outputs) or None, default=None
+            Weights ``w`` of the outputs, one row per query point; ``None`` for a
+            single-output function.
+
+        Returns
+        -------
+        matvec : callable
+            ``V -> [H_1 v_1, ..., H_n v_n]`` with ``H_q = sum_t w[q, t] ∇²f_t(x_q)``,
+            ``V`` of shape ``(n_samples, n_features)``; no ``d x d`` matrix is formed
+            (see :func:`sklpoison.numerics.kernels.input_hessian_operator`).
+        """
+        check_is_fitted(self, "dual_coef_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return _kernels.input_hessian_operator(
+            X,
+            self.X_fit_,
+            self.dual_coef_,
+            kernel=self.kernel,
+            gamma=self._gamma(),
+            output_weights=output_weights,
+        )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False

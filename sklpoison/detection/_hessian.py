@@ -84,7 +84,8 @@ class HessianSpectrumDetector(_BaseScoreDetector):
     random_state : int, RandomState instance or None, default=None
         Lanczos start vectors. Fix it for reproducible results.
     verbose : int, default=0
-        Show a progress bar over the batches of per-sample scoring.
+        Show progress bars: over the Hessian-vector products of the Lanczos run on
+        ``H̄`` at fit, and over the batches of per-sample scoring.
 
     Attributes
     ----------
@@ -231,6 +232,12 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         self.image_shape_ = resolve_image_shape(self.input_shape_, self.image_shape)
         adapter = self._adapter()
         X2 = X.reshape(X.shape[0], -1)
+        if self.n_components > X2.shape[1]:
+            raise ValueError(
+                f"n_components={self.n_components} exceeds the input dimension "
+                f"n_features={X2.shape[1]}: the input Hessian has only {X2.shape[1]} "
+                f"eigenpairs. Pass n_components <= {X2.shape[1]}."
+            )
         labels = adapter.loss_labels(X2, y)
         vals, vecs = lanczos.top_eigenpairs(
             adapter,
@@ -240,6 +247,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
             max_iter=self.max_iter,
             batch_size=self.batch_size,
             random_state=self.random_state,
+            verbose=self.verbose,
         )
         self.eigenvalues_ = vals
         self.n_iter_ = int(min(max(self.max_iter, self.n_components), X2.shape[1]))

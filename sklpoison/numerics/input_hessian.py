@@ -266,10 +266,12 @@ class InputHessianAnalyticAdapter(InputHessianAdapter):
 
     ``∇²_x ℓ = Σ_c ∇f_c ∇f_cᵀ + (f_c − y_c) ∇²f_c``  and  ``G = Σ_c ∇f_c ∇f_cᵀ``.
 
-    For the full Hessian the per-sample ``d x d`` matrices are formed once per batch
-    (``d`` is small for the kernel models this serves; lower ``batch_size`` otherwise)
-    and the products are batched matrix-vector products; the Gauss-Newton products
-    ``J_iᵀ (J_i v_i)`` are matrix-free.
+    When the estimator also has ``input_hessian_operator(X, output_weights)``
+    (``GradRegKRR``, ``GradRegKRRClassifier``), the full Hessian's products are
+    matrix-free: ``J_iᵀ (J_i v_i)`` plus the products with ``Σ_c r_c ∇²f_c`` (one
+    weighted kernel model, ``O(n m d)`` per product for ``m`` kernel centres). Otherwise
+    the per-sample ``d x d`` matrices are formed once per batch and the products are
+    batched matrix-vector products. The Gauss-Newton products are always matrix-free.
     """
 
     def __init__(self, estimator, curvature):
@@ -337,8 +339,17 @@ class InputHessianAnalyticAdapter(InputHessianAdapter):
 
             return gn_matvec
 
-        H = np.einsum("ncd,nce->nde", J, J)
         R = self._decision(X) - self._targets(y, J.shape[1])  # (n, C)
+        if hasattr(self.estimator, "input_hessian_operator"):  # matrix-free, O(n m d)
+            hess_op = self.estimator.input_hessian_operator(X, R)
+
+            def free_matvec(V):
+                V = np.asarray(V)
+                return np.einsum("ncd,nc->nd", J, np.einsum("ncd,nd->nc", J, V)) + hess_op(V)
+
+            return free_matvec
+
+        H = np.einsum("ncd,nce->nde", J, J)
         H = H + np.einsum("nc,ncde->nde", R, self._hessians(X))
 
         def matvec(V):

@@ -245,6 +245,7 @@ def top_eigenpairs(
     batch_size=None,
     random_state=None,
     tol=0.0,
+    verbose=0,
 ):
     """Top eigenpairs of the mean input Hessian ``H̄`` on ``(X, y)``.
 
@@ -267,6 +268,8 @@ def top_eigenpairs(
     random_state : int, RandomState or None
     tol : float, default=0.0
         ARPACK tolerance (``solver="eigsh"``; 0 means machine precision).
+    verbose : int, default=0
+        Show a progress bar over the products with ``H̄`` (each is a pass over ``X``).
 
     Returns
     -------
@@ -277,7 +280,23 @@ def top_eigenpairs(
     """
     op = mean_hessian_operator(adapter, X, y, batch_size=batch_size)
     d = adapter.n_features
-    k = int(min(n_components, d))
+    if n_components > d:
+        raise ValueError(
+            f"n_components={n_components} exceeds the input dimension n_features={d}: the "
+            f"Hessian has only {d} eigenpairs."
+        )
+    k = int(n_components)
+    if verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="Lanczos on the mean Hessian", unit="HVP")
+        product = op.matvec
+
+        def counted(v):
+            bar.update(1)
+            return product(v)
+
+        op = LinearOperator(op.shape, matvec=counted, rmatvec=counted, dtype=np.float64)
     if solver == "lanczos":
         vals, vecs = batched_lanczos(
             lambda Q: op.matvec(Q[0])[None, :],
@@ -301,6 +320,8 @@ def top_eigenpairs(
             vals, vecs = w[order], U[:, order].T
     else:
         raise ValueError(f"solver must be 'lanczos' or 'eigsh'; got {solver!r}.")
+    if verbose:
+        bar.close()
     vecs = _fix_signs(vecs)
     return np.asarray(vals, dtype=np.float64), vecs
 

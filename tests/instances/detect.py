@@ -24,8 +24,13 @@ def _hessian_detector():
 
     return [
         HessianSpectrumDetector(_any_width_model(), n_components=2, max_iter=5, random_state=0),
+        # n_components <= the checks' smallest number of features (more is a ValueError)
         HessianSpectrumDetector(
-            _any_width_model(), curvature="gauss_newton", contamination=0.1, random_state=0
+            _any_width_model(),
+            n_components=2,
+            curvature="gauss_newton",
+            contamination=0.1,
+            random_state=0,
         ),
     ]
 
