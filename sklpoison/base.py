@@ -1,4 +1,9 @@
-"""Bases shared across sklpoison: the poisoning sampler base and a delegating classifier mixin."""
+"""Bases shared across sklpoison: the sampler base and a delegating classifier mixin.
+
+:class:`BaseSampler` is the public base of every sklpoison sampler (the attacks
+that resample a training set and the sanitisers that relabel it); third-party
+samplers may derive from it too.
+"""
 
 import functools
 
@@ -22,11 +27,54 @@ def _sampler_fit_context(method):
     return wrapper
 
 
-class BasePoisonSampler(BaseEstimator):
-    """Base class of sklpoison's samplers (imbalanced-learn convention).
+class _FittedAlias:
+    """Read-only alias of a fitted attribute (a sampler's historical attribute name)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        try:
+            return getattr(obj, self.target)
+        except AttributeError:
+            raise AttributeError(
+                f"{type(obj).__name__!r} object has no attribute {self.name!r} (an alias of "
+                f"{self.target!r}, set by fit_resample)"
+            ) from None
+
+    def __set__(self, obj, value):
+        raise AttributeError(f"{self.name!r} is a read-only alias of {self.target!r}.")
+
+
+class BaseSampler(BaseEstimator):
+    """Base class of every sklpoison sampler (imbalanced-learn's sampler API).
+
+    A sampler has ``fit`` and ``fit_resample`` and no ``transform``: inside
+    :class:`imblearn.pipeline.Pipeline` it changes the training set during
+    ``fit`` and is skipped at ``predict`` and ``score`` time. Pandas inputs come
+    back as pandas (columns, dtypes and the name of ``y`` kept).
+
+    Every sampler records what its last :meth:`fit_resample` did under the same
+    two names, whatever it is (a poisoning attack or a sanitiser):
+
+    - ``changed_indices_`` (ndarray of int, sorted): the rows of the *returned*
+      arrays that the sampler created or changed (stamped, flipped, appended,
+      relabelled). Every other returned row is an unchanged copy of an input row.
+    - ``n_changed_`` (int): ``changed_indices_.size``.
+
+    The historical names (``poison_indices_``, ``flipped_indices_``,
+    ``relabeled_indices_``, ``n_poisoned_``, ``n_flipped_``, ``n_relabeled_``)
+    remain as read-only aliases on the samplers that had them.
 
     Subclasses implement ``_fit(X, y)`` (validate, store fitted attributes and
-    return the validated arrays) and ``_resample(X, y)``.
+    return the validated arrays) and ``_resample(X, y)``, which returns
+    ``(X_res, y_res, changed_indices)``. A sampler that fits an estimator given
+    as a parameter sets ``_prefer_skip_nested_validation = False``.
     """
 
     _estimator_type = "sampler"
@@ -53,7 +101,10 @@ class BasePoisonSampler(BaseEstimator):
 
     @_sampler_fit_context
     def fit_resample(self, X, y):
-        """Fit and return the poisoned training set.
+        """Fit and return the resampled (poisoned or sanitised) training set.
+
+        Records the rows it created or changed in ``changed_indices_`` and their
+        number in ``n_changed_``.
 
         Parameters
         ----------
@@ -64,14 +115,16 @@ class BasePoisonSampler(BaseEstimator):
 
         Returns
         -------
-        X_res : ndarray
-            The resampled inputs (a new array).
-        y_res : ndarray of shape (n_res,)
-            The resampled labels (a new array).
+        X_res : ndarray or DataFrame
+            The resampled inputs (a new array; a DataFrame for a DataFrame ``X``).
+        y_res : ndarray or Series of shape (n_res,)
+            The resampled labels (a new array; a Series for a Series ``y``).
         """
         X_in, y_in = X, y
         X, y = self._fit(X, y)
-        X_res, y_res = self._resample(X, y)
+        X_res, y_res, changed = self._resample(X, y)
+        self.changed_indices_ = np.asarray(changed, dtype=np.intp)
+        self.n_changed_ = int(self.changed_indices_.size)
         return _restore_containers(X_in, y_in, X_res, y_res)
 
     def __sklearn_tags__(self):
@@ -80,6 +133,10 @@ class BasePoisonSampler(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+
+#: Former name of :class:`BaseSampler`, kept as an alias.
+BasePoisonSampler = BaseSampler
 
 
 def _restore_containers(X_in, y_in, X_res, y_res):

@@ -91,3 +91,19 @@ def test_one_class_error_names_the_wrapper(estimator):
     fit = estimator.fit_resample if hasattr(estimator, "fit_resample") else estimator.fit
     with pytest.raises(ValueError, match=rf"^{name} needs at least 2 classes in y; got 1 class"):
         fit(X, np.full(20, 3))
+
+
+def test_warnings_point_at_the_callers_line():
+    from imblearn.pipeline import make_pipeline
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_digits(return_X_y=True)
+    with pytest.warns(UserWarning, match="theta=0.0001") as record:
+        PoisonTransformer(theta=1e-4, random_state=0).fit_resample(X, y)
+    assert record[0].filename == __file__
+    pipe = make_pipeline(PoisonTransformer(theta=1e-4), LogisticRegression(max_iter=5))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        pipe.fit(X[:200], y[:200])
+    ours = [w for w in record if "theta=0.0001" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__

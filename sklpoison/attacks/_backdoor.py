@@ -7,14 +7,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from ..base import BasePoisonSampler
+from ..base import BaseSampler, _FittedAlias
 from ..utils._images import resolve_image_shape
 from ..utils.validation import check_known_labels, check_y_given, fraction_to_count
 
 _CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
 
 
-class PoisonTransformer(BasePoisonSampler):
+class PoisonTransformer(BaseSampler):
     """Backdoor (dirty-label) poisoning of a fraction of the training set.
 
     A fraction ``theta`` of the training rows, drawn from ``source_classes``, get
@@ -88,13 +88,17 @@ class PoisonTransformer(BasePoisonSampler):
         feature shape ``(d,)`` for tabular data; ``None`` for a callable trigger.
     trigger_mask_ : ndarray or None
         The trigger mask, same shape as ``trigger_pattern_``.
-    poison_indices_ : ndarray of int
+    changed_indices_ : ndarray of int
         Rows of the arrays returned by the last :meth:`fit_resample` that are
-        poisoned.
+        poisoned (the name every sampler uses).
+    n_changed_ : int
+        Number of poisoned rows.
+    poison_indices_ : ndarray of int
+        Alias of ``changed_indices_``.
+    n_poisoned_ : int
+        Alias of ``n_changed_``.
     source_indices_ : ndarray of int
         Rows of the input that were copied (and stamped) to make the poisons.
-    n_poisoned_ : int
-        Number of poisoned rows.
     n_features_in_ : int
         ``X.shape[1]`` at fit.
 
@@ -117,6 +121,9 @@ class PoisonTransformer(BasePoisonSampler):
     >>> bool(attack_success_rate(model, X[1200:], y[1200:]) > 0.9)
     True
     """
+
+    poison_indices_ = _FittedAlias("changed_indices_")
+    n_poisoned_ = _FittedAlias("n_changed_")
 
     _parameter_constraints = {
         "theta": [Interval(Real, 0, 1, closed="both")],
@@ -342,11 +349,10 @@ class PoisonTransformer(BasePoisonSampler):
         if self.mode == "replace":
             X_res[chosen] = stamped
             y_res[chosen] = self.target_class_
-            self.poison_indices_ = chosen
+            changed = chosen
         else:
             X_res = np.concatenate([X_res, stamped], axis=0)
             y_res = np.concatenate([y_res, np.full(k, self.target_class_, dtype=y.dtype)])
-            self.poison_indices_ = np.arange(n, n + k)
+            changed = np.arange(n, n + k)
         self.source_indices_ = chosen
-        self.n_poisoned_ = k
-        return X_res, y_res
+        return X_res, y_res, changed

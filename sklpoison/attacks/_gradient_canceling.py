@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import BasePoisonSampler
+from ..base import BaseSampler, _FittedAlias
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
 from ..utils.validation import (
     _default_estimator,
@@ -88,7 +88,7 @@ def _cosine_lr(lr, t, T):
     return lr * 0.5 * (1.0 + np.cos(np.pi * t / max(T, 1)))
 
 
-class GradientCanceling(BasePoisonSampler):
+class GradientCanceling(BaseSampler):
     r"""Gradient Canceling attack (Lu, Kamath and Yu, 2023, Algorithm 1), a sampler.
 
     ``fit_resample(X, y)`` fits ``estimator`` on the clean data, builds a
@@ -189,12 +189,17 @@ class GradientCanceling(BasePoisonSampler):
         last ones unless the descent oscillated).
     initial_gradient_norm_ : float
         :math:`\|g(\mu)\|_2` (penalty included): the norm without poisons.
+    changed_indices_ : ndarray of int
+        Rows of the output of the last :meth:`fit_resample` that are poisons
+        (``n .. n+m-1``); the name every sampler uses.
+    n_changed_ : int
+        ``m``, set by :meth:`fit_resample`.
     poison_indices_ : ndarray of int
-        Rows of the output that are poisons (``n .. n+m-1``).
+        Alias of ``changed_indices_``.
     source_indices_ : ndarray of int
         Clean rows the poisons started from.
     n_poisoned_ : int
-        ``m``.
+        ``m``, the number of poisons crafted by :meth:`fit`.
     n_iter_ : int
         Steps performed.
     classes_ : ndarray
@@ -229,6 +234,9 @@ class GradientCanceling(BasePoisonSampler):
     >>> LogisticRegression(fit_intercept=False, C=np.inf).fit(X_res, y_res).coef_.round(2)
     array([[-0.5, -1. ]])
     """
+
+    _prefer_skip_nested_validation = False  # fits the estimator given as a parameter
+    poison_indices_ = _FittedAlias("changed_indices_")
 
     _parameter_constraints = {
         "estimator": "no_validation",
@@ -386,7 +394,6 @@ class GradientCanceling(BasePoisonSampler):
 
     def _resample(self, X, y):
         n = X.shape[0]
-        self.poison_indices_ = np.arange(n, n + self.n_poisoned_)
         X_res = np.concatenate([X, self.X_poison_.astype(X.dtype)], axis=0)
         y_res = np.concatenate([y, self.y_poison_])
-        return X_res, y_res
+        return X_res, y_res, np.arange(n, n + self.n_poisoned_)

@@ -7,7 +7,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, validate_data
 
-from ..base import BasePoisonSampler
+from ..base import BaseSampler, _FittedAlias
 from ..utils.validation import (
     check_known_labels,
     check_n_classes,
@@ -17,7 +17,7 @@ from ..utils.validation import (
 )
 
 
-class LabelFlipper(BasePoisonSampler):
+class LabelFlipper(BaseSampler):
     """Label poisoning: flip the labels of a fraction of the training set.
 
     Parameters
@@ -70,10 +70,15 @@ class LabelFlipper(BasePoisonSampler):
     ----------
     classes_ : ndarray
         Labels seen at fit.
-    flipped_indices_ : ndarray of int
-        Rows whose labels were changed by the last :meth:`fit_resample`.
-    n_flipped_ : int
+    changed_indices_ : ndarray of int
+        Rows whose labels were changed by the last :meth:`fit_resample` (the
+        name every sampler uses).
+    n_changed_ : int
         Number of flipped labels.
+    flipped_indices_ : ndarray of int
+        Alias of ``changed_indices_``.
+    n_flipped_ : int
+        Alias of ``n_changed_``.
     n_features_in_ : int
         ``X.shape[1]`` at fit.
 
@@ -86,6 +91,9 @@ class LabelFlipper(BasePoisonSampler):
     >>> int((y_res != y).sum())
     2
     """
+
+    flipped_indices_ = _FittedAlias("changed_indices_")
+    n_flipped_ = _FittedAlias("n_changed_")
 
     _parameter_constraints = {
         "fraction": [Interval(Real, 0, 1, closed="both")],
@@ -229,6 +237,4 @@ class LabelFlipper(BasePoisonSampler):
                 )
             # binary: the flipped label is the other class
             y_res[rows] = np.where(y[rows] == self.classes_[1], self.classes_[0], self.classes_[1])
-        self.flipped_indices_ = rows
-        self.n_flipped_ = k
-        return np.array(X, copy=True), y_res
+        return np.array(X, copy=True), y_res, rows

@@ -9,13 +9,14 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ..base import BasePoisonSampler
+from ..base import BaseSampler, _FittedAlias
+from ..utils.validation import warn_user
 
 
 # ---------------------------------------------------------------------------
 # k-NN label sanitisation
 # ---------------------------------------------------------------------------
-class KNNLabelSanitizer(BasePoisonSampler):
+class KNNLabelSanitizer(BaseSampler):
     """Label sanitisation by k-nearest-neighbour relabelling (a sampler).
 
     Each training point whose ``n_neighbors`` nearest neighbours (itself excluded) agree
@@ -41,10 +42,15 @@ class KNNLabelSanitizer(BasePoisonSampler):
     ----------
     classes_ : ndarray
         Labels seen at fit.
-    relabeled_indices_ : ndarray of int
-        Rows whose label the last :meth:`fit_resample` changed.
-    n_relabeled_ : int
+    changed_indices_ : ndarray of int
+        Rows whose label the last :meth:`fit_resample` changed (the name every
+        sampler uses).
+    n_changed_ : int
         Number of changed labels.
+    relabeled_indices_ : ndarray of int
+        Alias of ``changed_indices_``.
+    n_relabeled_ : int
+        Alias of ``n_changed_``.
     n_iter_ : int
         Passes run by the last :meth:`fit_resample`.
     n_features_in_ : int
@@ -69,6 +75,9 @@ class KNNLabelSanitizer(BasePoisonSampler):
     >>> y_clean
     array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
     """
+
+    relabeled_indices_ = _FittedAlias("changed_indices_")
+    n_relabeled_ = _FittedAlias("n_changed_")
 
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
@@ -120,16 +129,11 @@ class KNNLabelSanitizer(BasePoisonSampler):
                     break
                 codes = new
             if not stable:
-                import warnings
-
-                warnings.warn(
+                warn_user(
                     f"KNNLabelSanitizer: labels still changed after max_iter={self.max_iter} "
                     f"passes; increase max_iter.",
                     ConvergenceWarning,
-                    stacklevel=3,
                 )
         y_res = self.classes_[codes].astype(y.dtype, copy=False)
-        self.relabeled_indices_ = np.flatnonzero(codes != codes0)
-        self.n_relabeled_ = int(self.relabeled_indices_.size)
         self.n_iter_ = n_iter
-        return np.array(X, copy=True), np.array(y_res, copy=True)
+        return np.array(X, copy=True), np.array(y_res, copy=True), np.flatnonzero(codes != codes0)

@@ -17,6 +17,8 @@ Third-party estimators built on sklpoison may use them too::
     classes = check_n_classes(y, who="MyDefence")
 """
 
+import os
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -31,9 +33,43 @@ __all__ = [
     "check_y_given",
     "encode_pm1",
     "fraction_to_count",
+    "warn_user",
 ]
 
 _MAX_SHOWN = 10
+
+
+def _library_roots():
+    import sklearn
+
+    roots = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sklearn.__path__[0]]
+    for name in ("imblearn", "joblib"):  # pipelines call fit_resample through joblib.Memory
+        module = sys.modules.get(name)
+        if module is not None:
+            roots.append(module.__path__[0])
+    return tuple(os.path.join(r, "") for r in roots)
+
+
+def warn_user(message, category=UserWarning):
+    """:func:`warnings.warn` pointing at the first frame outside sklpoison and scikit-learn.
+
+    A fixed ``stacklevel`` breaks as soon as a call goes through
+    ``sklearn.base._fit_context``, a pipeline or a helper; this one always
+    names the line of the caller's code (frames of imbalanced-learn and joblib,
+    which pipelines go through, are skipped too).
+
+    Parameters
+    ----------
+    message : str
+        The warning message.
+    category : type of Warning, default=UserWarning
+        The warning class.
+    """
+    roots = _library_roots()
+    frame, level = sys._getframe(0), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _show(values):
@@ -192,7 +228,7 @@ def encode_pm1(y, classes):
     return np.where(np.asarray(y) == classes[1], 1.0, -1.0)
 
 
-def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0, stacklevel=2):
+def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0):
     """Turn a budget given as a fraction of ``n`` rows into a number of rows.
 
     The count is ``round(fraction * n)`` (Python's ``round``, ties to even). A
@@ -214,8 +250,6 @@ def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0, stack
         What is counted (``"poisons"``, ``"flips"``), used in the messages.
     min_count : int, default=0
         Fewest rows the estimator can work with; a smaller count raises.
-    stacklevel : int, default=2
-        Passed to :func:`warnings.warn` (2 points at the caller of this function).
 
     Returns
     -------
@@ -249,11 +283,9 @@ def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0, stack
             f"rows; it needs at least {min_count}. Increase {name} to at least {smallest}."
         )
     if count == 0 and fraction > 0:
-        warnings.warn(
+        warn_user(
             f"{who}: {name}={fraction} gives round({name} * n) = 0 {noun} for n={n} rows, "
-            f"so nothing changes. Use {name} >= {smallest} for at least one.",
-            UserWarning,
-            stacklevel=stacklevel + 1,
+            f"so nothing changes. Use {name} >= {smallest} for at least one."
         )
     return count
 
