@@ -179,7 +179,7 @@ def bench_resnet(table, args, sizes, device):
     from sklpoison.nn.models import PreActResNet
 
     n, batch, epochs = sizes["resnet_images"], sizes["resnet_batch"], sizes["resnet_epochs"]
-    X, y, source = _cifar_shaped(args, n, device)
+    X, y, _ = _cifar_shaped(args, n, device)
     amp = _amp_option()
     precisions = [("float32", {})]
     if amp is not None:
@@ -249,7 +249,6 @@ def bench_resnet(table, args, sizes, device):
                 "n/a",
                 note="GradRegNetClassifier has no mixed-precision option in this version",
             )
-    return source
 
 
 # ------------------------------------------------------------ 2. Hessian spectrum
@@ -488,6 +487,14 @@ def bench_certifier(table, args, sizes, device):
 
 
 # ------------------------------------------------------------------------- main
+_SECTIONS = {
+    "resnet": bench_resnet,
+    "hessian": bench_hessian,
+    "gc": bench_gc,
+    "certifier": bench_certifier,
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="'cuda', 'cuda:1' or 'cpu'")
@@ -500,6 +507,13 @@ def main(argv=None):
         type=int,
         default=None,
         help="Hessian columns formed for the dense baseline (default: all; 48 with --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(_SECTIONS),
+        default=sorted(_SECTIONS),
+        help="run only these sections (e.g. to rerun one that failed)",
     )
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -527,20 +541,23 @@ def main(argv=None):
     print(header, flush=True)
 
     table = Table()
-    source = None
+    source = (
+        f"CIFAR-10 training images from {args.data}"
+        if args.data
+        else "synthetic uniform 3x32x32 images, random labels"
+    )
     with threadpool_limits(limits=threads):
-        for bench in (bench_resnet, bench_hessian, bench_gc, bench_certifier):
+        for bench in (bench for name, bench in _SECTIONS.items() if name in args.only):
             t0 = time.perf_counter()
             try:
-                out = bench(table, args, sizes, device)
-                source = out if bench is bench_resnet else source
+                bench(table, args, sizes, device)
             except Exception as exc:  # keep the other sections of a one-shot device run
                 traceback.print_exc()
                 table.failed.append(bench.__name__)
                 table.add(bench.__name__, "FAILED", f"{type(exc).__name__}: {exc}"[:200])
             print(f"  [{bench.__name__}: {time.perf_counter() - t0:.1f} s]", flush=True)
     wall = time.perf_counter() - start
-    table.print(f"{header}\ndata: {source or 'n/a'}; wall time {wall:.1f} s")
+    table.print(f"{header}\ndata: {source}; wall time {wall:.1f} s")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(
