@@ -39,7 +39,8 @@ def run(kappa, theta, seed):
     poisoner = PoisonTransformer(
         theta=theta, target_class=0, trigger_size=3, image_shape=(8, 8), random_state=seed
     )
-    model = make_pipeline(poisoner, GradRegKRRClassifier(alpha=0.1, kappa=kappa, gamma=0.02))
+    defence = GradRegKRRClassifier(alpha=0.1, kappa=kappa, gamma=0.02, compute_dof=True)
+    model = make_pipeline(poisoner, defence)
     model.fit(X[train], y[train])
     return (
         model.score(X[test], y[test]),

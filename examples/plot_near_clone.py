@@ -86,7 +86,7 @@ x_near = X0[np.argmin(np.abs(ratios - 0.01))][None]
 print(f"{'kappa':>7} {'Delta f':>9} {'Lambda_GN':>11} {'clean dof':>10}")
 for kappa in (0.0, 0.01, 0.1, 1.0, 10.0, 100.0):
     est = {"alpha": 1.0, "gamma": gamma, "kappa": kappa}
-    clean = GradRegKRR(**est).fit(X, y)
+    clean = GradRegKRR(**est, compute_dof=True).fit(X, y)
     poisoned = GradRegKRR(**est).fit(X_poisoned, y_poisoned)
     print(
         f"{kappa:>7g} {poison_efficacy(clean, poisoned, x_near)[0]:>9.4f} "

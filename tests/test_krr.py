@@ -196,7 +196,10 @@ def test_gradient_penalty_flattens_the_fit(reg_data):
 # ------------------------------------------------------------------ capacity
 def test_effective_dof_decreases_with_kappa(reg_data):
     X, y = reg_data
-    dofs = [GradRegKRR(alpha=0.2, kappa=k).fit(X, y).effective_dof_ for k in (0, 0.01, 0.1, 1, 10)]
+    dofs = [
+        GradRegKRR(alpha=0.2, kappa=k, compute_dof=True).fit(X, y).effective_dof_
+        for k in (0, 0.01, 0.1, 1, 10)
+    ]
     assert np.all(np.diff(dofs) < 0)
     assert 0 < dofs[-1] < dofs[0] < X.shape[0]
 
@@ -208,7 +211,7 @@ def test_effective_dof_matches_dense_smoother(reg_data):
     G = np.einsum("mdi,mdj->ij", J, J)
     for alpha, kappa in [(0.3, 0.0), (0.3, 0.5)]:
         S = K @ np.linalg.solve(K @ K + alpha * K + kappa * G, K)
-        model = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma).fit(X, y)
+        model = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma, compute_dof=True).fit(X, y)
         assert_allclose(model.effective_dof_, np.trace(S), rtol=1e-7)
         assert_allclose(S @ y, model.predict(X), rtol=1e-7, atol=1e-9)
 
@@ -218,7 +221,7 @@ def test_effective_dof_linear_closed_form():
     rng = np.random.RandomState(0)
     X, y = rng.randn(30, 4), rng.randn(30)
     s2 = np.linalg.svd(X, compute_uv=False) ** 2
-    model = GradRegKRR(alpha=0.5, kappa=0.1, kernel="linear").fit(X, y)
+    model = GradRegKRR(alpha=0.5, kappa=0.1, kernel="linear", compute_dof=True).fit(X, y)
     assert model.solver_ == "range"
     assert_allclose(model.effective_dof_, np.sum(s2 / (s2 + 0.5 + 30 * 0.1)), rtol=1e-10)
 
@@ -307,8 +310,8 @@ def test_refuses_kernels_that_do_not_fit_in_memory(reg_data, monkeypatch):
 
 
 def test_memory_estimate_is_the_measured_peak(monkeypatch):
-    # the refusal counts _BUFFERS_* n x n matrices: check that a fit (and the
-    # effective_dof_ solve) really peaks there, with tracemalloc (sees numpy buffers)
+    # the refusal counts _BUFFERS_* n x n matrices: check that a fit (with and without
+    # compute_dof) really peaks there, with tracemalloc (sees numpy buffers)
     import tracemalloc
 
     rng = np.random.RandomState(0)
@@ -321,6 +324,7 @@ def test_memory_estimate_is_the_measured_peak(monkeypatch):
             model = GradRegKRR(alpha=0.5, kappa=kappa).fit(X, y)
             fit_peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.reset_peak()
+            model = GradRegKRR(alpha=0.5, kappa=kappa, compute_dof=True).fit(X, y)
             assert model.effective_dof_ > 0
             dof_peak = tracemalloc.get_traced_memory()[1]
         finally:
@@ -352,7 +356,7 @@ def test_range_fallback_solves_the_same_problem(reg_data, monkeypatch):
     # the stationarity condition and the dense smoother trace
     X, y = reg_data
     gamma, alpha, kappa = 0.4, 0.3, 0.5
-    ref = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma).fit(X, y)
+    ref = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma, compute_dof=True).fit(X, y)
     ref_dof = ref.effective_dof_
 
     def failing_cho_factor(*args, **kwargs):
@@ -360,7 +364,7 @@ def test_range_fallback_solves_the_same_problem(reg_data, monkeypatch):
 
     monkeypatch.setattr(_krr.linalg, "cho_factor", failing_cho_factor)
     with pytest.warns(LinAlgWarning, match="falling back"):
-        model = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma).fit(X, y)
+        model = GradRegKRR(alpha=alpha, kappa=kappa, gamma=gamma, compute_dof=True).fit(X, y)
     assert model.solver_ == "range"
     K, J = _dense_objective_parts(X, "rbf", gamma)
     G = np.einsum("mdi,mdj->ij", J, J)
@@ -376,13 +380,37 @@ def test_effective_dof_of_interpolation_is_the_rank(reg_data):
     X, y = reg_data
     Xd, yd = np.vstack([X, X[:5]]), np.concatenate([y, y[:5]])
     with pytest.warns(LinAlgWarning):
-        model = GradRegKRR(alpha=0.0, kappa=0.0, gamma=0.4).fit(Xd, yd)
+        model = GradRegKRR(alpha=0.0, kappa=0.0, gamma=0.4, compute_dof=True).fit(Xd, yd)
     assert model.solver_ == "range"
     assert_allclose(model.effective_dof_, 40, rtol=1e-8)
     # the linear kernel's range is the row space of X: dof = n_features
-    lin = GradRegKRR(alpha=0.0, kernel="linear").fit(X, y)
+    lin = GradRegKRR(alpha=0.0, kernel="linear", compute_dof=True).fit(X, y)
     assert lin.solver_ == "range"
     assert_allclose(lin.effective_dof_, 3, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kappa", [0.0, 0.5])
+@pytest.mark.parametrize("Model", [GradRegKRR, GradRegKRRClassifier])
+def test_effective_dof_is_computed_by_fit_only_when_asked(reg_data, kappa, Model, monkeypatch):
+    X, y = reg_data
+    y = y if Model is GradRegKRR else y > 0
+    plain = Model(alpha=0.3, kappa=kappa, gamma=0.4).fit(X, y)
+    with pytest.raises(AttributeError, match=r"only when compute_dof=True.*Refit with"):
+        getattr(plain, "effective_dof_")  # noqa: B009
+    assert not hasattr(plain, "effective_dof_")
+    model = Model(alpha=0.3, kappa=kappa, gamma=0.4, compute_dof=True).fit(X, y)
+    # the same coefficients: the trace comes from the fit's factor, after the solve
+    assert_allclose(model.dual_coef_, plain.dual_coef_, rtol=1e-12)
+    assert model.solver_ == plain.solver_ == "cholesky"
+
+    # reading it solves nothing
+    def no_solve(*args, **kwargs):
+        raise AssertionError("effective_dof_ must not solve on access")
+
+    monkeypatch.setattr(_krr, "_solve", no_solve)
+    assert 0 < model.effective_dof_ < X.shape[0]
+    with pytest.raises(AssertionError, match="must not solve"):
+        Model(alpha=0.3, kappa=kappa, gamma=0.4).fit(X, y)
 
 
 def test_inputs_are_not_modified(reg_data):
