@@ -27,37 +27,12 @@ def _best_of(fn, repeat):
 
 
 def _nominal_time(est, X, y, repeat, per_sample=False):
-    from sklpoison.certification._nominal import _sgd_nominal
-
+    """Time of the nominal SGD alone: ``fit``'s own step, replayed with its plan."""
     est.fit(X, y)  # encodes targets, fixes the plan
-    n_out = est.n_outputs_
-    params0, batches = est._training_plan(X.shape[0], X.shape[1], n_out)
-    if est.loss_ == "squared_error":
-        Y = y[:, None].astype(float)
-    elif n_out == 1:
-        Y = np.searchsorted(est.classes_, y)[:, None].astype(float)
-    else:
-        Y = np.eye(n_out)[np.searchsorted(est.classes_, y)]
-
     # per_sample: materialise per-sample gradients (as DP-SGD style clipping
     # does), which is what the bounds need; a huge clip level changes nothing
-    clip = 1e300 if per_sample else est.clip_gamma
-
-    def run():
-        _sgd_nominal(
-            params0,
-            X,
-            Y,
-            batches,
-            est._kind,
-            lr=est.lr,
-            lr_decay=est.lr_decay,
-            lr_min=est.lr_min,
-            l2=est.l2,
-            clip_gamma=clip,
-        )
-
-    return _best_of(run, repeat)
+    clip = 1e300 if per_sample else "fit"
+    return _best_of(lambda: est._replay(X, y, clip_gamma=clip), repeat)
 
 
 def main(argv=None):

@@ -7,7 +7,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, mak
 from sklearn.preprocessing import StandardScaler
 
 from sklpoison import IntervalCertifier
-from sklpoison.certification._nominal import _forward, _nominal_grads, _sgd_nominal
+from sklpoison.certification._nominal import _forward, _nominal_grads
 
 # --------------------------------------------------------------------------- data
 
@@ -44,30 +44,13 @@ def _diabetes(n=60):
 
 def _targets(est, y):
     """Targets in the layout of the nominal training (as fit encodes them)."""
-    if est.loss_ == "squared_error":
-        return np.asarray(y, dtype=float)[..., None]
-    idx = np.searchsorted(est.classes_, y)
-    if est.n_outputs_ == 1:
-        return idx[..., None].astype(float)
-    return np.eye(len(est.classes_))[idx]
+    return est._targets(y)
 
 
 def _replay(est, X_att, y_att):
-    """Retrain the nominal model on many attacked datasets at once (leading axis)."""
-    n, d = X_att.shape[-2:]
-    params0, batches = est._training_plan(n, d, est.n_outputs_)
-    return _sgd_nominal(
-        params0,
-        X_att,
-        _targets(est, y_att),
-        batches,
-        est._kind,
-        lr=est.lr,
-        lr_decay=est.lr_decay,
-        lr_min=est.lr_min,
-        l2=est.l2,
-        clip_gamma=est.clip_gamma,
-    )
+    """Retrain the nominal model on many attacked datasets at once (leading axis), with the
+    SGD step ``fit`` itself runs."""
+    return est._replay(X_att, y_att)
 
 
 def _assert_inside(est, params):
@@ -409,7 +392,7 @@ def test_nominal_matches_torch_sgd():
     ref = ref.double()
     opt = torch.optim.SGD(ref.parameters(), lr=0.2, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 / (1 + 0.05 * t))
-    _, batches = est._training_plan(len(y), 2, 1)
+    batches = est._training_plan(len(y), 2, 1).batches
     Xt = torch.tensor(X)
     yt = torch.tensor(y, dtype=torch.float64)
     for idx in batches:
@@ -700,7 +683,8 @@ def test_per_batch_poisoning_stays_inside_the_box(model, kw):
     ).fit(X, y)
     rng = np.random.RandomState(8)
     A = 100
-    params0, batches = est._training_plan(X.shape[0], X.shape[1], est.n_outputs_)
+    plan = est._training_plan(X.shape[0], X.shape[1], est.n_outputs_)
+    params0, batches = plan.params0, plan.batches
     params = [(W.copy(), b.copy()) for W, b in params0]
     Y = _targets(est, y)
     for idx in batches:
@@ -791,7 +775,8 @@ def _greedy_attack(est, X, y, n_coords=6, seed=0):
     kind, n_out = est._kind, est.n_outputs_
     n, d = X.shape
     Y = _targets(est, y)
-    params0, batches = est._training_plan(n, d, n_out)
+    plan = est._training_plan(n, d, n_out)
+    params0, batches = plan.params0, plan.batches
     coords = []
     for layer, (W, b) in enumerate(params0):
         for _ in range(n_coords):

@@ -8,7 +8,6 @@ the same initialisation and batch order. Certificates on test predictions
 follow from forward bounds through the final box.
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,16 +23,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ..numerics import interval as ia
 from ..numerics.rounding import U
 from ..utils.validation import check_known_labels, check_n_classes
-from ._box import (
-    _interval_backward,
-    _interval_deltas,
-    _interval_forward,
-    _output_grad_interval,
-    _sgd_box_update,
-)
-from ._nominal import _forward, _lr_at, _nominal_grads
-from ._sums import _combine_per_sample
-from ._zonotope import _affine_zonotope_update, _linear_excess, _zonotope_box
+from ._box import _interval_forward
+from ._nominal import _forward, _replay, _sgd_step, _TrainingPlan
+from ._propagators import BoxPropagator, LinearZonotopePropagator, _Threat
 
 
 def _to_numpy_params(module):
@@ -393,10 +385,18 @@ class IntervalCertifier(BaseEstimator):
         return params
 
     def _training_plan(self, n_samples, n_features, n_outputs):
-        """Initial parameters and the list of batch index arrays (seeded, replayable)."""
+        """Initial parameters, batch order and step sizes (seeded, replayable)."""
         rng = check_random_state(self.random_state)
         params = self._init_params(n_features, n_outputs, rng)
-        return params, self._batches(n_samples, rng)
+        return _TrainingPlan(
+            params,
+            self._batches(n_samples, rng),
+            self.n_epochs,
+            lr=self.lr,
+            lr_decay=self.lr_decay,
+            lr_min=self.lr_min,
+            l2=self.l2,
+        )
 
     def _encode_targets(self, y, loss):
         """Targets in the model's output layout and the label sets of the threat model."""
@@ -457,98 +457,56 @@ class IntervalCertifier(BaseEstimator):
         if loss == "squared_error":
             self.__dict__.pop("classes_", None)
         kind = "squared_error" if loss == "squared_error" else ("binary" if n_out == 1 else "ce")
-        params, batches = self._training_plan(X.shape[0], X.shape[1], n_out)
+        plan = self._training_plan(X.shape[0], X.shape[1], n_out)
+        self._kind = kind
+        propagator = self._propagator(plan.params0, kind, label_sets)
+        params = plan.params0
+        for step, idx, eta, decay in plan.steps(self.verbose):
+            params = _sgd_step(params, X[idx], Y[idx], kind, eta, decay, self.clip_gamma)
+            propagator.step(X[idx], Y[idx], idx, eta, decay, step)
+        self._store(loss, n_out, len(plan.batches), params, propagator)
+        return self
 
-        box = [(W.copy(), W.copy(), b.copy(), b.copy()) for W, b in params]
+    def _threat(self, kind, label_sets):
+        """The resolved threat model (budgets that cannot matter are set to 0)."""
         kx = 0 if self.unbounded else self.n_poison
         ky = self.n_label_flips
-        if loss == "squared_error" and self.label_epsilon == 0:
+        if kind == "squared_error" and self.label_epsilon == 0:
             ky = 0
         eps = float(self.epsilon) if kx > 0 else 0.0
         if eps == 0:
             kx = 0
-        self._kind = kind
-        n_epochs = self.n_epochs
-        steps_per_epoch = len(batches) // n_epochs
-        iterator = range(n_epochs)
-        if self.verbose:
-            from tqdm.auto import tqdm
+        return _Threat(
+            kind=kind,
+            kx=kx,
+            ky=ky,
+            eps=eps,
+            nu=float(self.label_epsilon),
+            paired=self.paired,
+            unbounded=self.unbounded,
+            n_poison=self.n_poison,
+            clip=self.clip_gamma,
+            label_sets=label_sets,
+        )
 
-            iterator = tqdm(iterator, desc="IntervalCertifier", unit="epoch")
+    def _propagator(self, params, kind, label_sets):
+        threat = self._threat(kind, label_sets)
         # linear regression: the clean gradient is affine in the parameters, so the
-        # clean part of the step maps a zonotope of parameters exactly; only the
-        # poisoning's excess is bounded by intervals
-        affine = (
+        # clean part of the step maps a zonotope of parameters exactly
+        if (
             kind == "squared_error"
             and len(params) == 1
             and self.clip_gamma is None
             and not self.unbounded
-        )
-        if affine:
-            z_centre = np.concatenate([params[0][0][:, 0], params[0][1]])
-            z_gens = np.zeros((len(z_centre), 0))
-        step, diverged = 0, False
-        for _ in iterator:
-            for idx in batches[step : step + steps_per_epoch]:
-                eta = _lr_at(step, self.lr, self.lr_decay, self.lr_min)
-                decay = 1.0 - eta * self.l2
-                grads = _nominal_grads(params, X[idx], Y[idx], kind, self.clip_gamma)
-                params = [
-                    (decay * W - eta * gW, decay * b - eta * gb)
-                    for (W, b), (gW, gb) in zip(params, grads)
-                ]
-                step += 1
-                if diverged:
-                    continue
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    if affine:
-                        bounds = [
-                            _linear_excess(
-                                box[0],
-                                X[idx],
-                                Y[idx],
-                                kx,
-                                ky,
-                                eps,
-                                float(self.label_epsilon),
-                                self.paired,
-                            )
-                        ]
-                    else:
-                        bounds = self._bound_step(
-                            box, X[idx], Y[idx], label_sets, idx, kind, kx, ky, eps
-                        )
-                    if affine:
-                        z_centre, z_gens = _affine_zonotope_update(
-                            z_centre, z_gens, X[idx], Y[idx], bounds[0], decay, eta
-                        )
-                        box = [_zonotope_box(z_centre, z_gens)]
-                new_box = [] if not affine else box
-                for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(
-                    box if not affine else [], bounds
-                ):
-                    nW_lo, nW_hi = _sgd_box_update(W_lo, W_hi, gW_lo, gW_hi, decay, eta)
-                    nb_lo, nb_hi = _sgd_box_update(b_lo, b_hi, gb_lo, gb_hi, decay, eta)
-                    new_box.append((nW_lo, nW_hi, nb_lo, nb_hi))
-                box = new_box
-                if not all(np.all(np.isfinite(a)) for layer in box for a in layer):
-                    # the box is unbounded: stop propagating it (the nominal
-                    # training goes on) and make the certificates vacuous
-                    diverged = True
-                    box = [
-                        tuple(np.full_like(a, s * np.inf) for a, s in zip(layer, (-1, 1, -1, 1)))
-                        for layer in box
-                    ]
-                    warnings.warn(
-                        f"The parameter box diverged at step {step}; certificates are vacuous. "
-                        "Reduce lr, n_epochs or the poisoning budget.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+        ):
+            return LinearZonotopePropagator(params, threat)
+        return BoxPropagator(params, threat)
 
+    def _store(self, loss, n_out, n_steps, params, propagator):
+        box = propagator.bounds()
         self.loss_ = loss
         self.n_outputs_ = n_out
-        self.n_iter_ = step
+        self.n_iter_ = n_steps
         self.coefs_ = [W for W, _ in params]
         self.intercepts_ = [b for _, b in params]
         self.coefs_lower_ = [layer[0] for layer in box]
@@ -558,61 +516,32 @@ class IntervalCertifier(BaseEstimator):
         widths = [np.max(layer[1] - layer[0], initial=0.0) for layer in box]
         widths += [np.max(layer[3] - layer[2], initial=0.0) for layer in box]
         self.max_width_ = float(np.max(widths))
-        self.bounds_diverged_ = diverged
-        return self
+        self.bounds_diverged_ = propagator.diverged
 
-    def _labels_for(self, Yb, label_sets, idx, flipped):
-        if self._kind == "squared_error":
-            return (Yb, float(self.label_epsilon) if flipped else 0.0)
-        onehot, flip = label_sets
-        allowed = flip[idx] if flipped else onehot[idx]
-        if self._kind == "binary":
-            return allowed
-        return allowed
+    def _replay(self, X, y, clip_gamma="fit"):
+        """Retrain the nominal model, with ``fit``'s own SGD step, on many training sets.
 
-    def _bound_step(self, box, Xb, Yb, label_sets, idx, kind, kx, ky, eps):
-        """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient."""
-        B = Xb.shape[0]
-        clip = self.clip_gamma
-        hs, zs = _interval_forward(box, Xb, Xb)
-        clean_lab = self._labels_for(Yb, label_sets, idx, False)
-        d_lo, d_hi = _output_grad_interval(kind, *zs[-1], clean_lab)
-        poisoned = (kx > 0 or ky > 0 or self.unbounded) and B > 0
-        if not (poisoned or clip is not None):
-            clean = _interval_backward(box, hs, zs, d_lo, d_hi)
-            return [tuple(a / B for a in layer) for layer in clean]
+        ``X`` of shape ``(..., n_samples, n_features)`` and ``y`` of shape
+        ``(..., n_samples)`` (leading axes: attacked copies of the training set,
+        each retrained with the initialisation and batch order of this fit).
+        Returns the list of ``(W, b)`` with the same leading axes. Used by the
+        replay tests and the benchmark. ``clip_gamma`` overrides the clipping
+        level (``"fit"``: the estimator's own).
+        """
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=np.float64)
+        plan = self._training_plan(X.shape[-2], X.shape[-1], self.n_outputs_)
+        clip = self.clip_gamma if clip_gamma == "fit" else clip_gamma
+        return _replay(plan, X, self._targets(y), self._kind, clip)
 
-        # per-sample bounds: (layer inputs, output deltas) of every variant
-        variants = {"clean": (hs, _interval_deltas(box, zs, d_lo, d_hi))}
-        hs_x = zs_x = None
-        if kx > 0:
-            # x -/+ eps: one rounded operation each, 2 U plus a nextafter step covers it
-            x_lo, x_hi = ia.outward(Xb - eps, Xb + eps, rel=2 * U)
-            hs_x, zs_x = _interval_forward(box, x_lo, x_hi)
-        flip_lab = self._labels_for(Yb, label_sets, idx, True) if ky > 0 else None
-        wanted = []
-        if kx > 0 and not (self.paired and ky > 0):
-            wanted.append(("x", hs_x, zs_x, clean_lab))
-        if ky > 0 and not (self.paired and kx > 0):
-            wanted.append(("y", hs, zs, flip_lab))
-        if kx > 0 and ky > 0:
-            wanted.append(("xy", hs_x, zs_x, flip_lab))
-        for name, hv, zv, lab in wanted:
-            pd_lo, pd_hi = _output_grad_interval(kind, *zv[-1], lab)
-            variants[name] = (hv, _interval_deltas(box, zv, pd_lo, pd_hi))
-        if self.unbounded:
-            terms = None
-        elif self.paired and kx > 0 and ky > 0:
-            terms = [(("xy",), max(kx, ky))]
-        else:
-            terms = []
-            if kx > 0:
-                terms.append((("x",), kx))
-            if ky > 0:
-                terms.append((("y",), ky))
-            if kx > 0 and ky > 0:
-                terms.append((("xy", "x", "y"), min(kx, ky)))
-        return _combine_per_sample(variants, len(box), B, terms, min(self.n_poison, B), clip)
+    def _targets(self, y):
+        """Targets in the layout of the nominal training, for labels of any leading shape."""
+        if self.loss_ == "squared_error":
+            return np.asarray(y, dtype=np.float64)[..., None]
+        idx = self._class_index(np.asarray(y).ravel()).reshape(np.shape(y))
+        if self.n_outputs_ == 1:
+            return idx[..., None].astype(np.float64)
+        return np.eye(len(self.classes_))[idx]
 
     # ------------------------------------------------------------- predict
     def _params(self):

@@ -56,14 +56,47 @@ def _lr_at(step, lr, lr_decay, lr_min):
     return max(lr / (1.0 + lr_decay * step), lr_min)
 
 
-def _sgd_nominal(params, X, Y, batches, kind, *, lr, lr_decay, lr_min, l2, clip_gamma):
-    """Plain mini-batch SGD; ``X``/``Y`` may carry a leading replay axis (many trainings)."""
-    params = [(W.copy(), b.copy()) for W, b in params]
-    for step, idx in enumerate(batches):
-        eta = _lr_at(step, lr, lr_decay, lr_min)
-        grads = _nominal_grads(params, X[..., idx, :], Y[..., idx, :], kind, clip_gamma)
-        params = [
-            ((1 - eta * l2) * W - eta * gW, (1 - eta * l2) * b - eta * gb)
-            for (W, b), (gW, gb) in zip(params, grads)
-        ]
+def _sgd_step(params, Xb, Yb, kind, eta, decay, clip_gamma):
+    """One SGD step ``theta <- decay theta - eta grad``: the step ``fit`` runs and replays use.
+
+    ``Xb`` / ``Yb`` may carry leading "replay" axes (many trainings at once).
+    """
+    grads = _nominal_grads(params, Xb, Yb, kind, clip_gamma)
+    return [(decay * W - eta * gW, decay * b - eta * gb) for (W, b), (gW, gb) in zip(params, grads)]
+
+
+class _TrainingPlan:
+    """Initial parameters, batch order and step sizes of one (replayable) SGD run."""
+
+    def __init__(self, params0, batches, n_epochs, *, lr, lr_decay, lr_min, l2):
+        self.params0 = params0
+        self.batches = batches
+        self.n_epochs = n_epochs
+        self.lr, self.lr_decay, self.lr_min, self.l2 = lr, lr_decay, lr_min, l2
+
+    def steps(self, verbose=0, desc="IntervalCertifier"):
+        """Yield ``(step, batch_indices, eta, decay)`` for every SGD step, in order."""
+        per_epoch = len(self.batches) // self.n_epochs
+        epochs = range(self.n_epochs)
+        if verbose:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc=desc, unit="epoch")
+        step = 0
+        for _ in epochs:
+            for idx in self.batches[step : step + per_epoch]:
+                eta = _lr_at(step, self.lr, self.lr_decay, self.lr_min)
+                yield step, idx, eta, 1.0 - eta * self.l2
+                step += 1
+
+
+def _replay(plan, X, Y, kind, clip_gamma):
+    """Run the nominal SGD of ``plan`` (``fit``'s own step) on ``X``, ``Y``.
+
+    ``X`` / ``Y`` may carry leading "replay" axes: many attacked training sets
+    retrained at once, each with the same initialisation and batch order.
+    """
+    params = [(W.copy(), b.copy()) for W, b in plan.params0]
+    for _, idx, eta, decay in plan.steps():
+        params = _sgd_step(params, X[..., idx, :], Y[..., idx, :], kind, eta, decay, clip_gamma)
     return params
