@@ -21,9 +21,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..numerics import interval as ia
-from ..numerics.rounding import U
-from ..utils.validation import check_known_labels, check_n_classes
-from ._box import _interval_forward
+from ..utils.validation import check_n_classes
+from ._certificates import _CertificateMixin
 from ._nominal import _forward, _replay, _sgd_step, _TrainingPlan
 from ._propagators import BoxPropagator, LinearZonotopePropagator, _Threat
 
@@ -62,7 +61,7 @@ def _to_numpy_params(module):
     return params
 
 
-class IntervalCertifier(BaseEstimator):
+class IntervalCertifier(_CertificateMixin, BaseEstimator):
     """Certified robustness to training-data poisoning by interval-bound SGD.
 
     Trains a model by mini-batch SGD with a fixed, seeded batch order and, at
@@ -624,22 +623,6 @@ class IntervalCertifier(BaseEstimator):
         return accuracy_score(y, self.predict(X))
 
     # ---------------------------------------------------------- certificates
-    def _input_box(self, X, epsilon):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        if not (isinstance(epsilon, Real) and epsilon >= 0):
-            raise ValueError(f"epsilon must be a non-negative float; got {epsilon!r}.")
-        if epsilon == 0:
-            return X, X, X
-        # x -/+ epsilon: one rounded operation each, 2 U plus a nextafter step covers it
-        lo, hi = ia.outward(X - epsilon, X + epsilon, rel=2 * U)
-        return X, lo, hi
-
-    def _lp(self):
-        from ._lp import LPForwardBounds
-
-        return LPForwardBounds(self._box())
-
     def predict_bounds(self, X, epsilon=0.0):
         """Bounds on the model outputs over the parameter box and an input ball.
 
@@ -665,76 +648,6 @@ class IntervalCertifier(BaseEstimator):
         if lo.shape[1] == 1:
             return lo[:, 0], hi[:, 0]
         return lo, hi
-
-    def _output_box(self, x_lo, x_hi):
-        with np.errstate(over="ignore", invalid="ignore"):
-            _, zs = _interval_forward(self._box(), x_lo, x_hi)
-        lo, hi = zs[-1]
-        return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
-
-    def _margins(self, x_lo, x_hi, ref, which="both"):
-        """Lower and upper bounds on ``z_ref - z_j`` for every class ``j`` (j == ref gives 0).
-
-        For a single-logit binary model the implicit logits are ``(0, z)``. With
-        ``bound="lp"`` and ``which="lo"`` (``"hi"``) the LP only refines the
-        lower (upper) bounds, and only on rows the interval bounds leave
-        undecided.
-        """
-        lo, hi = self._output_box(x_lo, x_hi)
-        n = lo.shape[0]
-        rows = np.arange(n)
-        if lo.shape[1] == 1:
-            lo = np.column_stack([np.zeros(n), lo[:, 0]])
-            hi = np.column_stack([np.zeros(n), hi[:, 0]])
-        with np.errstate(invalid="ignore"):
-            m_lo = lo[rows, ref][:, None] - hi
-            m_hi = hi[rows, ref][:, None] - lo
-        m_lo = np.where(np.isnan(m_lo), -np.inf, m_lo)
-        m_hi = np.where(np.isnan(m_hi), np.inf, m_hi)
-        if self.bound == "lp" and not self.bounds_diverged_ and n > 0:
-            other = np.ones_like(m_lo, dtype=bool)
-            other[rows, ref] = False
-            need = np.ones(n, dtype=bool)
-            if which == "lo":  # rows not yet certified
-                need = ~np.all((m_lo > 0) | ~other, axis=1)
-            elif which == "hi":  # rows not yet shown impossible
-                need = np.all((m_hi >= 0) | ~other, axis=1)
-            if np.any(need):
-                lp_lo, lp_hi = self._lp().margin_bounds(
-                    x_lo[need], x_hi[need], ref[need], which=which
-                )
-                m_lo[need] = np.maximum(m_lo[need], lp_lo)
-                m_hi[need] = np.minimum(m_hi[need], lp_hi)
-        m_lo[rows, ref] = 0.0
-        m_hi[rows, ref] = 0.0
-        return m_lo, m_hi
-
-    def _check_classifier(self, what):
-        check_is_fitted(self)
-        if self.loss_ == "squared_error":
-            raise ValueError(
-                f"{what} is defined for classification; this IntervalCertifier is a regressor "
-                f"(loss='squared_error'). Use certified_mse or predict_bounds."
-            )
-
-    def _class_index(self, y):
-        y = column_or_1d(y)
-        return check_known_labels(
-            y, self.classes_, "IntervalCertifier", known_as="the classes seen in fit"
-        )
-
-    def _certain(self, x_lo, x_hi, ref):
-        """Rows whose prediction is ``ref`` for every parameter in the box and input in the ball."""
-        m_lo, _ = self._margins(x_lo, x_hi, ref, which="lo")
-        rows = np.arange(len(ref))
-        mask = np.ones_like(m_lo, dtype=bool)
-        mask[rows, ref] = False
-        return np.all((m_lo > 0) | ~mask, axis=1)
-
-    def _possible(self, x_lo, x_hi, ref):
-        """Rows for which some parameter in the box / input in the ball may predict ``ref``."""
-        _, m_hi = self._margins(x_lo, x_hi, ref, which="hi")
-        return np.all(m_hi >= 0, axis=1)
 
     def certify(self, X, epsilon=0.0):
         """Which predictions are certified.
