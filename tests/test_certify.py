@@ -511,7 +511,9 @@ def test_lp_never_looser_and_sometimes_tighter():
     lo_l, hi_l = est_l.predict_bounds(Xq, epsilon=0.02)
     assert np.all(lo_l >= lo_i) and np.all(hi_l <= hi_i)
     m_i = est_i._margins(*est_i._input_box(Xq, 0.02)[1:], np.zeros(12, dtype=int))
-    m_l = est_l._margins(*est_l._input_box(Xq, 0.02)[1:], np.zeros(12, dtype=int))
+    m_l = est_l._margins(
+        *est_l._input_box(Xq, 0.02)[1:], np.zeros(12, dtype=int), lp=est_l._lp_once()
+    )
     assert np.all(m_l[0] >= m_i[0]) and np.all(m_l[1] <= m_i[1])
     # the relaxation gains on the class margins (shared hidden activations)
     assert np.any(m_l[0] > m_i[0] + 1e-6)
@@ -992,3 +994,72 @@ def test_greedy_per_batch_attacks_stay_inside_the_box(case):
         assert np.all(pred >= lo) and np.all(pred <= hi)
     else:
         _assert_certified_unchanged(est, params, X)
+
+
+# ------------------------------------------- issue 13: nonsense budgets and step sizes
+
+
+def test_budgets_larger_than_a_batch_are_rejected():
+    X, y = _moons(20)
+    with pytest.raises(ValueError, match="n_label_flips=1000 exceeds the 20 rows of the training"):
+        IntervalCertifier(n_label_flips=1000, n_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="n_poison=21 exceeds the 20 rows"):
+        IntervalCertifier(n_poison=21, epsilon=0.1, n_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"n_poison=11 exceeds the 10 rows of a batch \(batch_"):
+        IntervalCertifier(n_poison=11, epsilon=0.1, batch_size=10, n_epochs=1).fit(X, y)
+    # at most the batch size is allowed (every row of every batch poisonable)
+    est = IntervalCertifier(n_label_flips=10, batch_size=10, n_epochs=1).fit(X, y)
+    assert est.certified_accuracy(X, y)[0] <= est.certified_accuracy(X, y)[1]
+
+
+def test_degenerate_learning_rate_warns():
+    X, y = _moons(40)
+    with pytest.warns(UserWarning, match=r"lr=50 exceeds 2 / L"):
+        IntervalCertifier(lr=50, n_epochs=1).fit(X, y)
+    Xr, yr = _diabetes()
+    with pytest.warns(UserWarning, match=r"exceeds 2 / L"), pytest.warns(RuntimeWarning):
+        IntervalCertifier("linear", lr=5.0, n_epochs=200).fit(Xr, yr)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        IntervalCertifier(lr=0.5, n_epochs=2).fit(X * 0.1, y)
+
+
+def test_fit_and_replay_run_the_same_step():
+    # the replay used by every soundness test is fit's own SGD step: bit-identical
+    X, y = _cancer()
+    for kw in (
+        dict(model="logistic", batch_size=16, lr_decay=0.1, l2=0.01),
+        dict(model="mlp", hidden_layer_sizes=(4,), clip_gamma=0.5),
+    ):
+        est = IntervalCertifier(n_epochs=3, random_state=0, **kw).fit(X, y)
+        params = est._replay(X, y)
+        for (W, b), W0, b0 in zip(params, est.coefs_, est.intercepts_):
+            assert np.array_equal(W, W0) and np.array_equal(b, b0)
+
+
+def test_lp_is_built_once_per_public_call(monkeypatch):
+    pytest.importorskip("cvxpy")
+    from sklpoison.certification import _lp
+
+    X, y = _moons(30)
+    est = IntervalCertifier(
+        "mlp",
+        hidden_layer_sizes=(4,),
+        bound="lp",
+        n_label_flips=1,
+        lr=0.3,
+        n_epochs=2,
+        random_state=0,
+    ).fit(X, y)
+    calls = []
+    build = _lp.LPForwardBounds._build
+    monkeypatch.setattr(_lp.LPForwardBounds, "_build", lambda s: calls.append(1) or build(s))
+    est.certified_accuracy(X[:6], y[:6])
+    assert len(calls) == 1
+    est.certify(X[:6])  # built only if the interval bounds leave a row undecided
+    assert len(calls) in (1, 2)
+    n = len(calls)
+    est.predict_bounds(X[:3])
+    assert len(calls) == n + 1

@@ -17,6 +17,20 @@ from ..utils.validation import check_known_labels
 from ._box import _interval_forward
 
 
+class _LPOnce:
+    """The LP relaxation of one public call: built on first use, at most once per call."""
+
+    def __init__(self, box):
+        self._box, self._lp = box, None
+
+    def get(self):
+        if self._lp is None:
+            from ._lp import LPForwardBounds
+
+            self._lp = LPForwardBounds(self._box)
+        return self._lp
+
+
 class _CertificateMixin:
     """Private helpers of the certificate methods (mixed into IntervalCertifier)."""
 
@@ -36,19 +50,25 @@ class _CertificateMixin:
 
         return LPForwardBounds(self._box())
 
+    def _lp_once(self):
+        """The LP of one public call (``None`` unless ``bound="lp"`` and the box is finite)."""
+        if self.bound != "lp" or self.bounds_diverged_:
+            return None
+        return _LPOnce(self._box())
+
     def _output_box(self, x_lo, x_hi):
         with np.errstate(over="ignore", invalid="ignore"):
             _, zs = _interval_forward(self._box(), x_lo, x_hi)
         lo, hi = zs[-1]
         return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
 
-    def _margins(self, x_lo, x_hi, ref, which="both"):
+    def _margins(self, x_lo, x_hi, ref, which="both", lp=None):
         """Lower and upper bounds on ``z_ref - z_j`` for every class ``j`` (j == ref gives 0).
 
         For a single-logit binary model the implicit logits are ``(0, z)``. With
         ``bound="lp"`` and ``which="lo"`` (``"hi"``) the LP only refines the
         lower (upper) bounds, and only on rows the interval bounds leave
-        undecided.
+        undecided. ``lp``: the call's :class:`_LPOnce` (``None``: interval bounds only).
         """
         lo, hi = self._output_box(x_lo, x_hi)
         n = lo.shape[0]
@@ -61,7 +81,7 @@ class _CertificateMixin:
             m_hi = hi[rows, ref][:, None] - lo
         m_lo = np.where(np.isnan(m_lo), -np.inf, m_lo)
         m_hi = np.where(np.isnan(m_hi), np.inf, m_hi)
-        if self.bound == "lp" and not self.bounds_diverged_ and n > 0:
+        if lp is not None and n > 0:
             other = np.ones_like(m_lo, dtype=bool)
             other[rows, ref] = False
             need = np.ones(n, dtype=bool)
@@ -70,7 +90,7 @@ class _CertificateMixin:
             elif which == "hi":  # rows not yet shown impossible
                 need = np.all((m_hi >= 0) | ~other, axis=1)
             if np.any(need):
-                lp_lo, lp_hi = self._lp().margin_bounds(
+                lp_lo, lp_hi = lp.get().margin_bounds(
                     x_lo[need], x_hi[need], ref[need], which=which
                 )
                 m_lo[need] = np.maximum(m_lo[need], lp_lo)
@@ -93,15 +113,15 @@ class _CertificateMixin:
             y, self.classes_, "IntervalCertifier", known_as="the classes seen in fit"
         )
 
-    def _certain(self, x_lo, x_hi, ref):
+    def _certain(self, x_lo, x_hi, ref, lp=None):
         """Rows whose prediction is ``ref`` for every parameter in the box and input in the ball."""
-        m_lo, _ = self._margins(x_lo, x_hi, ref, which="lo")
+        m_lo, _ = self._margins(x_lo, x_hi, ref, which="lo", lp=lp)
         rows = np.arange(len(ref))
         mask = np.ones_like(m_lo, dtype=bool)
         mask[rows, ref] = False
         return np.all((m_lo > 0) | ~mask, axis=1)
 
-    def _possible(self, x_lo, x_hi, ref):
+    def _possible(self, x_lo, x_hi, ref, lp=None):
         """Rows for which some parameter in the box / input in the ball may predict ``ref``."""
-        _, m_hi = self._margins(x_lo, x_hi, ref, which="hi")
+        _, m_hi = self._margins(x_lo, x_hi, ref, which="hi", lp=lp)
         return np.all(m_hi >= 0, axis=1)

@@ -8,6 +8,7 @@ the same initialisation and batch order. Certificates on test predictions
 follow from forward bounds through the final box.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -101,13 +102,14 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
     n_poison : int, default=0
         Number of samples per batch whose features the adversary may move
         (inside the ``epsilon`` ball), or, with ``unbounded=True``, replace
-        arbitrarily. With full-batch training it is the total number.
+        arbitrarily. With full-batch training it is the total number. At most
+        the batch size (a larger budget raises a ``ValueError``).
     epsilon : float, default=0.0
         Radius of the l-infinity ball of feature perturbations.
     n_label_flips : int, default=0
         Number of samples per batch whose label may change: to any class, or
         only to ``poison_target`` if set. For regression, targets move by at
-        most ``label_epsilon``.
+        most ``label_epsilon``. At most the batch size.
     label_epsilon : float, default=0.0
         Regression only: bound on the change of a poisoned target.
     poison_target : label or None, default=None
@@ -124,7 +126,12 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         If set, every per-sample gradient is clamped elementwise to
         ``[-clip_gamma, clip_gamma]`` (nominal training and bounds alike).
     lr : float, default=0.1
-        Learning rate.
+        Learning rate. For the single-layer models a ``UserWarning`` says when
+        ``lr > 2 / L``, ``L`` the smoothness bound of the loss on ``X``
+        (``c lambda_max([X, 1]^T [X, 1]) / n + l2``, ``c`` = 2, 1/4 or 1/2 for
+        squared error, sigmoid or softmax): gradient descent may then
+        oscillate, and the certified sets expand at every step. A nominal run
+        that ends with non-finite parameters warns too.
     lr_decay : float, default=0.0
         Step size ``max(lr / (1 + lr_decay * t), lr_min)`` at step ``t``.
     lr_min : float, default=0.0
@@ -456,15 +463,59 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         if loss == "squared_error":
             self.__dict__.pop("classes_", None)
         kind = "squared_error" if loss == "squared_error" else ("binary" if n_out == 1 else "ce")
+        self._check_budgets(X.shape[0])
         plan = self._training_plan(X.shape[0], X.shape[1], n_out)
         self._kind = kind
+        self._check_step_size(X, kind, n_out)
         propagator = self._propagator(plan.params0, kind, label_sets)
         params = plan.params0
         for step, idx, eta, decay in plan.steps(self.verbose):
             params = _sgd_step(params, X[idx], Y[idx], kind, eta, decay, self.clip_gamma)
             propagator.step(X[idx], Y[idx], idx, eta, decay, step)
         self._store(loss, n_out, len(plan.batches), params, propagator)
+        if not all(np.all(np.isfinite(a)) for layer in params for a in layer):
+            warnings.warn(
+                f"The nominal training diverged (non-finite parameters) with lr={self.lr}; "
+                "reduce lr (or n_epochs).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self
+
+    def _check_budgets(self, n_samples):
+        """Poisoning budgets larger than a batch are nonsense (issue: silently accepted)."""
+        bs = n_samples if self.batch_size is None else min(self.batch_size, n_samples)
+        where = "the training set" if bs == n_samples else f"a batch (batch_size={self.batch_size})"
+        for name in ("n_poison", "n_label_flips"):
+            k = getattr(self, name)
+            if k > bs:
+                raise ValueError(
+                    f"{name}={k} exceeds the {bs} rows of {where}: the budget counts poisoned "
+                    f"rows per batch (in total with full-batch training), so it can be at most "
+                    f"{bs}. Lower {name} or use larger batches."
+                )
+
+    def _check_step_size(self, X, kind, n_out):
+        """Warn when lr exceeds 2 / L for the smoothness constant L of the (convex) loss.
+
+        For a single-layer model the mean loss has a Hessian at most
+        ``c lambda_max(X_a^T X_a) / n + l2`` with ``X_a = [X, 1]`` and ``c = 2``
+        (squared error), ``1/4`` (sigmoid) or ``1/2`` (softmax); gradient descent with
+        ``lr > 2 / L`` can oscillate or diverge, and the certified bounds with it.
+        """
+        if not isinstance(self.model, str) or self.model == "mlp" or X.shape[0] == 0:
+            return
+        c = {"squared_error": 2.0, "binary": 0.25, "ce": 0.5}[kind]
+        Xa = np.hstack([X, np.ones((X.shape[0], 1))])
+        L = c * np.linalg.norm(Xa, 2) ** 2 / X.shape[0] + self.l2
+        if self.lr > 2.0 / L:
+            warnings.warn(
+                f"lr={self.lr} exceeds 2 / L = {2.0 / L:.3g}, where L = {L:.3g} bounds the "
+                "curvature of the training loss on X: gradient descent may oscillate or "
+                "diverge, and the certified bounds grow with it. Use lr < 2 / L.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _threat(self, kind, label_sets):
         """The resolved threat model (budgets that cannot matter are set to 0)."""
@@ -642,8 +693,9 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         """
         _, x_lo, x_hi = self._input_box(X, epsilon)
         lo, hi = self._output_box(x_lo, x_hi)
-        if self.bound == "lp" and not self.bounds_diverged_ and lo.shape[0] > 0:
-            lp_lo, lp_hi = self._lp().output_bounds(x_lo, x_hi)
+        lp = self._lp_once()
+        if lp is not None and lo.shape[0] > 0:
+            lp_lo, lp_hi = lp.get().output_bounds(x_lo, x_hi)
             lo, hi = np.maximum(lo, lp_lo), np.minimum(hi, lp_hi)
         if lo.shape[1] == 1:
             return lo[:, 0], hi[:, 0]
@@ -670,7 +722,7 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         self._check_classifier("certify")
         X, x_lo, x_hi = self._input_box(X, epsilon)
         ref = self._class_index(self.predict(X))
-        return self._certain(x_lo, x_hi, ref)
+        return self._certain(x_lo, x_hi, ref, lp=self._lp_once())
 
     def certified_accuracy(self, X, y, epsilon=0.0):
         """Worst-case, nominal and best-case accuracy over the parameter box.
@@ -697,8 +749,9 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         self._check_classifier("certified_accuracy")
         X, x_lo, x_hi = self._input_box(X, epsilon)
         ref = self._class_index(y)
-        worst = float(np.mean(self._certain(x_lo, x_hi, ref)))
-        best = float(np.mean(self._possible(x_lo, x_hi, ref)))
+        lp = self._lp_once()  # one LP for both bounds
+        worst = float(np.mean(self._certain(x_lo, x_hi, ref, lp=lp)))
+        best = float(np.mean(self._possible(x_lo, x_hi, ref, lp=lp)))
         nominal = float(np.mean(self.predict(X) == column_or_1d(y)))
         return worst, nominal, best
 
@@ -786,10 +839,10 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         target = self.poison_target if target is None else target
         ref_idx = self._class_index(ref)
         if target is None:
-            return float(np.mean(~self._certain(x_lo, x_hi, ref_idx)))
+            return float(np.mean(~self._certain(x_lo, x_hi, ref_idx, lp=self._lp_once())))
         t_idx = self._class_index(np.array([target]))[0]
         keep = ref_idx != t_idx
         if not np.any(keep):
             return 0.0
         tgt = np.full(int(keep.sum()), t_idx)
-        return float(np.mean(self._possible(x_lo[keep], x_hi[keep], tgt)))
+        return float(np.mean(self._possible(x_lo[keep], x_hi[keep], tgt, lp=self._lp_once())))
