@@ -418,3 +418,131 @@ def test_averaging_removes_the_last_round_noise_on_paper_moon():
         FloralSVC(average=True, random_state=s, **kw).fit(X, y).score(Xte, yte) for s in range(3)
     ]
     assert min(acc) > 0.93
+
+
+# ------------------------------------------------- budgets, validation, memory (issues 13, 15)
+def test_flip_budget_above_n_is_an_error_and_half_warns(moons):
+    X, y = moons
+    with pytest.raises(ValueError, match="flip_budget=1000 labels per round exceeds the 60"):
+        FloralSVC(flip_budget=1000, n_rounds=2).fit(X, y)
+    with pytest.warns(UserWarning, match="at least half"):
+        FloralSVC(flip_budget=30, n_rounds=2).fit(X, y)
+    with pytest.warns(UserWarning, match="at least half"):
+        FloralSVC(flip_budget=0.6, n_rounds=2).fit(X, y)
+    # a count equal to n is legal (and warned), not clamped
+    with pytest.warns(UserWarning):
+        assert FloralSVC(flip_budget=60, n_rounds=2).fit(X, y).n_flips_ == 60
+
+
+def test_lr_auto_uses_cheap_largest_eigenvalue():
+    X, _ = make_moons(300, noise=0.2, random_state=1)
+    from sklpoison.defences._floral import _largest_eigenvalue
+
+    for gamma in (0.05, 0.5, 5.0):
+        K = rbf_kernel(X, gamma=gamma)
+        assert_allclose(_largest_eigenvalue(K), np.linalg.eigvalsh(K)[-1], rtol=1e-8)
+
+
+def test_early_stopping_returns_the_best_validation_round(moons):
+    X, y = moons
+    Xv, yv = make_moons(80, noise=0.2, random_state=5)
+    kw = dict(lr=5e-3, n_rounds=40, flip_budget=4, random_state=7)
+    es = FloralSVC(early_stopping=True, **kw).fit(X, y, X_val=Xv, y_val=yv)
+    assert es.validation_scores_.shape == (40,) and es.validation_losses_.shape == (40,)
+    assert es.n_iter_ == 40 and es.validation_indices_ is None
+    best = es.best_round_
+    assert es.validation_scores_[best] == es.validation_scores_.max()
+    ties = np.flatnonzero(es.validation_scores_ == es.validation_scores_.max())
+    assert es.validation_losses_[best] == es.validation_losses_[ties].min()
+    # replay: the game stopped after best_round_ + 1 rounds is the returned classifier
+    replay = FloralSVC(**{**kw, "n_rounds": best + 1}).fit(X, y)
+    assert_allclose(es.decision_function(Xv), replay.decision_function(Xv), atol=1e-12)
+    assert_allclose(es.lambda_, replay.lambda_)
+    assert_array_equal(es.y_adv_, replay.y_adv_)
+    # the recorded score is that classifier's validation accuracy, and hinge loss
+    assert es.validation_scores_[best] == pytest.approx(replay.score(Xv, yv))
+    yv_pm = np.where(yv == 1, 1.0, -1.0)
+    hinge = np.mean(np.maximum(0, 1 - yv_pm * replay.decision_function(Xv)))
+    assert es.validation_losses_[best] == pytest.approx(hinge)
+    # each round's score is that round's classifier: check a few more rounds by replay
+    for t in (0, 13, 39):
+        r = FloralSVC(**{**kw, "n_rounds": t + 1}).fit(X, y)
+        assert es.validation_scores_[t] == pytest.approx(r.score(Xv, yv))
+    # flip counts cover every round played
+    full = FloralSVC(**kw).fit(X, y)
+    assert_array_equal(es.flip_counts_, full.flip_counts_)
+
+
+def test_early_stopping_internal_split_and_patience(moons):
+    X, y = moons
+    kw = dict(lr=5e-3, n_rounds=60, flip_budget=3, early_stopping=True, random_state=0)
+    a = FloralSVC(validation_fraction=0.25, **kw).fit(X, y)
+    b = FloralSVC(validation_fraction=0.25, **kw).fit(X, y)
+    val = a.validation_indices_
+    assert val.size == 15 and np.bincount(y[val]).tolist() in ([8, 7], [7, 8])  # stratified
+    assert_array_equal(val, b.validation_indices_)  # seeded
+    assert_allclose(a.decision_function(X), b.decision_function(X))
+    # held-out rows are not in the game
+    assert_array_equal(a.flip_counts_[val], 0)
+    assert_array_equal(a.lambda_[val], 0)
+    assert not np.isin(a.support_, val).any()
+    assert_allclose(a.support_vectors_, X[a.support_])
+    # the same as passing the held-out rows explicitly, on the remaining rows
+    train = np.setdiff1d(np.arange(60), val)
+    rng = np.random.RandomState(0)
+    rng.randint(np.iinfo(np.int32).max)  # the draw of the split seed
+    d = FloralSVC(**{**kw, "random_state": rng}).fit(X[train], y[train], X_val=X[val], y_val=y[val])
+    assert_allclose(a.decision_function(X), d.decision_function(X), atol=1e-12)
+    assert a.best_round_ == d.best_round_
+    # patience: stops n_iter_no_change rounds after the best one
+    p = FloralSVC(validation_fraction=0.25, n_iter_no_change=3, **kw).fit(X, y)
+    assert p.n_iter_ == p.best_round_ + 4 < 60
+    assert p.validation_scores_.shape == (p.n_iter_,)
+
+
+def test_early_stopping_errors(moons):
+    X, y = moons
+    with pytest.raises(ValueError, match="early_stopping=False"):
+        FloralSVC(n_rounds=2).fit(X, y, X_val=X, y_val=y)
+    with pytest.raises(ValueError, match="together"):
+        FloralSVC(n_rounds=2, early_stopping=True).fit(X, y, X_val=X)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        FloralSVC(n_rounds=2, early_stopping=True, average=True).fit(X, y)
+    with pytest.raises(ValueError, match="not among the training classes"):
+        FloralSVC(n_rounds=2, early_stopping=True).fit(X, y, X_val=X, y_val=y + 5)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        FloralSVC(n_rounds=2, early_stopping=True, validation_fraction=59).fit(X, y)
+
+
+def test_memory_guard_before_allocating(moons, monkeypatch):
+    import sklpoison.defences._floral as floral
+    import sklpoison.utils._memory as memory
+
+    X, y = moons
+    monkeypatch.setattr(memory, "_available_memory_with_source", lambda: (20_000, "a test"))
+    with pytest.raises(ValueError, match=r"FloralSVC cannot fit n_samples=60.*28800 bytes"):
+        FloralSVC(n_rounds=2).fit(X, y)
+    # at n = 60000 the kernel matrix alone is 26.8 GiB
+    monkeypatch.setattr(memory, "_available_memory_with_source", lambda: (8 * 2**30, "a test"))
+    with pytest.raises(ValueError, match=r"26\.8 GiB"):
+        floral._check_kernel_memory(60000, 0, "FloralSVC")
+
+
+def test_lnsvc_mu_half_is_rejected_and_near_half_still_classifies(moons):
+    X, y = moons
+    with pytest.raises(ValueError, match=r"mu=0.5\) is degenerate.*c = 1 - 4 mu"):
+        LNSVC(mu=0.5).fit(X, y)
+    # c = 1 - 4 mu (1 - mu) = 4e-8: tiny, but the intercept shrinks with it
+    ref = LNSVC(mu=0.0, C=1.0, gamma=0.5).fit(X, y)
+    near = LNSVC(mu=0.4999, C=1.0, gamma=0.5).fit(X, y)
+    assert np.unique(near.predict(X)).size == 2
+    assert near.score(X, y) > 0.8 and ref.score(X, y) > 0.8
+
+
+def test_lnsvc_memory_guard(moons, monkeypatch):
+    import sklpoison.utils._memory as memory
+
+    X, y = moons
+    monkeypatch.setattr(memory, "_available_memory_with_source", lambda: (20_000, "a test"))
+    with pytest.raises(ValueError, match=r"LNSVC cannot fit n_samples=60"):
+        LNSVC().fit(X, y)

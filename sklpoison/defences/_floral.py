@@ -1,16 +1,24 @@
 """FLORAL: adversarial training of kernel SVMs against label poisoning (Bal et al., ICLR 2025)."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics.pairwise import rbf_kernel
+from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
+from ..utils._memory import check_memory
 from ..utils.validation import check_n_classes, encode_pm1, fraction_to_count
 
 # dual variables above this value count as support vectors (the authors' threshold)
@@ -113,24 +121,64 @@ class _ExactProjector:
         return lam, mu
 
 
-def _n_flips(budget, n):
-    """Resolve a flip budget given as a fraction (float) or a count (int)."""
+def _n_flips(budget, n, name="FloralSVC"):
+    """Resolve a flip budget given as a fraction (float) or a count (int); never clamp.
+
+    A count above ``n`` is an error; a budget that lets the attacker flip half of the
+    labels or more every round is legal but degenerate (the game then trains on mostly
+    inverted labels) and gets a warning.
+    """
     if isinstance(budget, Integral) and not isinstance(budget, bool):
-        return min(int(budget), n)
-    return fraction_to_count(budget, n, name="flip_budget", who="FloralSVC", noun="flips")
+        k = int(budget)
+        if k > n:
+            raise ValueError(
+                f"{name}: flip_budget={k} labels per round exceeds the {n} training samples. "
+                f"Give a count of at most {n} or a fraction in [0, 1) (e.g. 0.05 for 5%)."
+            )
+    else:
+        k = fraction_to_count(budget, n, name="flip_budget", who=name, noun="flips", stacklevel=4)
+    if n > 0 and 2 * k >= n:
+        warnings.warn(
+            f"{name}: flip_budget={budget!r} lets the attacker flip k={k} of the {n} training "
+            "labels every round (at least half): the model then fits mostly flipped labels and "
+            "its accuracy collapses. The paper uses 5-25%.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return k
+
+
+def _largest_eigenvalue(K):
+    """Largest eigenvalue of the symmetric positive semi-definite kernel matrix ``K``.
+
+    ARPACK's Lanczos iteration (:func:`scipy.sparse.linalg.eigsh`) started from the
+    all-ones vector (close to the Perron vector of a kernel matrix with positive entries):
+    a few dozen matrix-vector products instead of a dense eigendecomposition.
+    """
+    n = K.shape[0]
+    if n <= 2:
+        return float(np.linalg.eigvalsh(K)[-1])
+    from scipy.sparse.linalg import eigsh
+
+    v0 = np.full(n, 1.0 / np.sqrt(n))
+    return float(eigsh(K, k=1, which="LA", v0=v0, tol=1e-8, return_eigenvectors=False)[0])
 
 
 def _floral_rounds(
-    K, y, *, C, lr, n_rounds, k, B, project, rng, lam0, average_from=None, verbose=0
+    K, y, *, C, lr, n_rounds, k, B, project, rng, lam0, average_from=None, monitor=None, verbose=0
 ):
-    """The FLORAL game; ``y`` in ±1. Returns ``(lam, y_adv, flip_counts, alpha_avg)``.
+    """The FLORAL game; ``y`` in ±1.
+
+    Returns ``(lam, y_adv, flip_counts, alpha_avg, n_done)``.
 
     Round 0 is a gradient step on the clean labels (the warm-up). Every later round the
     attacker takes the ``B`` support vectors with the largest dual variables, flips ``k``
     of them drawn at random (fresh from the clean labels), and the model takes a projected
     gradient step ``lam <- P(lam - lr (Q lam - 1))`` with ``Q = (y_adv y_adv^T) ∘ K``.
     With ``average_from`` set, ``alpha_avg`` is the mean of the expansion coefficients
-    ``lam * y_adv`` over the rounds ``t >= average_from`` (else ``None``).
+    ``lam * y_adv`` over the rounds ``t >= average_from`` (else ``None``). ``monitor(t,
+    lam, y_adv)``, when given, is called after every round and stops the game by
+    returning ``True``; ``n_done`` is the number of rounds played.
     """
     from tqdm.auto import tqdm
 
@@ -140,6 +188,7 @@ def _floral_rounds(
     flip_counts = np.zeros(n, dtype=np.intp)
     mu = 0.0
     alpha_sum = np.zeros(n) if average_from is not None else None
+    n_done = 0
     for t in tqdm(range(n_rounds), disable=not verbose, desc="FLORAL rounds"):
         if t > 0 and k > 0:
             sv = np.flatnonzero(lam > _SV_TOL)
@@ -155,22 +204,78 @@ def _floral_rounds(
         lam, mu = project(lam - lr * grad, y_adv, C, mu0=mu)
         if alpha_sum is not None and t >= average_from:
             alpha_sum += lam * y_adv
+        n_done = t + 1
+        if monitor is not None and monitor(t, lam, y_adv):
+            break
     alpha_avg = None if alpha_sum is None else alpha_sum / (n_rounds - average_from)
-    return lam, y_adv, flip_counts, alpha_avg
+    return lam, y_adv, flip_counts, alpha_avg, n_done
 
 
-def _intercept(K, lam, y, C):
+def _intercept(K, lam, y, C, f=None):
     """Bias from the support vectors: mean of ``y_n - f(x_n)`` over the free support
-    vectors (``0 < lam < C``); over all support vectors if none is free."""
+    vectors (``0 < lam < C``); over all support vectors if none is free. ``f``, when
+    given, is the kernel expansion ``K @ (y * lam)`` on all training points."""
     sv = lam > _SV_TOL
     if not sv.any():
         return 0.0
-    f = K[sv] @ (y * lam)
+    f = K[sv] @ (y * lam) if f is None else f[sv]
     resid = y[sv] - f
     free = lam[sv] < C - _SV_TOL
     if free.any():
         return float(resid[free].mean())
     return float(resid.mean())
+
+
+class _ValidationMonitor:
+    """Scores every round's classifier on validation data and keeps the best round.
+
+    The score is the validation accuracy; among rounds of equal accuracy the one with the
+    smaller mean hinge loss ``max(0, 1 - y f(x))`` wins (accuracy on a small validation set
+    ties often). A round improves on the best when its accuracy is higher by more than
+    ``tol``, or equal and its hinge loss lower by more than ``tol``. With
+    ``n_iter_no_change`` set, the game stops after that many rounds without improvement.
+    """
+
+    def __init__(self, K, K_val, y_val, C, *, n_iter_no_change, tol):
+        self.K, self.K_val, self.y_val, self.C = K, K_val, y_val, C
+        self.n_iter_no_change, self.tol = n_iter_no_change, tol
+        self.scores, self.losses = [], []
+        self.best = None  # (round, acc, hinge, lam, y_adv)
+
+    def __call__(self, t, lam, y_adv):
+        coef = lam * y_adv
+        b = _intercept(self.K, lam, y_adv, self.C, f=self.K @ coef)
+        dec = self.K_val @ coef + b
+        acc = float(np.mean((dec > 0) == (self.y_val > 0)))
+        hinge = float(np.mean(np.maximum(0.0, 1.0 - self.y_val * dec)))
+        self.scores.append(acc)
+        self.losses.append(hinge)
+        if (
+            self.best is None
+            or acc > self.best[1] + self.tol
+            or (acc >= self.best[1] and hinge < self.best[2] - self.tol)
+        ):
+            self.best = (t, acc, hinge, lam.copy(), y_adv.copy())
+        n = self.n_iter_no_change
+        return n is not None and t - self.best[0] >= n
+
+
+def _scatter(values, idx, n, fill):
+    out = np.full(n, fill, dtype=np.asarray(values).dtype)
+    out[idx] = values
+    return out
+
+
+def _check_kernel_memory(n, n_val, name):
+    """Refuse a fit whose dense kernel matrices cannot fit in memory, before allocating."""
+    per = 8 * n * n
+    check_memory(
+        per + 8 * n_val * n + 8 * 8 * n,
+        f"{name} cannot fit n_samples={n}",
+        detail=f"the n x n kernel matrix alone takes {per} bytes",
+        advice="Fit on a subsample (FLORAL's rounds cost O(n^2) each), or use an approximate "
+        "kernel map (sklearn.kernel_approximation.Nystroem) with a linear model.",
+    )
 
 
 def _encode_binary(estimator, y):
@@ -202,8 +307,19 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     k`` support vectors with the largest dual variables and flips the labels of ``k`` of
     them drawn at random (always starting again from the clean labels). The first round is
     a warm-up step on the clean labels. The returned classifier is the kernel expansion
-    with the last dual variables and adversarial labels. Every round costs one
-    matrix-vector product with the kernel matrix (computed once) plus a projection.
+    with the last dual variables and adversarial labels, or, with ``early_stopping``, that
+    of the round with the best validation accuracy. Every round costs one matrix-vector
+    product with the kernel matrix (computed once and held in memory: ``8 n^2`` bytes)
+    plus a projection.
+
+    **The paper's settings** are the defaults: ``C=10, gamma=0.5, lr=1e-4, n_rounds=500,
+    flip_budget=0.05, candidate_factor=2, init="zero", average=False,
+    early_stopping=False`` (the authors' Moon configuration; they solve the projection QP
+    exactly on Moon, ``projection="exact"``, which gives the same projection as the
+    default fixed-point iteration). With ``lr=1e-4`` the 500 rounds stay far from the SVM
+    solution (``lr * lambda_max(K)`` is about 0.017 on Moon): an early-stopped SVM. For
+    honest round selection use ``early_stopping=True`` (validation data, as
+    :class:`~sklearn.ensemble.HistGradientBoostingClassifier`) and ``lr="auto"``.
 
     Parameters
     ----------
@@ -214,14 +330,19 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     lr : float or "auto", default=1e-4
         Step size of the projected gradient steps. ``"auto"`` uses ``1 / L`` with ``L``
         the largest eigenvalue of the kernel matrix (the Lipschitz constant of the dual
-        gradient for any labels), for which the steps converge to the SVM solution when
-        no labels are flipped. The paper's ``1e-4`` with 500 rounds stays far from
-        convergence: it acts as strong early stopping.
+        gradient for any labels; computed by a few Lanczos steps,
+        :func:`scipy.sparse.linalg.eigsh`), for which the steps converge to the SVM
+        solution when no labels are flipped, whatever ``gamma`` and ``n``. The paper's
+        constant ``1e-4`` with 500 rounds stays far from convergence: it acts as strong
+        early stopping whose strength depends on the kernel's spectrum.
     n_rounds : int, default=500
         Number of rounds (gradient steps).
     flip_budget : float in [0, 1) or int, default=0.05
         Labels the attacker flips per round, ``k``: a fraction of the training set (float)
-        or a count (int). ``0`` gives plain projected gradient descent on the SVM dual.
+        or a count (int, at most the number of training samples; larger raises a
+        ``ValueError``). ``0`` gives plain projected gradient descent on the SVM dual.
+        A budget of half the training set or more warns: the model then fits mostly
+        flipped labels.
     candidate_factor : float, default=2
         The attacker picks its ``k`` flips among the top ``B = ceil(candidate_factor * k)``
         support vectors by dual variable.
@@ -237,9 +358,28 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         the last round's flipped labels. ``True``: the expansion coefficients
         ``lambda * y_adv`` are averaged over the second half of the rounds (iterate
         averaging over the attacker's random flips; much less variance across seeds);
-        an int ``m`` averages over the last ``m`` rounds.
+        an int ``m`` averages over the last ``m`` rounds. Cannot be combined with
+        ``early_stopping``.
+    early_stopping : bool, default=False
+        Select the round on validation data, in scikit-learn's way
+        (:class:`~sklearn.ensemble.HistGradientBoostingClassifier`): the classifier of every
+        round is scored on ``X_val, y_val`` passed to :meth:`fit`, or, without them, on a
+        stratified split of ``validation_fraction`` of the training data (held out from
+        the game; seeded by ``random_state``), and the round with the highest validation
+        accuracy (ties: the lower mean hinge loss) is returned. ``False`` (the paper):
+        the last round.
+    validation_fraction : float in (0, 1) or int, default=0.1
+        Share (float) or number (int) of the training samples held out for validation
+        when ``early_stopping`` is on and no ``X_val`` is given.
+    n_iter_no_change : int or None, default=None
+        With ``early_stopping``, stop the game after this many rounds without improvement
+        of the validation score (by more than ``tol``); ``None`` plays all ``n_rounds``
+        rounds and returns the best one.
+    tol : float >= 0, default=1e-7
+        Improvement of the validation accuracy (or, at equal accuracy, decrease of the
+        hinge loss) that counts for ``n_iter_no_change`` and for a new best round.
     random_state : int, RandomState instance or None, default=None
-        Controls the attacker's random choices.
+        Controls the attacker's random choices (and the validation split).
     verbose : int, default=0
         Show a progress bar over the rounds when positive.
 
@@ -248,7 +388,8 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The class labels; positive decision values mean ``classes_[1]``.
     lambda_ : ndarray of shape (n_samples,)
-        Final dual variables of all training points (last round).
+        Final dual variables of all training points (last round, or the best round with
+        ``early_stopping``; 0 for the rows held out for validation).
     dual_coef_ : ndarray of shape (1, n_SV)
         ``lambda_i * y_adv_i`` for the support vectors (the kernel expansion coefficients,
         signed so that positive means ``classes_[1]``); their average over rounds with
@@ -264,17 +405,29 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         support vectors; the two rules coincide while no dual variable reaches ``C``, as
         with the paper's settings.
     y_adv_ : ndarray of shape (n_samples,)
-        The labels of the last round (with the attacker's last flips), in ``classes_``.
+        The labels of the returned round (with the attacker's flips of that round), in
+        ``classes_``; held-out validation rows keep their label.
     flip_counts_ : ndarray of int of shape (n_samples,)
-        How many rounds each training label was flipped by the attacker. Points flipped
-        often are influential support vectors; on poisoned data the paper reads them as
-        candidates for sanitisation.
+        How many rounds each training label was flipped by the attacker (over all rounds
+        played). Points flipped often are influential support vectors; on poisoned data
+        the paper reads them as candidates for sanitisation. 0 for held-out rows.
     n_flips_ : int
         Flips per round, ``k``.
     lr_ : float
         The step size used.
     n_iter_ : int
-        Number of rounds run.
+        Number of rounds played (fewer than ``n_rounds`` when ``n_iter_no_change``
+        stopped the game).
+    validation_scores_ : ndarray of shape (n_iter_,)
+        With ``early_stopping``: the validation accuracy of every round's classifier
+        (not set otherwise).
+    validation_losses_ : ndarray of shape (n_iter_,)
+        With ``early_stopping``: the mean validation hinge loss of every round.
+    best_round_ : int
+        With ``early_stopping``: the (0-based) round whose classifier is returned.
+    validation_indices_ : ndarray of int or None
+        With ``early_stopping`` and no ``X_val``: the training rows held out for
+        validation (``None`` when ``X_val`` was given).
     n_features_in_ : int
         Number of features seen at fit.
 
@@ -314,6 +467,13 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         "projection": [StrOptions({"fixed_point", "exact"})],
         "init": [StrOptions({"zero", "svm"})],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [
+            Interval(Real, 0, 1, closed="neither"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -330,6 +490,10 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         projection="fixed_point",
         init="zero",
         average=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=None,
+        tol=1e-7,
         random_state=None,
         verbose=0,
     ):
@@ -342,11 +506,15 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         self.projection = projection
         self.init = init
         self.average = average
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, X_val=None, y_val=None):
         """Play the FLORAL game on the training set.
 
         Parameters
@@ -355,25 +523,86 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             Training inputs.
         y : array-like of shape (n_samples,)
             Training labels, two classes (possibly already poisoned).
+        X_val : array-like of shape (n_val, n_features), default=None
+            Validation inputs for ``early_stopping`` (clean data if you have them: a
+            poisoned validation set rewards fitting the poison). Without them,
+            ``validation_fraction`` of the training data is held out.
+        y_val : array-like of shape (n_val,), default=None
+            Validation labels, from the classes of ``y``.
 
         Returns
         -------
         self : FloralSVC
             The fitted classifier.
         """
+        name = type(self).__name__
+        if (X_val is None) != (y_val is None):
+            raise ValueError(
+                f"{name}.fit: X_val and y_val must be given together; got only "
+                f"{'X_val' if y_val is None else 'y_val'}."
+            )
+        if X_val is not None and not self.early_stopping:
+            raise ValueError(
+                f"{name}.fit: X_val and y_val are passed while early_stopping=False; set "
+                f"early_stopping=True to select the round on them, or do not pass them."
+            )
+        if self.early_stopping and self.average is not False:
+            raise ValueError(
+                f"{name}: early_stopping selects one round's classifier and cannot be combined "
+                f"with average={self.average!r}; use one of them."
+            )
         X, y = validate_data(self, X, y, dtype=np.float64)
         self.classes_, y_pm = _encode_binary(self, y)
-        n = X.shape[0]
+        n_all = X.shape[0]
+        rng = check_random_state(self.random_state)
+        train_idx = np.arange(n_all)
+        self.validation_indices_ = None
+        if self.early_stopping:
+            if X_val is not None:
+                X_val = validate_data(self, X_val, reset=False, dtype=np.float64)
+                y_val = column_or_1d(y_val, warn=True)
+                check_consistent_length(X_val, y_val)
+                unknown = np.setdiff1d(np.unique(y_val), self.classes_)
+                if unknown.size:
+                    raise ValueError(
+                        f"{name}.fit: y_val has labels {unknown.tolist()[:5]} not among the "
+                        f"training classes {self.classes_.tolist()}."
+                    )
+                yv_pm = np.where(y_val == self.classes_[1], 1.0, -1.0)
+            else:
+                split_seed = rng.randint(np.iinfo(np.int32).max)
+                try:
+                    train_idx, val_idx = train_test_split(
+                        np.arange(n_all),
+                        test_size=self.validation_fraction,
+                        stratify=y_pm,
+                        random_state=split_seed,
+                    )
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{name}: cannot hold out validation_fraction="
+                        f"{self.validation_fraction!r} of {n_all} samples stratified by "
+                        f"class ({exc}). Pass X_val and y_val, or change validation_fraction."
+                    ) from exc
+                train_idx = np.sort(train_idx)
+                self.validation_indices_ = np.sort(val_idx)
+                X_val, yv_pm = X[self.validation_indices_], y_pm[self.validation_indices_]
+        Xt, yt = X[train_idx], y_pm[train_idx]
+        n = Xt.shape[0]
+        if self.early_stopping and np.unique(yt).size < 2:
+            raise ValueError(
+                f"{name}: the training part left after holding out the validation rows has "
+                f"one class only; pass X_val and y_val or lower validation_fraction."
+            )
+        n_val = 0 if X_val is None else X_val.shape[0]
+        _check_kernel_memory(n, n_val, name)
         C = float(self.C)
-        K = rbf_kernel(X, gamma=self.gamma)
+        K = rbf_kernel(Xt, gamma=self.gamma)
         if self.lr == "auto":
-            from scipy.linalg import eigvalsh
-
-            L = float(eigvalsh(K, subset_by_index=[n - 1, n - 1])[0]) if n > 1 else 1.0
-            lr = 1.0 / max(L, 1e-12)
+            lr = 1.0 / max(_largest_eigenvalue(K), 1e-12)
         else:
             lr = float(self.lr)
-        k = _n_flips(self.flip_budget, n)
+        k = _n_flips(self.flip_budget, n, name)
         B = max(k, int(np.ceil(self.candidate_factor * k)))
         if self.projection == "exact":
             project = _ExactProjector(n, C)
@@ -381,18 +610,27 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             project = _project_fixed_point
         lam0 = np.zeros(n)
         if self.init == "svm":
-            svc = SVC(kernel="precomputed", C=C, tol=1e-6).fit(K, y_pm)
+            svc = SVC(kernel="precomputed", C=C, tol=1e-6).fit(K, yt)
             lam0[svc.support_] = np.abs(svc.dual_coef_[0])
-        rng = check_random_state(self.random_state)
         if self.average is False:
             average_from = None
         elif self.average is True:
             average_from = self.n_rounds // 2
         else:
             average_from = max(0, self.n_rounds - int(self.average))
-        lam, y_adv, flips, alpha_avg = _floral_rounds(
+        monitor = None
+        if self.early_stopping:
+            monitor = _ValidationMonitor(
+                K,
+                rbf_kernel(X_val, Xt, gamma=self.gamma),
+                yv_pm,
+                C,
+                n_iter_no_change=self.n_iter_no_change,
+                tol=float(self.tol),
+            )
+        lam, y_adv, flips, alpha_avg, n_done = _floral_rounds(
             K,
-            y_pm,
+            yt,
             C=C,
             lr=lr,
             n_rounds=self.n_rounds,
@@ -402,13 +640,24 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             rng=rng,
             lam0=lam0,
             average_from=average_from,
+            monitor=monitor,
             verbose=self.verbose,
         )
-        self._set_solution(X, K, lam, y_adv, C, alpha_avg)
+        if monitor is not None:
+            self.best_round_, _, _, lam, y_adv = monitor.best
+            self.validation_scores_ = np.asarray(monitor.scores)
+            self.validation_losses_ = np.asarray(monitor.losses)
+        self._set_solution(Xt, K, lam, y_adv, C, alpha_avg)
+        if n < n_all:  # report per-row quantities over all rows; held-out rows are inert
+            self.lambda_ = _scatter(lam, train_idx, n_all, 0.0)
+            self.y_adv_ = y.copy()
+            self.y_adv_[train_idx] = self.classes_[(y_adv > 0).astype(int)]
+            self.support_ = train_idx[self.support_]
+            flips = _scatter(flips, train_idx, n_all, 0)
         self.flip_counts_ = flips
         self.n_flips_ = k
         self.lr_ = lr
-        self.n_iter_ = self.n_rounds
+        self.n_iter_ = n_done
         return self
 
     def _set_solution(self, X, K, lam, y_adv, C, alpha_avg=None):

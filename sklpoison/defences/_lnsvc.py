@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._memory import check_memory
 from ..utils.validation import check_n_classes
 
 
@@ -29,8 +30,13 @@ class LNSVC(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    mu : float in [0, 0.5], default=0.05
-        Assumed label-flip probability. ``0`` gives a plain SVC.
+    mu : float in [0, 0.5), default=0.05
+        Assumed label-flip probability. ``0`` gives a plain SVC. ``0.5`` is rejected:
+        then ``c = 0``, the labels carry no information, the corrected Gram matrix is
+        ``diag(K)`` and the kernel on new points vanishes, so every prediction is the
+        intercept's class. Values close to 0.5 are fine: ``c`` is tiny but the dual
+        solution and the intercept scale with it, so the signs of the decision values
+        stay informative (measured on Moon: ``mu=0.4999`` predicts both classes).
     C : float, default=1.0
         SVM regularisation parameter.
     kernel : {"rbf", "linear", "poly", "sigmoid"} or callable, default="rbf"
@@ -168,9 +174,23 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         self : LNSVC
             The fitted classifier.
         """
+        if self.mu == 0.5:
+            raise ValueError(
+                "LNSVC(mu=0.5) is degenerate: labels flipped with probability 0.5 carry no "
+                "information, the noise factor c = 1 - 4 mu (1 - mu) is 0, the kernel on new "
+                "points c k(x, x') vanishes and every prediction is the intercept's class. "
+                "Use mu < 0.5 (the FLORAL paper uses 0.05)."
+            )
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         check_n_classes(y, "LNSVC")
+        check_memory(
+            3 * 8 * X.shape[0] ** 2,
+            f"LNSVC cannot fit n_samples={X.shape[0]}",
+            detail="the base and the corrected n x n Gram matrices and libsvm's copy",
+            advice="Fit on a subsample, or use an approximate kernel map "
+            "(sklearn.kernel_approximation.Nystroem) with a linear model.",
+        )
         if self.gamma == "scale":
             var = X.var()
             self.gamma_ = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
