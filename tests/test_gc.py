@@ -607,3 +607,97 @@ def test_gc_end_to_end_with_penalty_retrains_to_the_target(fit_intercept):
         LogisticRegression(C=0.1, fit_intercept=fit_intercept, tol=1e-10).fit(X_res, y_res)
     )
     assert_allclose(retrained.get_theta(), target, atol=2e-3)
+
+
+# ------------------------------------------------ the authors' variant: cancel="first_layer"
+def _fd_grad_masked(adapter, theta, g_eff, Xp, yp, n, mask, h=1e-6):
+    def obj(Z):
+        u, _ = adapter.gc_grad(theta, g_eff, Z, yp, n)  # unmasked u, masked by hand
+        return 0.5 * np.sum(u[mask] ** 2)
+
+    grad = np.zeros_like(Xp)
+    for idx in np.ndindex(*Xp.shape):
+        Zp, Zm = Xp.copy(), Xp.copy()
+        Zp[idx] += h
+        Zm[idx] -= h
+        grad[idx] = (obj(Zp) - obj(Zm)) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize(
+    "est, n_classes",
+    [
+        (LogisticRegression(), 2),
+        (LogisticRegression(), 3),
+        (LogisticRegression(fit_intercept=False, C=0.3), 3),
+        (SGDClassifier(loss="log_loss", random_state=0), 3),
+    ],
+)
+def test_first_layer_cancel_gradient_is_exact_for_linear_models(est, n_classes):
+    X, y = make_classification(
+        60, 4, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=0
+    )
+    adapter = make_param_grad_adapter(est.fit(X, y))
+    mask = adapter.cancel_mask("first_layer")
+    assert adapter.cancel_mask("all") is None
+    # the coefficients, not the intercepts
+    assert mask.sum() == adapter.coef.size and mask[: adapter.coef.size].all()
+    rng = np.random.RandomState(1)
+    theta = adapter.get_theta() + 0.3 * rng.standard_normal(adapter.n_params)
+    yi = np.searchsorted(adapter.classes_, y)
+    g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, 60, 6)
+    Xp, yp = X[:6] + 0.1 * rng.standard_normal((6, 4)), yi[:6]
+    u_full, _ = adapter.gc_grad(theta, g_eff, Xp, yp, 60)
+    u, grad = adapter.gc_grad(theta, g_eff, Xp, yp, 60, mask)
+    assert_allclose(u[mask], u_full[mask])
+    assert np.all(u[~mask] == 0)
+    fd = _fd_grad_masked(adapter, theta, g_eff, Xp, yp, 60, mask)
+    assert_allclose(grad, fd, rtol=1e-5, atol=1e-9)
+    # the intercept's block matters: the masked gradient differs from the full one
+    if adapter.fit_intercept:
+        assert not np.allclose(grad, adapter.gc_grad(theta, g_eff, Xp, yp, 60)[1], atol=1e-6)
+    # the closed form equals torch autograd on the same masked objective
+    if adapter.link == "softmax" or adapter.K == 1:
+        twin = linear_torch_adapter(adapter)
+        assert_allclose(twin.cancel_mask("first_layer"), mask)
+        u2, grad2 = twin.gc_grad(theta, g_eff, Xp, yp, 60, mask)
+        assert_allclose(u2, u, atol=1e-12)
+        assert_allclose(grad2, grad, atol=1e-12)
+
+
+def test_first_layer_cancel_gradient_is_exact_for_a_two_layer_net():
+    X, y = make_or(10, random_state=0)
+    net = _small_net().fit(X.astype(np.float32), y)
+    net.module_.double()
+    adapter = make_param_grad_adapter(net, classes=np.array([0, 1]))
+    mask = adapter.cancel_mask("first_layer")
+    # the first layer's weight (8 x 2), not its bias nor the second layer
+    assert adapter.names[0] == "body.0.weight" and mask.sum() == 16 and mask[:16].all()
+    theta = adapter.get_theta()
+    g_eff = adapter.data_grad(theta, X, y)
+    Xp, yp = X[:4] + 0.05, y[:4]
+    u, grad = adapter.gc_grad(theta, g_eff, Xp, yp, X.shape[0], mask)
+    assert np.all(u[~mask] == 0)
+    fd = _fd_grad_masked(adapter, theta, g_eff, Xp, yp, X.shape[0], mask)
+    assert_allclose(grad, fd, rtol=1e-5, atol=1e-10)
+
+
+def test_gc_first_layer_cancels_the_coefficient_block():
+    X, y = make_classification(200, 5, n_informative=3, n_redundant=0, random_state=0)
+    kw = dict(epsilon_w=0.5, epsilon_d=0.2, max_iter=300, lr=0.05, random_state=0)
+    full = GradientCanceling(**kw).fit(X, y)
+    first = GradientCanceling(cancel="first_layer", **kw).fit(X, y)
+    X_res, y_res = first.fit_resample(X, y)
+    adapter = make_param_grad_adapter(first.target_model_)
+    theta = first.target_params_
+    mask = adapter.cancel_mask("first_layer")
+    yi = np.searchsorted(adapter.classes_, y)
+    g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, 200, 40)
+    assert first.initial_gradient_norm_ == pytest.approx(np.linalg.norm(g_eff[mask]))
+    assert full.initial_gradient_norm_ == pytest.approx(np.linalg.norm(g_eff))
+    # the history is the norm of the cancelled block on the returned poisons
+    u, _ = adapter.gc_grad(theta, g_eff, X_res[200:], yi[first.source_indices_], 200, mask)
+    assert_allclose(np.linalg.norm(u) * 200 / 240, first.gradient_norm_history_.min())
+    assert first.gradient_norm_history_.min() < 0.2 * first.gradient_norm_history_[0]
+    with pytest.raises(ValueError, match="cancel"):
+        GradientCanceling(cancel="bias").fit_resample(X, y)

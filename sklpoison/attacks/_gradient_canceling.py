@@ -105,9 +105,12 @@ class GradientCanceling(BaseSampler):
     \tfrac1n\sum_j`) plus the estimator's regulariser :math:`R` in the
     scaling of its objective (e.g. :math:`\tfrac{1}{Cn}\nabla R` for
     LogisticRegression), so that the *regularised* retraining is stationary at
-    :math:`w`. Gradients are full batch and over the whole parameter vector
-    (coefficients *and* intercept; every trainable tensor of a net), not the
-    first layer's weight only as in the authors' code. The optimiser is SGD
+    :math:`w`. Gradients are full batch and, by default (``cancel="all"``),
+    over the whole parameter vector (coefficients *and* intercept; every
+    trainable tensor of a net); ``cancel="first_layer"`` cancels the first
+    parameter tensor only (the coefficients of a linear model, the first
+    layer's weight of a net; intercepts and biases left free), as the authors'
+    code does. The optimiser is SGD
     with momentum and a cosine schedule (Appendix C.1); the gradient is
     divided by its root-mean-square at the first step, so that ``lr`` is the
     RMS displacement of a feature in the first step, in the units of ``X``
@@ -156,8 +159,16 @@ class GradientCanceling(BaseSampler):
         an intercept and ``"sample"`` labels, a target that over-predicts one
         class can need far more poisons than :math:`\tau` says; for targets
         that over-predict no class by much, ``"sample"`` is the better choice.
+    cancel : {"all", "first_layer"}, default="all"
+        Which parameters' gradient is cancelled. ``"all"``: the whole parameter
+        vector, so that retraining is stationary at the target. ``"first_layer"``:
+        the first parameter tensor only (bias excluded), the authors' variant:
+        the norm minimised, the history and ``tol`` then refer to that block;
+        the other parameters (the intercept of a linear model) stay free and
+        retraining generally does not stop at the target.
     tol : float >= 0, default=0.0
-        Stop early when :math:`\|g(\chi)\|_2 \le` ``tol``.
+        Stop early when :math:`\|g(\chi)\|_2 \le` ``tol`` (over the
+        cancelled block).
     random_state : int, RandomState instance or None, default=None
         Picks the clean rows the poisons start from.
     verbose : int, default=0
@@ -188,7 +199,8 @@ class GradientCanceling(BaseSampler):
         at the end. The poisons returned are those of its smallest entry (the
         last ones unless the descent oscillated).
     initial_gradient_norm_ : float
-        :math:`\|g(\mu)\|_2` (penalty included): the norm without poisons.
+        :math:`\|g(\mu)\|_2` (penalty included; over the cancelled block):
+        the norm without poisons.
     changed_indices_ : ndarray of int
         Rows of the output of the last :meth:`fit_resample` that are poisons
         (``n .. n+m-1``); the name every sampler uses.
@@ -248,6 +260,7 @@ class GradientCanceling(BaseSampler):
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "clip": ["boolean", tuple, list],
         "labels": [StrOptions({"sample", "residual"})],
+        "cancel": [StrOptions({"all", "first_layer"})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -265,6 +278,7 @@ class GradientCanceling(BaseSampler):
         momentum=0.9,
         clip=False,
         labels="sample",
+        cancel="all",
         tol=0.0,
         random_state=None,
         verbose=0,
@@ -278,6 +292,7 @@ class GradientCanceling(BaseSampler):
         self.momentum = momentum
         self.clip = clip
         self.labels = labels
+        self.cancel = cancel
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
@@ -343,7 +358,8 @@ class GradientCanceling(BaseSampler):
         if bounds is not None:
             Xp = np.clip(Xp, *bounds)
         g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, n, m)
-        self.initial_gradient_norm_ = float(np.linalg.norm(g_eff))
+        mask = adapter.cancel_mask(self.cancel)
+        self.initial_gradient_norm_ = float(np.linalg.norm(g_eff if mask is None else g_eff[mask]))
         scale = n / (n + m)  # u -> g(chi)
         velocity = np.zeros_like(Xp)
         history = []
@@ -355,7 +371,7 @@ class GradientCanceling(BaseSampler):
         n_iter = 0
         best_norm, best_Xp = np.inf, Xp
         for t in steps:
-            u, grad = adapter.gc_grad(theta, g_eff, Xp, yp, n)
+            u, grad = adapter.gc_grad(theta, g_eff, Xp, yp, n, mask)
             history.append(scale * np.linalg.norm(u))
             if history[-1] < best_norm:
                 best_norm, best_Xp = history[-1], Xp
@@ -380,7 +396,7 @@ class GradientCanceling(BaseSampler):
             Xp = Xp_new
             n_iter += 1
         else:
-            u, _ = adapter.gc_grad(theta, g_eff, Xp, yp, n)
+            u, _ = adapter.gc_grad(theta, g_eff, Xp, yp, n, mask)
             history.append(scale * np.linalg.norm(u))
             if history[-1] < best_norm:
                 best_norm, best_Xp = history[-1], Xp

@@ -13,15 +13,22 @@ need, on a *flat parameter vector* ``theta``:
   ``mean_clean_grad + penalty_grad + (1/n_clean) * sum_poison_grads = 0``;
 - ``per_sample_grads(theta, X, yi)``: the ``(n, p)`` matrix of per-row
   gradients;
-- ``gc_grad(theta, g_eff, Xp, yp, n)``: ``u = g_eff + (1/n) sum_j grad l(z_j)``
-  and the gradient of ``1/2 ||u||^2`` with respect to the poison features
-  ``Xp`` (equation 34 of Lu, Kamath and Yu, 2023);
+- ``gc_grad(theta, g_eff, Xp, yp, n, mask=None)``: ``u = g_eff + (1/n) sum_j
+  grad l(z_j)`` and the gradient of ``1/2 ||u||^2`` with respect to the poison
+  features ``Xp`` (equation 34 of Lu, Kamath and Yu, 2023); with a boolean
+  ``mask`` over the parameters, ``u`` is restricted to the masked coordinates
+  (zero elsewhere) and the gradient is that of ``1/2 ||u[mask]||^2``;
+- ``cancel_mask(cancel)``: the mask of ``cancel="all"`` (``None``, every
+  parameter) or ``cancel="first_layer"`` (the first parameter tensor: the
+  coefficients of a linear model, the first layer's weight of a network;
+  intercepts and biases excluded, as in the authors' code);
 - ``margins(theta, X, yi, include_intercept)``: per-row ``<h, d l / d h>``,
   whose mean is ``<w, g(mu)>`` in the threshold tau.
 
-Gradients are full batch and over the whole parameter vector (coefficients
-*and* intercepts for linear models, every trainable tensor for networks); the
-authors' code uses the first layer's weight only.
+Gradients are full batch and, by default, over the whole parameter vector
+(coefficients *and* intercepts for linear models, every trainable tensor for
+networks); the authors' code cancels the first layer's weight only
+(``cancel_mask("first_layer")``).
 
 Labels ``yi`` are always integer codes ``0..c-1`` into ``classes_``.
 """
@@ -74,6 +81,16 @@ def make_param_grad_adapter(fitted, classes=None):
     if kind == "linear":
         return ParamGradLinearAdapter.from_estimator(fitted)
     return ParamGradSkorchAdapter(fitted, classes=classes)
+
+
+def _cancel_mask(cancel, n_params, n_first):
+    if cancel == "all":
+        return None
+    if cancel == "first_layer":
+        mask = np.zeros(n_params, dtype=bool)
+        mask[:n_first] = True
+        return mask
+    raise ValueError(f"cancel must be 'all' or 'first_layer'; got {cancel!r}.")
 
 
 # --------------------------------------------------------------------------- linear
@@ -231,13 +248,23 @@ class ParamGradLinearAdapter:
             H = H - b
         return np.sum(H * R, axis=1)
 
-    def gc_grad(self, theta, g_eff, Xp, yp, n):
-        """``u`` and ``d (1/2 ||u||^2) / d Xp`` in closed form (BLAS only)."""
+    def cancel_mask(self, cancel):
+        """Boolean mask of the cancelled parameters (``None``: all of them)."""
+        return _cancel_mask(cancel, self.n_params, self.K * self.d)
+
+    def gc_grad(self, theta, g_eff, Xp, yp, n, mask=None):
+        """``u`` and ``d (1/2 ||u[mask]||^2) / d Xp`` in closed form (BLAS only).
+
+        The gradient is ``J^T (mask * u)`` with ``J = du/dXp``: masking the coordinates of
+        ``u`` before the backward pass is exact, since the mask is a projection.
+        """
         C, b = self.split(theta)
         H = Xp @ C.T + b
         P = self._probs(H)
         R = P - self._onehot(yp)
         u = g_eff + self._pack(R.T @ Xp / n, R.sum(axis=0) / n)
+        if mask is not None:
+            u = np.where(mask, u, 0.0)
         Uc, ub = self.split(u)
         A = Xp @ Uc.T + (ub if self.fit_intercept else 0.0)
         grad = (R @ Uc + self._jvp_link(P, A) @ C) / n
@@ -375,7 +402,15 @@ class ParamGradTorchAdapter:
             Y = torch.nn.functional.one_hot(y, P.shape[-1]).to(P.dtype)
             return _torch.to_numpy(torch.sum(logp * (P - Y), dim=-1))
 
-    def gc_grad(self, theta, g_eff, Xp, yp, n):
+    def cancel_mask(self, cancel):
+        """Boolean mask of the cancelled parameters (``None``: all of them).
+
+        ``"first_layer"`` is the first trainable tensor in the module's parameter order
+        (for ``nn.Linear``/``nn.Conv2d`` first layers, the weight; the bias is the second).
+        """
+        return _cancel_mask(cancel, self.n_params, self.sizes[0])
+
+    def gc_grad(self, theta, g_eff, Xp, yp, n, mask=None):
         torch = self.torch
         theta_t = self._tensor(theta)
         params = self._params(theta_t.requires_grad_(True))
@@ -383,6 +418,8 @@ class ParamGradTorchAdapter:
         loss = self._loss_vec(params, X, self._label_tensor(yp)).sum()
         (gp,) = torch.autograd.grad(loss, theta_t, create_graph=True)
         u = self._tensor(g_eff) + gp / n
+        if mask is not None:
+            u = u * self._tensor(mask.astype(np.float64))
         obj = 0.5 * torch.sum(u * u)
         gx = _torch.input_gradients(obj, X)
         return _torch.to_numpy(u), _torch.to_numpy(gx)
