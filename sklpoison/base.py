@@ -145,7 +145,11 @@ def _restore_containers(X_in, y_in, X_res, y_res):
         import pandas as pd
 
         X_res = pd.DataFrame(X_res, columns=X_in.columns).astype(X_in.dtypes.to_dict())
-    if hasattr(y_in, "name") and hasattr(y_in, "iloc"):
+    if hasattr(y_in, "columns") and hasattr(y_in, "iloc"):  # a one-column DataFrame
+        import pandas as pd
+
+        y_res = pd.DataFrame({y_in.columns[0]: y_res}).astype(y_in.dtypes.to_dict())
+    elif hasattr(y_in, "name") and hasattr(y_in, "iloc"):
         import pandas as pd
 
         y_res = pd.Series(y_res, name=y_in.name, dtype=y_in.dtype)

@@ -102,7 +102,7 @@ class KNNLabelSanitizer(BaseSampler):
                 "KNNLabelSanitizer requires y to be passed, but the target y is None. Call "
                 "fit_resample(X, y)."
             )
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         return X, y

@@ -1,0 +1,92 @@
+"""The common checks of sklpoison.utils.estimator_checks catch what they claim to catch.
+
+Each check runs on a deliberately broken toy estimator and must fail there; the
+real estimators pass them in tests/test_common.py.
+"""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sklpoison import LabelFlipper, SpectralSignatureDetector
+from sklpoison.base import BasePoisonSampler, BaseSampler
+from sklpoison.utils import estimator_checks as ec
+
+
+class _Float64Flipper(LabelFlipper):
+    """Casts X to float64 and lists one row too many."""
+
+    def _resample(self, X, y):
+        X_res, y_res, rows = super()._resample(X, y)
+        extra = np.setdiff1d(np.arange(len(y)), rows)[:1]
+        return X_res.astype(np.float64), y_res, np.union1d(rows, extra)
+
+
+class _SilentFlipper(LabelFlipper):
+    """Flips labels but reports nothing."""
+
+    def _resample(self, X, y):
+        X_res, y_res, _ = super()._resample(X, y)
+        return X_res, y_res, np.array([], dtype=np.intp)
+
+
+class _InvertedDetector(SpectralSignatureDetector):
+    """score_samples with the wrong sign, predict from it as if it were right."""
+
+    def score_samples(self, X, y=None):
+        return -super().score_samples(X, y)
+
+    def predict(self, X, y=None):
+        return np.where(super().score_samples(X, y) < self.offset_, -1, 1)
+
+
+def test_base_sampler_is_public_and_aliased():
+    assert BasePoisonSampler is BaseSampler
+    assert issubclass(LabelFlipper, BaseSampler)
+
+
+def test_sampler_checks_catch_dtype_and_index_bugs():
+    with pytest.raises(AssertionError, match="dtype not preserved"):
+        ec.check_sampler_preserve_dtype(_Float64Flipper(fraction=0.2, random_state=0))
+    with pytest.raises(AssertionError, match="listed but unchanged"):
+        ec.check_sampler_changed_indices(_Float64Flipper(fraction=0.2, random_state=0))
+    with pytest.raises(AssertionError, match="unlisted label changed"):
+        ec.check_sampler_changed_indices(_SilentFlipper(fraction=0.2, random_state=0))
+    ec.check_sampler_changed_indices(LabelFlipper(fraction=0.2, random_state=0))
+
+
+def test_sampler_aliases_are_read_only_and_follow_the_canonical_name():
+    X, y = ec._data()
+    f = LabelFlipper(fraction=0.2, random_state=0)
+    with pytest.raises(AttributeError, match="alias of 'changed_indices_'"):
+        f.flipped_indices_  # noqa: B018
+    f.fit_resample(X, y)
+    assert f.flipped_indices_ is f.changed_indices_ and f.n_flipped_ == f.n_changed_ == 12
+    with pytest.raises(AttributeError, match="read-only alias"):
+        f.flipped_indices_ = np.arange(3)
+    assert "flipped_indices_" not in vars(clone(f))
+
+
+def test_detector_checks_catch_an_inverted_score():
+    with pytest.raises(AssertionError):
+        ec.check_detector_score_convention(_InvertedDetector())
+    ec.check_detector_score_convention(SpectralSignatureDetector())
+
+
+def test_certifier_checks_catch_a_box_without_the_nominal_model(monkeypatch):
+    from sklpoison import IntervalCertifier
+
+    cert = IntervalCertifier("logistic", n_label_flips=1, lr=0.5, n_epochs=5, random_state=0)
+    ec.check_certifier_box_contains_nominal(cert)
+    fit = IntervalCertifier.fit
+
+    def broken_fit(self, X, y):
+        fit(self, X, y)
+        self.coefs_upper_ = [lo - 1.0 for lo in self.coefs_lower_]
+        return self
+
+    monkeypatch.setattr(IntervalCertifier, "fit", broken_fit)
+    with pytest.raises(AssertionError, match="contain the nominal"):
+        ec.check_certifier_box_contains_nominal(cert)
+    with pytest.raises(AssertionError):
+        ec.check_certifier_monotone_in_budget(cert)
