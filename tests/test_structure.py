@@ -16,6 +16,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -242,6 +243,47 @@ def test_no_assert_statement_in_the_package():
         if path not in exempt
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Assert)
+    ]
+    assert found == []
+
+
+# --------------------------------------------------------------------- docs
+ROOT = PACKAGE.parent
+
+
+def _resolve(path, *homes):
+    for home in homes:
+        obj = importlib.import_module(home)
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        return obj
+    return None
+
+
+def test_readme_table_names_exist_in_their_homes():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| **")]
+    assert len(rows) >= 6
+    for row in rows:
+        head, body = row.split("|")[1:3]
+        homes = re.findall(r"`(sklpoison[\w.]*)`", head) + ["sklpoison"]
+        names = re.findall(r"`([A-Za-z_][\w.]*)`", body)
+        assert names, row
+        for name in names:
+            assert _resolve(name, *homes) is not None, f"README names `{name}` ({head.strip()})"
+
+
+def test_docs_and_examples_cite_public_paths_only():
+    files = [ROOT / "README.md", *(ROOT / "docs").glob("*.rst")]
+    files += [*(ROOT / "docs" / "user_guide").glob("*.rst"), *(ROOT / "examples").glob("*.py")]
+    private = re.compile(r"sklpoison(?:\.\w+)*\._\w+")
+    found = [
+        f"{path.relative_to(ROOT)}: {match}"
+        for path in files
+        for match in private.findall(path.read_text())
     ]
     assert found == []
 
