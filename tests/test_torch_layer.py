@@ -157,6 +157,17 @@ def test_eval_view_keeps_shared_submodules_shared():
     assert view[0] is view[2] and view[0] is not lin
 
 
+def test_eval_view_of_a_recurrent_module_keeps_its_weights_list_apart():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 4, batch_first=True)
+    view = _torch.eval_view(lstm)
+    x = torch.randn(2, 5, 3)
+    assert torch.equal(view(x)[0], copy.deepcopy(lstm).eval()(x)[0])
+    zeros = {k: torch.zeros_like(v) for k, v in lstm.named_parameters()}
+    assert torch.count_nonzero(torch.func.functional_call(view, zeros, (x,))[0]) == 0
+    assert torch.count_nonzero(lstm(x)[0]) > 0 and lstm.training
+
+
 def test_module_dtype_device():
     assert _torch.module_dtype_device(torch.nn.Linear(2, 2).double()) == (
         torch.float64,

@@ -50,7 +50,10 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         (cross-entropy), a fitted ``LogisticRegression`` (closed-form Hessian
         ``Wᵀ(diag p − ppᵀ)W``), or a fitted model with an analytic
         ``input_hessian`` (``GradRegKRR``, ``GradRegKRRClassifier``; squared
-        loss). It is not refitted nor modified. :func:`sklearn.base.clone`
+        loss). It is not refitted nor modified: torch models are evaluated with
+        eval semantics through a view that shares their tensors (the caller's
+        train/eval flags are never switched, so the same module can be analysed
+        from several threads), on the module's own device and dtype. :func:`sklearn.base.clone`
         (and so ``GridSearchCV``, ``cross_validate``) clones it *unfitted*:
         wrap it in :class:`sklearn.frozen.FrozenEstimator` to keep it fitted
         through cloning.

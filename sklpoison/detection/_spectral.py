@@ -28,7 +28,9 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         (flattened). A fitted skorch net or torch ``nn.Module``: the penultimate
         features, taken with a forward hook as the input of the last
         ``torch.nn.Linear`` layer (or of the layer named by
-        ``feature_extractor``). Any other fitted estimator: the inputs, with the
+        ``feature_extractor``), in eval mode on the module's device; the hook and
+        the eval flags live on a view of the module that shares its tensors, so the
+        caller's module is never modified. Any other fitted estimator: the inputs, with the
         estimator's predictions as labels.
     feature_extractor : callable, str or None, default=None
         ``callable(X) -> features`` of shape ``(n, p)`` (overrides the above);

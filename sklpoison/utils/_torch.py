@@ -181,6 +181,9 @@ def eval_view(module):
             value = m.__dict__.get(attr)
             if value is not None:
                 c.__dict__[attr] = copy.copy(value)
+        for attr, value in m.__dict__.items():  # e.g. an RNN's _flat_weights list
+            if isinstance(value, list) and value and all(_is_tensor(t) for t in value):
+                c.__dict__[attr] = list(value)
         c.__dict__["_modules"] = type(m._modules)(
             (k, None if v is None else clone(v)) for k, v in m._modules.items()
         )
@@ -188,6 +191,11 @@ def eval_view(module):
         return c
 
     return clone(module)
+
+
+def _is_tensor(obj):
+    torch = sys.modules.get("torch")
+    return obj is None or (torch is not None and torch.is_tensor(obj))
 
 
 def forward(module, x):
