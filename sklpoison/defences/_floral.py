@@ -136,7 +136,7 @@ def _n_flips(budget, n, name="FloralSVC"):
                 f"Give a count of at most {n} or a fraction in [0, 1) (e.g. 0.05 for 5%)."
             )
     else:
-        k = fraction_to_count(budget, n, name="flip_budget", who=name, noun="flips", stacklevel=4)
+        k = fraction_to_count(budget, n, name="flip_budget", who=name, noun="flips")
     if n > 0 and 2 * k >= n:
         warnings.warn(
             f"{name}: flip_budget={budget!r} lets the attacker flip k={k} of the {n} training "
