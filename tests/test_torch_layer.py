@@ -133,6 +133,41 @@ def test_concurrent_spectral_detectors_leave_module_untouched(bn_model):
         assert_array_equal(a[1], b[1])
 
 
+def test_concurrent_parameter_gradients_on_one_skorch_net(bn_model):
+    """The parameter-gradient adapter (GC, GradPC, Sever, tau) on a net left in training mode."""
+    from sklpoison import poisonability_threshold
+    from sklpoison.numerics.param_gradients import make_param_grad_adapter
+
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(60, 12)).astype(np.float32)
+    y = np.arange(60) % 4
+    net = skorch.NeuralNetClassifier(
+        bn_model, criterion=torch.nn.CrossEntropyLoss, max_epochs=0, train_split=None
+    ).initialize()
+    net.module_.train()
+    net.module_.train_calls.clear()
+    flags = _flags(net.module_)
+
+    def work(_):
+        adapter = make_param_grad_adapter(net, classes=np.arange(4))
+        theta = adapter.get_theta()
+        yi = y.astype(np.int64)
+        return (
+            adapter.per_sample_grads(theta, X, yi),
+            adapter.gc_grad(theta, np.zeros(adapter.n_params), X[:5], yi[:5], 60)[1],
+            poisonability_threshold(net, X, y).tau,
+        )
+
+    sequential = [work(i) for i in range(2)]
+    with _Watcher(net.module_) as watcher, ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(work, range(6)))
+    assert watcher.seen == {tuple(flags)}
+    assert net.module_.train_calls == []
+    for got in threaded:
+        for a, b in zip(sequential[0], got, strict=True):
+            assert_array_equal(a, b)
+
+
 def test_eval_view_computes_eval_mode_and_shares_parameters(bn_model):
     view = _torch.eval_view(bn_model)
     x = torch.randn(7, 12)
