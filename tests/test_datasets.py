@@ -63,6 +63,18 @@ def test_openml_fallback_layout():
     assert data.target.dtype == np.int64 and data.subset == "all"
 
 
+def test_openml_fallback_subset_rows():
+    # OpenML's mnist_784 holds the 60000 training images first, then the 10000 test ones
+    pixels = np.broadcast_to(np.arange(70000, dtype=np.float64)[:, None] % 256, (70000, 784))
+    labels = (np.arange(70000) % 10).astype(str).astype(object)
+    with mock.patch("sklearn.datasets.fetch_openml", return_value=(pixels, labels)):
+        test = load_mnist(subset="test", return_X_y=False)
+    assert test.data.shape == (10000, 1, 28, 28) and test.n_train == 0
+    expected = (np.arange(60000, 70000) % 256 / 255.0).astype(np.float32)
+    np.testing.assert_array_equal(test.data[:, 0, 0, 0], expected)
+    np.testing.assert_array_equal(test.target, np.arange(60000, 70000) % 10)
+
+
 # ---------------------------------------------------------------- local files
 def _idx(array):
     """IDX bytes of a uint8 array: magic 0x0000 08 ndim, big-endian dims, the data."""
