@@ -5,8 +5,8 @@ One prepared script, every number measured against a baseline timed in the same 
 1. Pre-ResNet-110 (:class:`sklpoison.nn.models.PreActResNet`, depth 110) trained by
    :class:`sklpoison.nn.GradRegNetClassifier`: the time of one epoch at kappa = 0 and
    at kappa > 0 (double backprop), their ratio (target <= 3x), images/s and the peak
-   GPU memory (``torch.cuda.max_memory_allocated``), in float32 and, where
-   GradRegNetClassifier offers it, with mixed precision (else "n/a").
+   GPU memory (``torch.cuda.max_memory_allocated``), in float32 and with bf16 mixed
+   precision (``mixed_precision="bf16"``; "n/a" in versions without that option).
 2. :class:`sklpoison.HessianSpectrumDetector`'s top-5 eigenpairs of the mean input
    Hessian of a SmallCNN on 3x32x32 inputs (d = 3072) by Lanczos (10 and 30 steps)
    against the dense Hessian (one Hessian-vector product per column, then ``eigh``):
