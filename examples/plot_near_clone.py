@@ -37,7 +37,7 @@ ell = 1 / np.sqrt(2 * gamma)
 ratios = np.geomspace(3, 1e-3, 13)  # ||x0 - zeta|| / l
 X0 = zeta + np.column_stack([ratios * ell, np.zeros_like(ratios)])
 
-Xp, yp = make_clustered_poisons(zeta, m, target=target)
+Xp, yp = make_clustered_poisons(zeta, m, poison_label=target)
 X_poisoned, y_poisoned = np.vstack([X, Xp]), np.concatenate([y, yp])
 
 rows = {}
@@ -45,7 +45,7 @@ for kernel in ("rbf", "linear"):
     est = {"alpha": 1.0, "gamma": gamma, "kernel": kernel}
     clean = GradRegKRR(**est).fit(X, y)
     poisoned = GradRegKRR(**est).fit(X_poisoned, y_poisoned)
-    law = spike_efficacy_law(clean, X0, zeta, m, target=target)
+    law = spike_efficacy_law(clean, X0, zeta, m, poison_label=target)
     eff = poison_efficacy(clean, poisoned, X0)
     curv = gauss_newton_curvature(clean, poisoned, X0)
     assert np.allclose(eff, law.efficacy[0]) and np.allclose(curv, law.curvature[0])

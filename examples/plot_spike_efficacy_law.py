@@ -39,8 +39,8 @@ params = {"alpha": 5.0, "gamma": 0.5}  # length scale 1
 
 # %%
 # Measured (refits) and predicted (closed form), identical poisons, ``kappa = 0``.
-res = measure_spike_efficacy(GradRegKRR(**params), X, y, x0, zeta, ms, target=target)
-law = spike_efficacy_law(res.clean, x0, zeta, ms, target=target)
+res = measure_spike_efficacy(GradRegKRR(**params), X, y, x0, zeta, ms, poison_label=target)
+law = spike_efficacy_law(res.clean, x0, zeta, ms, poison_label=target)
 print(f"{'m':>4} {'Delta f':>10} {'law':>10} {'Lambda_GN':>11} {'law':>11} {'S(m)':>7}")
 for i, m in enumerate(ms):
     print(
@@ -69,7 +69,7 @@ for name, (extra, spread) in variants.items():
         x0,
         zeta,
         ms,
-        target=target,
+        poison_label=target,
         spread=spread,
         random_state=0,
     )

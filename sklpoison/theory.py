@@ -46,16 +46,16 @@ __all__ = [
 ]
 
 
-def make_clustered_poisons(center, n_poisons, *, target, spread=0.0, random_state=None):
-    """Clustered dirty-label poisons: ``n_poisons`` points at ``center`` with label ``target``.
+def make_clustered_poisons(center, n_poison, *, poison_label, spread=0.0, random_state=None):
+    """Clustered dirty-label poisons: ``n_poison`` points at ``center`` with label ``poison_label``.
 
     Parameters
     ----------
     center : array-like of shape (n_features,)
         The poison location ``zeta``.
-    n_poisons : int >= 1
+    n_poison : int >= 1
         Number of poisons ``m``.
-    target : float, label or array-like of shape (n_targets,)
+    poison_label : float, label or array-like of shape (n_targets,)
         The (dirty) label every poison carries.
     spread : float >= 0, default=0.0
         Standard deviation of the isotropic Gaussian jitter around ``center``
@@ -65,15 +65,15 @@ def make_clustered_poisons(center, n_poisons, *, target, spread=0.0, random_stat
 
     Returns
     -------
-    X_poison : ndarray of shape (n_poisons, n_features)
+    X_poison : ndarray of shape (n_poison, n_features)
         The poisoned inputs.
-    y_poison : ndarray of shape (n_poisons,) or (n_poisons, n_targets)
-        The target label, repeated.
+    y_poison : ndarray of shape (n_poison,) or (n_poison, n_targets)
+        ``poison_label``, repeated.
 
     Examples
     --------
     >>> from sklpoison.theory import make_clustered_poisons
-    >>> Xp, yp = make_clustered_poisons([0.0, 1.0], 3, target=1.0)
+    >>> Xp, yp = make_clustered_poisons([0.0, 1.0], 3, poison_label=1.0)
     >>> Xp.tolist(), yp.tolist()
     ([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]], [1.0, 1.0, 1.0])
     """
@@ -84,16 +84,16 @@ def make_clustered_poisons(center, n_poisons, *, target, spread=0.0, random_stat
         )
     if not np.all(np.isfinite(center)):
         raise ValueError("center must be finite.")
-    if not isinstance(n_poisons, Integral) or isinstance(n_poisons, bool) or n_poisons < 1:
-        raise ValueError(f"n_poisons must be an integer >= 1; got {n_poisons!r}.")
+    if not isinstance(n_poison, Integral) or isinstance(n_poison, bool) or n_poison < 1:
+        raise ValueError(f"n_poison must be an integer >= 1; got {n_poison!r}.")
     if not isinstance(spread, Real) or not np.isfinite(spread) or spread < 0:
         raise ValueError(f"spread must be a finite float >= 0; got {spread!r}.")
     rng = check_random_state(random_state)
-    X = np.repeat(center[None, :], n_poisons, axis=0)
+    X = np.repeat(center[None, :], n_poison, axis=0)
     if spread > 0:
         X = X + spread * rng.standard_normal(X.shape)
-    target = np.asarray(target)
-    y = np.repeat(target[None, ...], n_poisons, axis=0)
+    poison_label = np.asarray(poison_label)
+    y = np.repeat(poison_label[None, ...], n_poison, axis=0)
     return X, y
 
 
@@ -227,12 +227,12 @@ def posterior_covariance(model, X1, X2=None):
     return _cov_parts(model, X1, X2)[0]
 
 
-def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
+def spike_efficacy_law(clean, X0, center, n_poison, *, poison_label):
     """Closed-form efficacy and Gauss-Newton spike of ``m`` identical poisons.
 
     Exact for a clean :class:`~sklpoison.GradRegKRR` with ``kappa=0`` when the
     poisoned model is the same estimator fitted on the clean data plus
-    ``make_clustered_poisons(center, m, target=target, spread=0)``.
+    ``make_clustered_poisons(center, m, poison_label=poison_label, spread=0)``.
 
     Parameters
     ----------
@@ -242,9 +242,9 @@ def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
         Trigger points.
     center : array-like of shape (n_features,)
         The poison location ``zeta``.
-    n_poisons : int or array-like of int
+    n_poison : int or array-like of int
         Numbers of poisons ``m``.
-    target : float
+    poison_label : float
         The poisons' label ``y_t``.
 
     Returns
@@ -254,7 +254,7 @@ def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
         f_clean(zeta)``), ``covariance`` (``Sigma0(x0, zeta)``, shape
         ``(n_points,)``), ``ratio`` (``R_k(x0, zeta)``, shape ``(n_points,)``),
         ``efficacy`` and ``curvature`` (shape ``(n_m, n_points)``), and
-        ``n_poisons``.
+        ``n_poison``.
 
     Examples
     --------
@@ -265,9 +265,9 @@ def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
     >>> X, y = rng.randn(30, 2), rng.randn(30)
     >>> clean = GradRegKRR(alpha=0.1, gamma=0.5).fit(X, y)
     >>> zeta, x0 = np.array([2.0, 2.0]), np.array([[2.5, 2.0]])
-    >>> Xp, yp = make_clustered_poisons(zeta, 5, target=3.0)
+    >>> Xp, yp = make_clustered_poisons(zeta, 5, poison_label=3.0)
     >>> poisoned = GradRegKRR(alpha=0.1, gamma=0.5).fit(np.vstack([X, Xp]), np.r_[y, yp])
-    >>> law = spike_efficacy_law(clean, x0, zeta, 5, target=3.0)
+    >>> law = spike_efficacy_law(clean, x0, zeta, 5, poison_label=3.0)
     >>> measured = poisoned.predict(x0) - clean.predict(x0)
     >>> bool(np.allclose(law.efficacy[0], measured))
     True
@@ -277,12 +277,12 @@ def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
         raise ValueError("spike_efficacy_law handles single-output models (1-D y).")
     X0 = check_array(X0, dtype=np.float64)
     zeta = np.asarray(center, dtype=float).reshape(1, -1)
-    m = np.atleast_1d(np.asarray(n_poisons, dtype=float))
+    m = np.atleast_1d(np.asarray(n_poison, dtype=float))
     if np.any(m < 1):
-        raise ValueError(f"n_poisons must be >= 1; got {n_poisons!r}.")
+        raise ValueError(f"n_poison must be >= 1; got {n_poison!r}.")
     cov, V, kw = _cov_parts(clean, np.vstack([X0, zeta]), zeta)
     cov_x0, cov_zz = cov[:-1, 0], cov[-1, 0]
-    residual = float(target - clean.predict(zeta)[0])
+    residual = float(poison_label - clean.predict(zeta)[0])
     gain = m / (clean.alpha + m * cov_zz)
     # grad_x Sigma0(x, zeta) = grad_x k(x, zeta) - grad_x k(x)^T V
     grad_cov = _kernels.kernel_gradient(X0, zeta, **kw)[:, 0, :] - _kernels.input_gradient(
@@ -293,7 +293,7 @@ def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
     efficacy = gain[:, None] * cov_x0[None, :] * residual
     curvature = (gain[:, None] * residual) ** 2 * np.sum(grad_cov**2, axis=1)[None, :]
     return Bunch(
-        n_poisons=m,
+        n_poison=m,
         gain=gain,
         residual=residual,
         covariance=cov_x0,
@@ -304,7 +304,7 @@ def spike_efficacy_law(clean, X0, center, n_poisons, *, target):
 
 
 def measure_spike_efficacy(
-    estimator, X, y, X0, center, n_poisons, *, target, spread=0.0, random_state=None, verbose=0
+    estimator, X, y, X0, center, n_poison, *, poison_label, spread=0.0, random_state=None, verbose=0
 ):
     """Fit clean and poisoned models and measure efficacy and spike for each ``m``.
 
@@ -318,9 +318,9 @@ def measure_spike_efficacy(
         Trigger points.
     center : array-like of shape (n_features,)
         Poison location ``zeta``.
-    n_poisons : array-like of int
+    n_poison : array-like of int
         The numbers of poisons ``m`` to try.
-    target : float or label
+    poison_label : float or label
         The poisons' label.
     spread : float, default=0.0
         Jitter of the poisons (see :func:`make_clustered_poisons`).
@@ -332,7 +332,7 @@ def measure_spike_efficacy(
     Returns
     -------
     result : Bunch
-        ``n_poisons`` (shape ``(n_m,)``), ``efficacy`` (shape ``(n_m, n_points)``,
+        ``n_poison`` (shape ``(n_m,)``), ``efficacy`` (shape ``(n_m, n_points)``,
         or with an output axis for multi-output models), ``curvature`` (shape
         ``(n_m, n_points)``), ``clean`` (the clean fitted model) and ``slope``:
         the least-squares slope of ``log curvature`` against ``log |efficacy|``
@@ -342,7 +342,7 @@ def measure_spike_efficacy(
     X = check_array(X, dtype=np.float64)
     y = np.asarray(y)
     X0 = check_array(X0, dtype=np.float64)
-    ms = np.atleast_1d(np.asarray(n_poisons))
+    ms = np.atleast_1d(np.asarray(n_poison))
     clean = clone(estimator).fit(X, y)
     rng = check_random_state(random_state)
     eff, curv = [], []
@@ -353,7 +353,7 @@ def measure_spike_efficacy(
         iterator = tqdm(ms, desc="poisoned refits", unit="fit")
     for m in iterator:  # one fit per poison budget
         Xp, yp = make_clustered_poisons(
-            center, int(m), target=target, spread=spread, random_state=rng
+            center, int(m), poison_label=poison_label, spread=spread, random_state=rng
         )
         poisoned = clone(estimator).fit(np.vstack([X, Xp]), np.concatenate([y, yp]))
         eff.append(poison_efficacy(clean, poisoned, X0))
@@ -364,4 +364,4 @@ def measure_spike_efficacy(
         lx, ly = np.log(np.abs(eff)), np.log(curv)
         lx_c = lx - lx.mean(axis=0)
         slope = np.sum(lx_c * (ly - ly.mean(axis=0)), axis=0) / np.sum(lx_c**2, axis=0)
-    return Bunch(n_poisons=ms, efficacy=eff, curvature=curv, slope=slope, clean=clean)
+    return Bunch(n_poison=ms, efficacy=eff, curvature=curv, slope=slope, clean=clean)
