@@ -312,6 +312,6 @@ def topk_sum(values, k, *, largest=True, axis=0):
     return np.sum(kept, axis=axis)
 
 
-def clip_interval(lo, hi, gamma):
-    """Interval of the elementwise clamp to ``[-gamma, gamma]`` (exact, monotone)."""
-    return np.clip(lo, -gamma, gamma), np.clip(hi, -gamma, gamma)
+def clip_interval(lo, hi, clip_value):
+    """Interval of the elementwise clamp to ``[-clip_value, clip_value]`` (exact, monotone)."""
+    return np.clip(lo, -clip_value, clip_value), np.clip(hi, -clip_value, clip_value)
