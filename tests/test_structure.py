@@ -247,6 +247,69 @@ def test_no_assert_statement_in_the_package():
     assert found == []
 
 
+# ------------------------------------------------------------ parameter names
+def _parameter_owners():
+    """``{parameter name: {public callable}}`` over the public modules but ``nn``."""
+    owners = {}
+    for module_name in _public_modules():
+        module = importlib.import_module(module_name)
+        names = getattr(module, "__all__", None) or list(vars(module))
+        for name in names:
+            obj = getattr(module, name)
+            if name.startswith("_") or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            if not getattr(obj, "__module__", "").startswith("sklpoison"):
+                continue
+            try:
+                parameters = inspect.signature(obj).parameters
+            except (TypeError, ValueError):  # pragma: no cover - builtins
+                continue
+            for parameter in parameters:
+                owners.setdefault(parameter, set()).add(name)
+    return owners
+
+
+# each budget name has one meaning (see the glossary in docs/user_guide/index.rst); a new
+# estimator taking one of these names must mean the same thing, and be added here
+BUDGET_NAMES = {
+    # l-infinity radius of a poisoned row's features
+    "epsilon": {"IntervalCertifier"},
+    # poisons added per clean row
+    "epsilon_d": {"GradientCanceling"},
+    # relative radius of a parameter corruption
+    "epsilon_w": {"GradientCanceling", "GradPC"},
+    # share of rows whose labels are flipped (fraction_to_count: the generic conversion)
+    "fraction": {"LabelFlipper", "fraction_to_count"},
+    # share of rows a defence removes
+    "removal_fraction": {"Sever"},
+    # backdoor poison rate
+    "theta": {"PoisonTransformer", "SafetyEfficacyDisplay", "select_kappa"},
+    # number of poisoned rows
+    "n_poison": {
+        "IntervalCertifier",
+        "make_clustered_poisons",
+        "spike_efficacy_law",
+        "measure_spike_efficacy",
+    },
+    "n_label_flips": {"IntervalCertifier"},
+    "flip_budget": {"FloralSVC"},
+    # the attacker's target model (not a label: poisons' labels are poison_label)
+    "target": {"GradientCanceling"},
+    # input-gradient penalty weight
+    "kappa": {
+        "GradRegKRR",
+        "GradRegKRRClassifier",
+        "SafetyEfficacyDisplay",
+        "regularised_system",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUDGET_NAMES))
+def test_budget_parameter_names_have_one_meaning(name):
+    assert _parameter_owners().get(name, set()) == BUDGET_NAMES[name]
+
+
 # --------------------------------------------------------------------- docs
 ROOT = PACKAGE.parent
 
