@@ -203,6 +203,35 @@ def test_eval_view_of_a_recurrent_module_keeps_its_weights_list_apart():
     assert torch.count_nonzero(lstm(x)[0]) > 0 and lstm.training
 
 
+def test_eval_view_of_a_parametrized_module():
+    # torch.nn.utils.parametrize forbids copy.copy/pickling of the module; spectral norm
+    # runs a power iteration (updating its buffers) in training mode only
+    def build():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            torch.nn.utils.parametrizations.spectral_norm(torch.nn.Linear(12, 12)),
+            torch.nn.Tanh(),
+            torch.nn.Linear(12, 4),
+        )
+
+    model = build()
+    assert model.training
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ref = build()
+    ref.load_state_dict(model.state_dict())
+    ref.eval()
+    x = torch.randn(7, 12)
+    assert torch.equal(_torch.eval_view(model)(x), ref(x))
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 12)).astype(np.float32)
+    y = rng.randint(0, 4, size=40)
+    kw = dict(n_components=2, max_iter=4, random_state=0)
+    det = HessianSpectrumDetector(model, **kw).fit(X, y)
+    assert_allclose(det.eigenvalues_, HessianSpectrumDetector(ref, **kw).fit(X, y).eigenvalues_)
+    assert SpectralSignatureDetector(model).fit(X, y).reference_scores_.shape == (40,)
+    assert model.training and all(torch.equal(before[k], model.state_dict()[k]) for k in before)
+
+
 def test_module_dtype_device():
     assert _torch.module_dtype_device(torch.nn.Linear(2, 2).double()) == (
         torch.float64,

@@ -175,7 +175,11 @@ def eval_view(module):
     def clone(m):
         if id(m) in memo:  # a submodule registered twice stays shared
             return memo[id(m)]
-        c = copy.copy(m)  # new object, new __dict__ holding the same values
+        # new object, new __dict__ holding the same values; not copy.copy, which goes
+        # through __getstate__ and so raises for a parametrized module
+        # (torch.nn.utils.parametrize forbids pickling it)
+        c = object.__new__(type(m))
+        c.__dict__.update(m.__dict__)
         memo[id(m)] = c
         for attr in _DICT_ATTRIBUTES:
             value = m.__dict__.get(attr)
