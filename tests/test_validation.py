@@ -107,3 +107,52 @@ def test_warnings_point_at_the_callers_line():
         pipe.fit(X[:200], y[:200])
     ours = [w for w in record if "theta=0.0001" in str(w.message)]
     assert len(ours) == 1 and ours[0].filename == __file__
+
+
+# ------------------------------------------- issue 13: accepted nonsense now refused
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_poison_transformer_rejects_a_non_finite_trigger_value(value):
+    X, y = np.zeros((10, 4)), np.array([0, 1] * 5)
+    with pytest.raises(ValueError, match=r"trigger_value=.* would write NaN or infinity into X"):
+        PoisonTransformer(trigger_value=value, trigger_size=1).fit_resample(X, y)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_poisonability_threshold_rejects_non_finite_X(value):
+    from sklpoison import poisonability_threshold
+
+    X, y = np.array([[1.0], [-1.0], [0.5]]), np.array([1, 0, 1])
+    assert np.isfinite(poisonability_threshold(None, X, y, coef=[[-1.0]]).tau)
+    X[1, 0] = value
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        poisonability_threshold(None, X, y, coef=[[-1.0]])
+    with pytest.raises(ValueError, match="Input coef contains NaN"):
+        poisonability_threshold(None, X[[0, 2]], np.array([0, 1]), coef=[[np.nan]])
+
+
+def test_knn_sanitizer_refuses_more_neighbours_than_rows():
+    from sklpoison import KNNLabelSanitizer
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:60], y[:60]
+    msg = r"KNNLabelSanitizer\(n_neighbors=1000\) needs more than 1000 samples .* got 60"
+    with pytest.raises(ValueError, match=msg):
+        KNNLabelSanitizer(n_neighbors=1000).fit_resample(X, y)
+    with pytest.raises(ValueError, match="n_neighbors <= 59"):
+        KNNLabelSanitizer(n_neighbors=60).fit(X, y)
+    _, y_res = KNNLabelSanitizer(n_neighbors=59, threshold=1.0).fit_resample(X, y)
+    assert y_res.shape == y.shape
+
+
+@pytest.mark.parametrize("strategy, desc", [("alfa", "ALFA alternations"), ("lfa", "LFA flips")])
+def test_label_flipper_shows_progress(strategy, desc, capsys):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    kw = dict(fraction=0.1, strategy=strategy, max_alternations=2, n_candidates=3)
+    LabelFlipper(**kw, random_state=0).fit_resample(X, y)
+    assert desc not in capsys.readouterr().err
+    quiet = LabelFlipper(**kw, random_state=0).fit_resample(X, y)[1]
+    loud = LabelFlipper(**kw, verbose=1, random_state=0).fit_resample(X, y)[1]
+    assert desc in capsys.readouterr().err
+    np.testing.assert_array_equal(quiet, loud)

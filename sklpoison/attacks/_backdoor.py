@@ -53,8 +53,8 @@ class PoisonTransformer(BaseSampler):
         Arm length of the L trigger in pixels (number of features for tabular
         data). Must fit in the image.
     trigger_value : float or None, default=None
-        Value written by the L trigger. ``None`` means the maximum of ``X``
-        seen at fit time.
+        Value written by the L trigger (finite). ``None`` means the maximum of
+        ``X`` seen at fit time.
     position : {"bottom-right", "bottom-left", "top-right", "top-left"}, \
             default="bottom-right"
         Corner of the L trigger.
@@ -203,6 +203,11 @@ class PoisonTransformer(BaseSampler):
 
         self.input_shape_ = tuple(X.shape[1:])
         self.image_shape_ = resolve_image_shape(self.input_shape_, self.image_shape)
+        if self.trigger_value is not None and not np.isfinite(self.trigger_value):
+            raise ValueError(
+                f"trigger_value={self.trigger_value!r} would write NaN or infinity into X; pass a "
+                f"finite value, or None for the maximum of X."
+            )
         self.trigger_value_ = (
             float(np.max(X)) if self.trigger_value is None else float(self.trigger_value)
         )

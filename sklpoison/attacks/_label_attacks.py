@@ -9,6 +9,7 @@ indices of the ``k`` labels to flip. :class:`sklpoison.LabelFlipper` exposes the
 import numpy as np
 from sklearn.svm import SVC
 from sklearn.utils import check_random_state
+from tqdm.auto import tqdm
 
 __all__ = ["alfa_flips", "lfa_flips", "floral_flips"]
 
@@ -53,7 +54,7 @@ class _AlfaLP:
         return np.asarray(self.q.value, dtype=float)
 
 
-def alfa_flips(X, y, k, *, C=1.0, gamma=1.0, max_iter=10):
+def alfa_flips(X, y, k, *, C=1.0, gamma=1.0, max_iter=10, verbose=0):
     """ALFA, the adversarial label-flip attack of Xiao, Xiao and Eckert (2012).
 
     The attacker looks for the flips whose tainted SVM ``f`` disagrees most with the
@@ -78,6 +79,8 @@ def alfa_flips(X, y, k, *, C=1.0, gamma=1.0, max_iter=10):
         The RBF SVM of the attacker.
     max_iter : int
         Number of LP/QP alternations.
+    verbose : int, default=0
+        Show a progress bar over the alternations when positive.
 
     Returns
     -------
@@ -95,7 +98,7 @@ def alfa_flips(X, y, k, *, C=1.0, gamma=1.0, max_iter=10):
     xi = np.zeros(2 * n)
     lp = _AlfaLP(n, k)
     q = None
-    for _ in range(max_iter):
+    for _ in tqdm(range(max_iter), desc="ALFA alternations", disable=not verbose):
         q_new = lp(xi - psi)
         if q is not None and np.allclose(q_new, q, atol=1e-9):
             break
@@ -111,7 +114,17 @@ def alfa_flips(X, y, k, *, C=1.0, gamma=1.0, max_iter=10):
 
 
 def lfa_flips(
-    X, y, k, *, C=1.0, gamma=1.0, n_candidates=20, X_val=None, y_val=None, random_state=None
+    X,
+    y,
+    k,
+    *,
+    C=1.0,
+    gamma=1.0,
+    n_candidates=20,
+    X_val=None,
+    y_val=None,
+    random_state=None,
+    verbose=0,
 ):
     """Greedy label-flip attack (LFA) maximising the validation error of an SVM.
 
@@ -136,6 +149,8 @@ def lfa_flips(
         Validation set of the attacker (labels in ±1).
     random_state : int, RandomState instance or None
         Draws the candidates.
+    verbose : int, default=0
+        Show a progress bar over the ``k`` greedy flips when positive.
 
     Returns
     -------
@@ -156,7 +171,7 @@ def lfa_flips(
         margin = y_val * f
         return (float(np.mean(margin <= 0)), float(np.mean(_hinge(margin))))
 
-    for _ in range(k):
+    for _ in tqdm(range(k), desc="LFA flips", unit="flip", disable=not verbose):
         pool = np.flatnonzero(~flipped)
         if pool.size > n_candidates:
             pool = rng.choice(pool, size=n_candidates, replace=False)

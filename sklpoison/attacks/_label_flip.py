@@ -65,6 +65,9 @@ class LabelFlipper(BaseSampler):
         ``None`` uses the training set with its clean labels.
     random_state : int, RandomState instance or None, default=None
         Controls which rows are flipped and to what.
+    verbose : int, default=0
+        Show a progress bar (tqdm) over the alternations of "alfa" and the
+        greedy flips of "lfa" when positive; both take minutes at large ``n``.
 
     Attributes
     ----------
@@ -107,6 +110,7 @@ class LabelFlipper(BaseSampler):
         "candidate_factor": [Interval(Real, 1, None, closed="left")],
         "validation_data": [tuple, None],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -123,6 +127,7 @@ class LabelFlipper(BaseSampler):
         candidate_factor=2.0,
         validation_data=None,
         random_state=None,
+        verbose=0,
     ):
         self.fraction = fraction
         self.strategy = strategy
@@ -135,6 +140,7 @@ class LabelFlipper(BaseSampler):
         self.candidate_factor = candidate_factor
         self.validation_data = validation_data
         self.random_state = random_state
+        self.verbose = verbose
 
     def _fit(self, X, y):
         check_y_given(y, type(self).__name__)
@@ -218,7 +224,9 @@ class LabelFlipper(BaseSampler):
             y_pm = encode_pm1(y, self.classes_)
             svm = dict(C=self.C, gamma=self.gamma)
             if self.strategy == "alfa":
-                rows = _label_attacks.alfa_flips(Xf, y_pm, k, max_iter=self.max_alternations, **svm)
+                rows = _label_attacks.alfa_flips(
+                    Xf, y_pm, k, max_iter=self.max_alternations, verbose=self.verbose, **svm
+                )
             elif self.strategy == "lfa":
                 X_val, y_val = self._validation_set(Xf.shape[1])
                 rows = _label_attacks.lfa_flips(
@@ -229,6 +237,7 @@ class LabelFlipper(BaseSampler):
                     X_val=X_val,
                     y_val=y_val,
                     random_state=rng,
+                    verbose=self.verbose,
                     **svm,
                 )
             else:

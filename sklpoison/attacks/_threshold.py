@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.special import lambertw
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
 from ..utils.validation import _label_codes
@@ -225,7 +225,8 @@ def poisonability_threshold(
 
     if formula not in _FORMULAS:
         raise ValueError(f"formula must be one of {_FORMULAS}; got {formula!r}.")
-    X = np.asarray(X)
+    # NaN or inf in X would make tau NaN without a word
+    X = check_array(X, allow_nd=True, dtype="numeric", ensure_all_finite=True, input_name="X")
     y = np.asarray(y)
     if X.shape[0] != y.shape[0]:
         raise ValueError(
@@ -234,7 +235,7 @@ def poisonability_threshold(
     if model is None:
         if coef is None:
             raise ValueError("Pass a fitted model, or model=None with coef (and intercept).")
-        coef = np.atleast_2d(np.asarray(coef, dtype=float))
+        coef = check_array(np.atleast_2d(coef), dtype=float, input_name="coef")
         classes = np.unique(y)
         c = classes.size
         if coef.shape[1] != X.shape[1]:
@@ -254,7 +255,9 @@ def poisonability_threshold(
                 f"{coef.shape[0]} rows."
             )
         if intercept is not None:
-            intercept = np.asarray(intercept, dtype=float).ravel()
+            intercept = check_array(
+                np.atleast_1d(intercept), dtype=float, ensure_2d=False, input_name="intercept"
+            ).ravel()
             if intercept.shape[0] != coef.shape[0]:
                 raise ValueError(
                     f"intercept has {intercept.shape[0]} entries, coef has {coef.shape[0]} rows."

@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ..base import BaseSampler, _FittedAlias
-from ..utils.validation import warn_user
+from ..utils.validation import check_y_given, warn_user
 
 
 # ---------------------------------------------------------------------------
@@ -28,7 +28,8 @@ class KNNLabelSanitizer(BaseSampler):
     Parameters
     ----------
     n_neighbors : int, default=20
-        Neighbours that vote (the FLORAL authors' baseline uses 20).
+        Neighbours that vote (the FLORAL authors' baseline uses 20). Must be
+        smaller than the number of training samples.
     threshold : float in (0, 1], default=0.75
         Minimal share of the majority label among the neighbours for a relabelling.
     max_iter : int, default=100
@@ -97,13 +98,17 @@ class KNNLabelSanitizer(BaseSampler):
         self.n_jobs = n_jobs
 
     def _fit(self, X, y):
-        if y is None:
-            raise ValueError(
-                "KNNLabelSanitizer requires y to be passed, but the target y is None. Call "
-                "fit_resample(X, y)."
-            )
+        check_y_given(y, "KNNLabelSanitizer")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
+        n = X.shape[0]
+        if self.n_neighbors >= n:
+            noun = "sample" if n == 1 else "samples"
+            raise ValueError(
+                f"KNNLabelSanitizer(n_neighbors={self.n_neighbors}) needs more than "
+                f"{self.n_neighbors} samples (a point's neighbours exclude itself); got {n} "
+                f"{noun}. Use n_neighbors <= {max(n - 1, 1)} or pass more data."
+            )
         self.classes_ = np.unique(y)
         return X, y
 
@@ -112,8 +117,8 @@ class KNNLabelSanitizer(BaseSampler):
         codes0 = np.searchsorted(self.classes_, y)
         codes = codes0
         n_iter = 0
-        k = min(self.n_neighbors, n - 1)
-        if k >= 1 and self.classes_.size > 1:
+        k = self.n_neighbors  # < n, checked in _fit
+        if self.classes_.size > 1:
             nn = NearestNeighbors(n_neighbors=k, metric=self.metric, n_jobs=self.n_jobs).fit(X)
             neigh = nn.kneighbors(return_distance=False)  # excludes each point itself
             n_cls = self.classes_.size
