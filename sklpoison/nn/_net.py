@@ -160,7 +160,29 @@ class GradRegNetClassifier(NeuralNetClassifier):
         and ``image_size`` (those it has) are filled in from the training data
         unless given as ``module__<name>``, so ``module=SmallCNN`` just works.
     kappa : float >= 0, default=0.0
-        Strength of the input-gradient penalty.
+        Strength of the input-gradient penalty, in the units of
+        ``penalty_normalization``.
+    penalty_normalization : {"per_sample", "batch_sum", "batch_mean"}, default="per_sample"
+        How the penalty of a batch of ``B`` samples is normalised, with
+        :math:`g_i = \\nabla_{x_i} \\ell_i` and :math:`\\bar L = \\frac1B\\sum_j \\ell_j`
+        the criterion's batch-mean loss (so :math:`\\nabla_{x_i} \\bar L = g_i / B`):
+
+        - ``"per_sample"``: :math:`\\frac{\\kappa}{2}\\frac1B\\sum_i\\lVert g_i\\rVert^2`,
+          the objective :math:`J(w)` of the paper's analysis, independent of ``B``;
+        - ``"batch_sum"``: :math:`\\frac{\\kappa}{2}\\lVert\\nabla_X \\bar L\\rVert_F^2
+          = \\frac{\\kappa}{2}\\frac1{B^2}\\sum_i\\lVert g_i\\rVert^2`, the squared norm
+          of the gradient of the batch loss with respect to the whole batch (the
+          literal double-backprop code of :math:`\\kappa\\lVert\\nabla_x L\\rVert^2`);
+          ``kappa`` here equals ``B`` times the per-sample ``kappa``;
+        - ``"batch_mean"``: :math:`\\frac{\\kappa}{2}\\frac1B\\sum_i
+          \\lVert\\nabla_{x_i}\\bar L\\rVert^2 = \\frac{\\kappa}{2}\\frac1{B^3}\\sum_i
+          \\lVert g_i\\rVert^2`, the per-row mean of that gradient; ``kappa`` here equals
+          ``B**2`` times the per-sample ``kappa``.
+
+        The last two let the values of a paper that penalises the gradient of its
+        batch loss be typed in (Granziol et al. sweep ``kappa`` in {0, 1e3, 1e4, 1e5}
+        at their batch size); see the user guide for the mapping. With a smaller
+        last batch the batch forms weigh it differently (they depend on ``B``).
     augment : bool or {"crop", "flip"}, default=False
         Training-time augmentation of image inputs: ``True`` applies a random
         crop with zero padding and a random horizontal flip, ``"crop"`` or
@@ -259,6 +281,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
 
     _parameter_constraints = {
         "kappa": [Interval(Real, 0, None, closed="left")],
+        "penalty_normalization": [StrOptions({"per_sample", "batch_sum", "batch_mean"})],
         "augment": ["boolean", StrOptions({"crop", "flip"})],
         "augment_padding": [Interval(Integral, 0, None, closed="left"), None],
         "image_shape": [tuple, list, None],
@@ -275,6 +298,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
         module=None,
         *,
         kappa=0.0,
+        penalty_normalization="per_sample",
         augment=False,
         augment_padding=None,
         image_shape=None,
@@ -303,6 +327,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
             **kwargs,
         )
         self.kappa = kappa
+        self.penalty_normalization = penalty_normalization
         self.augment = augment
         self.augment_padding = augment_padding
         self.image_shape = image_shape
@@ -553,9 +578,16 @@ class GradRegNetClassifier(NeuralNetClassifier):
                 f"The input-gradient penalty needs a criterion with reduction='mean' or 'sum'; "
                 f"got reduction={reduction!r}."
             )
-        # gradient of the SUM of per-sample losses: row i is grad_{x_i} loss_i
-        loss_sum = loss * self._mean_denominator(yi, Xi.shape[0]) if reduction == "mean" else loss
-        penalty = input_gradient_penalty(loss_sum, Xi, create_graph=True)
+        if self.penalty_normalization == "per_sample":
+            # gradient of the SUM of per-sample losses: row i is grad_{x_i} loss_i
+            denom = self._mean_denominator(yi, Xi.shape[0])
+            loss_sum = loss * denom if reduction == "mean" else loss
+            penalty = input_gradient_penalty(loss_sum, Xi, create_graph=True)
+        else:
+            # gradient of the criterion's batch loss itself: row i is grad_{x_i} loss / B
+            penalty = input_gradient_penalty(loss, Xi, create_graph=True)
+            if self.penalty_normalization == "batch_sum":
+                penalty = penalty * Xi.shape[0]
         total = loss + 0.5 * self.kappa * penalty
         total.backward()
         self.history.record_batch("grad_penalty", penalty.item())
