@@ -24,6 +24,16 @@ _DEFAULT_KAPPA = {
     "mlp": [0.0, 0.5, 1.0, 2.0, 5.0],
 }
 _DEFAULT_EPOCHS = 8
+# training-time augmentation when --augment is not given: the paper trains its CNNs with random
+# crops and horizontal flips (CIFAR); a flipped digit is another digit (or none), so the digits
+# CNN gets the crops only. The MLP and kernel ridge are not augmented.
+_DEFAULT_AUGMENT = {"krr": "none", "cnn": "crop", "mlp": "none"}
+
+
+def resolve_augment(model, choice):
+    """The ``augment`` argument of the model for ``--augment choice`` (``None``: the default)."""
+    choice = _DEFAULT_AUGMENT[model] if choice is None else choice
+    return {"none": False, "both": True}.get(choice, choice)
 
 
 def add_parser(subparsers):
@@ -89,10 +99,11 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--augment",
-        choices=["crop", "flip", "both"],
+        choices=["none", "crop", "flip", "both"],
         default=None,
-        help="training-time augmentation of the cnn/mlp models: random crops, horizontal "
-        "flips, or both (flips do not preserve digit labels; default: none)",
+        help="training-time augmentation of the cnn/mlp models: none, random crops, horizontal "
+        "flips, or both (default: crop for cnn, the paper's crops without its flips, which do "
+        "not preserve digit labels; none for mlp)",
     )
     parser.add_argument("--target-class", type=int, default=0, help="backdoor target (default: 0)")
     parser.add_argument(
@@ -220,7 +231,7 @@ def run(args):
         args.model,
         epochs=args.epochs,
         device=args.device,
-        augment={None: False, "both": True}.get(args.augment, args.augment),
+        augment=resolve_augment(args.model, args.augment),
         random_state=args.random_state,
     )
     search = build_search(
@@ -238,6 +249,7 @@ def run(args):
         f"sklpoison sweep: {type(model).__name__} on {X.shape[0]} digits, "
         f"theta={thetas}, kappa={kappas}, {args.cv}-fold CV ({n_fits} fits, n_jobs={n_jobs}"
         + (f", dask scheduler {args.dask_scheduler}" if args.dask_scheduler else "")
+        + (f", augment={model.augment!r}" if args.model != "krr" else "")
         + ")",
         flush=True,
     )
