@@ -1063,3 +1063,198 @@ def test_lp_is_built_once_per_public_call(monkeypatch):
     n = len(calls)
     est.predict_bounds(X[:3])
     assert len(calls) == n + 1
+
+
+# ------------------------------------------ zonotope domain (logistic / softmax)
+
+
+def _all_flips(est, y):
+    """Every single-row label change allowed by the threat model: ``(rows, labels)``."""
+    rows, labels = [], []
+    for i, yi in enumerate(y):
+        for c in est.classes_:
+            if c != yi and (est.poison_target is None or c == est.poison_target):
+                rows.append(i)
+                labels.append(c)
+    return np.array(rows), np.array(labels)
+
+
+def _targeted_flip_sets(est, X, y, k, n_params=None):
+    """For each parameter and direction, the k single flips that push it most (measured)."""
+    rows, labels = _all_flips(est, y)
+    y_att = np.broadcast_to(y, (len(rows), len(y))).copy()
+    y_att[np.arange(len(rows)), rows] = labels
+    W, b = est._replay(np.broadcast_to(X, (len(rows),) + X.shape), y_att)[0]
+    theta = np.concatenate([W.reshape(len(rows), -1), b], axis=1)
+    theta0 = np.concatenate([est.coefs_[0].ravel(), est.intercepts_[0]])
+    effect = theta - theta0  # (n_flips, P)
+    sets = []
+    for p in range(effect.shape[1] if n_params is None else n_params):
+        for sign in (1.0, -1.0):
+            order = np.argsort(-sign * effect[:, p])
+            chosen, used = [], set()
+            for j in order:  # one change per row
+                if rows[j] not in used:
+                    chosen.append(j)
+                    used.add(rows[j])
+                if len(chosen) == k:
+                    break
+            ya = y.copy()
+            ya[rows[chosen]] = labels[chosen]
+            sets.append(ya)
+    return y_att, np.array(sets)
+
+
+def _random_flip_sets(est, y, k, n_sets, rng):
+    y_att = np.broadcast_to(y, (n_sets, len(y))).copy()
+    classes = est.classes_
+    for a in range(n_sets):
+        for i in rng.choice(len(y), k, replace=False):
+            if est.poison_target is not None:
+                y_att[a, i] = est.poison_target
+            else:
+                y_att[a, i] = rng.choice(classes[classes != y[i]])
+    return y_att
+
+
+@pytest.mark.parametrize(
+    "data, kw",
+    [
+        (lambda: _cancer(80, 5), dict(n_label_flips=2, lr=0.2, n_epochs=8)),
+        (lambda: _digits3(45), dict(n_label_flips=1, lr=0.5, n_epochs=4)),
+        (lambda: _digits3(45), dict(n_label_flips=1, poison_target=2, lr=0.5, n_epochs=4)),
+    ],
+    ids=["binary", "softmax", "softmax-target"],
+)
+def test_zonotope_label_flip_replays_full_batch(data, kw):
+    """>= 300 attacks per model type: every single flip, the k flips pushing each parameter
+    most in each direction (measured by retraining), and random k-subsets."""
+    X, y = data()
+    est = IntervalCertifier("logistic", random_state=0, **kw).fit(X, y)
+    assert est.zonotope_ is not None and est.zonotope_.flips is not None  # persistent symbols
+    k = kw["n_label_flips"]
+    singles, targeted = _targeted_flip_sets(est, X, y, k)
+    rng = np.random.RandomState(12)
+    n_random = max(160, 300 - len(singles) - len(targeted))
+    y_att = np.vstack([singles, targeted, _random_flip_sets(est, y, k, n_random, rng)])
+    assert len(y_att) >= 300
+    params = _replay(est, np.broadcast_to(X, (len(y_att),) + X.shape), y_att)
+    _assert_inside(est, params)
+    cert = _assert_certified_unchanged(est, params, X)
+    # never looser than the box; informative where the box is not
+    box = IntervalCertifier("logistic", domain="box", random_state=0, **kw).fit(X, y)
+    assert np.all(est.coefs_lower_[0] >= box.coefs_lower_[0])
+    assert np.all(est.coefs_upper_[0] <= box.coefs_upper_[0])
+    assert np.all(est.intercepts_lower_[0] >= box.intercepts_lower_[0])
+    assert est.certified_accuracy(X, y)[0] >= box.certified_accuracy(X, y)[0]
+    assert cert.mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    "data, kw",
+    [
+        (
+            lambda: _cancer(80, 5),
+            dict(n_poison=2, epsilon=0.05, n_label_flips=1, lr=0.2, n_epochs=4, batch_size=20),
+        ),
+        (
+            lambda: _digits3(45),
+            dict(n_poison=1, epsilon=0.05, n_label_flips=1, paired=True, lr=0.5, n_epochs=4),
+        ),
+    ],
+    ids=["binary-minibatch", "softmax-paired"],
+)
+def test_zonotope_feature_and_label_replays(data, kw):
+    X, y = data()
+    est = IntervalCertifier("logistic", random_state=0, **kw).fit(X, y)
+    assert est.zonotope_ is not None
+    rng = np.random.RandomState(13)
+    X_att, rows = _feature_attacks(est, X, y, kw["n_poison"], kw["epsilon"], rng, n_random=300)
+    flip_rows = rows[:, : kw["n_label_flips"]]
+    if not kw.get("paired"):
+        flip_rows = _random_rows(rng, len(rows), len(y), kw["n_label_flips"])
+    y_att = _flip(y, flip_rows, est.classes_, rng)
+    assert len(y_att) >= 300
+    params = _replay(est, X_att, y_att)
+    _assert_inside(est, params)
+    _assert_certified_unchanged(est, params, X)
+    _assert_certified_unchanged(est, params, X, epsilon=0.02, rng=rng)
+    box = IntervalCertifier("logistic", domain="box", random_state=0, **kw).fit(X, y)
+    assert np.all(est.coefs_lower_[0] >= box.coefs_lower_[0])
+    assert np.all(est.coefs_upper_[0] <= box.coefs_upper_[0])
+    assert est.certified_accuracy(X, y)[0] >= box.certified_accuracy(X, y)[0]
+
+
+@pytest.mark.parametrize("data", [lambda: _cancer(80, 5), lambda: _digits3(45)])
+def test_zonotope_collapses_and_is_monotone(data):
+    X, y = data()
+    kw = dict(lr=0.3, n_epochs=5, random_state=0)
+    zero = IntervalCertifier("logistic", **kw).fit(X, y)
+    assert zero.zonotope_ is not None and zero.max_width_ < 1e-10
+    assert zero.certify(X).all()
+    prev = 1.0
+    for k in [0, 1, 2, 4, 8]:
+        acc = (
+            IntervalCertifier("logistic", n_label_flips=k, **kw)
+            .fit(X, y)
+            .certified_accuracy(X, y)[0]
+        )
+        assert acc <= prev
+        prev = acc
+    prev = 1.0
+    for eps in [0.0, 0.02, 0.05, 0.1]:
+        est = IntervalCertifier("logistic", n_poison=2, epsilon=eps, **kw).fit(X, y)
+        acc = est.certified_accuracy(X, y)[0]
+        assert acc <= prev
+        prev = acc
+        accs = [est.certified_accuracy(X, y, epsilon=e)[0] for e in (0.0, 0.05, 0.2)]
+        assert accs == sorted(accs, reverse=True)
+
+
+def test_zonotope_domain_validation_and_box_selectable():
+    X, y = _moons(30)
+    with pytest.raises(ValueError, match="domain='zonotope' needs a single-layer"):
+        IntervalCertifier("mlp", hidden_layer_sizes=(3,), domain="zonotope").fit(X, y)
+    with pytest.raises(ValueError, match="domain='zonotope'"):
+        IntervalCertifier(domain="zonotope", clip_gamma=1.0).fit(X, y)
+    box = IntervalCertifier(domain="box", n_label_flips=1, n_epochs=2).fit(X, y)
+    assert box.zonotope_ is None and box.n_generators_ == 0
+    z = IntervalCertifier(n_label_flips=1, n_epochs=2).fit(X, y)
+    assert z.zonotope_ is not None and z.n_generators_ > 0
+
+
+def test_sigmoid_and_softmax_relaxations_are_sound():
+    mp = pytest.importorskip("mpmath")
+    from sklpoison.certification._logit_zonotope import relax_sigmoid, relax_softmax
+
+    mp.mp.prec = 120
+    rng = np.random.RandomState(14)
+    lo = np.concatenate([rng.normal(scale=4, size=40), [0.0, -30.0, 700.0, -1e-300]])
+    hi = lo + np.concatenate([rng.exponential(2, size=40), [0.0, 1e-12, 1.0, 2e-300]])
+    lam, mu, beta = relax_sigmoid(lo, hi)
+    for i in range(len(lo)):
+        for u in np.linspace(0, 1, 7):
+            z = mp.mpf(float(lo[i])) + mp.mpf(u) * (mp.mpf(float(hi[i])) - mp.mpf(float(lo[i])))
+            s = 1 / (1 + mp.exp(-z))
+            lin = mp.mpf(float(lam[i])) * z + mp.mpf(float(mu[i]))
+            assert abs(s - lin) <= mp.mpf(float(beta[i]))
+    Lo = rng.normal(scale=3, size=(15, 3))
+    Hi = Lo + rng.exponential(0.5, size=(15, 3))
+    J0, m0, err = relax_softmax(Lo, Hi)
+    for i in range(15):
+        for _ in range(20):
+            u = rng.rand(3)
+            vert = rng.rand(3) < 0.5  # box vertices and interior points
+            u[vert] = np.round(u[vert])
+            z = [
+                mp.mpf(float(Lo[i, j]))
+                + mp.mpf(float(u[j])) * (mp.mpf(float(Hi[i, j])) - mp.mpf(float(Lo[i, j])))
+                for j in range(3)
+            ]
+            den = mp.fsum(mp.exp(v) for v in z)
+            for c in range(3):
+                p = mp.exp(z[c]) / den
+                lin = mp.fsum(mp.mpf(float(J0[i, c, j])) * z[j] for j in range(3)) + mp.mpf(
+                    float(m0[i, c])
+                )
+                assert abs(p - lin) <= mp.mpf(float(err[i, c]))

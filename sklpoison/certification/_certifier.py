@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ..numerics import interval as ia
 from ..utils.validation import check_n_classes
 from ._certificates import _CertificateMixin
+from ._logit_zonotope import LogitZonotopePropagator
 from ._nominal import _forward, _replay, _sgd_step, _TrainingPlan
 from ._propagators import BoxPropagator, LinearZonotopePropagator, _Threat
 
@@ -144,6 +145,17 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
     l2 : float, default=0.0
         L2 penalty (weight decay on all parameters): ``theta <- (1 - lr l2) theta - lr g``.
         Requires ``lr * l2 < 1``.
+    domain : {"auto", "zonotope", "box"}, default="auto"
+        Abstract domain of the training bounds. ``"zonotope"``: the reachable
+        parameters are kept as a zonotope (affine arithmetic) mapped exactly by
+        the linear part of every step (no wrapping effect); available for the
+        single-layer models (linear, logistic and softmax regression) without
+        clipping or the unbounded adversary; for logistic / softmax regression
+        a sound linear relaxation of the loss derivative is used on each
+        sample's logit range and a box is propagated alongside and intersected
+        with it (never looser than ``"box"``). ``"box"``: interval bounds of
+        every parameter (Sosnin et al.). ``"auto"``: ``"zonotope"`` where
+        available, otherwise ``"box"``.
     bound : {"interval", "lp"}, default="interval"
         Forward bounds used by the certificates: plain interval propagation,
         or in addition a linear relaxation (McCormick envelopes of the
@@ -178,6 +190,14 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
     bounds_diverged_ : bool
         True when the box became unbounded during training (it is then set to
         ``(-inf, inf)`` and every certificate is vacuous).
+    zonotope_ : object or None
+        The final zonotope of logistic / softmax regression with the zonotope
+        domain (certificates minimise the class margins over it in closed form
+        and intersect with the box); ``None`` otherwise.
+    n_generators_ : int
+        Number of generator columns of ``zonotope_`` (0 without one): the
+        ``[-1, 1]`` generators plus, with persistent label-flip symbols (full
+        batch, label flips only), one column per training row and alternative label.
     n_features_in_ : int
         Number of features seen during fit.
 
@@ -233,6 +253,7 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "l2": [Interval(Real, 0, None, closed="left")],
+        "domain": [StrOptions({"auto", "zonotope", "box"})],
         "bound": [StrOptions({"interval", "lp"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -258,6 +279,7 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         n_epochs=50,
         batch_size=None,
         l2=0.0,
+        domain="auto",
         bound="interval",
         random_state=None,
         verbose=0,
@@ -279,6 +301,7 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.l2 = l2
+        self.domain = domain
         self.bound = bound
         self.random_state = random_state
         self.verbose = verbose
@@ -467,7 +490,7 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         plan = self._training_plan(X.shape[0], X.shape[1], n_out)
         self._kind = kind
         self._check_step_size(X, kind, n_out)
-        propagator = self._propagator(plan.params0, kind, label_sets)
+        propagator = self._propagator(plan.params0, kind, label_sets, X.shape[0])
         params = plan.params0
         for step, idx, eta, decay in plan.steps(self.verbose):
             params = _sgd_step(params, X[idx], Y[idx], kind, eta, decay, self.clip_gamma)
@@ -539,18 +562,26 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
             label_sets=label_sets,
         )
 
-    def _propagator(self, params, kind, label_sets):
+    def _propagator(self, params, kind, label_sets, n_samples):
         threat = self._threat(kind, label_sets)
-        # linear regression: the clean gradient is affine in the parameters, so the
+        single = len(params) == 1 and self.clip_gamma is None and not self.unbounded
+        if self.domain == "zonotope" and not single:
+            raise ValueError(
+                "domain='zonotope' needs a single-layer model (model='linear' or 'logistic', or "
+                "a torch Sequential with one Linear layer), clip_gamma=None and "
+                "unbounded=False; use domain='box' (or 'auto')."
+            )
+        if self.domain == "box" or not single:
+            return BoxPropagator(params, threat)
+        # the clean gradient of linear regression is affine in the parameters: the
         # clean part of the step maps a zonotope of parameters exactly
-        if (
-            kind == "squared_error"
-            and len(params) == 1
-            and self.clip_gamma is None
-            and not self.unbounded
-        ):
+        if kind == "squared_error":
             return LinearZonotopePropagator(params, threat)
-        return BoxPropagator(params, threat)
+        P = params[0][0].size + params[0][1].size
+        full_batch = self.batch_size is None or self.batch_size >= n_samples
+        return LogitZonotopePropagator(
+            params, threat, BoxPropagator(params, threat), n_samples, full_batch, 2 * P
+        )
 
     def _store(self, loss, n_out, n_steps, params, propagator):
         box = propagator.bounds()
@@ -567,6 +598,9 @@ class IntervalCertifier(_CertificateMixin, BaseEstimator):
         widths += [np.max(layer[3] - layer[2], initial=0.0) for layer in box]
         self.max_width_ = float(np.max(widths))
         self.bounds_diverged_ = propagator.diverged
+        zono = getattr(propagator, "zonotope", None)
+        self.zonotope_ = zono() if zono is not None and not propagator.diverged else None
+        self.n_generators_ = 0 if self.zonotope_ is None else self.zonotope_.n_generators
 
     def _replay(self, X, y, clip_gamma="fit"):
         """Retrain the nominal model, with ``fit``'s own SGD step, on many training sets.

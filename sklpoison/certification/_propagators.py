@@ -51,6 +51,8 @@ class _Propagator:
 
     diverged = False
     diverged_at = None
+    warn_divergence = True
+    warned = False
 
     def _check_finite(self, box, step):
         if all(np.all(np.isfinite(a)) for layer in box for a in layer):
@@ -58,12 +60,14 @@ class _Propagator:
         # the set is unbounded: stop propagating it (the nominal training goes on)
         # and make the certificates vacuous
         self.diverged, self.diverged_at = True, step
-        warnings.warn(
-            f"The parameter box diverged at step {step}; certificates are vacuous. "
-            "Reduce lr, n_epochs or the poisoning budget.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        if self.warn_divergence:
+            self.warned = True
+            warnings.warn(
+                f"The parameter box diverged at step {step}; certificates are vacuous. "
+                "Reduce lr, n_epochs or the poisoning budget.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         return [
             tuple(np.full_like(a, s * np.inf) for a, s in zip(layer, (-1, 1, -1, 1)))
             for layer in box
