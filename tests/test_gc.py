@@ -378,8 +378,9 @@ def test_sever_removal_keeps_one_row_per_class():
 def test_sever_warns_when_classes_cap_the_removals():
     X = np.array([[0.0], [0.1], [1.0], [1.1], [2.0], [2.1]])
     y = np.array([0, 0, 1, 1, 2, 2])
-    with pytest.warns(UserWarning, match=r"removed 3 rows instead of .* = 5"):
+    with pytest.warns(UserWarning, match=r"removed 3 rows instead of .* = 5") as record:
         sever = Sever(removal_fraction=0.9, n_iter=2, random_state=0).fit(X, y)
+    assert record[0].filename == __file__  # points at the caller's line
     assert sever.outlier_mask_.sum() == 3
     assert_array_equal(np.unique(y[~sever.outlier_mask_]), [0, 1, 2])
 

@@ -1,6 +1,5 @@
 """Sever (Diakonikolas et al., 2019): robust training by filtering outlying gradients."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..utils.validation import (
     _validate_Xy,
     check_n_classes,
     fraction_to_count,
+    warn_user,
 )
 
 
@@ -165,12 +165,10 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
                 keep[drop] = False
                 removed += drop.size
         if removed < total:
-            warnings.warn(
+            warn_user(
                 f"Sever removed {removed} rows instead of round(removal_fraction * n) = "
                 f"{total}: it keeps at least one row of each of the {self.classes_.size} "
-                f"classes. Lower removal_fraction to silence this warning.",
-                UserWarning,
-                stacklevel=2,
+                f"classes. Lower removal_fraction to silence this warning."
             )
         self.estimator_ = _fit_clean(estimator, X[keep], y[keep])
         self.outlier_mask_ = ~keep
