@@ -27,7 +27,9 @@ class _AlfaLP:
     """
 
     def __init__(self, n, k):
-        import cvxpy as cp
+        from ..utils._optional import import_cvxpy
+
+        cp = import_cvxpy("LabelFlipper(strategy='alfa')")
 
         self._cp = cp
         self.q = cp.Variable(2 * n)

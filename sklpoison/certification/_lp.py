@@ -112,7 +112,9 @@ class LPForwardBounds:
     """
 
     def __init__(self, box, solver=None):
-        import cvxpy as cp
+        from ..utils._optional import import_cvxpy
+
+        cp = import_cvxpy("IntervalCertifier(bound='lp')")
 
         self._cp = cp
         self.box = [tuple(np.asarray(a, dtype=np.float64) for a in layer) for layer in box]

@@ -77,7 +77,9 @@ class _ExactProjector:
     """The projection QP solved by cvxpy, built once with Parameters (DPP) and re-solved."""
 
     def __init__(self, n, C):
-        import cvxpy as cp
+        from ..utils._optional import import_cvxpy
+
+        cp = import_cvxpy("FloralSVC(projection='exact')")
 
         self._cp = cp
         self.lam = cp.Variable(n)

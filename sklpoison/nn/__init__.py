@@ -8,7 +8,13 @@ Importing this subpackage imports torch and skorch (``import sklpoison`` does no
 - :mod:`sklpoison.nn.models`: ``PreActResNet``, ``SmallCNN`` and ``MLP``.
 """
 
-from . import models
-from ._net import GradRegNetClassifier, input_gradient_penalty, random_crop_flip
+from ..utils._optional import import_optional
+
+for _name in ("torch", "skorch"):
+    import_optional(_name, extra="torch", feature="sklpoison.nn (GradRegNetClassifier)")
+del _name
+
+from . import models  # noqa: E402
+from ._net import GradRegNetClassifier  # noqa: E402, input_gradient_penalty, random_crop_flip
 
 __all__ = ["GradRegNetClassifier", "input_gradient_penalty", "models", "random_crop_flip"]
