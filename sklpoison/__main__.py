@@ -2,7 +2,9 @@
 
 Each sub-command lives in its own ``sklpoison/cli/_<name>.py`` module exposing
 ``add_parser(subparsers)``, which registers the sub-command and sets ``func`` on
-it (``func(args) -> int`` is called with the parsed arguments).
+it (``func(args) -> int`` is called with the parsed arguments). A sub-command may also set
+``check``: ``check(args)`` runs first and ends the command with argparse's ``error:`` line and
+exit status 2 when the arguments do not go together.
 """
 
 import argparse
@@ -32,6 +34,9 @@ def main(argv=None):
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    check = getattr(args, "check", None)
+    if check is not None:  # every argument checked before any work (argparse error, exit 2)
+        check(args)
     return int(args.func(args) or 0)
 
 

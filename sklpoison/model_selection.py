@@ -23,11 +23,14 @@ from numbers import Real
 import numpy as np
 from sklearn.utils import Bunch
 
+from .utils._threads import thread_budget
+
 __all__ = [
     "cv_results_to_csv",
     "format_tradeoff_table",
     "pareto_front",
     "select_kappa",
+    "thread_budget",
     "tradeoff_table",
 ]
 

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from sklpoison.__main__ import main
 
 
@@ -30,3 +32,122 @@ def test_module_entry_point_runs():
     )
     assert out.returncode == 0, out.stderr
     assert "attack success" in out.stdout
+
+
+def test_demo_explains_and_shows_the_trigger(capsys):
+    assert main(["demo", "--theta", "0.05", "--target-class", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "triggered: label 3" in out and out.count("+ ") >= 5  # the L drawn on a digit
+    assert "attack success: the share of test digits not labelled 3" in out
+    assert "sklpoison sweep" in out  # the next step
+
+
+# ---------------------------------------------------------------- argument checks
+# every bad value ends the command with argparse's one-line error and exit status 2, before
+# anything is fitted (run is replaced by a function that fails the test if reached)
+
+SWEEP_ERRORS = [
+    (["--theta", "2"], "argument --theta: must lie in [0, 1], got 2"),
+    (["--theta", "nan"], "argument --theta: expected a finite number"),
+    (["--kappa", "-1"], "argument --kappa: must be >= 0, got -1"),
+    (["--kappa", "inf"], "argument --kappa: expected a finite number"),
+    (["--kappa", "x"], "argument --kappa: expected a number, got 'x'"),
+    (["--cv", "1"], "argument --cv: must be an integer >= 2, got 1"),
+    (["--cv", "2.5"], "argument --cv: expected an integer, got '2.5'"),
+    (
+        ["--n-samples", "10"],
+        "--n-samples 10: 3-fold stratified CV over 10 classes needs at least 30",
+    ),
+    (
+        ["--n-samples", "40", "--cv", "5"],
+        "--n-samples 40: 5-fold stratified CV over 10 classes needs at least 50",
+    ),
+    (["--n-samples", "100000"], "--n-samples 100000: the embedded digits have 1797 rows"),
+    (["--n-jobs", "0"], "argument --n-jobs: must be a positive number of workers or negative"),
+    (["--threads", "0"], "argument --threads: must be an integer >= 1, got 0"),
+    (["--target-class", "12"], "argument --target-class: invalid choice: 12"),
+    (["--min-clean-accuracy", "1.5"], "argument --min-clean-accuracy: must lie in [0, 1]"),
+    (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
+    (["--random-state", "-1"], "argument --random-state: must be an integer in [0, 2**32)"),
+    (["--device", "cuda"], "--device cuda: only --model cnn/mlp run on torch devices"),
+    (["--augment", "crop"], "--augment: only --model cnn/mlp train with augmentation"),
+    (["--model", "cnn", "--device", "gpu7"], "--device gpu7: not a torch device"),
+    (["--model", "svm"], "argument --model: invalid choice: 'svm'"),
+]
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    from sklpoison.cli import _demo, _sweep
+
+    def fail(args):  # pragma: no cover - reached only when a check is missing
+        raise AssertionError("the command ran although its arguments are invalid")
+
+    monkeypatch.setattr(_sweep, "run", fail)
+    monkeypatch.setattr(_demo, "run", fail)
+
+
+@pytest.mark.parametrize("argv, message", SWEEP_ERRORS)
+def test_sweep_rejects_bad_arguments_before_fitting(argv, message, capsys, tmp_path, nothing_runs):
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", *argv, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"sklpoison sweep: error: {message}" in err
+    assert "Traceback" not in err
+
+
+def test_sweep_device_cuda_without_gpu(capsys, tmp_path, nothing_runs):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():  # pragma: no cover - GPU machines
+        pytest.skip("a GPU is present")
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--model", "cnn", "--device", "cuda", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "--device cuda: no CUDA GPU is visible to PyTorch" in capsys.readouterr().err
+
+
+def test_sweep_checks_out_is_writable_before_fitting(capsys, tmp_path, nothing_runs):
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("not a directory")
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--out", str(a_file)])
+    assert exc.value.code == 2
+    assert f"--out {a_file}: exists and is not a directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--out", str(a_file / "sub")])
+    assert exc.value.code == 2
+    assert f"--out {a_file / 'sub'}: cannot write there" in capsys.readouterr().err
+    # a new directory is created by the check and left empty (the probe file is removed)
+    with pytest.raises(AssertionError, match="ran although"):
+        main(["sweep", "--out", str(tmp_path / "new" / "dir")])
+    assert list((tmp_path / "new" / "dir").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--theta", "-0.1"], "argument --theta: must lie in [0, 1]"),
+        (["--test-size", "1"], "argument --test-size: must lie strictly between 0 and 1"),
+        (["--trigger-size", "0"], "argument --trigger-size: must be an integer >= 1"),
+        (["--trigger-size", "9"], "--trigger-size 9: the digits are 8 x 8 pixels"),
+        (["--target-class", "10"], "argument --target-class: invalid choice: 10"),
+    ],
+)
+def test_demo_rejects_bad_arguments(argv, message, capsys, nothing_runs):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", *argv])
+    assert exc.value.code == 2
+    assert f"sklpoison demo: error: {message}" in capsys.readouterr().err
+
+
+def test_sweep_is_quiet_by_default_and_verbose_on_request(tmp_path, capfd):
+    argv = ["sweep", "--theta", "0.05", "--kappa", "0", "--cv", "2", "--n-samples", "200"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    out = capfd.readouterr().out
+    assert "[CV]" not in out and "2 fits" in out and "1 thread(s) per fit" in out
+    assert main([*argv, "--out", str(tmp_path / "b"), "-v"]) == 0
+    assert capfd.readouterr().out.count("[CV] END") == 2
+    assert main([*argv, "--out", str(tmp_path / "c"), "-q"]) == 0
+    quiet = capfd.readouterr().out
+    assert "fits" not in quiet and "attack success" in quiet

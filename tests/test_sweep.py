@@ -179,3 +179,60 @@ def test_cli_sweep_writes_csv_and_png(tmp_path, capsys, model, extra):
     assert asr[0.1] > asr[0.0]  # poisoning at theta=0.1 plants the backdoor
     png = (out / "safety_efficacy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- thread budgets
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return sorted({pool["num_threads"] for pool in threadpool_info()})
+
+
+def test_thread_budget_limits_blas_and_torch_and_restores(monkeypatch):
+    from sklpoison.model_selection import thread_budget
+    from sklpoison.utils._threads import inner_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    assert inner_threads(1) == 1 and inner_threads(2) == 1  # default: one thread per fit
+    assert inner_threads(2, threads=5) == 2 and inner_threads(4, threads=2) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the usual variable is the budget
+    assert inner_threads(1) == 6 and inner_threads(3) == 2
+
+    torch = pytest.importorskip("torch")
+    before_torch, before_blas = torch.get_num_threads(), _blas_threads()
+    with thread_budget(n_jobs=1, threads=1) as inner:
+        assert inner == 1
+        assert _blas_threads() == [1]
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before_torch and _blas_threads() == before_blas
+
+
+def test_thread_budget_reaches_process_workers():
+    # loky workers are separate processes: the budget reaches them through their environment
+    from joblib import Parallel, delayed
+
+    from sklpoison.model_selection import thread_budget
+
+    with thread_budget(n_jobs=2, threads=2) as inner:
+        assert inner == 1
+        got = Parallel(n_jobs=2)(delayed(_blas_threads)() for _ in range(2))
+    assert got == [[1], [1]]
+
+
+def test_sweep_scores_do_not_depend_on_the_thread_count(tmp_path):
+    argv = ["sweep", "--theta", "0.0", "0.05", "--kappa", "0", "0.1", "--cv", "2"]
+    argv += ["--n-samples", "300", "--quiet"]
+    results = []
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        assert main([*argv, "--threads", threads, "--out", str(out)]) == 0
+        with open(out / "cv_results.csv") as f:
+            results.append(list(csv.DictReader(f)))
+    for key in ("mean_test_clean_accuracy", "mean_test_asr", "split0_test_asr"):
+        assert_allclose(
+            [float(r[key]) for r in results[0]], [float(r[key]) for r in results[1]], atol=1e-12
+        )

@@ -8,9 +8,12 @@ prints the table, writes ``cv_results.csv`` and ``safety_efficacy.png`` into
 """
 
 import contextlib
-import os
+import functools
 import time
 from pathlib import Path
+
+from ..utils._optional import import_optional
+from . import _args
 
 # default grids, per model: the scale of kappa depends on the model's loss
 _DEFAULT_THETA = {
@@ -36,6 +39,10 @@ def resolve_augment(model, choice):
     return {"none": False, "both": True}.get(choice, choice)
 
 
+_N_DIGITS = 1797  # rows of scikit-learn's embedded digits
+_N_CLASSES = 10
+
+
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "sweep",
@@ -46,7 +53,8 @@ def add_parser(subparsers):
             "backdoor and the input-gradient penalty kappa of the model, on scikit-learn's "
             "embedded 8x8 digits. Poisoning acts on the training folds only (imblearn "
             "Pipeline); every fold is scored with clean accuracy and attack success. Prints "
-            "the table and writes cv_results.csv and safety_efficacy.png into --out."
+            "the table and writes cv_results.csv and safety_efficacy.png into --out. Every "
+            "option is checked before anything is fitted."
         ),
     )
     parser.add_argument(
@@ -54,32 +62,43 @@ def add_parser(subparsers):
         choices=["krr", "cnn", "mlp"],
         default="krr",
         help="krr: GradRegKRRClassifier (RBF kernel ridge, closed form; default); cnn: "
-        "SmallCNN via GradRegNetClassifier; mlp: MLP via GradRegNetClassifier",
+        "SmallCNN via GradRegNetClassifier; mlp: MLP via GradRegNetClassifier (cnn and mlp "
+        'need the torch extra: pip install "sklpoison[torch]")',
     )
     parser.add_argument(
         "--theta",
-        type=float,
+        type=_args.fraction,
         nargs="+",
         default=None,
-        help="poisoning fractions (default: "
+        help="poisoning fractions in [0, 1] (default: "
         + "; ".join(f"{m}: {t}" for m, t in _DEFAULT_THETA.items())
         + ")",
     )
     parser.add_argument(
         "--kappa",
-        type=float,
+        type=_args.non_negative,
         nargs="+",
         default=None,
-        help="penalty strengths (default: "
+        help="penalty strengths >= 0 (default: "
         + "; ".join(f"{m}: {k}" for m, k in _DEFAULT_KAPPA.items())
         + ")",
     )
-    parser.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
+    parser.add_argument(
+        "--cv", type=_args.int_at_least(2), default=3, help="cross-validation folds (default: 3)"
+    )
     parser.add_argument(
         "--n-jobs",
-        type=int,
+        type=_args.n_jobs,
         default=None,
-        help="parallel fits (joblib; default: 1, or -1 with --dask-scheduler)",
+        help="parallel fits (joblib; -1: all cores; default: 1, or -1 with --dask-scheduler)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_args.int_at_least(1),
+        default=None,
+        help="CPU threads for the whole sweep: each of the n-jobs parallel fits gets "
+        "threads // n-jobs BLAS/OpenMP/torch threads (default: $OMP_NUM_THREADS if set, "
+        "else one thread per fit; parallelise with --n-jobs)",
     )
     parser.add_argument(
         "--dask-scheduler",
@@ -90,12 +109,14 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=_args.int_at_least(1),
         default=_DEFAULT_EPOCHS,
         help=f"training epochs of the cnn/mlp models (default: {_DEFAULT_EPOCHS})",
     )
     parser.add_argument(
-        "--device", default="cpu", help="torch device of the cnn/mlp models (default: cpu)"
+        "--device",
+        default="cpu",
+        help="torch device of the cnn/mlp models: cpu, cuda, cuda:N or mps (default: cpu)",
     )
     parser.add_argument(
         "--augment",
@@ -105,30 +126,82 @@ def add_parser(subparsers):
         "flips, or both (default: crop for cnn, the paper's crops without its flips, which do "
         "not preserve digit labels; none for mlp)",
     )
-    parser.add_argument("--target-class", type=int, default=0, help="backdoor target (default: 0)")
+    parser.add_argument(
+        "--target-class",
+        type=int,
+        choices=range(_N_CLASSES),
+        metavar="{0..9}",
+        default=0,
+        help="backdoor target digit (default: 0)",
+    )
     parser.add_argument(
         "--min-clean-accuracy",
-        type=float,
+        type=_args.fraction,
         default=0.9,
-        help="report the kappa with the lowest attack success keeping this clean accuracy "
-        "(default: 0.9)",
+        help="report the kappa with the lowest attack success keeping this clean accuracy, "
+        "in [0, 1] (default: 0.9)",
     )
     parser.add_argument(
         "--n-samples",
-        type=int,
+        type=_args.int_at_least(1),
         default=None,
-        help="use only this many digits (stratified subsample; default: all 1797)",
+        help=f"use only this many digits (stratified subsample, at least {_N_CLASSES} x cv, at "
+        f"most {_N_DIGITS}; default: all {_N_DIGITS})",
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=Path("sklpoison-report"),
-        help="output directory (default: %(default)s)",
+        help="output directory, created if needed (default: %(default)s)",
     )
-    parser.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
-    parser.add_argument("--quiet", action="store_true", help="no per-fit progress lines")
-    parser.set_defaults(func=run)
+    parser.add_argument("--random-state", type=_args.seed, default=0, help="seed (default: 0)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: one line per fit ([CV] END ...); -vv: with scores",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the table and the result"
+    )
+    parser.set_defaults(func=run, check=functools.partial(check_args, parser))
     return parser
+
+
+def check_args(parser, args):
+    """Check the combination of arguments before anything is fitted (exit status 2)."""
+    n_min = _N_CLASSES * args.cv
+    if args.n_samples is not None:
+        if args.n_samples > _N_DIGITS:
+            parser.error(
+                f"--n-samples {args.n_samples}: the embedded digits have {_N_DIGITS} rows; "
+                f"omit --n-samples to use all of them"
+            )
+        if args.n_samples < n_min:
+            parser.error(
+                f"--n-samples {args.n_samples}: {args.cv}-fold stratified CV over "
+                f"{_N_CLASSES} classes needs at least {n_min} digits"
+            )
+    if args.model == "krr":
+        if args.device != "cpu":
+            parser.error(f"--device {args.device}: only --model cnn/mlp run on torch devices")
+        if args.augment not in (None, "none"):
+            parser.error("--augment: only --model cnn/mlp train with augmentation")
+    else:
+        try:
+            for name in ("torch", "skorch"):
+                import_optional(name, extra="torch", feature=f"--model {args.model}")
+        except ImportError as exc:
+            parser.error(str(exc))
+        _args.check_torch_device(parser, args.device)
+    if args.dask_scheduler is not None:
+        try:
+            import_optional("distributed", extra="dask", feature="--dask-scheduler")
+        except ImportError as exc:
+            parser.error(str(exc))
+    _args.check_writable_dir(parser, "--out", args.out)
+    return args
 
 
 def make_model(name, *, epochs=_DEFAULT_EPOCHS, device="cpu", augment=False, random_state=0):
@@ -189,21 +262,25 @@ def build_search(
 
 
 @contextlib.contextmanager
-def _dask_backend(address):
+def _parallel_backend(address, n_jobs, threads):
+    """The joblib backend of the fits, with a thread budget that does not oversubscribe.
+
+    Local fits (sequential or loky processes) share ``threads`` (see
+    :func:`sklpoison.model_selection.thread_budget`); on a Dask cluster each worker limits its
+    tasks to its own cores divided by its number of task threads.
+    """
+    from ..utils._threads import limit_worker_threads, thread_budget
+
     if address is None:
-        yield None
+        with thread_budget(n_jobs=n_jobs, threads=threads) as inner:
+            yield inner
         return
-    try:
-        from dask.distributed import Client
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise SystemExit(
-            "--dask-scheduler needs dask.distributed: pip install 'sklpoison[dask]' (or "
-            "'dask[distributed]')."
-        ) from exc
+    from dask.distributed import Client
     from joblib import parallel_config
 
     with Client(address) as client, parallel_config(backend="dask"):
-        yield client
+        per_worker = client.run(limit_worker_threads, threads)
+        yield min(per_worker.values(), default=1)
 
 
 def run(args):
@@ -221,6 +298,7 @@ def run(args):
     thetas = args.theta if args.theta is not None else _DEFAULT_THETA[args.model]
     kappas = args.kappa if args.kappa is not None else _DEFAULT_KAPPA[args.model]
     n_jobs = args.n_jobs if args.n_jobs is not None else (-1 if args.dask_scheduler else 1)
+    say = (lambda *a, **k: None) if args.quiet else functools.partial(print, flush=True)
 
     X, y = load_digits_images(return_X_y=True, flat=True)
     if args.n_samples is not None and args.n_samples < X.shape[0]:
@@ -242,24 +320,24 @@ def run(args):
         n_jobs=n_jobs,
         target_class=args.target_class,
         random_state=args.random_state,
-        verbose=0 if args.quiet else 2,
+        verbose=(0, 2, 3)[min(args.verbose, 2)],
     )
     n_fits = len(thetas) * len(kappas) * args.cv
-    print(
-        f"sklpoison sweep: {type(model).__name__} on {X.shape[0]} digits, "
-        f"theta={thetas}, kappa={kappas}, {args.cv}-fold CV ({n_fits} fits, n_jobs={n_jobs}"
-        + (f", dask scheduler {args.dask_scheduler}" if args.dask_scheduler else "")
-        + (f", augment={model.augment!r}" if args.model != "krr" else "")
-        + ")",
-        flush=True,
-    )
     start = time.perf_counter()
-    with _dask_backend(args.dask_scheduler):
+    with _parallel_backend(args.dask_scheduler, n_jobs, args.threads) as per_fit:
+        say(
+            f"sklpoison sweep: {type(model).__name__} on {X.shape[0]} digits, "
+            f"theta={thetas}, kappa={kappas}, {args.cv}-fold CV: {n_fits} fits, "
+            f"n_jobs={n_jobs}, {per_fit} thread(s) per fit"
+            + (f", dask scheduler {args.dask_scheduler}" if args.dask_scheduler else "")
+            + (f", augment={model.augment!r}" if args.model != "krr" else "")
+            + ("" if args.verbose else " (-v: one line per fit)")
+        )
         search.fit(X, y)
     elapsed = time.perf_counter() - start
 
     table = tradeoff_table(search.cv_results_)
-    print()
+    say()
     print(format_tradeoff_table(table))
     print()
     try:
@@ -273,7 +351,7 @@ def run(args):
         print(f"no kappa selected: {exc}")
 
     out = Path(args.out)
-    os.makedirs(out, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "cv_results.csv"
     cv_results_to_csv(search.cv_results_, csv_path)
     png_path = out / "safety_efficacy.png"
