@@ -15,6 +15,6 @@ for _name in ("torch", "skorch"):
 del _name
 
 from . import models  # noqa: E402
-from ._net import GradRegNetClassifier  # noqa: E402, input_gradient_penalty, random_crop_flip
+from ._net import GradRegNetClassifier, input_gradient_penalty, random_crop_flip  # noqa: E402
 
 __all__ = ["GradRegNetClassifier", "input_gradient_penalty", "models", "random_crop_flip"]
