@@ -538,57 +538,12 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         name = type(self).__name__
-        if (X_val is None) != (y_val is None):
-            raise ValueError(
-                f"{name}.fit: X_val and y_val must be given together; got only "
-                f"{'X_val' if y_val is None else 'y_val'}."
-            )
-        if X_val is not None and not self.early_stopping:
-            raise ValueError(
-                f"{name}.fit: X_val and y_val are passed while early_stopping=False; set "
-                f"early_stopping=True to select the round on them, or do not pass them."
-            )
-        if self.early_stopping and self.average is not False:
-            raise ValueError(
-                f"{name}: early_stopping selects one round's classifier and cannot be combined "
-                f"with average={self.average!r}; use one of them."
-            )
+        self._check_validation_args(X_val, y_val)
         X, y = validate_data(self, X, y, dtype=np.float64)
         self.classes_, y_pm = _encode_binary(self, y)
         n_all = X.shape[0]
         rng = check_random_state(self.random_state)
-        train_idx = np.arange(n_all)
-        self.validation_indices_ = None
-        if self.early_stopping:
-            if X_val is not None:
-                X_val = validate_data(self, X_val, reset=False, dtype=np.float64)
-                y_val = column_or_1d(y_val, warn=True)
-                check_consistent_length(X_val, y_val)
-                unknown = np.setdiff1d(np.unique(y_val), self.classes_)
-                if unknown.size:
-                    raise ValueError(
-                        f"{name}.fit: y_val has labels {unknown.tolist()[:5]} not among the "
-                        f"training classes {self.classes_.tolist()}."
-                    )
-                yv_pm = np.where(y_val == self.classes_[1], 1.0, -1.0)
-            else:
-                split_seed = rng.randint(np.iinfo(np.int32).max)
-                try:
-                    train_idx, val_idx = train_test_split(
-                        np.arange(n_all),
-                        test_size=self.validation_fraction,
-                        stratify=y_pm,
-                        random_state=split_seed,
-                    )
-                except ValueError as exc:
-                    raise ValueError(
-                        f"{name}: cannot hold out validation_fraction="
-                        f"{self.validation_fraction!r} of {n_all} samples stratified by "
-                        f"class ({exc}). Pass X_val and y_val, or change validation_fraction."
-                    ) from exc
-                train_idx = np.sort(train_idx)
-                self.validation_indices_ = np.sort(val_idx)
-                X_val, yv_pm = X[self.validation_indices_], y_pm[self.validation_indices_]
+        train_idx, X_val, yv_pm = self._validation_split(X, y_pm, X_val, y_val, rng)
         Xt, yt = X[train_idx], y_pm[train_idx]
         n = Xt.shape[0]
         if self.early_stopping and np.unique(yt).size < 2:
@@ -614,12 +569,6 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         if self.init == "svm":
             svc = SVC(kernel="precomputed", C=C, tol=1e-6).fit(K, yt)
             lam0[svc.support_] = np.abs(svc.dual_coef_[0])
-        if self.average is False:
-            average_from = None
-        elif self.average is True:
-            average_from = self.n_rounds // 2
-        else:
-            average_from = max(0, self.n_rounds - int(self.average))
         monitor = None
         if self.early_stopping:
             monitor = _ValidationMonitor(
@@ -641,7 +590,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             project=project,
             rng=rng,
             lam0=lam0,
-            average_from=average_from,
+            average_from=self._average_from(),
             monitor=monitor,
             verbose=self.verbose,
         )
@@ -661,6 +610,67 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         self.lr_ = lr
         self.n_iter_ = n_done
         return self
+
+    def _check_validation_args(self, X_val, y_val):
+        name = type(self).__name__
+        if (X_val is None) != (y_val is None):
+            raise ValueError(
+                f"{name}.fit: X_val and y_val must be given together; got only "
+                f"{'X_val' if y_val is None else 'y_val'}."
+            )
+        if X_val is not None and not self.early_stopping:
+            raise ValueError(
+                f"{name}.fit: X_val and y_val are passed while early_stopping=False; set "
+                f"early_stopping=True to select the round on them, or do not pass them."
+            )
+        if self.early_stopping and self.average is not False:
+            raise ValueError(
+                f"{name}: early_stopping selects one round's classifier and cannot be combined "
+                f"with average={self.average!r}; use one of them."
+            )
+
+    def _validation_split(self, X, y_pm, X_val, y_val, rng):
+        """``(train_idx, X_val, y_val in ±1)``: all rows and no validation data without
+        ``early_stopping``; the given ``X_val``; or a stratified held-out split."""
+        name = type(self).__name__
+        n_all = X.shape[0]
+        self.validation_indices_ = None
+        if not self.early_stopping:
+            return np.arange(n_all), None, None
+        if X_val is not None:
+            X_val = validate_data(self, X_val, reset=False, dtype=np.float64)
+            y_val = column_or_1d(y_val, warn=True)
+            check_consistent_length(X_val, y_val)
+            unknown = np.setdiff1d(np.unique(y_val), self.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"{name}.fit: y_val has labels {unknown.tolist()[:5]} not among the "
+                    f"training classes {self.classes_.tolist()}."
+                )
+            return np.arange(n_all), X_val, np.where(y_val == self.classes_[1], 1.0, -1.0)
+        split_seed = rng.randint(np.iinfo(np.int32).max)
+        try:
+            train_idx, val_idx = train_test_split(
+                np.arange(n_all),
+                test_size=self.validation_fraction,
+                stratify=y_pm,
+                random_state=split_seed,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}: cannot hold out validation_fraction={self.validation_fraction!r} of "
+                f"{n_all} samples stratified by class ({exc}). Pass X_val and y_val, or change "
+                f"validation_fraction."
+            ) from exc
+        self.validation_indices_ = np.sort(val_idx)
+        return np.sort(train_idx), X[self.validation_indices_], y_pm[self.validation_indices_]
+
+    def _average_from(self):
+        if self.average is False:
+            return None
+        if self.average is True:
+            return self.n_rounds // 2
+        return max(0, self.n_rounds - int(self.average))
 
     def _set_solution(self, X, K, lam, y_adv, C, alpha_avg=None):
         self.lambda_ = lam
