@@ -19,8 +19,7 @@ MAX_MODULE_LINES = 800
 MAX_FUNCTION_LINES = 100
 
 # "path" or "path::qualified.name" -> who is splitting it
-ALLOWED = {
-}
+ALLOWED = {}
 
 
 def _docstring_end(node):
