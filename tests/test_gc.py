@@ -5,6 +5,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import minimize_scalar
 from scipy.special import expit
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.svm import SVC
@@ -588,6 +589,103 @@ def test_sever_on_a_skorch_net():
     assert sever.outlier_mask_.sum() == 12
     assert sever.outlier_mask_[:8].mean() >= 0.75
     assert sever.predict(X).shape == (120,)
+
+
+def test_tau_of_a_skorch_net_on_a_subset_uses_the_nets_output_columns():
+    # skorch trains on the labels as output columns: on rows of classes 0 and 2 only, the
+    # loss of class 2 is column 2 (not column 1, the rank of 2 among the labels present)
+    from skorch import NeuralNetClassifier
+
+    X, y = make_classification(
+        90,
+        2,
+        n_informative=2,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    X = X.astype(np.float32)
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        _MLP, module__n_out=3, max_epochs=10, lr=0.5, train_split=None, verbose=0
+    ).fit(X, y)
+    Xs, ys = X[y != 1], y[y != 1]
+    res = poisonability_threshold(net, Xs, ys)
+    body = net.module_.body
+    with torch.no_grad():
+        phi = body[1](body[0](torch.as_tensor(Xs))).double().numpy()
+        W = body[2].weight.double().numpy()
+        b = body[2].bias.double().numpy()
+    H = phi @ W.T + b
+    P = np.exp(H - H.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    R = P - np.eye(3)[ys]
+    inner = np.sum(W * (R.T @ phi / len(ys))) + b @ R.mean(0)
+    assert res.n_classes == 3 and res.formula == "multiclass"
+    assert_allclose(res.inner_product, inner, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match=r"labels \['a', 'b'\] not among the model's classes"):
+        poisonability_threshold(net, Xs, np.where(ys == 0, "a", "b"))
+
+
+@pytest.mark.parametrize("labels", [["a", "b"], [1, 2], [0, 2]], ids=["str", "1-2", "0-2"])
+@pytest.mark.parametrize("make", [GradientCanceling, GradPC, Sever])
+def test_gc_family_with_a_skorch_net_needs_class_indices(make, labels):
+    # otherwise skorch fails deep inside torch, or (labels 0, 2 on a 3-output module)
+    # the losses are taken on the wrong output columns without a word
+    X, y = make_or(10, random_state=0)
+    y = np.asarray(labels)[y]
+    with pytest.raises(
+        ValueError,
+        match=rf"{make.__name__} with a skorch net needs y as the "
+        r"class indices 0, 1, ..., C-1.*LabelEncoder",
+    ):
+        make(_small_net(epochs=1)).fit(X.astype(np.float32), y)
+
+
+def test_gc_family_rejects_skorch_nets_it_does_not_model():
+    from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+    X, y = make_or(10, random_state=0)
+    X = X.astype(np.float32)
+    binary = NeuralNetBinaryClassifier(
+        torch.nn.Linear, module__in_features=2, module__out_features=1
+    )
+    for make in (GradientCanceling, GradPC, Sever):
+        with pytest.raises(
+            ValueError,
+            match=f"{make.__name__} supports skorch nets only as "
+            "NeuralNetClassifier.*NeuralNetBinaryClassifier",
+        ):
+            make(binary).fit(X, y)
+    weighted = NeuralNetClassifier(
+        torch.nn.Linear,
+        module__in_features=2,
+        module__out_features=2,
+        max_epochs=1,
+        criterion=torch.nn.CrossEntropyLoss,
+        train_split=None,
+        verbose=0,
+    )
+    for kwargs in (
+        {"criterion__weight": torch.tensor([1.0, 5.0])},
+        {"criterion__label_smoothing": 0.2},
+    ):
+        with pytest.raises(ValueError, match="class weights .* or label smoothing"):
+            GradPC(clone(weighted).set_params(**kwargs), max_iter=1).fit(X, y)
+
+
+def test_gc_family_with_a_float64_skorch_module():
+    # inputs follow the module's dtype (they were always cast to float32)
+    from skorch import NeuralNetClassifier
+
+    X, y = make_or(10, random_state=0)
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(_MLP().double(), max_epochs=2, lr=0.5, train_split=None, verbose=0)
+    pc = GradPC(net, epsilon_w=0.1, max_iter=3).fit(X, y)
+    assert next(pc.target_model_.module_.parameters()).dtype == torch.float64
+    Xp, yp = GradientCanceling(net, epsilon_w=0.1, epsilon_d=0.1, max_iter=2).fit_resample(X, y)
+    assert Xp.dtype == np.float64 and Xp.shape == (44, 2)
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])

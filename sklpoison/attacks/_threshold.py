@@ -7,7 +7,7 @@ from scipy.special import lambertw
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
-from ..utils.validation import _label_codes
+from ..utils.validation import _check_skorch_labels, _label_codes
 
 _FORMULAS = ("auto", "binary", "multiclass", "tau2")
 
@@ -267,7 +267,12 @@ def poisonability_threshold(
     else:
         kind = check_supported(model, "poisonability_threshold")
         check_is_fitted(model)
-        adapter = make_param_grad_adapter(model, classes=np.unique(y) if kind == "skorch" else None)
+        classes = None
+        if kind == "skorch":  # the net's classes (its output columns), not only those in y
+            fitted = getattr(model, "classes_", None)
+            classes = np.unique(y) if fitted is None else np.asarray(fitted)
+            classes = _check_skorch_labels(classes, "poisonability_threshold")
+        adapter = make_param_grad_adapter(model, classes=classes)
         if kind == "skorch":
             X = X.astype(np.float32)
         elif X.ndim != 2 or X.shape[1] != adapter.d:

@@ -68,6 +68,13 @@ def check_supported(estimator, who):
             raise ValueError(f"{who} does not support SGDClassifier(class_weight=...).")
         return "linear"
     if _torch.is_skorch_net(estimator):
+        if _torch.skorch_label_kind(estimator) != "index":
+            raise ValueError(
+                f"{who} supports skorch nets only as NeuralNetClassifier (one output per class, "
+                f"class-index targets); got {type(estimator).__name__}. For two classes, use a "
+                f"NeuralNetClassifier whose module has two outputs. Supported models: "
+                f"{SUPPORTED_MODELS}."
+            )
         return "skorch"
     raise ValueError(
         f"{who} does not support estimators of type {type(estimator).__name__}. "
@@ -444,6 +451,13 @@ class ParamGradSkorchAdapter(ParamGradTorchAdapter):
                 "sklpoison supports skorch nets whose criterion is torch.nn.NLLLoss (module "
                 "returns probabilities) or torch.nn.CrossEntropyLoss (module returns logits); got "
                 f"{type(net.criterion_).__name__}."
+            )
+        crit = net.criterion_
+        if getattr(crit, "weight", None) is not None or getattr(crit, "label_smoothing", 0.0):
+            raise ValueError(
+                "sklpoison does not model class weights (criterion__weight) or label smoothing "
+                f"(criterion__label_smoothing) in the loss of a skorch net; got {crit!r}. Use "
+                "the criterion without them."
             )
         module = net.module_
         self.net = net

@@ -300,14 +300,45 @@ def _default_estimator(estimator):
     return estimator
 
 
-def _validate_Xy(est, X, y, kind, reset=True):
-    """Validate ``X, y``; skorch nets get float32 inputs and int64 labels."""
-    if kind == "skorch":
-        X, y = validate_data(est, X, y, allow_nd=True, dtype=np.float32, reset=reset)
-        if y.dtype.kind in "iub":
-            y = y.astype(np.int64)
+def _skorch_input_dtype(net):
+    """The numpy dtype of a skorch net's module: float64 for a float64 module (given as an
+    instance, or made while torch's default dtype is float64), float32 otherwise."""
+    import torch
+
+    from . import _torch
+
+    module = getattr(net, "module_", getattr(net, "module", None))
+    if _torch.is_torch_module(module):
+        dtype = _torch.module_dtype_device(module)[0]
     else:
-        X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], reset=reset)
+        dtype = torch.get_default_dtype()
+    return np.float64 if dtype == torch.float64 else np.float32
+
+
+def _check_skorch_labels(y, who):
+    """int64 class indices ``0..C-1`` (every one present): skorch trains a classifier on
+    the labels as the columns of the module's output, and sklpoison's label codes (the
+    labels' ranks) must be those columns."""
+    classes = np.unique(y)
+    if y.dtype.kind not in "iubf" or not np.array_equal(classes, np.arange(classes.size)):
+        raise ValueError(
+            f"{who} with a skorch net needs y as the class indices 0, 1, ..., C-1, each "
+            f"present (skorch trains on the labels as the columns of the module's output); "
+            f"got labels {_show(classes)}. Encode them with "
+            "sklearn.preprocessing.LabelEncoder (its inverse_transform maps predictions back)."
+        )
+    return y.astype(np.int64)
+
+
+def _validate_Xy(est, X, y, kind, reset=True):
+    """Validate ``X, y``; skorch nets (``est.estimator``) get inputs of their module's
+    dtype (float32 unless the module is float64) and int64 class indices."""
+    if kind == "skorch":
+        dtype = _skorch_input_dtype(est.estimator)
+        X, y = validate_data(est, X, y, allow_nd=True, dtype=dtype, reset=reset)
+        check_classification_targets(y)
+        return X, _check_skorch_labels(y, type(est).__name__)
+    X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], reset=reset)
     check_classification_targets(y)
     return X, y
 
