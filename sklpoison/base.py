@@ -11,6 +11,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .utils.validation import _skorch_input_dtype
+
 
 def _sampler_fit_context(method):
     """``sklearn.base._fit_context`` with the subclass's ``_prefer_skip_nested_validation``.
@@ -163,7 +165,8 @@ class _DelegatingClassifierMixin:
         check_is_fitted(self)
         model = self._model()
         if self._kind_ == "skorch":
-            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+            dtype = _skorch_input_dtype(model)  # float32 unless the module is float64
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=dtype)
         else:
             X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return model, X

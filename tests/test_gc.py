@@ -684,6 +684,9 @@ def test_gc_family_with_a_float64_skorch_module():
     net = NeuralNetClassifier(_MLP().double(), max_epochs=2, lr=0.5, train_split=None, verbose=0)
     pc = GradPC(net, epsilon_w=0.1, max_iter=3).fit(X, y)
     assert next(pc.target_model_.module_.parameters()).dtype == torch.float64
+    assert_array_equal(pc.predict(X), pc.target_model_.predict(X))
+    assert pc.predict_proba(X).dtype == np.float64
+    assert Sever(net, removal_fraction=0.1, n_iter=1).fit(X, y).predict(X).shape == (40,)
     Xp, yp = GradientCanceling(net, epsilon_w=0.1, epsilon_d=0.1, max_iter=2).fit_resample(X, y)
     assert Xp.dtype == np.float64 and Xp.shape == (44, 2)
 
