@@ -40,6 +40,31 @@ class _InvertedDetector(SpectralSignatureDetector):
         return np.where(super().score_samples(X, y) < self.offset_, -1, 1)
 
 
+class _VagueNaNFlipper(LabelFlipper):
+    """Rejects NaN with a message that does not name it."""
+
+    def _fit(self, X, y):
+        if y is not None and np.isnan(np.asarray(X, dtype=float)).any():
+            raise ValueError("financial data invalid")
+        return super()._fit(X, y)
+
+
+class _VagueYFlipper(LabelFlipper):
+    """Rejects y=None with a message that does not name y."""
+
+    def _fit(self, X, y):
+        if y is None:
+            raise ValueError("Expected 2D array, got scalar array instead")
+        return super()._fit(X, y)
+
+
+class _LabelDroppingDetector(SpectralSignatureDetector):
+    """fit_predict forgets the labels (predict falls back on predicted labels)."""
+
+    def fit_predict(self, X, y=None):
+        return self.fit(X, y).predict(X)
+
+
 def test_base_sampler_is_public_and_aliased():
     assert BasePoisonSampler is BaseSampler
     assert issubclass(LabelFlipper, BaseSampler)
@@ -53,6 +78,21 @@ def test_sampler_checks_catch_dtype_and_index_bugs():
     with pytest.raises(AssertionError, match="unlisted label changed"):
         ec.check_sampler_changed_indices(_SilentFlipper(fraction=0.2, random_state=0))
     ec.check_sampler_changed_indices(LabelFlipper(fraction=0.2, random_state=0))
+
+
+def test_sampler_check_wants_messages_that_name_nan_and_y():
+    # a substring test passed these ("financial" holds "nan", "array" holds a "y")
+    with pytest.raises(AssertionError, match="unclear message: financial"):
+        ec.check_sampler_rejects_nan_and_missing_y(_VagueNaNFlipper(fraction=0.2))
+    with pytest.raises(AssertionError, match="unclear message: Expected 2D array"):
+        ec.check_sampler_rejects_nan_and_missing_y(_VagueYFlipper(fraction=0.2))
+    ec.check_sampler_rejects_nan_and_missing_y(LabelFlipper(fraction=0.2))
+
+
+def test_detector_fit_predict_check_catches_dropped_labels():
+    with pytest.raises(AssertionError, match="fit_predict differs with unrelated labels"):
+        ec.check_detector_fit_predict(_LabelDroppingDetector())
+    ec.check_detector_fit_predict(SpectralSignatureDetector())
 
 
 def test_sampler_aliases_are_read_only_and_follow_the_canonical_name():
