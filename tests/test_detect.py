@@ -226,7 +226,7 @@ def test_spectral_signature_matches_svd_and_flags_planted_cluster():
     assert_allclose(det.decision_function(X, y), det.score_samples(X, y) - det.offset_)
     # without labels or model: the nearest class mean decides the class
     assert_allclose(det.signature_scores(X[y == 1]), det.signature_scores(X[y == 1], y[y == 1]))
-    with pytest.raises(ValueError, match="not seen at fit"):
+    with pytest.raises(ValueError, match="not among the labels seen at fit"):
         det.signature_scores(X[:3], np.array([0, 1, 5]))
 
 

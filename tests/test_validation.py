@@ -83,7 +83,9 @@ def test_tiny_theta_warns_in_poison_transformer():
 
 
 @pytest.mark.parametrize(
-    "estimator", [Sever(), GradPC(), LNSVC(), LabelFlipper(), GradientCanceling()], ids=repr
+    "estimator",
+    [Sever(), GradPC(), LNSVC(), LabelFlipper(), GradientCanceling(), PoisonTransformer()],
+    ids=repr,
 )
 def test_one_class_error_names_the_wrapper(estimator):
     X = np.random.RandomState(0).normal(size=(20, 3))

@@ -9,7 +9,12 @@ from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_dat
 
 from ..base import BaseSampler, _FittedAlias
 from ..utils._images import resolve_image_shape
-from ..utils.validation import check_known_labels, check_y_given, fraction_to_count
+from ..utils.validation import (
+    check_known_labels,
+    check_n_classes,
+    check_y_given,
+    fraction_to_count,
+)
 
 _CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
 
@@ -171,7 +176,9 @@ class PoisonTransformer(BaseSampler):
             raise ValueError(
                 f"X must be (n, d), (n, H, W) or (n, C, H, W); got an array of shape {X.shape}."
             )
-        self.classes_ = np.unique(y)
+        self.classes_ = check_n_classes(
+            y, "PoisonTransformer", hint="Poisoning relabels rows of other classes as the target."
+        )
         if self.target_class is None:
             target = self.classes_[0]
         else:
@@ -338,7 +345,8 @@ class PoisonTransformer(BaseSampler):
         source_rows = np.flatnonzero(np.isin(y, self.source_classes_))
         if k > source_rows.size:
             raise ValueError(
-                f"theta={self.theta} asks for {k} poisoned rows, but only {source_rows.size} "
+                f"PoisonTransformer: theta={self.theta} asks for {k} poisoned rows, but only "
+                f"{source_rows.size} "
                 f"rows belong to the source classes {self.source_classes_.tolist()}. Lower "
                 f"theta or widen source_classes."
             )

@@ -19,7 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from ..utils._memory import check_memory
-from ..utils.validation import check_n_classes, encode_pm1, fraction_to_count
+from ..utils.validation import check_known_labels, check_n_classes, encode_pm1, fraction_to_count
 
 # dual variables above this value count as support vectors (the authors' threshold)
 _SV_TOL = 1e-5
@@ -641,13 +641,10 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             X_val = validate_data(self, X_val, reset=False, dtype=np.float64)
             y_val = column_or_1d(y_val, warn=True)
             check_consistent_length(X_val, y_val)
-            unknown = np.setdiff1d(np.unique(y_val), self.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"{name}.fit: y_val has labels {unknown.tolist()[:5]} not among the "
-                    f"training classes {self.classes_.tolist()}."
-                )
-            return np.arange(n_all), X_val, np.where(y_val == self.classes_[1], 1.0, -1.0)
+            check_known_labels(
+                y_val, self.classes_, f"{name}.fit", what="y_val", known_as="the training classes"
+            )
+            return np.arange(n_all), X_val, encode_pm1(y_val, self.classes_)
         split_seed = rng.randint(np.iinfo(np.int32).max)
         try:
             train_idx, val_idx = train_test_split(

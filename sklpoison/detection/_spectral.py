@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils import _torch
 from ..utils._images import resolve_image_shape
+from ..utils.validation import check_known_labels
 from ._base import _CONTAMINATION, _BaseScoreDetector
 
 
@@ -280,12 +281,7 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         X = self._validate_X(X, reset=False)
         F = self._features(X)
         y = self._labels(X, self._check_y(X, y), F)
-        idx = np.searchsorted(self.classes_, y)
-        idx = np.clip(idx, 0, self.classes_.size - 1)
-        unknown = self.classes_[idx] != y
-        if np.any(unknown):
-            raise ValueError(
-                f"y contains labels {np.unique(np.asarray(y)[unknown]).tolist()} not seen at fit "
-                f"({self.classes_.tolist()})."
-            )
+        idx = check_known_labels(
+            y, self.classes_, type(self).__name__, known_as="the labels seen at fit"
+        )
         return self._project(F, idx)

@@ -19,7 +19,9 @@ Samplers
     its inputs; it is deterministic under ``random_state``; it works inside an
     imbalanced-learn pipeline; it preserves the dtypes of ``X`` and ``y``
     (float32 stays float32), gives pandas back for pandas and accepts lists
-    and string labels; it rejects NaN and a missing ``y``; and it records the
+    and string labels and three classes; a single-class ``y`` either raises a
+    ValueError naming the sampler or changes nothing; it rejects NaN and a
+    missing ``y``; and it records the
     rows it created or changed in ``changed_indices_`` (sorted integer indices
     into the returned arrays, exactly the rows that differ from the input) and
     their number in ``n_changed_``, with every historical alias equal to them.
@@ -67,6 +69,7 @@ def _data(n_samples=60, n_features=4, n_classes=2, random_state=0):
         n_informative=2,
         n_redundant=0,
         n_classes=n_classes,
+        n_clusters_per_class=1 if n_classes > 2 else 2,
         random_state=random_state,
     )
     return X, y
@@ -263,6 +266,32 @@ def check_sampler_changed_indices(sampler):
         np.testing.assert_array_equal(getattr(s, alias), getattr(s, target), err_msg=alias)
 
 
+def check_sampler_multiclass(sampler):
+    """Three classes: consistent output, labels among the input's, exact ``changed_indices_``."""
+    X, y = _data(n_samples=90, n_classes=3)
+    s = _with_seed(sampler)
+    X_res, y_res = s.fit_resample(X, y)
+    assert X_res.shape[0] == y_res.shape[0] and X_res.shape[1:] == X.shape[1:]
+    assert set(np.unique(y_res)) <= {0, 1, 2}
+    unchanged = np.setdiff1d(np.arange(X.shape[0]), s.changed_indices_)
+    np.testing.assert_array_equal(y_res[unchanged], y[unchanged])
+
+
+def check_sampler_one_label(sampler):
+    """A single-class y raises a ValueError that names the sampler, or changes no row."""
+    X, _ = _data()
+    y = np.full(X.shape[0], 3)
+    s = _with_seed(sampler)
+    try:
+        X_res, y_res = s.fit_resample(X, y)
+    except ValueError as exc:
+        assert _name(sampler) in str(exc), f"the message does not name the sampler: {exc}"
+    else:
+        assert s.n_changed_ == 0, "a single-class y must not be resampled silently"
+        np.testing.assert_array_equal(y_res, y)
+        np.testing.assert_array_equal(X_res, X)
+
+
 SAMPLER_CHECKS = [
     check_sampler_has_no_transform,
     check_sampler_fit_returns_self,
@@ -276,6 +305,8 @@ SAMPLER_CHECKS = [
     check_sampler_string_labels,
     check_sampler_rejects_nan_and_missing_y,
     check_sampler_changed_indices,
+    check_sampler_multiclass,
+    check_sampler_one_label,
 ]
 
 
