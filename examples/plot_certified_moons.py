@@ -40,7 +40,7 @@ budgets = [0, 1, 2, 5, 10, 20, 50]
 # %%
 # Label flipping
 # --------------
-fig, ax = plt.subplots(figsize=(5, 3.8))
+fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
 flips = CertificationDisplay.from_estimator(
     base,
     X_train,
@@ -60,7 +60,7 @@ print("best-case bound:       ", np.round(flips.best[0], 3).tolist())
 # %%
 # Feature poisoning inside an epsilon ball
 # ----------------------------------------
-fig, ax = plt.subplots(figsize=(5, 3.8))
+fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
 feats = CertificationDisplay.from_estimator(
     base,
     X_train,
@@ -79,7 +79,7 @@ for eps, row in zip([0.01, 0.1], feats.worst):
 # %%
 # Unbounded adversary with gradient clipping
 # ------------------------------------------
-fig, ax = plt.subplots(figsize=(5, 3.8))
+fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
 unbounded = CertificationDisplay.from_estimator(
     base.set_params(unbounded=True, clip_gamma=0.5),
     X_train,
@@ -92,7 +92,6 @@ unbounded = CertificationDisplay.from_estimator(
 )
 ax.set_title("unbounded (clip 0.5)")
 print("certified accuracy, unbounded:", np.round(unbounded.worst[0], 3).tolist())
-plt.tight_layout()
 
 # %%
 # The certified accuracy equals the nominal accuracy at ``k = 0`` (the box

@@ -43,7 +43,7 @@ budgets = [0, 1, 2, 5, 10, 20]
 # %%
 # Linear regression: moved targets and moved features
 # ---------------------------------------------------
-fig, ax = plt.subplots(figsize=(5, 3.8))
+fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
 linear = IntervalCertifier("linear", lr=0.1, n_epochs=50, label_epsilon=0.5, random_state=0)
 labels = CertificationDisplay.from_estimator(
     linear,
@@ -54,6 +54,7 @@ labels = CertificationDisplay.from_estimator(
     budgets=budgets,
     budget_param="n_label_flips",
     ax=ax,
+    name="k targets moved by 0.5 sd",
 )
 print("linear regression, 50 full-batch steps, test MSE (standardised target)")
 print("k poisoned samples:            ", budgets)
@@ -69,16 +70,18 @@ feats = CertificationDisplay.from_estimator(
     budget_param="n_poison",
     epsilons=[0.05],
     ax=ax,
+    name="k features moved",
 )
 print("features moved by 0.05, upper: ", np.round(feats.worst[0], 3).tolist())
 print("nominal MSE:                   ", round(float(labels.nominal[0, 0]), 3))
 ax.set_title("linear regression")
+ax.set_xlabel("k poisoned samples")
 ax.set_yscale("log")
 
 # %%
 # ReLU network: a few large steps
 # -------------------------------
-fig, ax = plt.subplots(figsize=(5, 3.8))
+fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
 mlp = IntervalCertifier(
     "mlp",
     loss="squared_error",
@@ -104,7 +107,6 @@ print("  MSE lower bound:", np.round(net.best[0], 3).tolist())
 print("  nominal MSE:    ", round(float(net.nominal[0, 0]), 3))
 ax.set_title("MLP(16), label_epsilon = 0.1")
 ax.set_yscale("log")
-plt.tight_layout()
 
 # %%
 # At ``k = 0`` the three numbers coincide (the parameter set has zero width).

@@ -26,6 +26,7 @@ from sklearn.utils import Bunch
 from .utils._threads import thread_budget
 
 __all__ = [
+    "KappaSelection",
     "cv_results_to_csv",
     "format_tradeoff_table",
     "pareto_front",
@@ -180,6 +181,44 @@ def pareto_front(clean_accuracy, asr):
     return ~np.any(better_eq & strictly, axis=1)
 
 
+class KappaSelection(Bunch):
+    """The result of :func:`select_kappa`: a :class:`~sklearn.utils.Bunch` that prints readably.
+
+    Attributes (also keys): ``kappa``, ``asr``, ``clean_accuracy`` of the choice; ``theta``
+    (the θ selected for, or ``None`` for the worst case over ``thetas``); ``thetas`` (the θ
+    values the choice covers); ``min_clean_accuracy``; ``candidates`` (per-κ ``kappa``,
+    ``asr``, ``clean_accuracy`` and ``feasible``). ``print`` shows the choice and the
+    candidates table; ``repr`` one line.
+    """
+
+    def _scope(self):
+        thetas = ", ".join(f"{t:g}" for t in self.get("thetas", []))
+        if self.get("theta") is not None:
+            return f"at θ = {self.theta:g}"
+        return f"worst case over θ ∈ {{{thetas}}}" if thetas else "worst case over θ"
+
+    def __repr__(self):
+        theta = "worst case" if self.get("theta") is None else f"{self.theta:g}"
+        return (
+            f"KappaSelection(kappa={self.kappa:g}, asr={self.asr:.4g}, "
+            f"clean_accuracy={self.clean_accuracy:.4g}, theta={theta})"
+        )
+
+    def __str__(self):
+        c = self.candidates
+        lines = [
+            f"κ = {self.kappa:g}: attack success {self.asr:.3f}, clean accuracy "
+            f"{self.clean_accuracy:.3f}",
+            f"(the lowest attack success with clean accuracy ≥ "
+            f"{self.get('min_clean_accuracy')}, {self._scope()})",
+            f"{'kappa':>10}  {'attack success':>14}  {'clean accuracy':>14}  feasible",
+        ]
+        for k, a, acc, ok in zip(c.kappa, c.asr, c.clean_accuracy, c.feasible, strict=True):
+            mark = "  <- chosen" if k == self.kappa else ""
+            lines.append(f"{k:>10.4g}  {a:>14.3f}  {acc:>14.3f}  {'yes' if ok else 'no':>8}{mark}")
+        return "\n".join(lines)
+
+
 def select_kappa(
     cv_results,
     *,
@@ -207,12 +246,14 @@ def select_kappa(
 
     Returns
     -------
-    result : Bunch
-        ``kappa``, ``asr`` and ``clean_accuracy`` of the choice, ``theta``
-        (the given θ or ``None``) and ``candidates``: the per-κ table the choice
-        was made from (``kappa``, ``asr``, ``clean_accuracy``, ``feasible``).
-        Ties in attack success go to the higher clean accuracy, then the
-        smaller κ.
+    result : KappaSelection
+        A :class:`~sklearn.utils.Bunch` with ``kappa``, ``asr`` and
+        ``clean_accuracy`` of the choice, ``theta`` (the given θ or ``None``),
+        ``thetas`` (the θ values the choice covers), ``min_clean_accuracy`` and
+        ``candidates``: the per-κ table the choice was made from (``kappa``,
+        ``asr``, ``clean_accuracy``, ``feasible``). Ties in attack success go to
+        the higher clean accuracy, then the smaller κ. ``print(result)`` shows
+        the choice and the table.
 
     Raises
     ------
@@ -226,8 +267,18 @@ def select_kappa(
     >>> res = {"param_m__kappa": [0.0, 1.0, 10.0], "param_p__theta": [0.1, 0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.97, 0.93, 0.60],
     ...        "mean_test_asr": [0.95, 0.30, 0.05]}
-    >>> select_kappa(res, min_clean_accuracy=0.9).kappa
+    >>> choice = select_kappa(res, min_clean_accuracy=0.9)
+    >>> choice.kappa
     1.0
+    >>> choice
+    KappaSelection(kappa=1, asr=0.3, clean_accuracy=0.93, theta=worst case)
+    >>> print(choice)
+    κ = 1: attack success 0.300, clean accuracy 0.930
+    (the lowest attack success with clean accuracy ≥ 0.9, worst case over θ ∈ {0.1})
+         kappa  attack success  clean accuracy  feasible
+             0           0.950           0.970       yes
+             1           0.300           0.930       yes  <- chosen
+            10           0.050           0.600        no
     """
     if not isinstance(min_clean_accuracy, Real) or not 0 <= min_clean_accuracy <= 1:
         raise ValueError(
@@ -263,11 +314,13 @@ def select_kappa(
     idx = np.flatnonzero(feasible)
     # lowest asr, then highest clean accuracy, then smallest kappa
     best = idx[np.lexsort((kappas[idx], -acc[idx], asr[idx]))[0]]
-    return Bunch(
+    return KappaSelection(
         kappa=float(kappas[best]),
         asr=float(asr[best]),
         clean_accuracy=float(acc[best]),
         theta=None if theta is None else float(theta),
+        thetas=np.unique(table.theta[rows]).tolist(),
+        min_clean_accuracy=min_clean_accuracy,
         candidates=candidates,
     )
 

@@ -236,3 +236,25 @@ def test_sweep_scores_do_not_depend_on_the_thread_count(tmp_path):
         assert_allclose(
             [float(r[key]) for r in results[0]], [float(r[key]) for r in results[1]], atol=1e-12
         )
+
+
+def test_select_kappa_prints_readably_and_keeps_attribute_access():
+    from sklpoison.model_selection import KappaSelection
+
+    res = _cv_results(ROWS)
+    worst = select_kappa(res, min_clean_accuracy=0.9)
+    assert isinstance(worst, KappaSelection)
+    assert worst.kappa == worst["kappa"] == 1.0 and worst.theta is None
+    assert worst.thetas == [0.05, 0.1] and worst.min_clean_accuracy == 0.9
+    assert repr(worst) == (
+        "KappaSelection(kappa=1, asr=0.5, clean_accuracy=0.91, theta=worst case)"
+    )
+    text = str(worst).splitlines()
+    assert text[0] == "κ = 1: attack success 0.500, clean accuracy 0.910"
+    assert "worst case over θ ∈ {0.05, 0.1}" in text[1] and "≥ 0.9" in text[1]
+    assert text[2].split() == ["kappa", "attack", "success", "clean", "accuracy", "feasible"]
+    assert text[4].split() == ["1", "0.500", "0.910", "yes", "<-", "chosen"]
+    assert text[5].split() == ["10", "0.100", "0.550", "no"]
+    at5 = select_kappa(res, min_clean_accuracy=0.9, theta=0.05)
+    assert repr(at5).endswith("theta=0.05)") and "at θ = 0.05" in str(at5)
+    assert "None" not in str(worst) + repr(worst)

@@ -366,9 +366,8 @@ def _save_plot(cv_results, path, *, title):
 
     from ..plotting._safety_efficacy import SafetyEfficacyDisplay
 
-    fig = Figure(figsize=(6.5, 4.8))
+    fig = Figure(figsize=(6.5, 4.8), layout="constrained")
     disp = SafetyEfficacyDisplay.from_cv_results(cv_results, ax=fig.subplots())
     disp.ax_.set_title(f"Safety-efficacy trade-off: {title}", fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     return disp

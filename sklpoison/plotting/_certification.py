@@ -33,6 +33,8 @@ class CertificationDisplay:
     ax_ : matplotlib Axes
     lines_ : list of matplotlib Line2D
         The worst-case curves, one per epsilon.
+    best_lines_ : list of matplotlib Line2D
+        The best-case curves (dotted), one per epsilon, when ``best`` is given.
 
     Examples
     --------
@@ -75,6 +77,7 @@ class CertificationDisplay:
         budget_name="k",
         metric="accuracy",
         ax=None,
+        name=None,
     ):
         """Plot precomputed certificates.
 
@@ -84,6 +87,9 @@ class CertificationDisplay:
             See the class parameters.
         ax : matplotlib Axes or None, default=None
             Where to draw; a new figure when ``None``.
+        name : str or None, default=None
+            Legend label of the certified curve (e.g. the threat model), useful when
+            several displays share one axes.
 
         Returns
         -------
@@ -110,7 +116,7 @@ class CertificationDisplay:
             budget_name=budget_name,
             metric=metric,
         )
-        return display.plot(ax=ax)
+        return display.plot(ax=ax, name=name)
 
     @classmethod
     def from_estimator(
@@ -126,6 +132,7 @@ class CertificationDisplay:
         epsilons=None,
         test_epsilon=0.0,
         ax=None,
+        name=None,
     ):
         """Refit a certifier for every budget (and epsilon) and plot its certificates.
 
@@ -148,6 +155,8 @@ class CertificationDisplay:
             Test-time perturbation radius passed to the certificates.
         ax : matplotlib Axes or None, default=None
             Where to draw; a new figure when ``None``.
+        name : str or None, default=None
+            Legend label of the certified curve (see :meth:`from_results`).
 
         Returns
         -------
@@ -183,17 +192,21 @@ class CertificationDisplay:
             budget_name=budget_param,
             metric=metric,
             ax=ax,
+            name=name,
         )
 
-    def plot(self, ax=None, *, show_best=True):
+    def plot(self, ax=None, *, show_best=True, name=None):
         """Draw the curves.
 
         Parameters
         ----------
         ax : matplotlib Axes or None, default=None
-            Where to draw; a new figure when ``None``.
+            Where to draw; a new figure when ``None``. Displays drawn on one axes share its
+            legend (each label once).
         show_best : bool, default=True
             Also draw the best-case bound (dotted).
+        name : str or None, default=None
+            Legend label of the certified curve (with ``epsilons``: its prefix).
 
         Returns
         -------
@@ -203,7 +216,8 @@ class CertificationDisplay:
         import matplotlib.pyplot as plt
 
         if ax is None:
-            fig, ax = plt.subplots(figsize=(5, 3.6))
+            # constrained layout keeps the axis labels inside the saved figure
+            fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
         else:
             fig = ax.figure
         budgets = np.asarray(self.budgets)
@@ -211,25 +225,46 @@ class CertificationDisplay:
         best = None if self.best is None else np.atleast_2d(np.asarray(self.best, dtype=float))
         word = "accuracy" if self.metric == "accuracy" else "MSE"
         self.lines_ = []
+        bound = ("lower", "upper") if self.metric == "accuracy" else ("upper", "lower")
+        worst_text = f"certified ({bound[0]} bound)"
+        best_text = f"best case ({bound[1]} bound)"
+        self.best_lines_ = []
         for i in range(worst.shape[0]):
-            label = f"certified {word}"
-            if self.epsilons is not None:
-                label += f", $\\epsilon$={self.epsilons[i]:g}"
+            label = worst_text if self.epsilons is None else f"$\\epsilon$={self.epsilons[i]:g}"
+            if name is not None:
+                label = name if self.epsilons is None else f"{name}, {label}"
             (line,) = ax.plot(budgets, worst[i], marker="o", label=label)
             self.lines_.append(line)
             if show_best and best is not None:
-                ax.plot(budgets, best[i], ls=":", color=line.get_color())
+                (dotted,) = ax.plot(
+                    budgets,
+                    best[i],
+                    ls=":",
+                    color=line.get_color(),
+                    label=best_text if self.epsilons is None and name is None else None,
+                )
+                self.best_lines_.append(dotted)
+        if self.epsilons is not None or name is not None:  # a key for the styles, in gray
+            from matplotlib.lines import Line2D
+
+            ax.plot([], [], color="gray", marker="o", label=worst_text)
+            if self.best_lines_:
+                ax.add_line(Line2D([], [], color="gray", ls=":", label=best_text))
         if self.nominal is not None:
             nominal = np.atleast_2d(np.asarray(self.nominal, dtype=float))
             if nominal.size == 1:
-                ax.axhline(float(nominal.ravel()[0]), color="k", ls="--", label=f"nominal {word}")
+                ax.axhline(float(nominal.ravel()[0]), color="k", ls="--", label="nominal")
             else:
                 nominal = nominal.reshape(-1, len(budgets))[0]
-                ax.plot(budgets, nominal, "k--", label=f"nominal {word}")
+                ax.plot(budgets, nominal, "k--", label="nominal")
         ax.set_xlabel(self.budget_name)
-        ax.set_ylabel(word)
+        ax.set_ylabel(f"{word} on the test data")
         if self.metric == "accuracy":
             ax.set_ylim(-0.02, 1.02)
-        ax.legend(loc="best", fontsize="small")
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))  # another display on this axes: each label once
+        keys = [k for k in (worst_text, best_text, "nominal") if k in unique]  # styles last
+        order = [k for k in unique if k not in keys] + keys
+        ax.legend([unique[k] for k in order], order, loc="best", fontsize="small")
         self.figure_, self.ax_ = fig, ax
         return self

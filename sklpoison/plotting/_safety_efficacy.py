@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..model_selection import pareto_front, tradeoff_table
+from ._labels import place_labels
 
 __all__ = ["SafetyEfficacyDisplay"]
 
@@ -41,6 +42,11 @@ class SafetyEfficacyDisplay:
         θ -> the :class:`matplotlib.lines.Line2D` of its curve.
     pareto_lines_ : dict
         θ (or ``"all"``) -> the :class:`matplotlib.lines.Line2D` of the front.
+    errorbars_ : dict
+        θ -> the :class:`~matplotlib.container.ErrorbarContainer` of its curve (empty without
+        standard deviations or with ``errorbars=False``).
+    annotations_ : list of matplotlib Text
+        The κ labels.
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
@@ -78,7 +84,7 @@ class SafetyEfficacyDisplay:
         asr_key="asr",
         ax=None,
         annotate=True,
-        errorbars=False,
+        errorbars=True,
         pareto="per_theta",
         front_kw=None,
     ):
@@ -97,9 +103,9 @@ class SafetyEfficacyDisplay:
         ax : matplotlib Axes or None, default=None
             Where to draw; ``None`` makes a new figure.
         annotate : bool, default=True
-            Write the value of κ next to each point.
-        errorbars : bool, default=False
-            Draw the fold standard deviations as error bars.
+            Write the value of κ next to each point (placed so that labels do not overlap).
+        errorbars : bool, default=True
+            Draw the standard deviations across folds (``std_test_*``) as error bars.
         pareto : {"per_theta", "all"} or None, default="per_theta"
             Mark the Pareto front within each θ, over all points, or not at all.
         front_kw : dict or None, default=None
@@ -134,7 +140,7 @@ class SafetyEfficacyDisplay:
             ax=ax, annotate=annotate, errorbars=errorbars, pareto=pareto, front_kw=front_kw
         )
 
-    def plot(self, ax=None, *, annotate=True, errorbars=False, pareto="per_theta", front_kw=None):
+    def plot(self, ax=None, *, annotate=True, errorbars=True, pareto="per_theta", front_kw=None):
         """Draw the curves and the Pareto front.
 
         Parameters
@@ -142,9 +148,9 @@ class SafetyEfficacyDisplay:
         ax : matplotlib Axes or None, default=None
             Where to draw; ``None`` makes a new figure.
         annotate : bool, default=True
-            Write κ next to each point.
-        errorbars : bool, default=False
-            Draw fold standard deviations (when known).
+            Write κ next to each point (placed so that labels do not overlap).
+        errorbars : bool, default=True
+            Draw the standard deviations across folds (when known) as error bars.
         pareto : {"per_theta", "all"} or None, default="per_theta"
             Mark the Pareto front within each θ, over all points, or not at all.
         front_kw : dict or None, default=None
@@ -157,7 +163,7 @@ class SafetyEfficacyDisplay:
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4.5))
+            _, ax = plt.subplots(figsize=(6.5, 4.8), layout="constrained")
         acc, asr, theta, kappa = self.clean_accuracy, self.asr, self.theta, self.kappa
         if not (acc.shape == asr.shape == theta.shape == kappa.shape) or acc.ndim != 1:
             raise ValueError(
@@ -181,6 +187,7 @@ class SafetyEfficacyDisplay:
         else:
             fronts = {}
         self.lines_ = {}
+        self.errorbars_ = {}
         for t in thetas:
             idx = groups[t]
             idx = idx[np.argsort(kappa[idx], kind="stable")]
@@ -188,25 +195,18 @@ class SafetyEfficacyDisplay:
             (line,) = ax.plot(acc[idx], asr[idx], marker="o", label=label)
             self.lines_[t] = line
             if errorbars and self.asr_std is not None and self.clean_accuracy_std is not None:
-                ax.errorbar(
+                self.errorbars_[t] = ax.errorbar(
                     acc[idx],
                     asr[idx],
-                    xerr=np.asarray(self.clean_accuracy_std)[idx],
-                    yerr=np.asarray(self.asr_std)[idx],
+                    xerr=np.asarray(self.clean_accuracy_std, dtype=float)[idx],
+                    yerr=np.asarray(self.asr_std, dtype=float)[idx],
                     fmt="none",
                     ecolor=line.get_color(),
-                    alpha=0.5,
+                    elinewidth=0.8,
+                    capsize=2,
+                    alpha=0.45,
+                    zorder=line.get_zorder() - 0.1,
                 )
-            if annotate:
-                for i in idx:
-                    ax.annotate(
-                        f"κ={kappa[i]:g}",
-                        (acc[i], asr[i]),
-                        textcoords="offset points",
-                        xytext=(4, 4),
-                        fontsize=7,
-                        color=line.get_color(),
-                    )
         kw = {
             "linestyle": "--",
             "color": "black",
@@ -227,7 +227,24 @@ class SafetyEfficacyDisplay:
         ax.set_ylabel("attack success rate (lower is better)")
         ax.set_title("Safety-efficacy trade-off along κ")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        handles, labels = ax.get_legend_handles_labels()
+        if self.errorbars_:
+            from matplotlib.lines import Line2D
+
+            handles.append(Line2D([], [], color="gray", alpha=0.6, marker="|", ls="-", lw=0.8))
+            labels.append("± 1 std over CV folds")
+        ax.legend(handles, labels, fontsize=8)
+        self.annotations_ = []
+        if annotate:
+            order = [i for t in thetas for i in groups[t]]
+            colors = {i: self.lines_[t].get_color() for t in thetas for i in groups[t]}
+            self.annotations_ = place_labels(
+                ax,
+                acc[order],
+                asr[order],
+                [f"κ={kappa[i]:g}" for i in order],
+                [colors[i] for i in order],
+            )
         self.ax_ = ax
         self.figure_ = ax.figure
         return self

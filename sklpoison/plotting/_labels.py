@@ -1,0 +1,134 @@
+"""Point labels that do not overlap: a greedy placement in display space."""
+
+import numpy as np
+
+# candidate directions around a point (first choice: up and to the right)
+_DIRECTIONS = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+_DISTANCES = (3.0, 12.0, 22.0)  # points from the point; beyond the first, a leader line
+_MARKER_RADIUS = 5.0  # points kept free around every point
+
+
+def _text_size(text, fontsize):
+    """Width and height of ``text`` in points (no renderer needed)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    width, height, _ = TextToPath().get_text_width_height_descent(
+        text, FontProperties(size=fontsize), ismath=False
+    )
+    return width, max(height, 0.8 * fontsize)
+
+
+def _overlap(a, b):
+    """Overlap area of boxes ``(x0, y0, x1, y1)``."""
+    dx = min(a[2], b[2]) - max(a[0], b[0])
+    dy = min(a[3], b[3]) - max(a[1], b[1])
+    return dx * dy if dx > 0 and dy > 0 else 0.0
+
+
+def _line_samples(ax, scale, step=3.0):
+    """Points (in points) every ``step`` along every line drawn on ``ax``, steps included."""
+    from matplotlib.cbook import STEP_LOOKUP_MAP
+
+    out = []
+    for line in ax.get_lines():
+        if not line.get_visible() or line.get_linestyle() in ("None", "", " "):
+            continue
+        xy = np.asarray(line.get_xydata(), dtype=float)
+        if len(xy) < 2:
+            continue
+        style = line.get_drawstyle()
+        if style in STEP_LOOKUP_MAP and style != "default":
+            xy = np.column_stack(STEP_LOOKUP_MAP[style](xy[:, 0], xy[:, 1]))
+        disp = ax.transData.transform(xy) / scale
+        for a, b in zip(disp[:-1], disp[1:]):
+            k = max(1, int(np.hypot(*(b - a)) // step))
+            t = np.linspace(0, 1, k + 1)[:, None]
+            out.append(a + t * (b - a))
+    return np.concatenate(out) if out else np.empty((0, 2))
+
+
+def place_labels(ax, x, y, texts, colors, *, fontsize=7):
+    """Annotate points ``(x[i], y[i])`` with ``texts[i]`` so that no two labels overlap.
+
+    Each label goes to the first position around its point (near first, then farther with a
+    thin leader line) that overlaps neither an earlier label nor any point nor a drawn line
+    (else to the least-overlapping one); points in crowded places are labelled first.
+    Positions are computed for the axes' current data limits (autoscaled first), so call
+    this after everything else is drawn.
+
+    Returns
+    -------
+    annotations : list of matplotlib Text, in the order of the points
+    """
+    ax.autoscale_view()
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(texts)
+    if n == 0:
+        return []
+    scale = ax.figure.dpi / 72.0  # points -> pixels
+    pts = ax.transData.transform(np.column_stack([x, y])) / scale  # in points
+    bbox = ax.get_window_extent()
+    frame = (bbox.x0 / scale, bbox.y0 / scale, bbox.x1 / scale, bbox.y1 / scale)
+    r = _MARKER_RADIUS
+    markers = [(px - r, py - r, px + r, py + r) for px, py in pts]
+    # crowded points first: the number of other points within 30 points
+    dist = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+    order = np.argsort(-(dist < 30).sum(axis=1), kind="stable")
+    lines = _line_samples(ax, scale)
+    placed = []
+    out = [None] * n
+    for i in order:
+        w, h = _text_size(texts[i], fontsize)
+        best = None
+        for d in _DISTANCES:
+            for ux, uy in _DIRECTIONS:
+                norm = np.hypot(ux, uy)
+                ox, oy = d * ux / norm + r * ux, d * uy / norm + r * uy
+                ax_ = pts[i, 0] + ox
+                ay_ = pts[i, 1] + oy
+                x0 = ax_ if ux > 0 else (ax_ - w if ux < 0 else ax_ - w / 2)
+                y0 = ay_ if uy > 0 else (ay_ - h if uy < 0 else ay_ - h / 2)
+                box = (x0, y0, x0 + w, y0 + h)
+                cost = sum(_overlap(box, b) for b in placed)
+                cost += sum(_overlap(box, m) for j, m in enumerate(markers) if j != i)
+                # lines crossing the label: a lighter cost per sampled point inside the box
+                cost += 2.0 * np.count_nonzero(
+                    (lines[:, 0] > box[0])
+                    & (lines[:, 0] < box[2])
+                    & (lines[:, 1] > box[1])
+                    & (lines[:, 1] < box[3])
+                )
+                inside = (
+                    box[0] >= frame[0]
+                    and box[1] >= frame[1]
+                    and box[2] <= frame[2]
+                    and box[3] <= frame[3]
+                )
+                cost += 0 if inside else w * h
+                if best is None or cost < best[0] - 1e-9:
+                    best = (cost, box, (ox, oy), (ux, uy), d)
+                if cost == 0:
+                    break
+            if best[0] == 0:
+                break
+        _, box, (ox, oy), (ux, uy), d = best
+        placed.append(box)
+        arrow = None
+        if d > _DISTANCES[0]:
+            arrow = {"arrowstyle": "-", "color": colors[i], "lw": 0.6, "alpha": 0.7}
+        out[i] = ax.annotate(
+            texts[i],
+            (x[i], y[i]),
+            textcoords="offset points",
+            xytext=(ox, oy),
+            ha="left" if ux > 0 else ("right" if ux < 0 else "center"),
+            va="bottom" if uy > 0 else ("top" if uy < 0 else "center"),
+            fontsize=fontsize,
+            color=colors[i],
+            arrowprops=arrow,
+            annotation_clip=False,
+            bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75},
+        )
+    return out
