@@ -179,6 +179,15 @@ def test_round_uses_python_round():
         ({"theta": 1.0, "trigger_size": 1}, np.zeros((4, 4)), [0, 1, 0, 1], "only 2 rows"),
         ({"source_classes": [0], "target_class": 0}, np.zeros((4, 4)), [0, 1, 0, 1], "must not"),
         ({"source_classes": [9], "target_class": 0}, np.zeros((4, 4)), [0, 1, 0, 1], "not among"),
+        # never cast to y's dtype first (0.7 became class 0, 'negative' the '<U3' class 'neg')
+        ({"source_classes": [0.7], "target_class": 1}, np.zeros((4, 4)), [0, 1, 0, 1], r"\[0\.7\]"),
+        ({"source_classes": ["a"], "target_class": 1}, np.zeros((4, 4)), [0, 1, 0, 1], "not among"),
+        (
+            {"source_classes": ["negative"], "target_class": "pos"},
+            np.zeros((4, 4)),
+            ["neg", "pos", "neg", "pos"],
+            r"\['negative'\] not among",
+        ),
         ({"position": "middle"}, np.zeros((4, 4)), [0, 1, 0, 1], "position"),
         ({"mode": "swap"}, np.zeros((4, 4)), [0, 1, 0, 1], "mode"),
     ],

@@ -193,14 +193,16 @@ class PoisonTransformer(BaseSampler):
         if self.source_classes is None:
             sources = self.classes_[self.classes_ != target]
         else:
-            sources = np.unique(np.asarray(self.source_classes, dtype=self.classes_.dtype))
-            check_known_labels(
-                sources,
+            # not cast to y's dtype first: that would turn 0.7 into class 0 and 'negative'
+            # into class 'neg' (a '<U3' array) without a word
+            codes = check_known_labels(
+                np.unique(np.asarray(self.source_classes)),
                 self.classes_,
                 "PoisonTransformer",
                 what="source_classes",
                 known_as="the classes in y",
             )
+            sources = self.classes_[codes]
             if np.any(sources == target):
                 raise ValueError(
                     f"source_classes must not contain the target class {target!r}: poisoning "
