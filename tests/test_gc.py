@@ -422,6 +422,10 @@ def test_bad_inputs():
         poisonability_threshold(model3, X3, np.r_[y3[:-1], 7])
     with pytest.raises(ValueError, match="clip"):
         GradientCanceling(clip=(0.0, 1.0, 2.0), max_iter=1).fit_resample(X, y)
+    with pytest.raises(ValueError, match=r"clip=\(nan, 1\.0\) holds NaN"):  # was a divergence
+        GradientCanceling(clip=(np.nan, 1.0), max_iter=1).fit_resample(X, y)
+    Xp, _ = GradientCanceling(clip=(-np.inf, 0.5), max_iter=2).fit_resample(X, y)
+    assert Xp[len(X) :].max() <= 0.5  # the poisons; an infinite bound is no bound
 
 
 def test_linear_adapter_with_theta_roundtrip():

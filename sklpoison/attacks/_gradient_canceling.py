@@ -305,6 +305,11 @@ class GradientCanceling(BaseSampler):
         if len(self.clip) != 2:
             raise ValueError(f"clip must be a bool or a (low, high) pair; got {self.clip!r}.")
         low, high = (np.broadcast_to(np.asarray(v, dtype=X.dtype), X.shape[1:]) for v in self.clip)
+        if np.any(np.isnan(low)) or np.any(np.isnan(high)):  # NaN compares False: no clip
+            raise ValueError(
+                f"GradientCanceling: clip={self.clip!r} holds NaN; give numbers as bounds "
+                "(-np.inf / np.inf for no bound)."
+            )
         if np.any(low > high):
             raise ValueError("clip=(low, high) needs low <= high everywhere.")
         return low, high
