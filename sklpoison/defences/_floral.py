@@ -420,10 +420,10 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Number of rounds played (fewer than ``n_rounds`` when ``n_iter_no_change``
         stopped the game).
-    validation_scores_ : ndarray of shape (n_iter_,)
+    validation_scores_ : ndarray of shape (n_rounds_played,)
         With ``early_stopping``: the validation accuracy of every round's classifier
-        (not set otherwise).
-    validation_losses_ : ndarray of shape (n_iter_,)
+        (not set otherwise); ``n_rounds_played`` is ``n_iter_``.
+    validation_losses_ : ndarray of shape (n_rounds_played,)
         With ``early_stopping``: the mean validation hinge loss of every round.
     best_round_ : int
         With ``early_stopping``: the (0-based) round whose classifier is returned.
