@@ -168,6 +168,45 @@ def test_concurrent_parameter_gradients_on_one_skorch_net(bn_model):
             assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("kind", ["skorch", "sklpoison"])
+def test_spectral_detector_without_labels_never_calls_the_nets_predict(bn_model, kind):
+    # skorch's predict puts the caller's module in eval mode and leaves it there: the
+    # labels come from an eval view instead, decoded as the net's predict decodes them
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 12)).astype(np.float32)
+    y = rng.randint(0, 4, size=80)
+    if kind == "skorch":
+        net = skorch.NeuralNetClassifier(
+            torch.nn.Sequential(bn_model, torch.nn.Softmax(dim=-1)),
+            max_epochs=1,
+            train_split=None,
+            verbose=0,
+        ).fit(X, y)
+    else:
+        net = GradRegNetClassifier(bn_model, max_epochs=1, random_state=0).fit(
+            X, np.array(list("abcd"))[y]
+        )
+    net.module_.train()
+    flags = [m.training for m in net.module_.modules()]
+    with _Watcher(net.module_) as watcher:
+        det = SpectralSignatureDetector(net).fit(X)
+        scores = det.score_samples(X)
+    assert watcher.seen == {tuple(flags)}
+    expected = copy.deepcopy(net).predict(X)  # the labels the detector must have used
+    ref = SpectralSignatureDetector(net).fit(X, expected)
+    assert_array_equal(det.classes_, ref.classes_)
+    assert_allclose(scores, ref.score_samples(X, expected))
+    # clone drops the fit: an error, unless the net is frozen
+    with pytest.raises(ValueError, match="not fitted.*FrozenEstimator"):
+        clone(SpectralSignatureDetector(net)).fit(X, y)
+    frozen = clone(SpectralSignatureDetector(FrozenEstimator(net))).fit(X)
+    assert_allclose(frozen.score_samples(X), scores)
+    assert [m.training for m in net.module_.modules()] == flags
+
+
 def test_eval_view_computes_eval_mode_and_shares_parameters(bn_model):
     view = _torch.eval_view(bn_model)
     x = torch.randn(7, 12)

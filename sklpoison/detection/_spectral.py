@@ -3,6 +3,7 @@
 from numbers import Integral
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -32,7 +33,9 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         ``feature_extractor``), in eval mode on the module's device; the hook and
         the eval flags live on a view of the module that shares its tensors, so the
         caller's module is never modified. Any other fitted estimator: the inputs, with the
-        estimator's predictions as labels.
+        estimator's predictions as labels. :func:`sklearn.base.clone` (and so
+        ``GridSearchCV``) clones a skorch net unfitted: wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` to keep it fitted.
     feature_extractor : callable, str or None, default=None
         ``callable(X) -> features`` of shape ``(n, p)`` (overrides the above);
         a str names a submodule of the torch module whose output is taken.
@@ -111,8 +114,23 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         self.image_shape = image_shape
 
     # ---------------------------------------------------------------- features
-    def _torch_module(self):
+    def _model(self):
+        """The estimator, out of any FrozenEstimator; an unfitted skorch net raises."""
+        from sklearn.frozen import FrozenEstimator
+
         est = self.estimator
+        while isinstance(est, FrozenEstimator):  # kept fitted through clone: unwrap
+            est = est.estimator
+        if _torch.is_skorch_net(est) and not _torch.is_fitted_skorch_net(est):
+            raise ValueError(
+                f"The skorch net {type(est).__name__} is not fitted: fit it before detecting. "
+                "clone (and so GridSearchCV, cross_validate) clones it unfitted: wrap it in "
+                "sklearn.frozen.FrozenEstimator to keep it fitted."
+            )
+        return est
+
+    def _torch_module(self):
+        est = self._model()
         if est is None:
             return None
         if _torch.is_fitted_skorch_net(est):
@@ -143,7 +161,7 @@ class SpectralSignatureDetector(_BaseScoreDetector):
 
     def _module_input(self, X):
         shape = (
-            getattr(self.estimator, "image_shape_", None)
+            getattr(self._model(), "image_shape_", None)
             or resolve_image_shape(self.input_shape_, self.image_shape)
             or self.input_shape_
         )
@@ -186,7 +204,7 @@ class SpectralSignatureDetector(_BaseScoreDetector):
     def _labels(self, X, y, F=None):
         if y is not None:
             return y
-        est = self.estimator
+        est = self._model()
         if est is None:
             if self.classes_.size == 1:
                 return np.full(X.shape[0], self.classes_[0])
@@ -198,19 +216,24 @@ class SpectralSignatureDetector(_BaseScoreDetector):
                 + np.einsum("cd,cd->c", self.means_, self.means_)[None, :]
             )
             return self.classes_[np.argmin(d2, axis=1)]
-        if hasattr(est, "predict") and not _torch.is_torch_module(est):
-            # skorch nets take the layout they were fitted on; sklearn models flat rows
-            Xp = X if _torch.is_skorch_net(est) else X.reshape(X.shape[0], -1)
-            return np.asarray(est.predict(Xp))
+        module = self._torch_module()
+        if module is None:  # sklearn models take flat rows
+            return np.asarray(est.predict(X.reshape(X.shape[0], -1)))
+        # a fitted skorch net is not asked to predict: skorch's predict puts the caller's
+        # module in eval mode (and leaves it there); its module runs on an eval view instead
         import torch
 
-        module = self._torch_module()
         with torch.no_grad():
             out = _torch.forward(
                 _torch.eval_view(module),
                 _torch.to_tensor(self._module_input(X), module=module),
             )
-        return _torch.to_numpy(out.reshape(out.shape[0], -1).argmax(dim=1), dtype=None)
+        out = _torch.to_numpy(out.reshape(out.shape[0], -1), dtype=None)
+        if _torch.is_skorch_net(est) and _torch.skorch_label_kind(est) == "binary":
+            return (expit(out[:, 0]) > est.threshold).astype(np.uint8)  # skorch's predict
+        codes = out.argmax(axis=1)
+        # sklpoison.nn nets predict their classes_; skorch's NeuralNetClassifier the indices
+        return est.classes_[codes] if hasattr(est, "label_encoder_") else codes
 
     # --------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=False)
