@@ -130,3 +130,16 @@ def test_certifier_checks_catch_a_box_without_the_nominal_model(monkeypatch):
         ec.check_certifier_box_contains_nominal(cert)
     with pytest.raises(AssertionError):
         ec.check_certifier_monotone_in_budget(cert)
+
+
+class _DensifyingFlipper(LabelFlipper):
+    """Quietly densifies sparse X although its tags say it does not take sparse input."""
+
+    def _fit(self, X, y):
+        return super()._fit(X.toarray() if hasattr(X, "toarray") else X, y)
+
+
+def test_sparse_check_catches_a_sampler_that_accepts_sparse_silently():
+    with pytest.raises(AssertionError, match="accepted sparse X"):
+        ec.check_sampler_sparse_rejected(_DensifyingFlipper(fraction=0.2, random_state=0))
+    ec.check_sampler_sparse_rejected(LabelFlipper(fraction=0.2, random_state=0))

@@ -292,6 +292,30 @@ def check_sampler_one_label(sampler):
         np.testing.assert_array_equal(X_res, X)
 
 
+def check_sampler_sparse_rejected(sampler):
+    """Sparse X (not supported: ``input_tags.sparse`` is False) gets a clear error, not a crash."""
+    from scipy import sparse
+
+    X, y = _data()
+    try:
+        _with_seed(sampler).fit_resample(sparse.csr_matrix(X), y)
+    except (TypeError, ValueError) as exc:
+        assert "sparse" in str(exc).lower(), f"unclear message for sparse X: {exc}"
+    else:
+        raise AssertionError(f"{_name(sampler)} accepted sparse X although it declares no support")
+
+
+def check_sampler_2d_target(sampler):
+    """A column-vector y of shape (n, 1) gives the result of the 1-D y (imblearn's check)."""
+    X, y = _data()
+    X_ref, y_ref = _with_seed(sampler).fit_resample(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataConversionWarning)
+        X_res, y_res = _with_seed(sampler).fit_resample(X, y.reshape(-1, 1))
+    np.testing.assert_allclose(X_res, X_ref)
+    np.testing.assert_array_equal(np.ravel(y_res), y_ref)
+
+
 SAMPLER_CHECKS = [
     check_sampler_has_no_transform,
     check_sampler_fit_returns_self,
@@ -307,6 +331,8 @@ SAMPLER_CHECKS = [
     check_sampler_changed_indices,
     check_sampler_multiclass,
     check_sampler_one_label,
+    check_sampler_sparse_rejected,
+    check_sampler_2d_target,
 ]
 
 
