@@ -1,0 +1,176 @@
+"""Adversarial review of IntervalCertifier's logistic / softmax certificates (zonotope and box).
+
+Exact-arithmetic trajectories (mpmath) must lie in the certified sets, also at k = 0 where the
+sets are only the rounding slack around the float64 run; attacks optimised through the
+unrolled SGD (torch autograd) must stay inside; order reduction must contain its input.
+"""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+from sklpoison import IntervalCertifier
+
+mp = pytest.importorskip("mpmath")
+
+
+def _exact_run(est, X, y_att, prec=80):
+    """Final parameters of ``fit``'s SGD on ``X, y_att``, in mpmath at ``prec`` bits."""
+    with mp.workprec(prec):
+        n, d = X.shape
+        plan = est._training_plan(n, d, est.n_outputs_)
+        Y = est._targets(y_att)
+        (W0, b0), C = plan.params0[0], est.n_outputs_
+        theta = [[mp.mpf(float(W0[j, c])) for c in range(C)] for j in range(d)]
+        theta.append([mp.mpf(float(b0[c])) for c in range(C)])
+        Xm = [[mp.mpf(float(v)) for v in row] + [mp.mpf(1)] for row in X]
+        for _, idx, eta, decay in plan.steps():
+            eta, decay = mp.mpf(eta), mp.mpf(decay)  # the floats fit uses, exactly
+            grad = [[mp.mpf(0)] * C for _ in range(d + 1)]
+            for i in idx:
+                z = [mp.fsum(Xm[i][j] * theta[j][c] for j in range(d + 1)) for c in range(C)]
+                if C == 1:
+                    p = [1 / (1 + mp.exp(-z[0]))]
+                else:
+                    top = max(z)
+                    e = [mp.exp(v - top) for v in z]
+                    p = [v / mp.fsum(e) for v in e]
+                for j in range(d + 1):
+                    for c in range(C):
+                        grad[j][c] += Xm[i][j] * (p[c] - mp.mpf(float(Y[i, c])))
+            B = len(idx)
+            theta = [
+                [decay * theta[j][c] - eta * grad[j][c] / B for c in range(C)] for j in range(d + 1)
+            ]
+        return theta
+
+
+def _assert_exact_inside(est, theta):
+    d = len(theta) - 1
+    lo = np.vstack([est.coefs_lower_[0], est.intercepts_lower_[0][None]])
+    hi = np.vstack([est.coefs_upper_[0], est.intercepts_upper_[0][None]])
+    for j in range(d + 1):
+        for c in range(len(theta[0])):
+            assert mp.mpf(float(lo[j, c])) <= theta[j][c] <= mp.mpf(float(hi[j, c])), (j, c)
+    if est.zonotope_ is not None:
+        _assert_in_zonotope(est.zonotope_, [t for row in theta for t in row])
+
+
+def _assert_in_zonotope(Z, flat, n_dirs=6):
+    """``flat`` lies in ``c + G e + Phi Delta s`` (float entries taken as exact reals): the
+    exact support function in every axis and a few random directions, no slack."""
+    rng = np.random.RandomState(0)
+    P = Z.centre.size
+    V = np.vstack([np.eye(P), -np.eye(P), rng.normal(size=(n_dirs, P))])
+    F = Z.flips
+    if F is not None:
+        change = F._change()  # (n, A, C), small integers
+        n, A, _ = change.shape
+        d1 = F.Xa.shape[1]
+    for v in V:
+        vm = [mp.mpf(float(a)) for a in v]
+        low = mp.fsum(a * mp.mpf(float(c)) for a, c in zip(vm, Z.centre))
+        for col in Z.gens.T:
+            low -= abs(mp.fsum(a * mp.mpf(float(g)) for a, g in zip(vm, col)))
+        if F is not None and F.k > 0:
+            w = [mp.fsum(vm[p] * mp.mpf(float(F.phi[p, q])) for p in range(P)) for q in range(P)]
+            best = []
+            for i in range(n):
+                vals = [mp.mpf(0)]
+                for a in range(A):
+                    vals.append(
+                        mp.fsum(
+                            w[j * F.C + c] * mp.mpf(float(F.Xa[i, j])) * int(change[i, a, c])
+                            for j in range(d1)
+                            for c in range(F.C)
+                        )
+                        / F.B
+                    )
+                best.append(min(vals))
+            low += mp.fsum(sorted(best)[: F.k])
+        assert low <= mp.fsum(a * t for a, t in zip(vm, flat))
+
+
+def _rounding_edge_data(C, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(6, 2))
+    X[0] = [1 + 2.0**-52, -(1 - 2.0**-53)]  # neighbours of +-1
+    X[1] = [3.0, 1e-8]
+    y = np.arange(6) % (2 if C == 1 else C)
+    return X, y
+
+
+@pytest.mark.parametrize("domain", ["auto", "box"])
+@pytest.mark.parametrize(
+    "C, kw",
+    [
+        (1, dict(lr=0.7, n_epochs=6)),
+        (1, dict(lr=0.5, n_epochs=5, l2=0.3, lr_decay=0.5, batch_size=4)),
+        (3, dict(lr=0.9, n_epochs=5)),
+        (3, dict(lr=0.5, n_epochs=4, poison_target=2, batch_size=3, l2=0.1)),
+    ],
+    ids=["bin-full", "bin-mb-decay-l2", "smx-full", "smx-mb-target"],
+)
+def test_exact_trajectories_of_every_flip_are_inside(C, kw, domain):
+    """k = 0: the set is only rounding slack around the float run, yet holds the exact run;
+    k = 1: every single label change, retrained exactly, is inside too."""
+    X, y = _rounding_edge_data(C, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        zero = IntervalCertifier(random_state=0, domain=domain, **kw).fit(X, y)
+        one = IntervalCertifier(n_label_flips=1, random_state=0, domain=domain, **kw).fit(X, y)
+    assert (zero.zonotope_ is not None) == (domain == "auto")
+    assert zero.max_width_ < 1e-12
+    _assert_exact_inside(zero, _exact_run(zero, X, y))
+    target = kw.get("poison_target")
+    for i, c in itertools.product(range(len(y)), one.classes_):
+        if c == y[i] or (target is not None and c != target):
+            continue
+        y_att = y.copy()
+        y_att[i] = c
+        _assert_exact_inside(one, _exact_run(one, X, y_att))
+
+
+def test_saturated_logits_exact_run_is_inside():
+    """Logits of several hundred (sigmoid and softmax saturate in float64): still sound."""
+    torch = pytest.importorskip("torch")
+    X, y = _rounding_edge_data(1, 4)
+    for C, scale in [(1, 300.0), (3, 250.0)]:
+        lin = torch.nn.Linear(2, C).double()
+        with torch.no_grad():
+            lin.weight.copy_(scale * torch.tensor([[1.0, -1.0], [-2.0, 0.5], [0.3, 1.0]][:C]))
+            lin.bias.fill_(40.0)
+        yc = np.arange(6) % (2 if C == 1 else C)
+        for k in (0, 1):
+            est = IntervalCertifier(
+                torch.nn.Sequential(lin), n_label_flips=k, lr=0.5, n_epochs=4, random_state=0
+            ).fit(X, yc)
+            assert est.zonotope_ is not None
+            _assert_exact_inside(est, _exact_run(est, X, yc))
+            y_att = yc.copy()
+            y_att[0] = yc[1]
+            if k:
+                _assert_exact_inside(est, _exact_run(est, X, y_att))
+
+
+def test_order_reduction_contains_its_input():
+    """Girard's reduction: the support function of the result dominates the original's in
+    every direction, checked exactly (Fractions) on the coordinate axes and sampled ones."""
+    from fractions import Fraction
+
+    from sklpoison.certification._logit_zonotope import _reduce
+
+    rng = np.random.RandomState(5)
+    for _ in range(20):
+        P = rng.randint(2, 5)
+        m = rng.randint(P + 1, 12)
+        G = rng.normal(size=(P, m)) * 10.0 ** rng.randint(-8, 8, size=(1, m))
+        R = _reduce(G, rng.randint(P, m))
+        assert R.shape[1] <= max(P, m)
+        V = np.vstack([np.eye(P), rng.choice([-1.0, 0.0, 1.0, 0.5], size=(30, P))])
+        for v in V:
+            hG = sum(abs(sum(Fraction(a) * Fraction(g) for a, g in zip(v, col))) for col in G.T)
+            hR = sum(abs(sum(Fraction(a) * Fraction(g) for a, g in zip(v, col))) for col in R.T)
+            assert hR >= hG
