@@ -97,8 +97,11 @@ def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, def
 # target over-predicts. The difference is the intercept: we cancel the
 # gradient of *all* parameters, and the intercept part of g(mu) is the mean
 # residual mean_i (p_i - e_y_i), which only poisons of an over-predicted class
-# can cancel (the authors' code cancels the first layer's weight only, so it
-# never meets this constraint). The gradient norms printed are those of the
+# can cancel. The authors' code cancels the first layer's weight only
+# (``cancel="first_layer"``) and so never meets this constraint, but then the
+# intercept's gradient is left over and retraining does not reach the target
+# either (``benchmarks/gc_cancel_variants.py``: -8.0 instead of -43.6 at
+# eps_d = 1 with residual labels). The gradient norms printed are those of the
 # "residual" runs, at the start and at the poisons returned (the smallest
 # along the descent). Three GC runs per budget (different poison
 # draws); mean and std.
