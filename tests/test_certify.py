@@ -578,6 +578,11 @@ def test_torch_model_validation():
     wrong_in = torch.nn.Sequential(torch.nn.Linear(3, 1))
     with pytest.raises(ValueError, match="input features"):
         IntervalCertifier(wrong_in).fit(X, y)
+    nan = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    with torch.no_grad():
+        nan[2].weight[0, 1] = float("nan")  # was fitted: predictions of class 0 from NaN
+    with pytest.raises(ValueError, match="Linear layer 1 holds NaN or infinite weights"):
+        IntervalCertifier(nan).fit(X, y)
 
 
 def test_inputs_not_modified_and_verbose(capsys):

@@ -46,6 +46,11 @@ def _to_numpy_params(module):
             if child.bias is None:
                 raise ValueError("every torch.nn.Linear of model must have a bias.")
             b = to_numpy(child.bias).copy()
+            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+                raise ValueError(
+                    f"model's Linear layer {len(params)} holds NaN or infinite weights; the "
+                    "initialisation must be finite (re-initialise or load finite weights)."
+                )
             params.append((W, b))
             expect_linear = False
         elif isinstance(child, torch.nn.ReLU):
