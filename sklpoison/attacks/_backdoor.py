@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
 from ..base import BaseSampler, _FittedAlias
@@ -172,6 +173,7 @@ class PoisonTransformer(BaseSampler):
     def _fit(self, X, y):
         check_y_given(y, type(self).__name__)
         X, y = validate_data(self, X, y, allow_nd=True, dtype=FLOAT_DTYPES, ensure_all_finite=True)
+        check_classification_targets(y)
         if X.ndim not in (2, 3, 4):
             raise ValueError(
                 f"X must be (n, d), (n, H, W) or (n, C, H, W); got an array of shape {X.shape}."

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, validate_data
 
 from ..base import BaseSampler, _FittedAlias
@@ -145,6 +146,7 @@ class LabelFlipper(BaseSampler):
     def _fit(self, X, y):
         check_y_given(y, type(self).__name__)
         X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric", ensure_all_finite=True)
+        check_classification_targets(y)
         self.classes_ = check_n_classes(
             y, "LabelFlipper", hint="Flipping labels needs labels of two or more classes."
         )

@@ -316,6 +316,18 @@ def check_sampler_2d_target(sampler):
     np.testing.assert_array_equal(np.ravel(y_res), y_ref)
 
 
+def check_sampler_rejects_continuous_target(sampler):
+    """A continuous y is not a set of labels: ValueError (imblearn's check_target_type)."""
+    X, _ = _data()
+    y = np.random.RandomState(0).normal(size=X.shape[0])
+    try:
+        _with_seed(sampler).fit_resample(X, y)
+    except ValueError as exc:
+        assert "continuous" in str(exc) or "label" in str(exc).lower(), f"unclear: {exc}"
+    else:
+        raise AssertionError(f"{_name(sampler)} resampled a continuous target as labels")
+
+
 SAMPLER_CHECKS = [
     check_sampler_has_no_transform,
     check_sampler_fit_returns_self,
@@ -333,6 +345,7 @@ SAMPLER_CHECKS = [
     check_sampler_one_label,
     check_sampler_sparse_rejected,
     check_sampler_2d_target,
+    check_sampler_rejects_continuous_target,
 ]
 
 
