@@ -174,3 +174,96 @@ def test_order_reduction_contains_its_input():
             hG = sum(abs(sum(Fraction(a) * Fraction(g) for a, g in zip(v, col))) for col in G.T)
             hR = sum(abs(sum(Fraction(a) * Fraction(g) for a, g in zip(v, col))) for col in R.T)
             assert hR >= hG
+
+
+def _excess_setup(C, kx, ky, paired, eps, seed):
+    from sklpoison.certification._logit_zonotope import LogitZonotopePropagator
+    from sklpoison.certification._propagators import BoxPropagator, _Threat
+
+    rng = np.random.RandomState(seed)
+    B, d = 5, 3
+    X = rng.normal(size=(B, d)) * 3.0
+    y = np.arange(B) % (2 if C == 1 else C)
+    n_cls = 2 if C == 1 else C
+    onehot = np.eye(n_cls, dtype=bool)[y]
+    label_sets = (onehot, np.ones_like(onehot))
+    W = rng.normal(size=(d, C))
+    b = rng.normal(size=C)
+    threat = _Threat(
+        kind="binary" if C == 1 else "ce",
+        kx=kx,
+        ky=ky,
+        eps=eps,
+        nu=0.0,
+        paired=paired,
+        unbounded=False,
+        n_poison=kx,
+        clip=None,
+        label_sets=label_sets,
+    )
+    params = [(W, b)]
+    prop = LogitZonotopePropagator(params, threat, BoxPropagator(params, threat), B, False, 10)
+    r = 0.3
+    box = [(W - r, W + r, b - r, b + r)]
+    return prop, box, X, y, onehot, rng
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize(
+    "kx, ky, paired", [(1, 0, False), (0, 1, False), (1, 1, False), (1, 1, True)]
+)
+def test_zonotope_poisoning_excess_bounds_every_exact_change(C, kx, ky, paired):
+    """The per-step excess of the poisoned over the clean batch-mean gradient, for parameters
+    in the box: exact changes (mpmath) at adversarial parameters (logits at 0, where the
+    sigmoid / softmax move most), feature vertices along the weights and every label."""
+    eps = 0.2
+    prop, box, X, y, onehot, rng = _excess_setup(C, kx, ky, paired, eps, 7 + C)
+    B, d = X.shape
+    Xa = np.hstack([X, np.ones((B, 1))])
+    e_lo, e_hi, e_slack = prop._excess(Xa, box, np.arange(B))
+    W_lo, W_hi, b_lo, b_hi = box[0]
+    n_cls = onehot.shape[1]
+
+    def grad(x, theta_W, theta_b, label):
+        z = [mp.fsum(x[j] * theta_W[j][c] for j in range(d)) + theta_b[c] for c in range(C)]
+        if C == 1:
+            p = [1 / (1 + mp.exp(-z[0]))]
+            t = [mp.mpf(int(label))]
+        else:
+            e = [mp.exp(v) for v in z]
+            p = [v / mp.fsum(e) for v in e]
+            t = [mp.mpf(int(c == label)) for c in range(C)]
+        xa = list(x) + [mp.mpf(1)]
+        return [xa[j] * (p[c] - t[c]) for j in range(d + 1) for c in range(C)]
+
+    lo = [mp.mpf(float(v)) - mp.mpf(float(s)) for v, s in zip(e_lo, e_slack)]
+    hi = [mp.mpf(float(v)) + mp.mpf(float(s)) for v, s in zip(e_hi, e_slack)]
+    for trial in range(12):
+        # parameters in the box; half the trials put row i's logits at 0 through the bias
+        Wt = W_lo + (W_hi - W_lo) * rng.rand(*W_lo.shape)
+        bt = b_lo + (b_hi - b_lo) * rng.rand(*b_lo.shape)
+        thW = [[mp.mpf(float(v)) for v in row] for row in Wt]
+        for i in range(B):
+            x = [mp.mpf(float(v)) for v in X[i]]
+            thb = [mp.mpf(float(v)) for v in bt]
+            if trial % 2 == 0:  # z = 0 (the bias range allows it only approximately)
+                thb = [-mp.fsum(x[j] * thW[j][c] for j in range(d)) for c in range(C)]
+                if not all(b_lo[c] - 1e-9 <= float(thb[c]) <= b_hi[c] + 1e-9 for c in range(C)):
+                    thb = [mp.mpf(float(v)) for v in bt]
+            g0 = grad(x, thW, thb, y[i])
+            moves = [np.zeros(d)]
+            if kx:
+                s = np.sign(Wt[:, 0] - (Wt[:, 1] if C > 1 else 0.0))
+                moves += [eps * s, -eps * s, eps * rng.choice([-1.0, 1.0], size=d)]
+            labels = [y[i]] + ([c for c in range(n_cls) if c != y[i]] if ky else [])
+            for D, lab in itertools.product(moves, labels):
+                moved, flipped = np.any(D != 0), lab != y[i]
+                if paired and kx and ky and (moved or flipped):
+                    pass  # one poisoned row with both changes: within max(kx, ky) = 1
+                elif (moved and not kx) or (flipped and not ky):
+                    continue
+                xp = [xi + mp.mpf(float(v)) for xi, v in zip(x, D)]
+                g1 = grad(xp, thW, thb, lab)
+                for p_ in range(len(g0)):
+                    change = (g1[p_] - g0[p_]) / B
+                    assert lo[p_] <= change <= hi[p_], (trial, i, p_)
