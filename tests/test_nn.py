@@ -420,6 +420,23 @@ def test_labels_are_encoded_and_decoded(digits):
     assert net.module_.net[-1].out_features == 10
 
 
+def test_float64_module_gets_float64_inputs():
+    # inputs follow the module's dtype (they were cast to float32: a dtype error in torch)
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(40, 6)), rng.randint(0, 3, size=40)
+    module = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    net = GradRegNetClassifier(module.double(), kappa=0.1, max_epochs=2, random_state=0)
+    net.fit(X, y)
+    assert net.predict_proba(X).dtype == np.float64 and net.predict(X).shape == (40,)
+    norms = net.input_gradient_norms(X, y)
+    ref = copy.deepcopy(net.module_).eval()
+    x0 = torch.tensor(X[:1], requires_grad=True)
+    loss = torch.nn.functional.nll_loss(
+        torch.log(ref(x0).softmax(-1) + torch.finfo(torch.float64).eps), torch.tensor(y[:1])
+    )
+    assert_allclose(norms[0], torch.autograd.grad(loss, x0)[0].norm().item(), rtol=1e-10)
+
+
 def test_parameter_validation(digits):
     X, y = digits
     with pytest.raises(InvalidParameterError, match="kappa"):

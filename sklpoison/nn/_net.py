@@ -25,7 +25,12 @@ from skorch.utils import is_dataset, to_tensor
 
 from ..utils import _torch
 from ..utils._images import resolve_image_shape
-from ..utils.validation import check_known_labels, check_n_classes, check_y_given
+from ..utils.validation import (
+    _skorch_input_dtype,
+    check_known_labels,
+    check_n_classes,
+    check_y_given,
+)
 from .models import MLP
 
 __all__ = ["GradRegNetClassifier", "input_gradient_penalty", "random_crop_flip"]
@@ -392,8 +397,14 @@ class GradRegNetClassifier(NeuralNetClassifier):
 
     def _prepare_fit(self, X, y, *, reset):
         check_y_given(y, type(self).__name__)
-        X, y = validate_data(
-            self, X, y, reset=reset, allow_nd=True, dtype=np.float32, ensure_all_finite=True
+        X, y = validate_data(  # the module's dtype: float32 unless it is float64
+            self,
+            X,
+            y,
+            reset=reset,
+            allow_nd=True,
+            dtype=_skorch_input_dtype(self),
+            ensure_all_finite=True,
         )
         check_classification_targets(y)
         if reset:
@@ -434,7 +445,12 @@ class GradRegNetClassifier(NeuralNetClassifier):
             # skorch's own validation data (train_split), already in the module's layout
             return X
         X = validate_data(
-            self, X, reset=False, allow_nd=True, dtype=np.float32, ensure_all_finite=True
+            self,
+            X,
+            reset=False,
+            allow_nd=True,
+            dtype=_skorch_input_dtype(self),
+            ensure_all_finite=True,
         )
         if tuple(X.shape[1:]) != self.input_shape_:
             raise ValueError(
