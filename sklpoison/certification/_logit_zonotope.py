@@ -192,9 +192,13 @@ class _Flips:
         Ra = (np.abs(Xa) @ np.abs(self.phi).reshape(d1, C * self.P)).reshape(B * C, self.P)
         g = gamma(d1 + self.P + self.k + 8)
         if self.B * C * B * self.alts.shape[1] * d1 <= 1e8:
-            lo, err_lo = self._sorted_part(R, Ra, largest=False)
-            hi, err_hi = self._sorted_part(R, Ra, largest=True)
-            return (lo - 2 * err_lo - TINY).reshape(B, C), (hi + 2 * err_hi + TINY).reshape(B, C)
+            vals = self._values(R)
+            lo = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False)
+            hi = _topk_last(np.maximum(vals.max(axis=2), 0.0), self.k, largest=True)
+            err = self._values_error(Ra)
+            lo = lo - 2 * (err + gamma(2) * np.abs(lo)) - TINY
+            hi = hi + 2 * (err + gamma(2) * np.abs(hi)) + TINY
+            return lo.reshape(B, C), hi.reshape(B, C)
         Rm = R.reshape(B * C, d1, C)
         norms = np.sqrt((Rm**2).sum(axis=1)).max(axis=1)  # max_c ||R (e_c)||
         xn = np.sqrt((self.Xa**2).sum(axis=1)).max()
@@ -210,38 +214,31 @@ class _Flips:
         """``w . Delta[:, i, a]`` for rows ``w`` (q, P): ``(q, n, A)``."""
         q = w.shape[0]
         d1 = self.Xa.shape[1]
+        if self.C == 1:
+            change = self._change()[:, :, 0] / self.B  # (n, A)
+            return (w @ self.Xa.T)[:, :, None] * change[None, :, :]
         Wm = w.reshape(q, d1, self.C)
         Z = (self.Xa @ Wm.transpose(1, 0, 2).reshape(d1, q * self.C)).reshape(-1, q, self.C)
         return np.einsum("qnc,nac->qna", Z.transpose(1, 0, 2), self._change()) / self.B
 
-    def _sorted_part(self, w, wa, largest):
-        """Extreme of ``w . Delta s`` (sorted sum) and its rounding bound, given ``wa >= |w|``."""
-        vals = self._values(w)
-        if largest:
-            part = _topk_last(np.maximum(vals.max(axis=2), 0.0), self.k, largest=True)
-        else:
-            part = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False)
+    def _values_error(self, wa):
+        """Rounding bound of a sorted sum of ``k`` values, given ``wa >= |w|`` entrywise.
+
+        ``|w . Delta_ia| <= 2 |x_i| sum_c wa_c / B``; the products (length d + 1),
+        differences, division and the k-term sum: gamma(P + d + k + 8) times k of them.
+        """
         d1 = self.Xa.shape[1]
         wsum = wa.reshape(-1, d1, self.C).sum(axis=2)
         mag = 2 * self.k * (wsum @ np.abs(self.Xa).T).max(axis=1) / self.B
-        return part, gamma(self.P + d1 + self.k + 8) * mag + gamma(2) * np.abs(part)
+        return gamma(self.P + d1 + self.k + 8) * mag
 
     def min_part(self, V):
         """``min_s V Phi Delta s`` (exact sorted sum) and a bound on its rounding error."""
         w = V @ self.phi  # (q, P)
-        q = w.shape[0]
-        d1 = self.Xa.shape[1]
-        Wm = w.reshape(q, d1, self.C)
-        Z = (self.Xa @ Wm.transpose(1, 0, 2).reshape(d1, q * self.C)).reshape(-1, q, self.C)
-        Z = Z.transpose(1, 0, 2)  # (q, n, C): x_i . w_c
-        vals = np.einsum("qnc,nac->qna", Z, self._change()) / self.B
-        best = np.minimum(vals.min(axis=2), 0.0)
-        part = _topk_last(best, self.k, largest=False)
-        # |w| <= |V| |Phi| up to gamma(P); |Z_ic| <= |x_i| |w_c|; two-term differences, / B,
-        # the top-k sum: gamma(P + d + k + 8) times k max_i |x_i| sum_c |w_c| * 2 / B
-        wa = (np.abs(V) @ np.abs(self.phi)).reshape(q, d1, self.C).sum(axis=2)
-        mag = 2 * self.k * (wa @ np.abs(self.Xa).T).max(axis=1) / self.B
-        return part, gamma(self.P + d1 + self.k + 8) * mag
+        vals = self._values(w)
+        part = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False)
+        # |w| <= |V| |Phi| up to gamma(P) (covered by the same gamma)
+        return part, self._values_error(np.abs(V) @ np.abs(self.phi))
 
 
 class _LogitZonotope:
@@ -398,12 +395,11 @@ class LogitZonotopePropagator:
         # relaxation  s(z) = S z + mu +/- err  per row
         if t.kind == "binary":
             lam, mu, err = relax_sigmoid(z_lo, z_hi)  # (B, 1)
-            S_abs = np.abs(lam)
+            S = lam[:, :, None]
             A = (Xa * lam).T @ Xa / B
-            A_abs = (absX * S_abs).T @ absX / B
         else:
             S, mu, err = relax_softmax(z_lo, z_hi)
-            A, A_abs = _kron_gram(Xa, S, B)
+            A = _kron_gram(Xa, S, B)
         resid = mu - Yb
         v = (Xa.T @ resid).ravel() / B
         v_abs = (absX.T @ (np.abs(mu) + np.abs(Yb))).ravel() / B
@@ -413,7 +409,13 @@ class LogitZonotopePropagator:
         # one affine step
         M = -eta * A
         M[np.diag_indices(P)] += decay
-        M_abs = np.abs(M) + eta * A_abs
+
+        def M_abs_dot(vec):
+            """``(|M| + eta A_abs) vec`` with ``A_abs = 1/B sum_i (|x_i||x_i|^T) (x) |S_i|``."""
+            T = np.abs(Xa) @ vec.reshape(self.d + 1, self.C)  # (B, C)
+            T = np.einsum("bkc,bc->bk", np.abs(S), T)
+            return np.abs(M) @ vec + eta * (np.abs(Xa).T @ T).ravel() / B
+
         e_c = 0.5 * (e_lo + e_hi)
         e_r = np.maximum(round_up(e_hi - e_c), round_up(e_c - e_lo))
         theta_abs = np.abs(self.centre) + np.abs(self.gens).sum(axis=1)
@@ -433,7 +435,7 @@ class LogitZonotopePropagator:
             2
             * g
             * (
-                M_abs @ theta_abs
+                M_abs_dot(theta_abs)
                 + eta * (np.abs(v) + v_abs + np.abs(e_c) + e_r)
                 + np.abs(new_centre)
                 + np.abs(new_gens).sum(axis=1)
@@ -444,9 +446,7 @@ class LogitZonotopePropagator:
             # Phi' = M Phi - eta I: its float error (gamma(P) |M| |Phi| and U |Phi'|) moves
             # Phi Delta s by at most that times |Delta s| <= u_abs
             self.flips.step(M, eta)
-            slack += 2 * g * (np.abs(M) @ phi_u) + 2 * U * (
-                np.abs(self.flips.phi) @ self.flips.u_abs
-            )
+            slack += 2 * g * M_abs_dot(phi_u) + 2 * U * (np.abs(self.flips.phi) @ self.flips.u_abs)
         radius = eta * (e_r + relax + e_slack) + slack
         radius = radius * (1 + 4 * U) + TINY  # eta * (.) and the sums: a few roundings
         gens = np.hstack([new_gens, np.diag(radius)])
@@ -541,15 +541,13 @@ def _label_excess(Xa, label_sets, idx, C):
 
 
 def _kron_gram(Xa, S, B):
-    """``A = 1/B sum_i (x_i x_i^T) (x) S_i`` and the same with absolute values, ``(P, P)``."""
+    """``A = 1/B sum_i (x_i x_i^T) (x) S_i``, ``(P, P)`` (one BLAS product over the rows)."""
     n, d1 = Xa.shape
     C = S.shape[1]
     Q = (Xa[:, :, None] * Xa[:, None, :]).reshape(n, d1 * d1)
     A = (Q.T @ S.reshape(n, C * C)).reshape(d1, d1, C, C).transpose(0, 2, 1, 3)
-    Qa = np.abs(Q)
-    A_abs = (Qa.T @ np.abs(S).reshape(n, C * C)).reshape(d1, d1, C, C).transpose(0, 2, 1, 3)
     P = d1 * C
-    return A.reshape(P, P) / B, A_abs.reshape(P, P) / B
+    return A.reshape(P, P) / B
 
 
 def _reduce(gens, max_generators):
