@@ -86,6 +86,9 @@ def main(argv=None):
     # meaningless): such rows are flagged with "*" instead of warning
     warnings.simplefilter("ignore", RuntimeWarning)
     repeat = 1 if args.quick else 3
+    if args.only_zonotope:
+        _zonotope_section(args.quick, repeat)
+        return
     n_epochs = 2 if args.quick else 5
     Xm, ym = make_moons(400 if args.quick else 2000, noise=0.1, random_state=0)
     Xd, yd = load_digits(return_X_y=True)
@@ -113,6 +116,7 @@ def main(argv=None):
             for tname, tkw in threats:
                 est = IntervalCertifier(
                     model,
+                    domain="box",
                     lr=0.1 if batch_size is None else 0.02,
                     n_epochs=n_epochs,
                     batch_size=batch_size,
@@ -129,9 +133,6 @@ def main(argv=None):
                     + (" *diverged" if est.bounds_diverged_ else "")
                 )
 
-    if args.only_zonotope:
-        _zonotope_section(args.quick, repeat)
-        return
     _zonotope_section(args.quick, repeat)
 
     # cost of bound="lp": certificates of a trained box, per test point.

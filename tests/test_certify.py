@@ -945,6 +945,14 @@ _GREEDY_CASES = {
         _moons,
         dict(model="mlp", hidden_layer_sizes=(6,), n_poison=1, unbounded=True, clip_gamma=0.3),
     ),
+    "logistic-zonotope-features-flips": (
+        _cancer,
+        dict(model="logistic", n_poison=2, epsilon=0.1, n_label_flips=1, l2=0.1, lr_decay=0.2),
+    ),
+    "softmax-zonotope-free-flips": (
+        _digits3,
+        dict(model="logistic", n_label_flips=1, n_poison=1, epsilon=0.05, paired=True),
+    ),
     "logistic-bounded-clip": (
         _cancer,
         dict(model="logistic", n_poison=2, epsilon=0.1, n_label_flips=1, clip_gamma=0.2),

@@ -82,7 +82,7 @@ class _CertificateMixin:
         m_lo = np.where(np.isnan(m_lo), -np.inf, m_lo)
         m_hi = np.where(np.isnan(m_hi), np.inf, m_hi)
         if getattr(self, "zonotope_", None) is not None and n > 0:
-            z_lo, z_hi = self._zonotope_margins(x_lo, x_hi, ref)
+            z_lo, z_hi = self._zonotope_margins(x_lo, x_hi, ref, which)
             m_lo, m_hi = np.maximum(m_lo, z_lo), np.minimum(m_hi, z_hi)
         if lp is not None and n > 0:
             other = np.ones_like(m_lo, dtype=bool)
@@ -102,7 +102,7 @@ class _CertificateMixin:
         m_hi[rows, ref] = 0.0
         return m_lo, m_hi
 
-    def _zonotope_margins(self, x_lo, x_hi, ref, chunk=256):
+    def _zonotope_margins(self, x_lo, x_hi, ref, which="both", chunk=32):
         """Margin bounds ``z_ref - z_j`` minimised over the zonotope in closed form.
 
         The margin at ``x' = x_c + delta`` (``x_c`` the ball's centre) is
@@ -126,8 +126,9 @@ class _CertificateMixin:
             rr = ref[sl]
             dirs = Mout[rr][:, None, :] - Mout[None, :, :]  # (q, K, C)
             V = (xa[:, None, :, None] * dirs[:, :, None, :]).reshape(-1, (d + 1) * C)
-            lo = Z.linear_min(V).reshape(-1, K)
-            hi = -Z.linear_min(-V).reshape(-1, K)
+            lo, hi = Z.linear_bounds(V, lower=which != "hi", upper=which != "lo")
+            lo = np.full((V.shape[0] // K, K), -np.inf) if lo is None else lo.reshape(-1, K)
+            hi = np.full((V.shape[0] // K, K), np.inf) if hi is None else hi.reshape(-1, K)
             if np.any(r[sl] > 0):
                 # |delta . (W_ref - W_j)| with W_ref - W_j in the box difference
                 Wd_lo = W_lo @ dirs.transpose(0, 2, 1).clip(min=0) + W_hi @ dirs.transpose(

@@ -232,13 +232,14 @@ class _Flips:
         mag = 2 * self.k * (wsum @ np.abs(self.Xa).T).max(axis=1) / self.B
         return gamma(self.P + d1 + self.k + 8) * mag
 
-    def min_part(self, V):
-        """``min_s V Phi Delta s`` (exact sorted sum) and a bound on its rounding error."""
+    def range_part(self, V, lower=True, upper=True):
+        """``min_s`` / ``max_s`` of ``V Phi Delta s`` (exact sorted sums), their rounding bound."""
         w = V @ self.phi  # (q, P)
         vals = self._values(w)
-        part = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False)
+        lo = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False) if lower else None
+        hi = _topk_last(np.maximum(vals.max(axis=2), 0.0), self.k, largest=True) if upper else None
         # |w| <= |V| |Phi| up to gamma(P) (covered by the same gamma)
-        return part, self._values_error(np.abs(V) @ np.abs(self.phi))
+        return lo, hi, self._values_error(np.abs(V) @ np.abs(self.phi))
 
 
 class _LogitZonotope:
@@ -254,22 +255,29 @@ class _LogitZonotope:
 
     def hull(self):
         """Interval hull ``(lo, hi)`` of the set (exact sorted sums for the flips)."""
-        eye = np.eye(len(self.centre))
-        return self.linear_min(eye), -self.linear_min(-eye)
+        return self.linear_bounds(np.eye(len(self.centre)))
 
     def linear_min(self, V):
         """Lower bounds on ``v . theta`` over the set for every row ``v`` of ``V`` (q, P)."""
+        return self.linear_bounds(V, upper=False)[0]
+
+    def linear_bounds(self, V, lower=True, upper=True):
+        """Lower and upper bounds on ``v . theta`` over the set for every row of ``V`` (q, P)."""
         c_part = V @ self.centre
         g_part = np.abs(V @ self.gens).sum(axis=1)
         mag = np.abs(V) @ np.abs(self.centre) + np.abs(V) @ np.abs(self.gens).sum(axis=1)
-        out = c_part - g_part
+        lo, hi = c_part - g_part, c_part + g_part
         # Higham (3.5): the products (length <= P), the m-term sum, two additions
-        slack = gamma(len(self.centre) + self.gens.shape[1] + 4) * mag
+        s_lo = s_hi = gamma(len(self.centre) + self.gens.shape[1] + 4) * mag
         if self.flips is not None and self.flips.k > 0:
-            part, err = self.flips.min_part(V)
-            out = out + part
-            slack = slack + err + gamma(2) * np.abs(part)
-        return out - 2 * slack - TINY
+            f_lo, f_hi, err = self.flips.range_part(V, lower, upper)
+            if lower:
+                lo, s_lo = lo + f_lo, s_lo + err + gamma(2) * np.abs(f_lo)
+            if upper:
+                hi, s_hi = hi + f_hi, s_hi + err + gamma(2) * np.abs(f_hi)
+        lo = lo - 2 * s_lo - TINY if lower else None
+        hi = hi + 2 * s_hi + TINY if upper else None
+        return lo, hi
 
 
 def _hull(centre, gens, flip_box):
