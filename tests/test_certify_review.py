@@ -110,8 +110,9 @@ def _rounding_edge_data(C, seed):
         (1, dict(lr=0.5, n_epochs=5, l2=0.3, lr_decay=0.5, batch_size=4)),
         (3, dict(lr=0.9, n_epochs=5)),
         (3, dict(lr=0.5, n_epochs=4, poison_target=2, batch_size=3, l2=0.1)),
+        (3, dict(lr=0.8, n_epochs=4, poison_target=1, lr_decay=0.3)),
     ],
-    ids=["bin-full", "bin-mb-decay-l2", "smx-full", "smx-mb-target"],
+    ids=["bin-full", "bin-mb-decay-l2", "smx-full", "smx-mb-target", "smx-full-target"],
 )
 def test_exact_trajectories_of_every_flip_are_inside(C, kw, domain):
     """k = 0: the set is only rounding slack around the float run, yet holds the exact run;
@@ -267,3 +268,14 @@ def test_zonotope_poisoning_excess_bounds_every_exact_change(C, kx, ky, paired):
                 for p_ in range(len(g0)):
                     change = (g1[p_] - g0[p_]) / B
                     assert lo[p_] <= change <= hi[p_], (trial, i, p_)
+
+
+def test_exact_trajectories_of_every_flip_pair_are_inside():
+    """k = 2 with persistent flip symbols (full batch): every pair of label changes."""
+    X, y = _rounding_edge_data(1, 5)
+    est = IntervalCertifier(n_label_flips=2, lr=0.8, n_epochs=5, random_state=0).fit(X, y)
+    assert est.zonotope_.flips is not None and est.zonotope_.flips.k == 2
+    for rows in itertools.combinations(range(len(y)), 2):
+        y_att = y.copy()
+        y_att[list(rows)] = 1 - y_att[list(rows)]
+        _assert_exact_inside(est, _exact_run(est, X, y_att))
