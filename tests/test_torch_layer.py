@@ -377,6 +377,13 @@ def test_to_tensor_and_to_numpy():
     out = _torch.to_numpy(w * 2)
     assert out.dtype == np.float64 and np.array_equal(out, [2.0, 2.0, 2.0])
     assert _torch.to_numpy(torch.ones(2, dtype=torch.bfloat16)).dtype == np.float64
+    # never a view of a tensor that requires gradients (a parameter): writing to it would
+    # write into the caller's model
+    p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    for dtype in (np.float64, None):
+        out = _torch.to_numpy(p, dtype=dtype)
+        out[0] = 5.0
+        assert p[0].item() == 0.0
 
 
 # ----------------------------------------------------------------- device plumbing

@@ -241,11 +241,15 @@ def to_numpy(t, dtype=np.float64):
 
     if not torch.is_tensor(t):
         return np.asarray(t, dtype=dtype)
-    t = t.detach().cpu()
+    requires_grad = t.requires_grad
+    t = t.detach().cpu()  # on the CPU, still the tensor's memory (e.g. a parameter's)
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16
         t = t.float()
     out = t.numpy()
-    return out if dtype is None else out.astype(dtype, copy=False)
+    out = out if dtype is None else out.astype(dtype, copy=False)
+    if requires_grad and np.may_share_memory(out, t.numpy()):  # no cast above copied it
+        out = out.copy()
+    return out
 
 
 # ------------------------------------------------------------------ skorch's loss convention
