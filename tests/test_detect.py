@@ -131,6 +131,28 @@ def test_spectral_feature_extractor_with_wrong_row_count_is_a_clear_error():
         det.fit(X)
 
 
+def test_hessian_detector_rejects_labels_the_logistic_model_does_not_know(digits_lr):
+    # the closed form ignores the label; unknown labels passed silently (other models raise)
+    X, y, clf = digits_lr
+    det = HessianSpectrumDetector(clf, n_components=2, max_iter=3, random_state=0)
+    with pytest.raises(ValueError, match=r"LogisticRegression: y contains labels \[10\] not"):
+        det.fit(X[:30], np.r_[y[:29], 10])
+    det.fit(X[:30], y[:30])
+    with pytest.raises(ValueError, match="not among the estimator's classes"):
+        det.predict(X[:5], y[:5] + 10)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_spectral_non_finite_features_are_a_clear_error(bad):
+    # the SVD failed with a bare LinAlgError
+    X = np.random.RandomState(0).normal(size=(30, 4))
+    det = SpectralSignatureDetector(feature_extractor=lambda Z: np.where(Z > 1.5, bad, Z))
+    with pytest.raises(
+        ValueError, match=r"feature_extractor gave NaN or infinite features for \d+ of 30"
+    ):
+        det.fit(X, np.arange(30) % 2)
+
+
 def test_torch_model_is_left_untouched_and_images_are_read():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

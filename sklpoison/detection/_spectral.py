@@ -14,6 +14,17 @@ from ..utils.validation import check_known_labels
 from ._base import _CONTAMINATION, _BaseScoreDetector
 
 
+def _check_finite(F, source):
+    # the SVD of non-finite features fails with a bare LinAlgError
+    if not np.all(np.isfinite(F)):
+        raise ValueError(
+            f"SpectralSignatureDetector: {source} gave NaN or infinite features for "
+            f"{int(np.sum(~np.all(np.isfinite(F), axis=1)))} of {F.shape[0]} samples; the "
+            "representations must be finite (check the extractor or the model's weights)."
+        )
+    return F
+
+
 class SpectralSignatureDetector(_BaseScoreDetector):
     """Spectral-signature backdoor detection (Tran, Li and Madry, 2018).
 
@@ -148,7 +159,7 @@ class SpectralSignatureDetector(_BaseScoreDetector):
                     f"of shape (n_samples, n_features); it returned an array of shape {F.shape} "
                     f"for {X.shape[0]} samples."
                 )
-            return F.reshape(F.shape[0], -1)
+            return _check_finite(F.reshape(F.shape[0], -1), "feature_extractor")
         module = self._torch_module()
         if module is None:
             if isinstance(self.feature_extractor, str):
@@ -157,7 +168,7 @@ class SpectralSignatureDetector(_BaseScoreDetector):
                     f"net as estimator; got {type(self.estimator).__name__}."
                 )
             return X.reshape(X.shape[0], -1).astype(np.float64)
-        return self._hooked_features(module, X)
+        return _check_finite(self._hooked_features(module, X), "the model's layer")
 
     def _module_input(self, X):
         shape = (
