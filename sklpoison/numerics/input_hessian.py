@@ -213,8 +213,15 @@ class InputHessianLogisticAdapter(InputHessianAdapter):
         return self.estimator.predict(np.asarray(X).reshape(len(X), -1))
 
     def check_labels(self, y, n_samples):
-        # the cross-entropy's input Hessian does not depend on the label
-        return super().check_labels(y, n_samples)
+        # the cross-entropy's input Hessian does not depend on the label, but labels the
+        # model does not know are a mistake of the caller, as for the other adapters
+        y = super().check_labels(y, n_samples)
+        classes = getattr(self.estimator, "classes_", None)
+        if classes is not None:
+            check_known_labels(
+                y, classes, type(self.estimator).__name__, known_as="the estimator's classes"
+            )
+        return y
 
     def _check_softmax(self, X, P):
         from scipy.special import expit, softmax
