@@ -81,28 +81,29 @@ def _outer_diff(h_lo, h_hi, clean, poisoned):
     return lo, hi
 
 
-def _outer_diff_ball(x, radius, clean, poisoned):
-    """Bounds on ``p - g`` for ``g = x (x) d`` and ``p = (x + e) (x) d'`` with ``|e| <= radius``.
+def _outer_diff_ball(x, x_lo, x_hi, clean, poisoned):
+    """Bounds on ``p - g`` for ``g = x (x) d`` and ``p = x' (x) d'`` with ``x' in [x_lo, x_hi]``.
 
-    ``x`` is a point (the clean inputs); the poisoned product is bounded by
-    splitting ``(x + e) d' = x d' + e d'``: its upper end is at most
-    ``max x d' + radius max|d'|``, so the increase over the clean upper end is
-    ``x+ (ph - dh) + x- (pl - dl) + radius max(|pl|, |ph|)`` (and symmetrically),
-    one product per entry instead of the four corners of a mixed-sign product.
+    ``x`` is a point (the clean inputs) and ``[x_lo, x_hi]`` the (outward-rounded)
+    ball around it. The poisoned product's end points are the exact corner
+    products of the two intervals (as the clipping path computes them), minus the
+    clean end points ``x+ d_hi + x- d_lo`` (upper) and ``x+ d_lo + x- d_hi``
+    (lower); clamped to the sound side of zero. Never looser than the
+    midpoint-radius form ``x (p - d) +/- radius max|d'|``.
     """
     dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
     pl, ph = (np.ascontiguousarray(a.T)[None, :, :] for a in poisoned)
     xl = np.ascontiguousarray(x.T)[:, None, :]
+    lo_x = np.ascontiguousarray(x_lo.T)[:, None, :]
+    hi_x = np.ascontiguousarray(x_hi.T)[:, None, :]
     shape = (xl.shape[0], dl.shape[1], dl.shape[2])
-    m = radius * np.maximum(np.abs(pl), np.abs(ph))
+    p_lo, p_hi = ia.interval_mul(lo_x, hi_x, pl, ph, round_outward=False)
     if np.all(x >= 0):
-        lo, hi = xl * (pl - dl), xl * (ph - dh)
+        lo, hi = p_lo - xl * dl, p_hi - xl * dh
     else:
         xp, xn = np.maximum(xl, 0.0), np.minimum(xl, 0.0)
-        lo = _fma2(xp, pl - dl, xn, ph - dh, shape)
-        hi = _fma2(xp, ph - dh, xn, pl - dl, shape)
-    lo -= m
-    hi += m
+        lo = p_lo - _fma2(xp, dl, xn, dh, shape)
+        hi = p_hi - _fma2(xp, dh, xn, dl, shape)
     np.minimum(lo, 0.0, out=lo)
     np.maximum(hi, 0.0, out=hi)
     return lo, hi
@@ -246,8 +247,7 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
                     diff = _outer_diff(h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
                 elif clip is None and c_lo is c_hi and h_lo is not h_hi:
                     # inputs in a ball around the clean point inputs (first layer)
-                    radius = max(np.max(h_hi - c_lo, initial=0.0), np.max(c_lo - h_lo, initial=0.0))
-                    diff = _outer_diff_ball(c_lo[:, sl], radius, clean_ds[layer], ds[layer])
+                    diff = _outer_diff_ball(c_lo[:, sl], h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
                 if diff is None:
                     arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
                 else:
