@@ -146,6 +146,38 @@ def test_load_mnist_torchvision_layout(tmp_path):
     np.testing.assert_array_equal(y, labels)
 
 
+def test_load_mnist_file_name_and_compression_variants(tmp_path):
+    images, labels, n_train = _mnist_arrays(seed=2)
+    expected = (images / 255.0).astype(np.float32)
+    # Kaggle's spelling "train-images.idx3-ubyte", plain and gzipped
+    for gz in (False, True):
+        folder = tmp_path / f"dotted-{gz}"
+        for f in _write_mnist(folder, images, labels, n_train, (gz,) * 4):
+            f.rename(f.with_name(f.name.replace("-idx", ".idx")))
+        X, y = load_mnist(folder)
+        np.testing.assert_array_equal(X[:, 0], expected)
+        np.testing.assert_array_equal(y, labels)
+    # gzip data without the .gz suffix, and IDX data that kept a .gz suffix (a browser
+    # decompressed the download): recognised by content
+    swapped = tmp_path / "swapped"
+    for f in _write_mnist(swapped, images, labels, n_train, (True, False, True, False)):
+        f.rename(f.with_name(f.name[:-3] if f.suffix == ".gz" else f.name + ".gz"))
+    assert sorted(p.suffix for p in swapped.iterdir()) == ["", "", ".gz", ".gz"]
+    X, y = load_mnist(swapped)
+    np.testing.assert_array_equal(X[:, 0], expected)
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_load_mnist_header_overflow_and_subset_type(tmp_path):
+    # 2**31 * 2**31 * 4 = 2**64 wraps to 0 in int64: the size check must not be fooled
+    payload = bytes([0, 0, 8, 3]) + np.array([2**31, 2**31, 4], dtype=">u4").tobytes()
+    _corrupt_mnist(tmp_path, 0, payload)
+    with pytest.raises(ValueError, match="truncated.*2147483648"):
+        load_mnist(tmp_path)
+    with pytest.raises(ValueError, match="subset must be"):
+        load_mnist(tmp_path, subset=np.array(["train"]))
+
+
 def test_load_mnist_local_reads_no_network(tmp_path):
     images, labels, n_train = _mnist_arrays()
     _write_mnist(tmp_path, images, labels, n_train)
@@ -172,7 +204,9 @@ def _corrupt_mnist(tmp_path, which, payload, gz=False):
         # label file where the images should be: 1 dimension, magic 0x801
         (0, _idx(np.zeros(5)), "0x00000801.*swapped"),
         (1, _idx(np.zeros((5, 28, 28))), "has 3 dimensions"),
-        (0, b"\x1f\x8b\x08\x03" + bytes(20), "not an IDX file of unsigned bytes"),
+        (0, b"\x01\x02\x08\x03" + bytes(20), "not an IDX file of unsigned bytes"),
+        # gzip's magic without a .gz suffix is read as gzip: a broken one says so
+        (0, b"\x1f\x8b\x08\x03" + bytes(20), "train-images-idx3-ubyte is not a complete gzip"),
         (0, bytes([0, 0, 0x0D, 3]) + bytes(20), "magic number 0x00000d03"),  # float IDX
         (0, _idx(np.zeros((5, 28, 28)))[:-7], "truncated.*\\(5, 28, 28\\)"),
         (0, _idx(np.zeros((5, 28, 28))) + b"x", "longer than its header"),

@@ -111,7 +111,7 @@ _BYTE_TO_UNIT = (np.arange(256) / 255.0).astype(np.float32)
 
 
 def _check_subset(subset, name):
-    if subset not in _SUBSETS:
+    if not isinstance(subset, str) or subset not in _SUBSETS:
         raise ValueError(f"{name}: subset must be 'train', 'test' or 'all'; got {subset!r}.")
 
 
@@ -162,8 +162,11 @@ def load_mnist(path=None, *, subset="all", data_home=None, return_X_y=True):
     With ``path``, the data is read from MNIST's four IDX files in that folder
     (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each gzipped with a
-    ``.gz`` suffix or not; torchvision's ``MNIST/raw`` subfolder is found too)
-    with numpy: no network, no pickle. Their magic numbers, dimensions and sizes
+    ``.gz`` suffix or not; torchvision's ``MNIST/raw`` subfolder and the
+    ``train-images.idx3-ubyte`` spelling of some mirrors are found too) with
+    numpy: no network, no pickle. Gzip data is recognised by its content, so a
+    compressed file without the suffix, or a ``.gz`` file that a browser already
+    decompressed, is read as well. Their magic numbers, dimensions and sizes
     are checked, and a truncated or wrong file raises a ``ValueError`` that
     names it. Without ``path``, the data is downloaded from OpenML
     (``mnist_784``, cached in ``data_home``); offline that raises an ``OSError``

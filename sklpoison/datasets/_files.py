@@ -1,6 +1,7 @@
 """Readers of MNIST's IDX files and CIFAR-10's binary batches (numpy only, no pickle)."""
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -49,13 +50,24 @@ def _check_folder(path, name):
     return folder
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _read_bytes(file):
-    """The file's bytes, decompressed when its name ends in ``.gz``."""
-    if file.suffix != ".gz":
-        return file.read_bytes()
+    """The file's bytes, decompressed when they are gzip data.
+
+    Whether to decompress is read from the content, not only the name: a gzip file
+    saved without its ``.gz`` suffix is decompressed, and a ``.gz`` file that already
+    holds IDX data (browsers often decompress a download but keep its name) is
+    read as it is.
+    """
+    data = file.read_bytes()
+    if file.suffix != ".gz" and not data.startswith(_GZIP_MAGIC):
+        return data
+    if file.suffix == ".gz" and data[:3] == bytes([0, 0, _IDX_UBYTE]):
+        return data
     try:
-        with gzip.open(file, "rb") as fh:
-            return fh.read()
+        return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(
             f"{file} is not a complete gzip file ({type(exc).__name__}: {exc}); download it "
@@ -64,8 +76,11 @@ def _read_bytes(file):
 
 
 def _find_mnist_file(folders, stem):
+    # the original names, and the "train-images.idx3-ubyte" spelling of some mirrors
+    # (e.g. Kaggle's MNIST data set)
+    dotted = stem.replace("-idx", ".idx")
     for folder in folders:
-        for name in (stem, stem + ".gz"):
+        for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
             if (folder / name).is_file():
                 return folder / name
     return None
@@ -107,7 +122,7 @@ def parse_idx(buffer, *, expected_ndim, source="IDX data"):
     if len(buffer) < header:
         raise ValueError(f"{source} is truncated: its header needs {header} bytes.")
     dims = tuple(int(v) for v in np.frombuffer(buffer, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    expected = header + math.prod(dims)  # Python ints: no overflow for absurd headers
     if len(buffer) != expected:
         what = "truncated" if len(buffer) < expected else "longer than its header says"
         raise ValueError(
