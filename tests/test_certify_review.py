@@ -279,3 +279,22 @@ def test_exact_trajectories_of_every_flip_pair_are_inside():
         y_att = y.copy()
         y_att[list(rows)] = 1 - y_att[list(rows)]
         _assert_exact_inside(est, _exact_run(est, X, y_att))
+
+
+def test_lr_min_times_l2_must_keep_the_decay_positive():
+    """The step size reaches lr_min > lr; with lr_min * l2 >= 1 the decay factor 1 - eta l2 is
+    negative, which the box update does not handle (an MLP's box came out inverted, replays
+    outside it, every prediction 'certified'): rejected like lr * l2 >= 1."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(40, noise=0.2, random_state=0)
+    kw = dict(hidden_layer_sizes=(4,), n_label_flips=1, lr=0.1, l2=2.0, n_epochs=3)
+    with pytest.raises(ValueError, match=r"lr \* l2 must be < 1.*max\(lr, lr_min\)"):
+        IntervalCertifier("mlp", lr_min=0.6, random_state=0, **kw).fit(X, y)
+    # just below the limit: accepted, and every single flip replays inside the box
+    est = IntervalCertifier("mlp", lr_min=0.45, random_state=0, **kw).fit(X, y)
+    Ya = np.repeat(y[None], len(y), axis=0)
+    Ya[np.arange(len(y)), np.arange(len(y))] ^= 1
+    for layer, (W, b) in enumerate(est._replay(np.broadcast_to(X, (len(y),) + X.shape), Ya)):
+        assert np.all((W >= est.coefs_lower_[layer]) & (W <= est.coefs_upper_[layer]))
+        assert np.all((b >= est.intercepts_lower_[layer]) & (b <= est.intercepts_upper_[layer]))

@@ -148,7 +148,7 @@ class IntervalCertifier(_SetupMixin, _CertificateMixin, BaseEstimator):
         may be smaller.
     l2 : float, default=0.0
         L2 penalty (weight decay on all parameters): ``theta <- (1 - lr l2) theta - lr g``.
-        Requires ``lr * l2 < 1``.
+        Requires ``max(lr, lr_min) * l2 < 1`` (the step size never exceeds it).
     domain : {"auto", "zonotope", "box"}, default="auto"
         Abstract domain of the training bounds. ``"zonotope"``: the reachable
         parameters are kept as a zonotope (affine arithmetic) mapped exactly by

@@ -39,10 +39,13 @@ class _SetupMixin:
                     "model='mlp' needs hidden_layer_sizes, a non-empty tuple of positive "
                     f"integers, e.g. (32,); got {self.hidden_layer_sizes!r}."
                 )
-        if self.l2 * self.lr >= 1:
+        # the step size is max(lr / (1 + lr_decay t), lr_min) <= max(lr, lr_min): the decay
+        # factor 1 - eta l2 must stay positive (the box update assumes it is non-negative)
+        if self.l2 * max(self.lr, self.lr_min) >= 1:
             raise ValueError(
-                f"lr * l2 must be < 1 for the weight-decay step to shrink the parameters; "
-                f"got lr={self.lr}, l2={self.l2}."
+                f"lr * l2 must be < 1 for the weight-decay step to shrink the parameters, with "
+                f"lr the largest step size max(lr, lr_min); got lr={self.lr}, "
+                f"lr_min={self.lr_min}, l2={self.l2}."
             )
         if self.unbounded:
             if self.clip_gamma is None:
