@@ -1310,3 +1310,24 @@ def test_first_layer_ball_uses_exact_corner_products(monkeypatch):
     X_att, _ = _feature_attacks(est, X, y, 20, 0.05, rng, n_random=60)
     params = _replay(est, X_att, np.broadcast_to(y, X_att.shape[:2]))
     _assert_inside(est, params)
+
+
+@pytest.mark.parametrize("data", [lambda: _cancer(60, 5), lambda: _digits3(45)])
+def test_zonotope_output_bounds_contain_replayed_logits(data):
+    X, y = data()
+    est = IntervalCertifier("logistic", n_label_flips=1, lr=0.3, n_epochs=4, random_state=0)
+    est.fit(X, y)
+    box = IntervalCertifier(
+        "logistic", domain="box", n_label_flips=1, lr=0.3, n_epochs=4, random_state=0
+    ).fit(X, y)
+    rng = np.random.RandomState(16)
+    y_att = _random_flip_sets(est, y, 1, 120, rng)
+    params = _replay(est, np.broadcast_to(X, (len(y_att),) + X.shape), y_att)
+    for eps in (0.0, 0.03):
+        lo, hi = est.predict_bounds(X, epsilon=eps)
+        b_lo, b_hi = box.predict_bounds(X, epsilon=eps)
+        assert np.all(lo >= b_lo) and np.all(hi <= b_hi) and np.any(hi - lo < b_hi - b_lo)
+        X_eval = X + rng.uniform(-eps, eps, size=X.shape) if eps else X
+        z = _forward(params, X_eval)[1][-1]
+        z = z[..., 0] if z.shape[-1] == 1 else z
+        assert np.all(z >= lo) and np.all(z <= hi)

@@ -102,7 +102,20 @@ class _CertificateMixin:
         m_hi[rows, ref] = 0.0
         return m_lo, m_hi
 
-    def _zonotope_margins(self, x_lo, x_hi, ref, which="both", chunk=32):
+    def _zonotope_outputs(self, x_lo, x_hi):
+        """Output (logit) bounds over the zonotope: the margins against an implicit zero logit."""
+        C = self.zonotope_.n_out
+        n = x_lo.shape[0]
+        lo, hi = np.empty((n, C)), np.empty((n, C))
+        for c in range(C):
+            # z_c = e_c . z: with Mout = identity rows, a margin against class c's own row
+            # is z_ref - z_j; the single-logit layout gives (0, z) directly
+            ref = np.full(n, 1 if C == 1 else c)
+            m_lo, m_hi = self._zonotope_margins(x_lo, x_hi, ref, outputs=True)
+            lo[:, c], hi[:, c] = m_lo[:, 0], m_hi[:, 0]
+        return lo, hi
+
+    def _zonotope_margins(self, x_lo, x_hi, ref, which="both", chunk=32, outputs=False):
         """Margin bounds ``z_ref - z_j`` minimised over the zonotope in closed form.
 
         The margin at ``x' = x_c + delta`` (``x_c`` the ball's centre) is
@@ -114,6 +127,9 @@ class _CertificateMixin:
         n, d = x_lo.shape
         C = Z.n_out
         Mout = np.array([[0.0], [1.0]]) if C == 1 else np.eye(C)
+        if outputs:  # z_ref itself: the margin against a zero row
+            Mout = np.vstack([np.zeros((1, C)), Mout]) if C > 1 else Mout
+            ref = ref + (1 if C > 1 else 0)
         K = Mout.shape[0]
         xc = 0.5 * (x_lo + x_hi)
         r = np.maximum(np.nextafter(x_hi - xc, np.inf), np.nextafter(xc - x_lo, np.inf))
@@ -139,7 +155,11 @@ class _CertificateMixin:
                 ).clip(max=0)
                 wmax = np.maximum(np.abs(Wd_lo), np.abs(Wd_hi))  # (q, d, K)
                 t = np.einsum("qd,qdk->qk", r[sl], wmax)
-                # products and sums of non-negative terms (Lemma 3.1): relative gamma(d + 3)
+                # Wd: differences of two box ends (each <= U max|W| off, cancellation
+                # included): absolute 2 gamma(2) max|W| per feature; then products and sums
+                # of non-negative terms (Lemma 3.1): relative gamma(d + 3)
+                Wm = np.maximum(np.abs(W_lo), np.abs(W_hi)).max(axis=1)  # (d,)
+                t = t + 2 * gamma(2) * (r[sl] @ Wm)[:, None]
                 t = t * (1 + gamma(d + 4)) + TINY
                 lo, hi = lo - t, hi + t
             m_lo[sl], m_hi[sl] = lo, hi

@@ -308,19 +308,26 @@ class LogitZonotopePropagator:
         self.centre = np.vstack([W, b[None, :]]).ravel().copy()
         self.gens = np.zeros((self.P, 0))
         self.max_generators = max_generators
-        self.diverged = False
+        self.zonotope_failed = False  # a non-finite hull: the box alone from then on
         self.flips = None
         t = threat
         # full batch, label flips only: the flipped rows are the same at every step
         self._persistent = full_batch and t.ky > 0 and t.kx == 0
 
     # ------------------------------------------------------------------ API
+    @property
+    def diverged(self):
+        """True when the (intersected) box is unbounded: the certificates are vacuous."""
+        return self.box_prop.diverged
+
     def zonotope(self):
+        if self.zonotope_failed:
+            return None
         return _LogitZonotope(self.centre, self.gens, self.flips, self.d, self.C)
 
     def bounds(self):
         box = self.box_prop.bounds()
-        if self.diverged or self.flips is None:
+        if self.zonotope_failed or self.diverged or self.flips is None:
             return box
         # the exact hull (sorted sums of the flips' columns), intersected
         lo, hi = self.zonotope().hull()
@@ -337,17 +344,15 @@ class LogitZonotopePropagator:
 
     def step(self, Xb, Yb, idx, eta, decay, step=0):
         start = self.box_prop.box  # the (intersected) box of the parameters before the step
-        if not self.diverged:
+        if not self.zonotope_failed:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 self._zonotope_step(Xb, Yb, idx, eta, decay, start)
                 lo, hi = _hull(self.centre, self.gens, self._flip_box())
             if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-                self.diverged = True  # from here on the box alone
+                self.zonotope_failed = True
+                self.box_prop.warn_divergence = True  # the box alone: it warns if it diverges
         self.box_prop.step(Xb, Yb, idx, eta, decay, step)
-        if self.diverged:
-            if self.box_prop.diverged and not self.box_prop.warned:
-                self.box_prop.warn_divergence = True
-                self.box_prop._check_finite(self.box_prop.box, step + 1)
+        if self.zonotope_failed:
             return
         # intersect the box with the hull (both contain the reachable set); a diverged
         # box is replaced by the hull and propagated again from there
