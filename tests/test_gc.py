@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.svm import SVC
 
 from sklpoison import GradientCanceling, GradPC, Sever, poisonability_threshold
+from sklpoison.attacks._threshold import _threshold_from_adapter
 from sklpoison.datasets import make_or
 from sklpoison.numerics.param_gradients import ParamGradLinearAdapter, make_param_grad_adapter
 from sklpoison.utils._testing import linear_torch_adapter
@@ -645,6 +646,43 @@ def test_gc_family_with_a_skorch_net_needs_class_indices(make, labels):
         r"class indices 0, 1, ..., C-1.*LabelEncoder",
     ):
         make(_small_net(epochs=1)).fit(X.astype(np.float32), y)
+
+
+def test_gc_family_with_a_gradreg_net_takes_any_labels():
+    # sklpoison.nn nets label-encode y themselves: their columns are the ranks of classes_
+    from sklpoison.nn import GradRegNetClassifier
+
+    X, y = make_classification(
+        90,
+        2,
+        n_informative=2,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    X = X.astype(np.float32)
+    names = np.array(["a", "b", "c"])
+    net = GradRegNetClassifier(max_epochs=3, random_state=0)
+    pc = GradPC(net, epsilon_w=0.1, max_iter=2).fit(X, names[y])
+    assert set(pc.predict(X)) <= set(names)
+    Xp, yp = GradientCanceling(net, epsilon_d=0.05, max_iter=2).fit_resample(X, names[y])
+    assert set(yp) <= set(names) and Xp.shape[0] > 90
+    fitted = clone(net).fit(X, names[y])
+    sub = y != 1  # the net's columns of 'a' and 'c', on rows without 'b'
+    res = poisonability_threshold(fitted, X[sub], names[y[sub]])
+    assert res.n_classes == 3 and res.formula == "multiclass"
+    adapter = make_param_grad_adapter(fitted, classes=names)  # codes = the columns
+    ref = _threshold_from_adapter(
+        adapter,
+        adapter.get_theta(),
+        X[sub],
+        y[sub],
+        formula="auto",
+        include_intercept=True,
+        include_penalty=False,
+    )
+    assert_allclose(res.inner_product, ref.inner_product, rtol=1e-10)
 
 
 def test_gc_family_rejects_skorch_nets_it_does_not_model():

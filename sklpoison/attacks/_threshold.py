@@ -271,7 +271,8 @@ def poisonability_threshold(
         if kind == "skorch":  # the net's classes (its output columns), not only those in y
             fitted = getattr(model, "classes_", None)
             classes = np.unique(y) if fitted is None else np.asarray(fitted)
-            classes = _check_skorch_labels(classes, "poisonability_threshold")
+            if not getattr(model, "_encodes_labels", False):  # skorch: labels are columns
+                classes = _check_skorch_labels(classes, "poisonability_threshold")
         adapter = make_param_grad_adapter(model, classes=classes)
         if kind == "skorch":
             X = X.astype(np.float32)

@@ -284,6 +284,10 @@ class GradRegNetClassifier(NeuralNetClassifier):
     True
     """
 
+    # fit label-encodes y (any labels): the module's columns are the ranks of classes_,
+    # which is what the GC family and poisonability_threshold take as label codes
+    _encodes_labels = True
+
     _parameter_constraints = {
         "kappa": [Interval(Real, 0, None, closed="left")],
         "penalty_normalization": [StrOptions({"per_sample", "batch_sum", "batch_mean"})],

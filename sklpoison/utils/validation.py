@@ -337,6 +337,8 @@ def _validate_Xy(est, X, y, kind, reset=True):
         dtype = _skorch_input_dtype(est.estimator)
         X, y = validate_data(est, X, y, allow_nd=True, dtype=dtype, reset=reset)
         check_classification_targets(y)
+        if getattr(est.estimator, "_encodes_labels", False):  # sklpoison.nn: any labels
+            return X, y.astype(np.int64) if y.dtype.kind in "iub" else y
         return X, _check_skorch_labels(y, type(est).__name__)
     X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], reset=reset)
     check_classification_targets(y)
