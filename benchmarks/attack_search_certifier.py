@@ -309,6 +309,14 @@ CONFIGS = {
         digits,
         dict(n_poison=1, epsilon=0.05, n_label_flips=1, paired=True, lr=0.5, n_epochs=2),
     ),
+    "bin-joint-bs1": (
+        lambda: cancer(20, 4),
+        dict(n_poison=1, epsilon=0.05, n_label_flips=1, lr=0.05, n_epochs=2, batch_size=1),
+    ),
+    "smx3-flip-ragged-batches": (
+        lambda: digits(25),
+        dict(n_label_flips=1, lr=0.3, n_epochs=3, batch_size=10, lr_min=0.2, lr_decay=1.0),
+    ),
     "bin-2out-torch-flip-full": ("torch2", dict(n_label_flips=2, lr=0.3, n_epochs=6)),
     "bin-2out-torch-feat-mb": (
         "torch2",
