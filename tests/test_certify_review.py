@@ -298,3 +298,20 @@ def test_lr_min_times_l2_must_keep_the_decay_positive():
     for layer, (W, b) in enumerate(est._replay(np.broadcast_to(X, (len(y),) + X.shape), Ya)):
         assert np.all((W >= est.coefs_lower_[layer]) & (W <= est.coefs_upper_[layer]))
         assert np.all((b >= est.intercepts_lower_[layer]) & (b <= est.intercepts_upper_[layer]))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_infinite_test_ball_keeps_the_certified_accuracies_ordered(n_classes):
+    """epsilon=inf (a legal float): the zonotope's margins are NaN (the ball's centre is
+    (-inf + inf) / 2); they must leave the interval bounds, not turn the best case into 0."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(40, noise=0.2, random_state=0)
+    y = np.arange(40) % n_classes if n_classes > 2 else y
+    est = IntervalCertifier(n_label_flips=1, lr=0.3, n_epochs=3, random_state=0).fit(X, y)
+    assert est.zonotope_ is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        worst, nominal, best = est.certified_accuracy(X, y, epsilon=np.inf)
+        assert not est.certify(X, epsilon=np.inf).any()
+    assert worst == 0.0 and best == 1.0 and worst <= nominal <= best

@@ -82,8 +82,12 @@ class _CertificateMixin:
         m_lo = np.where(np.isnan(m_lo), -np.inf, m_lo)
         m_hi = np.where(np.isnan(m_hi), np.inf, m_hi)
         if getattr(self, "zonotope_", None) is not None and n > 0:
-            z_lo, z_hi = self._zonotope_margins(x_lo, x_hi, ref, which)
-            m_lo, m_hi = np.maximum(m_lo, z_lo), np.minimum(m_hi, z_hi)
+            with np.errstate(invalid="ignore", over="ignore"):
+                z_lo, z_hi = self._zonotope_margins(x_lo, x_hi, ref, which)
+            # fmax / fmin: a NaN zonotope bound (an infinite ball: x_c = (-inf + inf) / 2, or
+            # an overflow) leaves the interval bound; np.maximum would propagate the NaN, and
+            # a NaN upper margin read as "impossible" (best-case accuracy 0 below the nominal)
+            m_lo, m_hi = np.fmax(m_lo, z_lo), np.fmin(m_hi, z_hi)
         if lp is not None and n > 0:
             other = np.ones_like(m_lo, dtype=bool)
             other[rows, ref] = False
