@@ -25,11 +25,10 @@ def _fit(norm, kappa, module=MLP, batch_size=16, **kw):
         kappa=kappa,
         penalty_normalization=norm,
         optimizer=torch.optim.SGD,
-        lr=0.1,
         max_epochs=4,
         batch_size=batch_size,
         random_state=0,
-        **kw,
+        **{"lr": 0.1, **kw},
     )
     return net.fit(*_data())
 
@@ -79,3 +78,24 @@ def test_batch_penalty_is_the_norm_of_the_batch_loss_gradient():
 def test_penalty_normalization_is_validated():
     with pytest.raises(ValueError, match="penalty_normalization"):
         GradRegNetClassifier(MLP, kappa=1.0, penalty_normalization="paper").fit(*_data())
+
+
+@pytest.mark.parametrize(
+    "criterion_kw",
+    [
+        {"criterion__weight": torch.tensor([1.0, 3.0, 0.5, 2.0])},  # class weights
+        {"criterion__reduction": "sum", "lr": 0.01},  # a summing criterion
+    ],
+)
+def test_kappa_mapping_holds_with_class_weights_and_summing_criteria(criterion_kw):
+    # the documented mapping (batch_sum = B kappa, batch_mean = B**2 kappa) does not depend on
+    # how the criterion reduces the batch: the batch forms are the per-sample penalty / B, / B**2
+    B, kappa = 16, 0.7
+    ref = _fit("per_sample", kappa, MLP, B, **criterion_kw)
+    for norm, factor in (("batch_sum", B), ("batch_mean", B**2)):
+        net = _fit(norm, kappa * factor, MLP, B, **criterion_kw)
+        for p, q in zip(ref.module_.parameters(), net.module_.parameters(), strict=True):
+            assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-5)
+        pen_ref = np.array(ref.history[:, "batches", :, "grad_penalty"]).ravel()
+        pen = np.array(net.history[:, "batches", :, "grad_penalty"]).ravel()
+        assert_allclose(pen * factor, pen_ref, rtol=1e-3)

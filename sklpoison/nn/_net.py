@@ -170,7 +170,10 @@ class GradRegNetClassifier(NeuralNetClassifier):
     penalty_normalization : {"per_sample", "batch_sum", "batch_mean"}, default="per_sample"
         How the penalty of a batch of ``B`` samples is normalised, with
         :math:`g_i = \\nabla_{x_i} \\ell_i` and :math:`\\bar L = \\frac1B\\sum_j \\ell_j`
-        the criterion's batch-mean loss (so :math:`\\nabla_{x_i} \\bar L = g_i / B`):
+        the batch mean of the per-sample losses (so :math:`\\nabla_{x_i} \\bar L = g_i / B`;
+        :math:`\\ell_j` is sample ``j``'s weighted loss with class weights, and
+        :math:`\\bar L` is the criterion's loss for an unweighted ``reduction="mean"``
+        criterion; the mapping below holds for any criterion):
 
         - ``"per_sample"``: :math:`\\frac{\\kappa}{2}\\frac1B\\sum_i\\lVert g_i\\rVert^2`,
           the objective :math:`J(w)` of the paper's analysis, independent of ``B``;
@@ -598,16 +601,15 @@ class GradRegNetClassifier(NeuralNetClassifier):
                 f"The input-gradient penalty needs a criterion with reduction='mean' or 'sum'; "
                 f"got reduction={reduction!r}."
             )
-        if self.penalty_normalization == "per_sample":
-            # gradient of the SUM of per-sample losses: row i is grad_{x_i} loss_i
-            denom = self._mean_denominator(yi, Xi.shape[0])
-            loss_sum = loss * denom if reduction == "mean" else loss
-            penalty = input_gradient_penalty(loss_sum, Xi, create_graph=True)
-        else:
-            # gradient of the criterion's batch loss itself: row i is grad_{x_i} loss / B
-            penalty = input_gradient_penalty(loss, Xi, create_graph=True)
-            if self.penalty_normalization == "batch_sum":
-                penalty = penalty * Xi.shape[0]
+        # gradient of the SUM of per-sample losses: row i is grad_{x_i} loss_i
+        denom = self._mean_denominator(yi, Xi.shape[0])
+        loss_sum = loss * denom if reduction == "mean" else loss
+        penalty = input_gradient_penalty(loss_sum, Xi, create_graph=True)
+        if self.penalty_normalization != "per_sample":
+            # the gradient of the batch mean (1/B) sum_j loss_j has rows grad_{x_i} loss_i / B,
+            # whatever the criterion's reduction or class weights: divide by B or B**2
+            B = Xi.shape[0]
+            penalty = penalty / (B if self.penalty_normalization == "batch_sum" else B * B)
         total = loss + 0.5 * self.kappa * penalty
         total.backward()
         self.history.record_batch("grad_penalty", penalty.item())
