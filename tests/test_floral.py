@@ -512,6 +512,12 @@ def test_early_stopping_errors(moons):
         FloralSVC(n_rounds=2, early_stopping=True).fit(X, y, X_val=X, y_val=y + 5)
     with pytest.raises(ValueError, match="validation_fraction"):
         FloralSVC(n_rounds=2, early_stopping=True, validation_fraction=59).fit(X, y)
+    # a bad X_val is named as such (the feature check's own message says "X")
+    es = FloralSVC(n_rounds=2, early_stopping=True)
+    with pytest.raises(ValueError, match=r"invalid X_val: X has 1 features.*expecting 2"):
+        es.fit(X, y, X_val=X[:, :1], y_val=y)
+    with pytest.raises(ValueError, match=r"invalid X_val: Input X contains NaN"):
+        es.fit(X, y, X_val=np.full_like(X, np.nan), y_val=y)
 
 
 def test_memory_guard_before_allocating(moons, monkeypatch):

@@ -638,7 +638,10 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         if not self.early_stopping:
             return np.arange(n_all), None, None
         if X_val is not None:
-            X_val = validate_data(self, X_val, reset=False, dtype=np.float64)
+            try:
+                X_val = validate_data(self, X_val, reset=False, dtype=np.float64)
+            except ValueError as exc:  # the message says "X": name the argument
+                raise ValueError(f"{name}.fit: invalid X_val: {exc}") from exc
             y_val = column_or_1d(y_val, warn=True)
             check_consistent_length(X_val, y_val)
             check_known_labels(
