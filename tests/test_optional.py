@@ -84,6 +84,11 @@ def test_core_works_without_torch_and_cvxpy():
         Xo, yo = make_or(50, random_state=0)
         cert = IntervalCertifier(n_poison=2, n_epochs=5, random_state=0).fit(Xo, yo)
         print(cert.certified_accuracy(Xo, yo))
+        from sklpoison import GradientCanceling, HessianSpectrumDetector
+
+        krr = GradRegKRRClassifier(alpha=0.01, gamma=0.02).fit(X[:100], y[:100])
+        HessianSpectrumDetector(krr, n_components=2, random_state=0).fit(X[:20])
+        GradientCanceling(epsilon_d=0.05, max_iter=5, random_state=0).fit_resample(Xb, yb)
         assert not [m for m in ("torch", "skorch", "cvxpy") if sys.modules.get(m)]
         print("CORE OK")
         """
@@ -111,6 +116,14 @@ def test_core_works_without_torch_and_cvxpy():
             "X = np.random.RandomState(0).randn(40, 2); y = (X[:, 0] > 0).astype(int)\n"
             "FloralSVC(projection='exact', n_rounds=2).fit(X, y)",
             "FloralSVC(projection='exact') needs cvxpy: pip install \"sklpoison[convex]\"",
+        ),
+        (
+            "from sklpoison import IntervalCertifier\n"
+            "from sklpoison.datasets import make_or\n"
+            "X, y = make_or(20, random_state=0)\n"
+            "cert = IntervalCertifier(n_poison=1, n_epochs=2, bound='lp').fit(X, y)\n"
+            "cert.certified_accuracy(X, y)",
+            "IntervalCertifier(bound='lp') needs cvxpy: pip install \"sklpoison[convex]\"",
         ),
     ],
 )
