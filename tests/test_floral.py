@@ -520,6 +520,26 @@ def test_early_stopping_errors(moons):
         es.fit(X, y, X_val=np.full_like(X, np.nan), y_val=y)
 
 
+def test_early_stopping_in_a_pipeline_with_transformed_validation_data(moons):
+    # X_val goes through the scaler only when the pipeline transforms it (metadata routing)
+    import sklearn
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = moons
+    X, Xv = 100.0 * X, 100.0 * make_moons(80, noise=0.2, random_state=5)[0]
+    yv = make_moons(80, noise=0.2, random_state=5)[1]
+    kw = dict(lr=5e-3, n_rounds=20, flip_budget=3, early_stopping=True, random_state=0)
+    sc = StandardScaler().fit(X)
+    ref = FloralSVC(**kw).fit(sc.transform(X), y, X_val=sc.transform(Xv), y_val=yv)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = FloralSVC(**kw).set_fit_request(X_val=True, y_val=True)
+        pipe = Pipeline([("sc", StandardScaler()), ("f", est)], transform_input=["X_val"])
+        pipe.fit(X, y, X_val=Xv, y_val=yv)
+    assert_allclose(pipe[-1].validation_scores_, ref.validation_scores_)
+    assert pipe[-1].best_round_ == ref.best_round_ and ref.validation_scores_.max() > 0.8
+
+
 def test_memory_guard_before_allocating(moons, monkeypatch):
     import sklpoison.defences._floral as floral
     import sklpoison.utils._memory as memory

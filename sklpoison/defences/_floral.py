@@ -528,7 +528,11 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         X_val : array-like of shape (n_val, n_features), default=None
             Validation inputs for ``early_stopping`` (clean data if you have them: a
             poisoned validation set rewards fitting the poison). Without them,
-            ``validation_fraction`` of the training data is held out.
+            ``validation_fraction`` of the training data is held out. In a pipeline,
+            ``X_val`` does not pass through the preceding steps unless the pipeline
+            transforms it: scikit-learn's ``Pipeline(..., transform_input=["X_val"])``
+            with metadata routing enabled, as for
+            :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
         y_val : array-like of shape (n_val,), default=None
             Validation labels, from the classes of ``y``.
 
