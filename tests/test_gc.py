@@ -717,6 +717,29 @@ def test_gc_family_rejects_skorch_nets_it_does_not_model():
             GradPC(clone(weighted).set_params(**kwargs), max_iter=1).fit(X, y)
 
 
+def test_gradpc_with_a_parametrized_module_is_a_clear_error():
+    # the target model is a deep copy of the net, which torch refuses for parametrized
+    # modules (a bare RuntimeError about serialization); Sever and tau need no copy
+    from skorch import NeuralNetClassifier
+
+    class _SN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Linear(2, 4))
+            self.b = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return torch.softmax(self.b(torch.tanh(self.a(x))), dim=-1)
+
+    X, y = make_or(10, random_state=0)
+    X = X.astype(np.float32)
+    net = NeuralNetClassifier(_SN, max_epochs=2, train_split=None, verbose=0)
+    with pytest.raises(ValueError, match="torch.nn.utils.parametrize"):
+        GradPC(net, max_iter=1).fit(X, y)
+    assert Sever(net, removal_fraction=0.1, n_iter=1).fit(X, y).predict(X).shape == (40,)
+    assert np.isfinite(poisonability_threshold(clone(net).fit(X, y), X, y).tau)
+
+
 def test_gc_family_with_a_float64_skorch_module():
     # inputs follow the module's dtype (they were always cast to float32)
     from skorch import NeuralNetClassifier

@@ -435,8 +435,9 @@ class ParamGradTorchAdapter:
 class ParamGradSkorchAdapter(ParamGradTorchAdapter):
     """Adapter of a fitted skorch ``NeuralNetClassifier`` (any torch module).
 
-    The module is evaluated in ``eval()`` mode (deterministic dropout and batch
-    norm; its own flags are restored after each call) through
+    The module is evaluated with eval semantics (deterministic dropout and batch
+    norm) on an eval view (:func:`sklpoison.utils._torch.eval_view`; the net's own
+    module and flags are never touched) through
     ``torch.func.functional_call``; the loss is the net's
     criterion per row (``NLLLoss`` on probabilities as skorch does, or
     ``CrossEntropyLoss`` on logits). Optimizer weight decay is not modelled.
@@ -480,6 +481,15 @@ class ParamGradSkorchAdapter(ParamGradTorchAdapter):
 
     def with_theta(self, theta):
         torch = self.torch
+        from torch.nn.utils import parametrize
+
+        if any(parametrize.is_parametrized(m) for m in self.net.module_.modules()):
+            raise ValueError(
+                "The target model is a copy of the skorch net with other parameters, but its "
+                "module uses torch.nn.utils.parametrize (e.g. parametrizations.spectral_norm), "
+                "which torch refuses to copy or pickle. Use the module without "
+                "parametrizations for GradPC and GradientCanceling."
+            )
         net = copy.deepcopy(self.net)
         trainable = [p for p in net.module_.parameters() if p.requires_grad]
         vec = torch.as_tensor(np.asarray(theta), dtype=self.dtype, device=trainable[0].device)
