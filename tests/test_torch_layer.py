@@ -286,6 +286,32 @@ def test_module_dtype_device():
     assert _torch.module_dtype_device(emb)[0] == torch.float32
 
 
+def test_meta_device_modules_are_a_clear_error():
+    """A module on the meta device (shapes, no values) is refused by name, not by torch's
+    'Cannot copy out of meta tensor' or '.item() on meta tensors' deep inside a fit."""
+    from sklpoison import IntervalCertifier
+
+    def meta_mlp():
+        with torch.device("meta"):
+            return torch.nn.Sequential(
+                torch.nn.Linear(64, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)
+            )
+
+    X = np.random.RandomState(0).rand(20, 64).astype(np.float32)
+    y = np.arange(20) % 2
+    match = "Sequential module has tensors on the 'meta' device.*to_empty"
+    with pytest.raises(ValueError, match=match):
+        _torch.module_dtype_device(meta_mlp())
+    with pytest.raises(ValueError, match=match):
+        HessianSpectrumDetector(meta_mlp(), n_components=2, max_iter=4).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        SpectralSignatureDetector(meta_mlp()).fit(X, y)
+    with pytest.raises(ValueError, match="weight\\) is on the 'meta' device"):
+        IntervalCertifier(meta_mlp(), n_poison=1, epsilon=0.01, n_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="on the 'meta' device"):
+        _torch.to_numpy(torch.zeros(3, device="meta"))
+
+
 def test_resolve_device(monkeypatch):
     assert _torch.resolve_device("cpu") == torch.device("cpu")
     assert _torch.resolve_device(torch.device("cpu")) == torch.device("cpu")

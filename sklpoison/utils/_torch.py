@@ -87,13 +87,25 @@ def module_dtype_device(module):
     """``(dtype, device)`` of a module: those of its first floating parameter or buffer.
 
     A module without floating tensors gives torch's default dtype on the CPU.
+    A module on the ``"meta"`` device (shapes without values) is a ``ValueError``:
+    nothing can be computed from it.
     """
     import torch
 
     for t in list(module.parameters()) + list(module.buffers()):
+        if t.is_meta:
+            what = f"The {type(module).__name__} module has tensors"
+            raise ValueError(_META_MESSAGE.format(what=what))
         if t.is_floating_point():
             return t.dtype, t.device
     return torch.get_default_dtype(), torch.device("cpu")
+
+
+_META_MESSAGE = (
+    "{what} on the 'meta' device: shapes without values, so nothing can be "
+    "computed from it. Materialise it first, e.g. module.to_empty(device='cpu') followed by "
+    "module.load_state_dict(weights) (or torch.nn.Module.reset_parameters on each layer)."
+)
 
 
 def resolve_device(device, *, name="device"):
@@ -241,6 +253,8 @@ def to_numpy(t, dtype=np.float64):
 
     if not torch.is_tensor(t):
         return np.asarray(t, dtype=dtype)
+    if t.is_meta:
+        raise ValueError(_META_MESSAGE.format(what="A tensor (e.g. a module's weight) is"))
     requires_grad = t.requires_grad
     t = t.detach().cpu()  # on the CPU, still the tensor's memory (e.g. a parameter's)
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16
