@@ -122,7 +122,7 @@ class Table:
     def print(self, header):
         print("\n" + header)
         print(_format_row(None))
-        print("-" * 160)
+        print("-" * 164)
         for row in self.rows:
             print(_format_row(row))
 
@@ -131,7 +131,7 @@ _COLUMNS = [
     ("section", 24),
     ("setting", 40),
     ("measured", 24),
-    ("baseline", 22),
+    ("baseline", 26),
     ("ratio", 9),
     ("target", 9),
     ("note", 0),
@@ -150,7 +150,9 @@ def _cifar_shaped(args, n, device):
     if args.data:
         from sklpoison.datasets import load_cifar10
 
-        X, y = load_cifar10(args.data, subset="train")
+        if getattr(args, "cifar", None) is None:  # main() reads the folder once, up front
+            args.cifar = load_cifar10(args.data, subset="train")
+        X, y = args.cifar
         if X.shape[0] < n:
             raise ValueError(f"--data holds {X.shape[0]} training images; {n} are needed.")
         return X[:n], y[:n], f"CIFAR-10 training images from {args.data}"
@@ -531,12 +533,25 @@ def main(argv=None):
     import torch
     from threadpoolctl import threadpool_limits
 
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda but torch sees no GPU; use --device cpu --quick")
+    from sklpoison.utils._torch import resolve_device
+
+    try:  # a clear one-line error for 'cuda' without a GPU, 'cuda:3' of 1, a typo
+        device = resolve_device(args.device, name="--device")
+    except ValueError as exc:
+        parser.error(f"{exc} For a CPU smoke run: --device cpu --quick")
     sizes = dict(SIZES["quick" if args.quick else "full"])
     if args.dense_columns is not None:
         sizes["dense_columns"] = args.dense_columns
+    if args.data:
+        # read and check the folder once, before any section runs: a wrong path or too
+        # few images must not cost a device run (nor be read again by every section)
+        needed = {"resnet": sizes["resnet_images"], "hessian": sizes["hessian_n"]}
+        needed["gc"] = sizes["gc_rows"]
+        n_needed = max(needed.get(name, 0) for name in args.only)
+        try:
+            _cifar_shaped(args, n_needed, device)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--data {args.data}: {exc}")
     threads = args.threads or (1 if device.type == "cpu" else min(os.cpu_count() or 1, 16))
     torch.set_num_threads(threads)
     if device.type == "cuda":

@@ -105,3 +105,31 @@ def test_bench_gpu_reads_cifar_folder(tmp_path):
         bench._cifar_shaped(args, 16, None)
     X, y, source = bench._cifar_shaped(argparse.Namespace(data=None), 4, None)
     assert X.shape == (4, 3, 32, 32) and 0 <= X.min() and X.max() <= 1 and "synthetic" in source
+
+
+def test_bench_gpu_bad_device_or_data_fails_fast_and_clearly(tmp_path, monkeypatch, capsys):
+    # one usage line and the reason (exit status 2), before any section runs: no traceback
+    import torch
+
+    bench = _load_bench()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cases = [
+        (["--device", "cuda"], "--device='cuda' but no CUDA device is available"),
+        (["--device", "gpu0"], "--device='gpu0' is not a torch device"),
+        (["--device", "cpu", "--data", str(tmp_path / "nowhere")], "does not exist"),
+    ]
+    records = np.zeros((3, 3073), dtype=np.uint8)
+    for sub in ("small", "broken"):
+        (tmp_path / sub).mkdir()
+        for name in [f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]:
+            (tmp_path / sub / name).write_bytes(records.tobytes())
+    (tmp_path / "broken" / "data_batch_2.bin").write_bytes(records.tobytes()[:-5])
+    # 15 training images: the quick GradientCanceling section needs 128
+    small, broken = str(tmp_path / "small"), str(tmp_path / "broken")
+    cases.append((["--device", "cpu", "--quick", "--data", small], "15 training images; 128"))
+    cases.append((["--device", "cpu", "--data", broken], "data_batch_2.bin is not a CIFAR"))
+    for argv, match in cases:
+        with pytest.raises(SystemExit) as exc:
+            bench.main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and match in err and "Traceback" not in err, (argv, err)
