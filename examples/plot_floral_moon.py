@@ -217,7 +217,7 @@ fig.tight_layout()
 # are smooth and the best round (chosen on validation) is a little above the SVC (dotted).
 # With ``lr="auto"`` (right) every round is a full gradient step against fresh random flips
 # of the largest dual variables (on this sheet mostly the poisoned points, whose labels the
-# flips restore), and the accuracy jumps between 0.35 and 0.89 from round to round: the
+# flips restore), and the accuracy jumps between 0.33 and 0.89 from round to round: the
 # returned classifier is the best of 500 very different candidates, found with 500 clean
 # validation rows. Validation and test accuracy move together, so the choice is honest, but
 # it needs that clean validation set (see the user guide: with a held-out part of the
