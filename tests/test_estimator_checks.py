@@ -143,3 +143,14 @@ def test_sparse_check_catches_a_sampler_that_accepts_sparse_silently():
     with pytest.raises(AssertionError, match="accepted sparse X"):
         ec.check_sampler_sparse_rejected(_DensifyingFlipper(fraction=0.2, random_state=0))
     ec.check_sampler_sparse_rejected(LabelFlipper(fraction=0.2, random_state=0))
+
+
+def test_certifier_check_catches_a_certify_that_claims_too_much(monkeypatch):
+    # certify() was only checked for its dtype and shape: certifying every row passed
+    from sklpoison import IntervalCertifier
+
+    cert = IntervalCertifier("logistic", n_label_flips=1, lr=0.5, n_epochs=5, random_state=0)
+    ec.check_certifier_metrics_bracket_nominal(cert)
+    monkeypatch.setattr(IntervalCertifier, "certify", lambda self, X, **kw: np.ones(len(X), bool))
+    with pytest.raises(AssertionError, match=r"certify\(\) certifies .* of the rows correct"):
+        ec.check_certifier_metrics_bracket_nominal(cert)

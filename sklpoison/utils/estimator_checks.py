@@ -503,6 +503,16 @@ def check_certifier_metrics_bracket_nominal(certifier):
             assert 0 <= worst <= nominal <= best <= 1, (worst, nominal, best)
             certified = cert.certify(X, epsilon=eps)
             assert certified.dtype == bool and certified.shape == (X.shape[0],)
+            # certify agrees with the metrics: worst = the rows certified correct, and a
+            # row certified wrong cannot be right (a certify() claiming too much shows)
+            correct = cert.predict(X) == y
+            assert np.isclose(worst, np.mean(certified & correct)), (
+                f"certify() certifies {np.mean(certified & correct):.3f} of the rows correct "
+                f"but the worst-case accuracy is {worst:.3f}"
+            )
+            assert best <= 1 - np.mean(certified & ~correct) + 1e-12, (
+                "best-case accuracy counts rows that certify() says are wrong"
+            )
 
 
 def check_certifier_monotone_in_budget(certifier):
