@@ -163,7 +163,11 @@ class GradientCanceling(BaseSampler):
         Which parameters' gradient is cancelled. ``"all"``: the whole parameter
         vector, so that retraining is stationary at the target. ``"first_layer"``:
         the first parameter tensor only (bias excluded), the authors' variant:
-        the norm minimised, the history and ``tol`` then refer to that block;
+        the first in the module's parameter order, which is the first layer's
+        weight for a network that starts with ``nn.Linear`` or ``nn.Conv2d`` but,
+        for one that starts with a normalisation layer (``nn.LayerNorm``), that
+        layer's 1-D scale; the norm minimised, the history and ``tol`` then refer
+        to that block;
         the other parameters (the intercept of a linear model) stay free and
         retraining generally does not stop at the target.
     tol : float >= 0, default=0.0
