@@ -297,6 +297,26 @@ def test_load_cifar10_local_round_trip(tmp_path, parent):
     np.testing.assert_array_equal(load_cifar10(path, subset="train")[1], labels[:n_train])
 
 
+@pytest.mark.parametrize("block_rows", [1, 2, 4])
+def test_local_loaders_convert_in_blocks(tmp_path, monkeypatch, block_rows):
+    # the bytes -> float conversion runs in blocks of rows straight into the output
+    # (no concatenated uint8 copy): blocks that split files give the same arrays
+    from sklpoison.datasets import _base
+
+    monkeypatch.setattr(_base, "_BLOCK_ROWS", block_rows)
+    images, labels, per_batch = _cifar_arrays(seed=3)
+    _write_cifar(tmp_path / "cifar-10-batches-bin", images, labels, per_batch)
+    X, y = load_cifar10(tmp_path)
+    np.testing.assert_array_equal(X, (images / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(y, labels)
+    images, labels, n_train = _mnist_arrays(seed=3)
+    _write_mnist(tmp_path / "mnist", images, labels, n_train)
+    for subset, rows in [("all", slice(None)), ("train", slice(0, 5)), ("test", slice(5, 8))]:
+        X, y = load_mnist(tmp_path / "mnist", subset=subset)
+        np.testing.assert_array_equal(X[:, 0], (images[rows] / 255.0).astype(np.float32))
+        np.testing.assert_array_equal(y, labels[rows])
+
+
 def test_load_cifar10_record_layout(tmp_path):
     # one record written byte by byte: label, then 1024 red, 1024 green, 1024 blue bytes,
     # each plane row-major

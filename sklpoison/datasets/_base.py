@@ -108,6 +108,7 @@ def _offline_error(name, exc):
 _SUBSETS = ("train", "test", "all")
 # byte -> float32 in [0, 1], rounded once from float64 (the values OpenML's path gives)
 _BYTE_TO_UNIT = (np.arange(256) / 255.0).astype(np.float32)
+_BLOCK_ROWS = 1024  # rows converted at a time: temporaries of 3 MB (MNIST), 13 MB (CIFAR)
 
 
 def _check_subset(subset, name):
@@ -118,11 +119,18 @@ def _check_subset(subset, name):
 def _load_local(read_split, folder, subset):
     """Images and labels of ``subset`` (train rows then test rows for "all")."""
     splits = ("train", "test") if subset == "all" else (subset,)
-    parts = [read_split(folder, split) for split in splits]
-    n_train = parts[0][0].shape[0] if subset != "test" else 0
-    images = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-    labels = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
-    return _BYTE_TO_UNIT[images], labels.astype(np.int64), n_train
+    parts = [read_split(folder, split) for split in splits]  # uint8 views of the files
+    n_train = sum(len(c) for c in parts[0][0]) if subset != "test" else 0
+    chunks = [c for images, _ in parts for c in images]
+    X = np.empty((sum(len(c) for c in chunks), *chunks[0].shape[1:]), dtype=np.float32)
+    start = 0
+    for c in chunks:  # bytes -> float32 into X, a block of rows at a time (small temporaries)
+        for b in range(0, len(c), _BLOCK_ROWS):
+            block = c[b : b + _BLOCK_ROWS]
+            X[start : start + len(block)] = _BYTE_TO_UNIT[block]
+            start += len(block)
+    y = np.concatenate([c for _, labels in parts for c in labels]).astype(np.int64)
+    return X, y, n_train
 
 
 def _fetch_openml(name, openml_name, data_home, n_train_full, image_shape, subset):

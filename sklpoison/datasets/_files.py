@@ -133,7 +133,8 @@ def parse_idx(buffer, *, expected_ndim, source="IDX data"):
 
 
 def read_mnist_split(folder, split):
-    """``(images (n, 28, 28) uint8, labels (n,) uint8)`` of MNIST's ``split`` in ``folder``."""
+    """``([images (n, 28, 28) uint8], [labels (n,) uint8])`` of MNIST's ``split`` in
+    ``folder``: one chunk each, views of the file's bytes (no copy)."""
     folders = [folder, folder / "MNIST" / "raw", folder / "raw"]
     arrays = []
     for stem, ndim in zip(MNIST_FILES[split], (3, 1)):
@@ -160,7 +161,7 @@ def read_mnist_split(folder, split):
         raise ValueError(
             f"load_mnist: {split} labels must be digits 0..9; found {int(labels.max())}."
         )
-    return images, labels
+    return [images], [labels]
 
 
 def _cifar10_folder(folder):
@@ -211,7 +212,9 @@ def parse_cifar10_batch(buffer, *, source="CIFAR-10 batch"):
 
 
 def read_cifar10_split(folder, split):
-    """``(images (n, 3, 32, 32) uint8, labels (n,) uint8)`` of CIFAR-10's ``split``."""
+    """``(image chunks, label chunks)`` of CIFAR-10's ``split``: per batch file, images
+    ``(n_b, 3, 32, 32)`` uint8 and labels ``(n_b,)`` uint8, views of the file's bytes
+    (the caller converts them chunk by chunk: no concatenated uint8 copy)."""
     root = _cifar10_folder(folder)
     images, labels = [], []
     for name in CIFAR10_FILES[split]:
@@ -224,4 +227,4 @@ def read_cifar10_split(folder, split):
         X, y = parse_cifar10_batch(file.read_bytes(), source=str(file))
         images.append(X)
         labels.append(y)
-    return np.concatenate(images), np.concatenate(labels)
+    return images, labels
