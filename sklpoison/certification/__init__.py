@@ -1,9 +1,9 @@
 """Certified robustness to data poisoning (Sosnin et al., 2024).
 
 :class:`IntervalCertifier` trains a model by SGD and propagates a sound over-approximation of
-every parameter the poisoned training runs can reach (a box, or a zonotope for linear models);
-the propagation engine (nominal run, box and zonotope steps, sorted sums, LP bounds) lives in
-the private modules of this subpackage.
+every parameter the poisoned training runs can reach (a box, or a zonotope for linear,
+logistic and softmax regression); the propagation engine (nominal run, box and zonotope
+propagators, sorted sums, LP bounds) lives in the private modules of this subpackage.
 """
 
 from ._certifier import IntervalCertifier

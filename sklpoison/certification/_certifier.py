@@ -2,10 +2,11 @@
 
 :class:`IntervalCertifier` trains a linear model, a logistic / softmax
 regression or a ReLU network by mini-batch SGD and, alongside the nominal
-parameters, propagates a box ``[theta_lower, theta_upper]`` that contains every
-parameter vector that any poisoning inside the threat model could produce with
-the same initialisation and batch order. Certificates on test predictions
-follow from forward bounds through the final box.
+parameters, propagates a set (a box ``[theta_lower, theta_upper]``, or a zonotope
+for the single-layer models) that contains every parameter vector that any
+poisoning inside the threat model could produce with the same initialisation
+and batch order. Certificates on test predictions follow from bounds over the
+final set.
 """
 
 import warnings
@@ -217,10 +218,13 @@ class IntervalCertifier(_SetupMixin, _CertificateMixin, BaseEstimator):
     outward rounding (see :mod:`sklpoison.numerics.interval`). Interval bounds compound
     over the steps (the interval image of a gradient step loses the
     contraction of gradient descent), so the method suits few, large steps or
-    fine-tuning a last layer. Linear regression (``model="linear"`` without
-    clipping) is propagated more tightly: its clean step is affine in the
-    parameters, so the reachable set is kept as a zonotope mapped exactly by
-    the step, and the poisoning's contribution is bounded in closed form.
+    fine-tuning a last layer (``domain="box"``). The single-layer models are
+    propagated more tightly by default (``domain="auto"``): linear regression's
+    clean step is affine in the parameters, so the reachable set is kept as a
+    zonotope mapped exactly by the step; for logistic / softmax regression the
+    loss derivative is relaxed soundly on every sample's logit range (DeepZ /
+    mean-value form), the linear part maps the zonotope exactly, and full-batch
+    label flips keep persistent symbols across the steps (see the user guide).
 
     References
     ----------
