@@ -494,6 +494,11 @@ def test_early_stopping_internal_split_and_patience(moons):
     d = FloralSVC(**{**kw, "random_state": rng}).fit(X[train], y[train], X_val=X[val], y_val=y[val])
     assert_allclose(a.decision_function(X), d.decision_function(X), atol=1e-12)
     assert a.best_round_ == d.best_round_
+    # a refit without early stopping leaves no validation attributes of the previous fit
+    a.set_params(early_stopping=False, n_rounds=5).fit(X, y)
+    assert a.n_iter_ == 5 and a.validation_indices_ is None
+    for attr in ("best_round_", "validation_scores_", "validation_losses_"):
+        assert not hasattr(a, attr)
     # patience: stops n_iter_no_change rounds after the best one
     p = FloralSVC(validation_fraction=0.25, n_iter_no_change=3, **kw).fit(X, y)
     assert p.n_iter_ == p.best_round_ + 4 < 60

@@ -598,6 +598,8 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             monitor=monitor,
             verbose=self.verbose,
         )
+        for attr in ("best_round_", "validation_scores_", "validation_losses_"):
+            vars(self).pop(attr, None)  # a refit without early_stopping leaves none stale
         if monitor is not None:
             self.best_round_, _, _, lam, y_adv = monitor.best
             self.validation_scores_ = np.asarray(monitor.scores)
