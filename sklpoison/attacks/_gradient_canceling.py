@@ -188,13 +188,15 @@ class GradientCanceling(BaseSampler):
         Flat target parameters.
     tau_ : float
         :func:`poisonability_threshold` of the target with the penalty
-        included (equation 20, 29, or Theorem 4's last layer for a net).
+        included (equation 20, 29, or Theorem 4's last layer for a net), for
+        cancelling the whole parameter vector (``cancel="all"``; it is computed
+        the same way with ``cancel="first_layer"``).
     intercept_bound_ : float
         ``intercept_bound`` of :func:`poisonability_threshold` at the target,
         ``sum_k max(r_k, 0)`` for a softmax model with
         ``r = mean_i (p_i - e_{y_i})`` (``nan`` without an
-        intercept): with an intercept, cancelling also needs
-        ``epsilon_d > intercept_bound_``, and with ``labels="sample"`` the
+        intercept): with an intercept, cancelling it (``cancel="all"``) also
+        needs ``epsilon_d > intercept_bound_``, and with ``labels="sample"`` the
         poisons of an over-predicted class ``k`` number only about
         ``m n_k / n``, so the practical bound is larger still.
     gradient_norm_history_ : ndarray of shape (n_steps + 1,)
