@@ -314,4 +314,6 @@ def test_infinite_test_ball_keeps_the_certified_accuracies_ordered(n_classes):
         warnings.simplefilter("error")
         worst, nominal, best = est.certified_accuracy(X, y, epsilon=np.inf)
         assert not est.certify(X, epsilon=np.inf).any()
+        lo, hi = est.predict_bounds(X, epsilon=np.inf)
+    assert np.all(lo == -np.inf) and np.all(hi == np.inf)
     assert worst == 0.0 and best == 1.0 and worst <= nominal <= best

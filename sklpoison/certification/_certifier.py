@@ -615,8 +615,10 @@ class IntervalCertifier(_SetupMixin, _CertificateMixin, BaseEstimator):
             lp_lo, lp_hi = lp.get().output_bounds(x_lo, x_hi)
             lo, hi = np.maximum(lo, lp_lo), np.minimum(hi, lp_hi)
         if getattr(self, "zonotope_", None) is not None and lo.shape[0] > 0:
-            z_lo, z_hi = self._zonotope_outputs(x_lo, x_hi)
-            lo, hi = np.maximum(lo, z_lo), np.minimum(hi, z_hi)
+            with np.errstate(invalid="ignore", over="ignore"):
+                z_lo, z_hi = self._zonotope_outputs(x_lo, x_hi)
+            # fmax / fmin: NaN zonotope bounds (epsilon=inf) leave the interval bounds
+            lo, hi = np.fmax(lo, z_lo), np.fmin(hi, z_hi)
         if lo.shape[1] == 1:
             return lo[:, 0], hi[:, 0]
         return lo, hi
