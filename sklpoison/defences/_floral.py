@@ -363,13 +363,16 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         an int ``m`` averages over the last ``m`` rounds. Cannot be combined with
         ``early_stopping``.
     early_stopping : bool, default=False
-        Select the round on validation data, in scikit-learn's way
-        (:class:`~sklearn.ensemble.HistGradientBoostingClassifier`): the classifier of every
-        round is scored on ``X_val, y_val`` passed to :meth:`fit`, or, without them, on a
-        stratified split of ``validation_fraction`` of the training data (held out from
-        the game; seeded by ``random_state``), and the round with the highest validation
-        accuracy (ties: the lower mean hinge loss) is returned. ``False`` (the paper):
-        the last round.
+        Select the round on validation data, with the arguments of
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (``X_val, y_val``,
+        ``validation_fraction``, ``n_iter_no_change``, ``tol``) but, like
+        :class:`~sklearn.neural_network.MLPClassifier`, returning the best round (a
+        gradient-boosting model keeps the iterations played after its best one): the
+        classifier of every round is scored on ``X_val, y_val`` passed to :meth:`fit`, or,
+        without them, on a stratified split of ``validation_fraction`` of the training
+        data (held out from the game; seeded by ``random_state``), and the round with the
+        highest validation accuracy (ties: the lower mean hinge loss) is returned.
+        ``False`` (the paper): the last round.
     validation_fraction : float in (0, 1) or int, default=0.1
         Share (float) or number (int) of the training samples held out for validation
         when ``early_stopping`` is on and no ``X_val`` is given.
