@@ -3,6 +3,7 @@
 import copy
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -103,6 +104,26 @@ def test_bf16_mixed_precision_penalty_matches_float64(digits, mixed_precision):
     assert abs(penalty - ref_penalty) / ref_penalty > 1e-6  # bf16 was really used
     assert ((got - expected).norm() / expected.norm()).item() < 0.15
     assert (torch.dot(got, expected) / (got.norm() * expected.norm())).item() > 0.99
+
+
+def test_mixed_precision_on_a_float64_module_warns_and_stays_float64(digits):
+    # autocast leaves float64 alone: the option has no effect, and the loss must not be
+    # cast down to float32 (it was: the output went through .float())
+    X, y = digits[0][:32].reshape(32, -1).astype(np.float64), digits[1][:32]
+
+    def module():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(64, 10)).double()
+
+    kw = dict(kappa=1.0, max_epochs=2, batch_size=16, random_state=0)
+    with pytest.warns(UserWarning, match="no effect on a float64 module"):
+        mixed = GradRegNetClassifier(module(), mixed_precision="bf16", **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = GradRegNetClassifier(module(), **kw).fit(X, y)
+    assert mixed.history[-1, "train_loss"] == plain.history[-1, "train_loss"]
+    for a, b in zip(mixed.module_.parameters(), plain.module_.parameters(), strict=True):
+        assert a.dtype == torch.float64 and torch.equal(a, b)
 
 
 def test_mixed_precision_trains_and_predicts(digits):

@@ -3,6 +3,7 @@
 import contextlib
 import inspect
 import threading
+import warnings
 from math import prod
 from numbers import Integral, Real
 
@@ -218,7 +219,8 @@ class GradRegNetClassifier(NeuralNetClassifier):
         the double-backprop gradient to 7.6e-2, the order of the plain
         cross-entropy gradient's error under bf16 (6.4e-2). Prediction runs in
         full precision. Worth it on GPUs with bfloat16 units; on CPUs it is
-        usually slower.
+        usually slower. A float64 module is left in float64 by autocast, so the
+        option has no effect on it (a warning says so).
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Loss on the logits; it must average (``reduction="mean"``) or sum over
         the batch. With class weights (``criterion__weight``) the penalty uses
@@ -627,7 +629,21 @@ class GradRegNetClassifier(NeuralNetClassifier):
             return self.infer(Xi, **fit_params)
         with torch.autocast(device_type=Xi.device.type, dtype=torch.bfloat16):
             y_pred = self.infer(Xi, **fit_params)
-        return y_pred.float()
+        # back to float32 from bfloat16 only: a float64 module's output stays float64
+        return y_pred.float() if y_pred.dtype == torch.bfloat16 else y_pred
+
+    def _warn_mixed_precision_no_effect(self):
+        if not self.mixed_precision:
+            return
+        dtype = _torch.module_dtype_device(self.module_)[0]
+        if dtype == torch.float64:
+            warnings.warn(
+                f"mixed_precision={self.mixed_precision!r} has no effect on a float64 module: "
+                "torch.autocast leaves float64 operations alone, so training runs in float64. "
+                "Use a float32 module for bfloat16 autocast, or mixed_precision=False.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _mean_denominator(self, yi, n):
         """What a ``reduction="mean"`` criterion divides the summed batch loss by.
@@ -671,6 +687,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
         seed = self._torch_seed()
         if not warm:
             self._initialize_seeded(seed)
+        self._warn_mixed_precision_no_effect()
         with self._training_generator(seed):
             NeuralNet.partial_fit(self, Xt, yt, _routing_method="fit", **fit_params)
         return self
@@ -699,6 +716,7 @@ class GradRegNetClassifier(NeuralNetClassifier):
         seed = self._torch_seed() if first else None
         if first:
             self._initialize_seeded(seed)
+        self._warn_mixed_precision_no_effect()
         with self._training_generator(seed):
             NeuralNet.partial_fit(self, Xt, yt, **fit_params)
         return self
