@@ -317,3 +317,29 @@ def test_infinite_test_ball_keeps_the_certified_accuracies_ordered(n_classes):
         lo, hi = est.predict_bounds(X, epsilon=np.inf)
     assert np.all(lo == -np.inf) and np.all(hi == np.inf)
     assert worst == 0.0 and best == 1.0 and worst <= nominal <= best
+
+
+def test_lp_bounds_with_an_infinite_or_huge_test_ball_fall_back_to_intervals():
+    """bound='lp' with epsilon=inf raised cvxpy's 'Parameter value must be real', and with
+    epsilon=1e300 'Cannot unpack invalid solution' (HiGHS status UNKNOWN) although a failed
+    solve is documented to give -inf: now the interval bounds stand."""
+    pytest.importorskip("cvxpy")
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(30, noise=0.2, random_state=0)
+    est = IntervalCertifier(
+        "mlp",
+        hidden_layer_sizes=(4,),
+        bound="lp",
+        n_label_flips=1,
+        lr=0.3,
+        n_epochs=2,
+        random_state=0,
+    ).fit(X, y)
+    for eps in (np.inf, 1e300):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            worst, nominal, best = est.certified_accuracy(X[:4], y[:4], epsilon=eps)
+            lo, hi = est.predict_bounds(X[:2], epsilon=eps)
+        assert worst == 0.0 and best == 1.0
+        assert np.all(lo <= -1e250) and np.all(hi >= 1e250)

@@ -204,7 +204,8 @@ class LPForwardBounds:
         self.c.value = np.asarray(c, dtype=np.float64)
         try:
             self.problem.solve(solver=self.solver)
-        except cp.error.SolverError:
+        except (cp.error.SolverError, ValueError):
+            # cvxpy raises ValueError when it cannot unpack a failed solve (status UNKNOWN)
             return -np.inf
         if self.problem.status not in ("optimal", "optimal_inaccurate"):
             return -np.inf
@@ -327,7 +328,11 @@ class LPForwardBounds:
         x_hi = np.atleast_2d(np.asarray(x_hi, dtype=np.float64))
         _, zs = _interval_forward(self.box, x_lo, x_hi)
         for i in range(x_lo.shape[0]):
-            self._set_query(x_lo[i], x_hi[i], [(lo[i], hi[i]) for lo, hi in zs])
+            query = [(lo[i], hi[i]) for lo, hi in zs]
+            finite = [x_lo[i], x_hi[i], *(a for pair in query[:-1] for a in pair)]
+            if not all(np.all(np.isfinite(a)) for a in finite):
+                continue  # cvxpy takes finite parameters only: the row keeps -inf / inf
+            self._set_query(x_lo[i], x_hi[i], query)
             yield i
 
     def output_bounds(self, x_lo, x_hi):
