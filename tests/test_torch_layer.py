@@ -499,6 +499,29 @@ def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
         GradRegNetClassifier(device="gpu", max_epochs=1).fit(X, np.arange(20) % 2)
 
 
+def test_gc_family_skorch_net_on_a_missing_device_is_a_clear_error(monkeypatch):
+    from sklpoison import GradPC, Sever
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X = np.random.RandomState(0).rand(20, 4).astype(np.float32)
+    y = np.arange(20) % 2
+
+    def net(device):
+        module = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Softmax(dim=-1))
+        return skorch.NeuralNetClassifier(module, max_epochs=1, train_split=None, device=device)
+
+    for make in (
+        lambda n: GradientCanceling(n, epsilon_d=0.1, max_iter=2),
+        lambda n: GradPC(n, max_iter=2),
+        lambda n: Sever(n, n_iter=1),
+    ):
+        name = type(make(None)).__name__
+        with pytest.raises(ValueError, match=f"{name}: the skorch net's device='cuda' but no CUDA"):
+            make(net("cuda")).fit(X, y)
+        with pytest.raises(ValueError, match="device='gpu' is not a torch device"):
+            make(net("gpu")).fit(X, y)
+
+
 @pytest.mark.parametrize("n_features", [64, 65])
 def test_image_module_on_flat_X_needs_image_shape(n_features):
     X = np.random.RandomState(0).rand(20, n_features).astype(np.float32)

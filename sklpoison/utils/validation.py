@@ -334,6 +334,11 @@ def _validate_Xy(est, X, y, kind, reset=True):
     """Validate ``X, y``; skorch nets (``est.estimator``) get inputs of their module's
     dtype (float32 unless the module is float64) and int64 class indices."""
     if kind == "skorch":
+        device = getattr(est.estimator, "device", None)
+        if device is not None:  # a ValueError before any fit, not torch's driver error
+            from . import _torch
+
+            _torch.resolve_device(device, name=f"{type(est).__name__}: the skorch net's device")
         dtype = _skorch_input_dtype(est.estimator)
         X, y = validate_data(est, X, y, allow_nd=True, dtype=dtype, reset=reset)
         check_classification_targets(y)
