@@ -68,6 +68,9 @@ SWEEP_ERRORS = [
     (["--target-class", "12"], "argument --target-class: invalid choice: 12"),
     (["--min-clean-accuracy", "1.5"], "argument --min-clean-accuracy: must lie in [0, 1]"),
     (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
+    (["--epochs", "3"], "--epochs: only --model cnn/mlp train in epochs"),
+    (["--theta", "0.01", "0.02", "0.01"], "--theta: 0.01 is given twice; list each value once"),
+    (["--kappa", "0", "1", "0.0"], "--kappa: 0 is given twice; list each value once"),
     (["--random-state", "-1"], "argument --random-state: must be an integer in [0, 2**32)"),
     (["--device", "cuda"], "--device cuda: only --model cnn/mlp run on torch devices"),
     (["--augment", "crop"], "--augment: only --model cnn/mlp train with augmentation"),
@@ -132,6 +135,7 @@ def test_sweep_checks_out_is_writable_before_fitting(capsys, tmp_path, nothing_r
         (["--trigger-size", "0"], "argument --trigger-size: must be an integer >= 1"),
         (["--trigger-size", "9"], "--trigger-size 9: the digits are 8 x 8 pixels"),
         (["--target-class", "10"], "argument --target-class: invalid choice: 10"),
+        (["--theta", "0.1", "0.1"], "--theta: 0.1 is given twice; list each value once"),
     ],
 )
 def test_demo_rejects_bad_arguments(argv, message, capsys, nothing_runs):

@@ -152,11 +152,13 @@ def test_cv_results_to_csv_round_trip(tmp_path):
     assert_allclose(tradeoff_table(back).asr, tradeoff_table(res).asr)
 
 
-@pytest.mark.parametrize("model, extra", [("krr", []), ("mlp", ["--augment", "crop"])])
+@pytest.mark.parametrize(
+    "model, extra", [("krr", []), ("mlp", ["--augment", "crop", "--epochs", "2"])]
+)
 def test_cli_sweep_writes_csv_and_png(tmp_path, capsys, model, extra):
     out = tmp_path / "report"
     argv = ["sweep", "--model", model, "--theta", "0.0", "0.1", "--kappa", "0", "1", *extra]
-    argv += ["--cv", "2", "--n-samples", "300", "--epochs", "2", "--quiet", "--out", str(out)]
+    argv += ["--cv", "2", "--n-samples", "300", "--quiet", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "attack success" in printed and "kappa" in printed

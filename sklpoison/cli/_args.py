@@ -75,6 +75,17 @@ def seed(text):
     return value
 
 
+def check_distinct(parser, option, values):
+    """A list option given the same value twice is an error (it would repeat the same fits)."""
+    if values is None:
+        return
+    seen = set()
+    for value in values:
+        if value in seen:
+            parser.error(f"{option}: {value:g} is given twice; list each value once")
+        seen.add(value)
+
+
 def check_writable_dir(parser, option, path):
     """Create ``path`` if needed and check a file can be written there (before any fitting)."""
     path = Path(path)

@@ -49,6 +49,7 @@ def add_parser(subparsers):
 
 
 def check_args(parser, args):
+    _args.check_distinct(parser, "--theta", args.theta)
     if args.trigger_size > 8:
         parser.error(f"--trigger-size {args.trigger_size}: the digits are 8 x 8 pixels")
     return args

@@ -110,7 +110,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--epochs",
         type=_args.int_at_least(1),
-        default=_DEFAULT_EPOCHS,
+        default=None,
         help=f"training epochs of the cnn/mlp models (default: {_DEFAULT_EPOCHS})",
     )
     parser.add_argument(
@@ -172,6 +172,8 @@ def add_parser(subparsers):
 def check_args(parser, args):
     """Check the combination of arguments before anything is fitted (exit status 2)."""
     n_min = _N_CLASSES * args.cv
+    _args.check_distinct(parser, "--theta", args.theta)
+    _args.check_distinct(parser, "--kappa", args.kappa)
     if args.n_samples is not None:
         if args.n_samples > _N_DIGITS:
             parser.error(
@@ -188,6 +190,8 @@ def check_args(parser, args):
             parser.error(f"--device {args.device}: only --model cnn/mlp run on torch devices")
         if args.augment not in (None, "none"):
             parser.error("--augment: only --model cnn/mlp train with augmentation")
+        if args.epochs is not None:
+            parser.error("--epochs: only --model cnn/mlp train in epochs")
     else:
         try:
             for name in ("torch", "skorch"):
@@ -307,7 +311,7 @@ def run(args):
         )
     model = make_model(
         args.model,
-        epochs=args.epochs,
+        epochs=args.epochs if args.epochs is not None else _DEFAULT_EPOCHS,
         device=args.device,
         augment=resolve_augment(args.model, args.augment),
         random_state=args.random_state,
