@@ -18,6 +18,7 @@ columns, e.g. a dict loaded back from ``cv_results.csv``).
 """
 
 import csv
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -301,14 +302,29 @@ def select_kappa(
             )
     # kappa values may repeat across other swept parameters: aggregate worst case
     kappas = np.unique(table.kappa[rows])
+    if kappas.size == 0:
+        raise ValueError("cv_results has no rows: there is no kappa to select from.")
+    # np.max/np.min propagate NaN: a kappa with a NaN score at any theta gets NaN here
     asr = np.array([table.asr[rows & (table.kappa == k)].max() for k in kappas])
     acc = np.array([table.clean_accuracy[rows & (table.kappa == k)].min() for k in kappas])
-    feasible = acc >= min_clean_accuracy
+    unknown = np.isnan(asr) | np.isnan(acc)
+    if unknown.any():
+        warnings.warn(
+            f"kappa={[float(k) for k in kappas[unknown]]} have NaN scores (failed fits, "
+            f"error_score=nan?) and are left out of the choice; rerun them with "
+            f"error_score='raise' to see why.",
+            UserWarning,
+            stacklevel=2,
+        )
+    feasible = ~unknown & (np.nan_to_num(acc, nan=-np.inf) >= min_clean_accuracy)
     candidates = Bunch(kappa=kappas, asr=asr, clean_accuracy=acc, feasible=feasible)
     if not feasible.any():
+        if unknown.all():
+            raise ValueError("Every kappa has NaN scores: there is nothing to select from.")
+        best = np.nanargmax(np.where(unknown, np.nan, acc))
         raise ValueError(
             f"No kappa reaches min_clean_accuracy={min_clean_accuracy}: the best clean accuracy "
-            f"in the sweep is {acc.max():.4f} (kappa={kappas[np.argmax(acc)]!r}). Lower "
+            f"in the sweep is {acc[best]:.4f} (kappa={kappas[best]:g}). Lower "
             f"min_clean_accuracy or sweep smaller kappa values."
         )
     idx = np.flatnonzero(feasible)

@@ -95,6 +95,26 @@ def test_select_kappa_ties_prefer_accuracy_then_small_kappa():
     assert select_kappa(_cv_results(rows), min_clean_accuracy=0.9).kappa == 1.0
 
 
+def test_select_kappa_leaves_out_nan_scores_with_a_warning():
+    # a failed fit (error_score=np.nan) gives NaN scores: that kappa is unknown, not safe
+    nan = float("nan")
+    rows = [(0.05, 0.0, 0.97, 0.95), (0.05, 1.0, 0.93, nan), (0.1, 0.0, 0.96, 0.99)]
+    rows += [(0.1, 1.0, 0.91, 0.2), (0.05, 10.0, nan, 0.05), (0.1, 10.0, 0.9, 0.05)]
+    with pytest.warns(UserWarning, match=r"kappa=\[1.0, 10.0\] have NaN scores"):
+        choice = select_kappa(_cv_results(rows), min_clean_accuracy=0.5)
+    assert (choice.kappa, choice.asr) == (0.0, 0.99)
+    assert_array_equal(choice.candidates.feasible, [True, False, False])
+    with pytest.warns(UserWarning, match="NaN scores"):
+        with pytest.raises(ValueError, match=r"best clean accuracy .* is 0.9600 \(kappa=0\)\."):
+            select_kappa(_cv_results(rows), min_clean_accuracy=0.99)
+    all_nan = [(0.05, 0.0, nan, nan), (0.05, 1.0, 0.9, nan)]
+    with pytest.warns(UserWarning, match="NaN scores"):
+        with pytest.raises(ValueError, match="Every kappa has NaN scores"):
+            select_kappa(_cv_results(all_nan), min_clean_accuracy=0.5)
+    with pytest.raises(ValueError, match="cv_results has no rows"):
+        select_kappa(_cv_results([]), min_clean_accuracy=0.5)
+
+
 def test_pareto_front_matches_brute_force():
     rng = np.random.RandomState(0)
     acc, asr = rng.rand(40).round(1), rng.rand(40).round(1)  # many ties
