@@ -223,6 +223,10 @@ def test_thread_budget_limits_blas_and_torch_and_restores(monkeypatch):
     assert inner_threads(2, threads=5) == 2 and inner_threads(4, threads=2) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the usual variable is the budget
     assert inner_threads(1) == 6 and inner_threads(3) == 2
+    for bad in (0, -1, 2.5, "2", True):  # nothing clamped or rounded silently
+        with pytest.raises(ValueError, match="threads must be a whole number of CPU threads"):
+            with thread_budget(n_jobs=1, threads=bad):
+                pass  # pragma: no cover
 
     torch = pytest.importorskip("torch")
     before_torch, before_blas = torch.get_num_threads(), _blas_threads()

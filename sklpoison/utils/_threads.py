@@ -8,6 +8,7 @@ BLAS thread; the CNN sweep 7 min 17 s and 44 s.
 """
 
 import contextlib
+import numbers
 import os
 import sys
 
@@ -40,6 +41,13 @@ def inner_threads(n_jobs=None, threads=None):
     that spin waiting for a busy core cost far more than they save (measured on a loaded
     2-core machine: the default sweep took 64.5 s with two BLAS threads, 18.0 s with one).
     """
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1
+    ):
+        raise ValueError(
+            f"threads must be a whole number of CPU threads >= 1 (or None: $OMP_NUM_THREADS, "
+            f"else one per fit); got {threads!r}."
+        )
     workers = _effective_n_jobs(n_jobs)
     if threads is None:
         threads = env_threads() or workers
