@@ -115,6 +115,18 @@ def test_safety_efficacy_error_bars_are_the_fold_stds():
         sorted(r[3] for r in SWEEP if r[0] == 0.005),
     )
     assert "± 1 std over CV folds" in [t.get_text() for t in disp.ax_.get_legend().get_texts()]
+    # both axes are rates: a bar never reaches past 0 or 1 (+- std cut there, not shifted)
+    edge = SafetyEfficacyDisplay(
+        [0.99, 0.5],
+        [0.01, 0.995],
+        [0.1, 0.1],
+        [0.0, 1.0],
+        clean_accuracy_std=[0.05, 0.1],
+        asr_std=[0.05, 0.02],
+    ).plot()
+    _, _, (xbars, ybars) = edge.errorbars_[0.1]
+    np.testing.assert_allclose(np.array(xbars.get_segments())[:, :, 0], [[0.94, 1.0], [0.4, 0.6]])
+    np.testing.assert_allclose(np.array(ybars.get_segments())[:, :, 1], [[0.0, 0.06], [0.975, 1.0]])
     off = SafetyEfficacyDisplay.from_cv_results(_sweep_results(), errorbars=False)
     assert off.errorbars_ == {}
     assert "± 1 std over CV folds" not in [t.get_text() for t in off.ax_.get_legend().get_texts()]

@@ -150,7 +150,8 @@ class SafetyEfficacyDisplay:
         annotate : bool, default=True
             Write κ next to each point (placed so that labels do not overlap).
         errorbars : bool, default=True
-            Draw the standard deviations across folds (when known) as error bars.
+            Draw the standard deviations across folds (when known) as error bars, cut at 0
+            and 1 (both axes are rates: a bar past them would show impossible values).
         pareto : {"per_theta", "all"} or None, default="per_theta"
             Mark the Pareto front within each θ, over all points, or not at all.
         front_kw : dict or None, default=None
@@ -198,8 +199,8 @@ class SafetyEfficacyDisplay:
                 self.errorbars_[t] = ax.errorbar(
                     acc[idx],
                     asr[idx],
-                    xerr=np.asarray(self.clean_accuracy_std, dtype=float)[idx],
-                    yerr=np.asarray(self.asr_std, dtype=float)[idx],
+                    xerr=_rate_errors(acc[idx], self.clean_accuracy_std, idx),
+                    yerr=_rate_errors(asr[idx], self.asr_std, idx),
                     fmt="none",
                     ecolor=line.get_color(),
                     elinewidth=0.8,
@@ -248,3 +249,9 @@ class SafetyEfficacyDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+
+def _rate_errors(values, std, idx):
+    """Lower and upper error-bar lengths ``± std`` around rates, cut at 0 and 1."""
+    std = np.asarray(std, dtype=float)[idx]
+    return np.vstack([np.minimum(std, values), np.minimum(std, 1 - values)])
