@@ -187,11 +187,14 @@ class _Flips:
         """
         B, d1 = Xa.shape
         C = self.C
-        R = (Xa @ self.phi.reshape(d1, C * self.P)).reshape(B * C, self.P)
-        # R = rows of (x_i (x) e_c)^T Phi: error <= gamma(d + 1) |x_i| |Phi| (Higham (3.5))
-        Ra = (np.abs(Xa) @ np.abs(self.phi).reshape(d1, C * self.P)).reshape(B * C, self.P)
+        phi3 = self.phi.reshape(d1, C * self.P)
+        phi3_abs = np.abs(phi3)
+        absX = np.abs(Xa)
         g = gamma(d1 + self.P + self.k + 8)
         if self.B * C * B * self.alts.shape[1] * d1 <= 1e8:
+            R = (Xa @ phi3).reshape(B * C, self.P)
+            # R = rows of (x_i (x) e_c)^T Phi: error <= gamma(d + 1) |x_i| |Phi| (Higham (3.5))
+            Ra = (absX @ phi3_abs).reshape(B * C, self.P)
             vals = self._values(R)
             lo = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False)
             hi = _topk_last(np.maximum(vals.max(axis=2), 0.0), self.k, largest=True)
@@ -199,14 +202,22 @@ class _Flips:
             lo = lo - 2 * (err + gamma(2) * np.abs(lo)) - TINY
             hi = hi + 2 * (err + gamma(2) * np.abs(hi)) + TINY
             return lo.reshape(B, C), hi.reshape(B, C)
-        Rm = R.reshape(B * C, d1, C)
-        norms = np.sqrt((Rm**2).sum(axis=1)).max(axis=1)  # max_c ||R (e_c)||
+        # row blocks: the (rows, C P) products stay in cache instead of (B C, P) temporaries
+        norms, na = np.empty(B * C), np.empty(B * C)
+        for rows in _row_blocks(B, C * self.P):
+            nb = rows.stop - rows.start
+            for src, M, out in ((Xa, phi3, norms), (absX, phi3_abs, na)):
+                Rm = src[rows] @ M
+                np.square(Rm, out=Rm)
+                # max_c ||R (e_c)||: sums over the d + 1 rows of each (class, class') block
+                out[rows.start * C : rows.stop * C] = np.sqrt(
+                    Rm.reshape(nb * C, d1, C).sum(axis=1)
+                ).max(axis=1)
         xn = np.sqrt((self.Xa**2).sum(axis=1)).max()
         scale = 1.0 if C == 1 else 2.0
         rad = self.k * scale * xn * norms / self.B
         # the norms (sqrt of sums of squares: <= d + 3 roundings) and the R error (relative
         # to |x||Phi|, bounded through the same norms of Ra)
-        na = np.sqrt((Ra.reshape(B * C, d1, C) ** 2).sum(axis=1)).max(axis=1)
         rad = rad * (1 + g) + self.k * scale * xn * na / self.B * g + TINY
         return -rad.reshape(B, C), rad.reshape(B, C)
 
@@ -378,14 +389,20 @@ class LogitZonotopePropagator:
         """Logit ranges ``(lo, hi)`` of the rows ``Xa`` (with the bias column), ``(B, C)``."""
         B, C = Xa.shape[0], self.C
         centre, gens = self.centre, self.gens
+        m = gens.shape[1]
         cen = centre.reshape(self.d + 1, C)
         zc = Xa @ cen
-        G3 = gens.reshape(self.d + 1, C * gens.shape[1])
-        zg = np.abs((Xa @ G3).reshape(B, C, -1)).sum(axis=2)
+        G3 = gens.reshape(self.d + 1, C * m)
+        # |x G|_1 per row and class, in row blocks (no (B, C m) temporary)
+        zg = np.zeros((B, C))
+        for rows in _row_blocks(B, C * m) if m > 0 else []:
+            T = Xa[rows] @ G3
+            np.abs(T, out=T)
+            zg[rows] = T.reshape(-1, C, m).sum(axis=2)
         absX = np.abs(Xa)
-        mag = absX @ np.abs(cen) + absX @ np.abs(G3).reshape(self.d + 1, C, -1).sum(axis=2)
+        mag = absX @ (np.abs(cen) + np.abs(gens).sum(axis=1).reshape(self.d + 1, C))
         # Higham (3.5): the products (length d + 1), the m-term sums and the additions
-        slack = gamma(self.d + gens.shape[1] + 6) * mag + TINY
+        slack = gamma(self.d + m + 6) * mag + TINY
         lo, hi = zc - zg - slack, zc + zg + slack
         if self.flips is not None:
             f_lo, f_hi = self.flips.logit_range(Xa)
@@ -510,6 +527,12 @@ class LogitZonotopePropagator:
         # at most 4 magnitudes (mag >= each term) per row
         e_slack = 4 * gamma(B + self.d + 12) * mag.sum(axis=1) / B
         return s_lo / B, s_hi / B, e_slack
+
+
+def _row_blocks(n, width, elems=1 << 17):
+    """Slices of ``range(n)`` whose ``(rows, width)`` blocks hold about ``elems`` floats."""
+    step = max(1, elems // max(width, 1))
+    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
 
 
 def _box_logits(box, Xb):
