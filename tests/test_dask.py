@@ -120,3 +120,21 @@ def test_cli_sweep_on_a_dask_scheduler(cluster, tmp_path, capsys):
     assert "dask scheduler" in header and "1 thread(s) per fit" in header
     with open(out / "cv_results.csv") as f:
         assert len(list(csv.DictReader(f))) == 2
+
+
+@pytest.mark.parametrize(
+    "address, reason",
+    [("tcp://127.0.0.1:1", "Timed out trying to connect"), ("nohost", "missing port number")],
+)
+def test_cli_sweep_without_its_dask_scheduler_is_one_line(address, reason, tmp_path, capsys):
+    # an unreachable or malformed address: one error line and exit 2, no traceback, no fit
+    dask = pytest.importorskip("dask")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(["sweep", "--dask-scheduler", address, "--out", str(tmp_path)])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(
+        f"sklpoison sweep: error: --dask-scheduler {address}: cannot connect ({reason}"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,7 @@ prints the table, writes ``cv_results.csv`` and ``safety_efficacy.png`` into
 
 import contextlib
 import functools
+import sys
 import time
 from pathlib import Path
 
@@ -265,6 +266,10 @@ def build_search(
     )
 
 
+class _NoScheduler(Exception):
+    """The Dask scheduler of --dask-scheduler cannot be reached (before any fit)."""
+
+
 @contextlib.contextmanager
 def _parallel_backend(address, n_jobs, threads):
     """The joblib backend of the fits, with a thread budget that does not oversubscribe.
@@ -282,7 +287,11 @@ def _parallel_backend(address, n_jobs, threads):
     from dask.distributed import Client
     from joblib import parallel_config
 
-    with Client(address) as client, parallel_config(backend="dask"):
+    try:
+        client = Client(address)
+    except (OSError, ValueError) as exc:  # unreachable (after dask's connect timeout) or malformed
+        raise _NoScheduler(f"--dask-scheduler {address}: cannot connect ({exc})") from None
+    with client, parallel_config(backend="dask"):
         per_worker = client.run(limit_worker_threads, threads)
         yield min(per_worker.values(), default=1)
 
@@ -328,7 +337,14 @@ def run(args):
     )
     n_fits = len(thetas) * len(kappas) * args.cv
     start = time.perf_counter()
-    with _parallel_backend(args.dask_scheduler, n_jobs, args.threads) as per_fit:
+    backend = _parallel_backend(args.dask_scheduler, n_jobs, args.threads)
+    try:
+        per_fit = backend.__enter__()
+    except _NoScheduler as exc:
+        print(f"sklpoison sweep: error: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as stack:
+        stack.push(backend)
         say(
             f"sklpoison sweep: {type(model).__name__} on {X.shape[0]} digits, "
             f"theta={thetas}, kappa={kappas}, {args.cv}-fold CV: {n_fits} fits, "
