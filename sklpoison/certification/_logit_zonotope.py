@@ -139,9 +139,9 @@ class _Flips:
         self.alts = _alternatives(label_sets)  # (n, A), -1: none
         self.phi = np.zeros((self.P, self.P))
         # the range of Delta s per coordinate (sorted sums of the per-row extremes)
-        delta = self._deltas()
-        lo = _topk_last(np.minimum(delta.min(axis=2), 0.0), k, largest=False)
-        hi = _topk_last(np.maximum(delta.max(axis=2), 0.0), k, largest=True)
+        d_lo, d_hi = self._delta_range()
+        lo = _topk_last(np.minimum(d_lo, 0.0), k, largest=False)
+        hi = _topk_last(np.maximum(d_hi, 0.0), k, largest=True)
         # each entry: a product and a division (2 roundings); sums of k same-signed terms
         g = gamma(k + 3)
         self.u_lo, self.u_hi = lo * (1 + g) - TINY, hi * (1 + g) + TINY
@@ -158,10 +158,17 @@ class _Flips:
         own = E[self.yi][:, None, :]
         return np.where(self.alts[..., None] >= 0, own - E[np.maximum(self.alts, 0)], 0.0)
 
-    def _deltas(self):
-        n, A = self.alts.shape
-        out = np.einsum("nj,nac->jcna", self.Xa, self._change())
-        return out.reshape(self.P, n, A) / self.B
+    def _delta_range(self):
+        """``min_a`` / ``max_a`` of ``Delta[:, i, a]``, ``(P, n)`` each.
+
+        ``x_ij c / B`` is monotone in ``c``, and so is its rounded value: the
+        extremes over the alternatives are the rounded products with the extreme
+        changes (the same floats as the extremes of the rounded products).
+        """
+        change = self._change()  # (n, A, C)
+        a = np.einsum("nj,nc->jcn", self.Xa, change.min(axis=1)).reshape(self.P, -1)
+        b = np.einsum("nj,nc->jcn", self.Xa, change.max(axis=1)).reshape(self.P, -1)
+        return np.minimum(a, b) / self.B, np.maximum(a, b) / self.B
 
     def step(self, M, eta):
         self.phi = M @ self.phi
@@ -187,32 +194,33 @@ class _Flips:
         """
         B, d1 = Xa.shape
         C = self.C
-        phi3 = self.phi.reshape(d1, C * self.P)
-        phi3_abs = np.abs(phi3)
-        absX = np.abs(Xa)
         g = gamma(d1 + self.P + self.k + 8)
         if self.B * C * B * self.alts.shape[1] * d1 <= 1e8:
+            phi3 = self.phi.reshape(d1, C * self.P)
             R = (Xa @ phi3).reshape(B * C, self.P)
             # R = rows of (x_i (x) e_c)^T Phi: error <= gamma(d + 1) |x_i| |Phi| (Higham (3.5))
-            Ra = (absX @ phi3_abs).reshape(B * C, self.P)
-            vals = self._values(R)
-            lo = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False)
-            hi = _topk_last(np.maximum(vals.max(axis=2), 0.0), self.k, largest=True)
+            Ra = (np.abs(Xa) @ np.abs(phi3)).reshape(B * C, self.P)
+            v_lo, v_hi = self._value_range(R)
+            lo = _topk_last(v_lo, self.k, largest=False)
+            hi = _topk_last(v_hi, self.k, largest=True)
             err = self._values_error(Ra)
             lo = lo - 2 * (err + gamma(2) * np.abs(lo)) - TINY
             hi = hi + 2 * (err + gamma(2) * np.abs(hi)) + TINY
             return lo.reshape(B, C), hi.reshape(B, C)
-        # row blocks: the (rows, C P) products stay in cache instead of (B C, P) temporaries
-        norms, na = np.empty(B * C), np.empty(B * C)
+        # R's columns ordered (class, class', row of W): each block's squared norm is a
+        # contiguous dot product; row blocks keep the (rows, C P) products in cache
+        phi_p = self.phi.reshape(d1, C, d1, C).transpose(0, 1, 3, 2).reshape(d1, C * self.P)
+        norms = np.empty(B * C)
         for rows in _row_blocks(B, C * self.P):
-            nb = rows.stop - rows.start
-            for src, M, out in ((Xa, phi3, norms), (absX, phi3_abs, na)):
-                Rm = src[rows] @ M
-                np.square(Rm, out=Rm)
-                # max_c ||R (e_c)||: sums over the d + 1 rows of each (class, class') block
-                out[rows.start * C : rows.stop * C] = np.sqrt(
-                    Rm.reshape(nb * C, d1, C).sum(axis=1)
-                ).max(axis=1)
+            R = (Xa[rows] @ phi_p).reshape(-1, d1)
+            sq = np.einsum("ij,ij->i", R, R).reshape(-1, C)
+            norms[rows.start * C : rows.stop * C] = np.sqrt(sq.max(axis=1))  # max_c ||R e_c||
+        # the error of R is <= gamma(d + 1) |x_i|^T |Phi| (Higham (3.5)), whose block norms
+        # are <= ||x_i|| ||Phi_(c, c')||_F (Cauchy-Schwarz); both norms computed with
+        # <= P + d + 4 roundings: (1 + gamma(P + d + 8)) covers them
+        fro = np.sqrt((self.phi.reshape(d1, C, d1, C) ** 2).sum(axis=(0, 2))).max(axis=1)
+        xrow = np.sqrt((Xa**2).sum(axis=1))
+        na = (xrow[:, None] * fro[None, :]).ravel() * (1 + gamma(self.P + d1 + 8))
         xn = np.sqrt((self.Xa**2).sum(axis=1)).max()
         scale = 1.0 if C == 1 else 2.0
         rad = self.k * scale * xn * norms / self.B
@@ -221,16 +229,38 @@ class _Flips:
         rad = rad * (1 + g) + self.k * scale * xn * na / self.B * g + TINY
         return -rad.reshape(B, C), rad.reshape(B, C)
 
-    def _values(self, w):
-        """``w . Delta[:, i, a]`` for rows ``w`` (q, P): ``(q, n, A)``."""
+    def _value_range(self, w):
+        """``min(0, min_a w . Delta[:, i, a])`` and ``max(0, max_a ...)`` for rows ``w`` (q, P).
+
+        Returns two ``(q, n)`` arrays. For softmax, ``w . Delta[:, i, a]`` is
+        ``(z_{y_i} - z_{a}) / B`` with ``z = x_i^T W`` (one rounded subtraction and a
+        division, both monotone), so its extremes over the alternatives are those of
+        the extreme ``z_a``: the same floats as the extremes of the rounded values.
+        """
         q = w.shape[0]
-        d1 = self.Xa.shape[1]
-        if self.C == 1:
+        n, d1 = self.Xa.shape
+        C = self.C
+        if C == 1:
             change = self._change()[:, :, 0] / self.B  # (n, A)
-            return (w @ self.Xa.T)[:, :, None] * change[None, :, :]
-        Wm = w.reshape(q, d1, self.C)
-        Z = (self.Xa @ Wm.transpose(1, 0, 2).reshape(d1, q * self.C)).reshape(-1, q, self.C)
-        return np.einsum("qnc,nac->qna", Z.transpose(1, 0, 2), self._change()) / self.B
+            vals = (w @ self.Xa.T)[:, :, None] * change[None, :, :]
+            return np.minimum(vals.min(axis=2), 0.0), np.maximum(vals.max(axis=2), 0.0)
+        other = np.zeros((n, C), dtype=bool)
+        valid = self.alts >= 0
+        other[np.nonzero(valid)[0], self.alts[valid]] = True
+        has = other.any(axis=1)
+        v_lo, v_hi = np.empty((q, n)), np.empty((q, n))
+        Wm = w.reshape(q, d1, C).transpose(1, 0, 2)  # (d1, q, C)
+        for rows in _row_blocks(q, n * C, elems=1 << 20):
+            nq = rows.stop - rows.start
+            Z = (self.Xa @ Wm[:, rows].reshape(d1, nq * C)).reshape(n, nq, C)
+            own = Z[np.arange(n), :, self.yi]  # (n, nq)
+            z_max = np.where(other[:, None, :], Z, -np.inf).max(axis=2)
+            z_min = np.where(other[:, None, :], Z, np.inf).min(axis=2)
+            lo = np.where(has[:, None], (own - z_max) / self.B, 0.0)
+            hi = np.where(has[:, None], (own - z_min) / self.B, 0.0)
+            v_lo[rows] = np.minimum(lo, 0.0).T
+            v_hi[rows] = np.maximum(hi, 0.0).T
+        return v_lo, v_hi
 
     def _values_error(self, wa):
         """Rounding bound of a sorted sum of ``k`` values, given ``wa >= |w|`` entrywise.
@@ -246,9 +276,9 @@ class _Flips:
     def range_part(self, V, lower=True, upper=True):
         """``min_s`` / ``max_s`` of ``V Phi Delta s`` (exact sorted sums), their rounding bound."""
         w = V @ self.phi  # (q, P)
-        vals = self._values(w)
-        lo = _topk_last(np.minimum(vals.min(axis=2), 0.0), self.k, largest=False) if lower else None
-        hi = _topk_last(np.maximum(vals.max(axis=2), 0.0), self.k, largest=True) if upper else None
+        v_lo, v_hi = self._value_range(w)
+        lo = _topk_last(v_lo, self.k, largest=False) if lower else None
+        hi = _topk_last(v_hi, self.k, largest=True) if upper else None
         # |w| <= |V| |Phi| up to gamma(P) (covered by the same gamma)
         return lo, hi, self._values_error(np.abs(V) @ np.abs(self.phi))
 
