@@ -1,5 +1,7 @@
 """Tests of sklpoison/defences/ (FloralSVC, LNSVC, KNNLabelSanitizer) and the Moon data."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -568,6 +570,19 @@ def test_lnsvc_mu_half_is_rejected_and_near_half_still_classifies(moons):
     near = LNSVC(mu=0.4999, C=1.0, gamma=0.5).fit(X, y)
     assert np.unique(near.predict(X)).size == 2
     assert near.score(X, y) > 0.8 and ref.score(X, y) > 0.8
+
+
+def test_lnsvc_warns_when_near_half_predicts_one_class():
+    # unequal classes (28 + 32): at mu=0.49, c = 0.0016 and the intercept decides every row
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4)
+    y = (X[:, 0] + 0.3 * rng.randn(60) > 0).astype(int)
+    with pytest.warns(UserWarning, match=r"LNSVC\(mu=0.49\) predicts only \[0\] of the classes"):
+        clf = LNSVC(mu=0.49).fit(X, y)
+    assert np.unique(clf.predict(X)).tolist() == [0]  # the warning tells the truth
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.unique(LNSVC(mu=0.3).fit(X, y).predict(X)).size == 2
 
 
 def test_lnsvc_memory_guard(moons, monkeypatch):

@@ -1,5 +1,6 @@
 """LN-SVM: the label-noise robust SVM baseline of FLORAL."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,9 +35,12 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         Assumed label-flip probability. ``0`` gives a plain SVC. ``0.5`` is rejected:
         then ``c = 0``, the labels carry no information, the corrected Gram matrix is
         ``diag(K)`` and the kernel on new points vanishes, so every prediction is the
-        intercept's class. Values close to 0.5 are fine: ``c`` is tiny but the dual
-        solution and the intercept scale with it, so the signs of the decision values
-        stay informative (measured on Moon: ``mu=0.4999`` predicts both classes).
+        intercept's class. Close to 0.5, ``c`` is tiny: on balanced classes the intercept
+        shrinks with it (measured on Moon, 30 + 30 rows: ``mu=0.4999`` predicts both
+        classes), but with unequal classes the intercept can win (28 + 32 Gaussian rows:
+        ``mu=0.45`` predicts one class at ``C=1``, ``mu=0.49`` at any ``C``). ``fit``
+        warns when the kernel on new points predicts fewer classes on the training data
+        than the corrected Gram matrix it was trained on.
     C : float, default=1.0
         SVM regularisation parameter.
     kernel : {"rbf", "linear", "poly", "sigmoid"} or callable, default="rbf"
@@ -212,6 +216,23 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         self.dual_coef_ = self.svc_.dual_coef_
         self.intercept_ = self.svc_.intercept_
         self.n_iter_ = self.svc_.n_iter_
+        # the kernel on new points is c k: on the training rows, K with c k(x, x) on the
+        # diagonal (K is not used after this). Warn when that loses classes the corrected
+        # Gram matrix the SVC was trained on still separates: then c is to blame.
+        c = 1.0 - 4.0 * self.mu * (1.0 - self.mu)
+        fitted = np.unique(self.svc_.predict(K)).size
+        np.fill_diagonal(K, c * np.diag(K))
+        predicted = np.unique(self.svc_.predict(K))
+        if predicted.size < min(fitted, self.classes_.size):
+            warnings.warn(
+                f"LNSVC(mu={self.mu:g}) predicts only {predicted.tolist()} of the classes "
+                f"{self.classes_.tolist()} on its own training data: the corrected Gram "
+                f"matrix it was trained on separates them, but on new points the kernel is "
+                f"scaled by c = 1 - 4 mu (1 - mu) = {c:.3g} and the intercept outweighs it. "
+                f"Lower mu, or raise C.",
+                UserWarning,
+                stacklevel=2,
+            )
         return self
 
     def _test_kernel(self, X):
