@@ -65,6 +65,10 @@ SWEEP_ERRORS = [
     (["--n-samples", "100000"], "--n-samples 100000: the embedded digits have 1797 rows"),
     (["--n-jobs", "0"], "argument --n-jobs: must be a positive number of workers or negative"),
     (["--threads", "0"], "argument --threads: must be an integer >= 1, got 0"),
+    (
+        ["--threads", "1", "--n-jobs", "2"],
+        "--threads 1: fewer than the 2 parallel fits of --n-jobs 2, each of which needs a thread",
+    ),
     (["--target-class", "12"], "argument --target-class: invalid choice: 12"),
     (["--min-clean-accuracy", "1.5"], "argument --min-clean-accuracy: must lie in [0, 1]"),
     (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
@@ -98,6 +102,18 @@ def test_sweep_rejects_bad_arguments_before_fitting(argv, message, capsys, tmp_p
     err = capsys.readouterr().err
     assert f"sklpoison sweep: error: {message}" in err
     assert "Traceback" not in err
+
+
+def test_sweep_warns_when_threads_exceed_the_cores(capsys, tmp_path, nothing_runs):
+    from joblib import cpu_count
+
+    many = cpu_count() + 1
+    with pytest.raises(AssertionError, match="ran although"):  # a warning, not an error
+        main(["sweep", "--threads", str(many), "--out", str(tmp_path)])
+    assert capsys.readouterr().err == (
+        f"sklpoison sweep: warning: --threads {many} exceeds the {cpu_count()} CPU cores "
+        "available: the threads will compete for them\n"
+    )
 
 
 def test_sweep_device_cuda_without_gpu(capsys, tmp_path, nothing_runs):

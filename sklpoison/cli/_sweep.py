@@ -200,6 +200,22 @@ def check_args(parser, args):
         except ImportError as exc:
             parser.error(str(exc))
         _args.check_torch_device(parser, args.device)
+    if args.threads is not None and args.dask_scheduler is None:
+        from joblib import cpu_count, effective_n_jobs
+
+        workers = effective_n_jobs(args.n_jobs if args.n_jobs is not None else 1)
+        if args.threads < workers:
+            parser.error(
+                f"--threads {args.threads}: fewer than the {workers} parallel fits of --n-jobs "
+                f"{args.n_jobs}, each of which needs a thread; give --threads {workers} or more, "
+                f"or lower --n-jobs"
+            )
+        if args.threads > cpu_count():
+            print(
+                f"sklpoison sweep: warning: --threads {args.threads} exceeds the {cpu_count()} "
+                f"CPU cores available: the threads will compete for them",
+                file=sys.stderr,
+            )
     if args.dask_scheduler is not None:
         try:
             import_optional("distributed", extra="dask", feature="--dask-scheduler")
