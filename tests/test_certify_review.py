@@ -177,6 +177,38 @@ def test_order_reduction_contains_its_input():
             assert hR >= hG
 
 
+@pytest.mark.parametrize("C", [1, 3])
+def test_logit_ranges_with_one_entry_columns_contain_the_exact_ranges(C):
+    """The logit range takes the trailing one-entry generator columns (radii, reduction
+    box) as |x|^T r: its ends contain the exact range x.c -/+ sum_g |x.g| (Fractions)."""
+    from fractions import Fraction
+
+    from sklpoison.certification._logit_zonotope import _trailing_single_entry
+
+    prop, _, X, _, _, rng = _excess_setup(C, 0, 0, False, 0.0, 3)
+    P = prop.P
+    for n_single in [0, 1, P, 2 * P]:
+        dense = rng.normal(size=(P, 4)) * 10.0 ** rng.randint(-3, 3, size=(1, 4))
+        single = np.zeros((P, n_single))
+        single[rng.randint(P, size=n_single), np.arange(n_single)] = rng.normal(size=n_single)
+        prop.gens = np.hstack([dense, single])
+        t, rows = _trailing_single_entry(prop.gens)
+        assert t == n_single
+        assert np.array_equal(prop.gens[rows, 4 + np.arange(t)], single.sum(axis=0))
+        Xa = np.hstack([X, np.ones((len(X), 1))])
+        lo, hi = prop._logit_ranges(Xa)
+        c3 = prop.centre.reshape(-1, C)
+        G3 = prop.gens.reshape(-1, C, prop.gens.shape[1])
+        for i, x in enumerate(Xa):
+            for c in range(C):
+                zc = sum(Fraction(a) * Fraction(w) for a, w in zip(x, c3[:, c]))
+                zg = sum(
+                    abs(sum(Fraction(a) * Fraction(g) for a, g in zip(x, G3[:, c, j])))
+                    for j in range(G3.shape[2])
+                )
+                assert Fraction(lo[i, c]) <= zc - zg and Fraction(hi[i, c]) >= zc + zg
+
+
 def _excess_setup(C, kx, ky, paired, eps, seed):
     from sklpoison.certification._logit_zonotope import LogitZonotopePropagator
     from sklpoison.certification._propagators import BoxPropagator, _Threat

@@ -422,14 +422,20 @@ class LogitZonotopePropagator:
         m = gens.shape[1]
         cen = centre.reshape(self.d + 1, C)
         zc = Xa @ cen
-        G3 = gens.reshape(self.d + 1, C * m)
-        # |x G|_1 per row and class, in row blocks (no (B, C m) temporary)
-        zg = np.zeros((B, C))
-        for rows in _row_blocks(B, C * m) if m > 0 else []:
+        # the trailing one-entry columns (the new step's radii, order reduction's box):
+        # sum_g |x . g| over them is |x|^T r with r their absolute entries per coordinate
+        t, rows_1 = _trailing_single_entry(gens)
+        absX = np.abs(Xa)
+        r1 = np.zeros(self.P)
+        np.add.at(r1, rows_1, np.abs(gens[rows_1, m - t + np.arange(t)]))
+        zg = absX @ r1.reshape(self.d + 1, C)
+        # |x G|_1 of the other columns per row and class, in row blocks (no (B, C m) temporary)
+        md = m - t
+        G3 = np.ascontiguousarray(gens[:, :md]).reshape(self.d + 1, C * md)
+        for rows in _row_blocks(B, C * md) if md > 0 else []:
             T = Xa[rows] @ G3
             np.abs(T, out=T)
-            zg[rows] = T.reshape(-1, C, m).sum(axis=2)
-        absX = np.abs(Xa)
+            zg[rows] += T.reshape(-1, C, md).sum(axis=2)
         mag = absX @ (np.abs(cen) + np.abs(gens).sum(axis=1).reshape(self.d + 1, C))
         # Higham (3.5): the products (length d + 1), the m-term sums and the additions
         slack = gamma(self.d + m + 6) * mag + TINY
@@ -557,6 +563,14 @@ class LogitZonotopePropagator:
         # at most 4 magnitudes (mag >= each term) per row
         e_slack = 4 * gamma(B + self.d + 12) * mag.sum(axis=1) / B
         return s_lo / B, s_hi / B, e_slack
+
+
+def _trailing_single_entry(gens):
+    """``(t, rows)``: the last ``t`` columns of ``gens`` have one non-zero each, in ``rows``."""
+    nz = gens != 0
+    single = nz.sum(axis=0) == 1
+    t = len(single) - (np.flatnonzero(~single)[-1] + 1) if not single.all() else len(single)
+    return t, np.argmax(nz[:, len(single) - t :], axis=0)
 
 
 def _row_blocks(n, width, elems=1 << 17):
