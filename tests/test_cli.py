@@ -8,6 +8,12 @@ import pytest
 from sklpoison.__main__ import main
 
 
+def test_largest_suggested_theta_runs(capsys):
+    # the bound the --theta error suggests is itself accepted, and the demo completes
+    assert main(["demo", "--theta", "0.898", "--target-class", "9"]) == 0
+    assert "0.898" in capsys.readouterr().out
+
+
 def test_demo_prints_table(capsys):
     assert main(["demo", "--theta", "0", "0.1"]) == 0
     out = capsys.readouterr().out
@@ -75,6 +81,11 @@ SWEEP_ERRORS = [
     (["--epochs", "3"], "--epochs: only --model cnn/mlp train in epochs"),
     (["--theta", "0.01", "0.02", "0.01"], "--theta: 0.01 is given twice; list each value once"),
     (["--kappa", "0", "1", "0.0"], "--kappa: 0 is given twice; list each value once"),
+    (
+        ["--theta", "0.01", "0.9", "--cv", "2", "--n-samples", "200"],
+        "--theta 0.9: poisons 90 of the 100 training digits, but only 90 are not labelled 0 "
+        "and at least one must stay (else one class is left); use --theta 0.89 or lower",
+    ),
     (["--random-state", "-1"], "argument --random-state: must be an integer in [0, 2**32)"),
     (["--device", "cuda"], "--device cuda: only --model cnn/mlp run on torch devices"),
     (["--augment", "crop"], "--augment: only --model cnn/mlp train with augmentation"),
@@ -152,6 +163,16 @@ def test_sweep_checks_out_is_writable_before_fitting(capsys, tmp_path, nothing_r
         (["--trigger-size", "9"], "--trigger-size 9: the digits are 8 x 8 pixels"),
         (["--target-class", "10"], "argument --target-class: invalid choice: 10"),
         (["--theta", "0.1", "0.1"], "--theta: 0.1 is given twice; list each value once"),
+        (
+            ["--theta", "0.9", "--target-class", "9"],
+            "--theta 0.9: poisons 1131 of the 1257 training digits, but only 1131 are not "
+            "labelled 9 and at least one must stay (else one class is left); use --theta 0.898",
+        ),
+        (
+            ["--test-size", "0.001"],
+            "--test-size 0.001: the stratified split of the 1797 digits needs at least 10 "
+            "training and 10 test digits; got 1795 and 2",
+        ),
     ],
 )
 def test_demo_rejects_bad_arguments(argv, message, capsys, nothing_runs):

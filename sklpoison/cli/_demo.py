@@ -52,7 +52,31 @@ def check_args(parser, args):
     _args.check_distinct(parser, "--theta", args.theta)
     if args.trigger_size > 8:
         parser.error(f"--trigger-size {args.trigger_size}: the digits are 8 x 8 pixels")
+    import math
+
+    import numpy as np
+
+    from ..datasets import load_digits_images
+
+    y = load_digits_images(return_X_y=True, flat=True)[1]
+    n_test = math.ceil(args.test_size * y.shape[0])  # as train_test_split rounds
+    n_classes = np.unique(y).size
+    if min(n_test, y.shape[0] - n_test) < n_classes:
+        parser.error(
+            f"--test-size {args.test_size:g}: the stratified split of the {y.shape[0]} digits "
+            f"needs at least {n_classes} training and {n_classes} test digits; got "
+            f"{y.shape[0] - n_test} and {n_test}"
+        )
+    y_train = _split(y, y, args.test_size, args.random_state)[0]
+    _args.check_poison_rates(parser, args.theta, [y_train], args.target_class)
     return args
+
+
+def _split(X, y, test_size, random_state):
+    """The demo's stratified train/test split."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=test_size, stratify=y, random_state=random_state)
 
 
 def run_demo(
@@ -60,7 +84,6 @@ def run_demo(
 ):
     """Run the backdoor demo and return a list of result rows (dicts)."""
     from imblearn.pipeline import make_pipeline
-    from sklearn.model_selection import train_test_split
     from sklearn.svm import SVC
     from tqdm.auto import tqdm
 
@@ -69,9 +92,7 @@ def run_demo(
     from ..metrics import attack_success_rate
 
     X, y = load_digits_images(return_X_y=True, flat=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, stratify=y, random_state=random_state
-    )
+    X_train, X_test, y_train, y_test = _split(X, y, test_size, random_state)
     rows = []
     for theta in tqdm(thetas, desc="poison rates", disable=not progress):
         start = time.perf_counter()

@@ -172,6 +172,8 @@ def add_parser(subparsers):
 
 def check_args(parser, args):
     """Check the combination of arguments before anything is fitted (exit status 2)."""
+    from sklearn.model_selection import StratifiedKFold
+
     n_min = _N_CLASSES * args.cv
     _args.check_distinct(parser, "--theta", args.theta)
     _args.check_distinct(parser, "--kappa", args.kappa)
@@ -221,8 +223,26 @@ def check_args(parser, args):
             import_optional("distributed", extra="dask", feature="--dask-scheduler")
         except ImportError as exc:
             parser.error(str(exc))
+    X, y = _load_digits(args)
+    folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state).split(X, y)
+    thetas = args.theta if args.theta is not None else _DEFAULT_THETA[args.model]
+    _args.check_poison_rates(parser, thetas, [y[train] for train, _ in folds], args.target_class)
     _args.check_writable_dir(parser, "--out", args.out)
     return args
+
+
+def _load_digits(args):
+    """The digits of the sweep: all of them, or a stratified subsample of --n-samples."""
+    from sklearn.model_selection import train_test_split
+
+    from ..datasets import load_digits_images
+
+    X, y = load_digits_images(return_X_y=True, flat=True)
+    if args.n_samples is not None and args.n_samples < X.shape[0]:
+        X, _, y, _ = train_test_split(
+            X, y, train_size=args.n_samples, stratify=y, random_state=args.random_state
+        )
+    return X, y
 
 
 def make_model(name, *, epochs=_DEFAULT_EPOCHS, device="cpu", augment=False, random_state=0):
@@ -314,9 +334,7 @@ def _parallel_backend(address, n_jobs, threads):
 
 def run(args):
     import numpy as np
-    from sklearn.model_selection import train_test_split
 
-    from ..datasets import load_digits_images
     from ..model_selection import (
         cv_results_to_csv,
         format_tradeoff_table,
@@ -329,11 +347,7 @@ def run(args):
     n_jobs = args.n_jobs if args.n_jobs is not None else (-1 if args.dask_scheduler else 1)
     say = (lambda *a, **k: None) if args.quiet else functools.partial(print, flush=True)
 
-    X, y = load_digits_images(return_X_y=True, flat=True)
-    if args.n_samples is not None and args.n_samples < X.shape[0]:
-        X, _, y, _ = train_test_split(
-            X, y, train_size=args.n_samples, stratify=y, random_state=args.random_state
-        )
+    X, y = _load_digits(args)
     model = make_model(
         args.model,
         epochs=args.epochs if args.epochs is not None else _DEFAULT_EPOCHS,
