@@ -91,6 +91,7 @@ SWEEP_ERRORS = [
     (["--augment", "crop"], "--augment: only --model cnn/mlp train with augmentation"),
     (["--model", "cnn", "--device", "gpu7"], "--device gpu7: not a torch device"),
     (["--model", "svm"], "argument --model: invalid choice: 'svm'"),
+    (["-q", "-v"], "argument -v/--verbose: not allowed with argument -q/--quiet"),
 ]
 
 

@@ -156,14 +156,15 @@ def add_parser(subparsers):
         help="output directory, created if needed (default: %(default)s)",
     )
     parser.add_argument("--random-state", type=_args.seed, default=0, help="seed (default: 0)")
-    parser.add_argument(
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument(
         "-v",
         "--verbose",
         action="count",
         default=0,
         help="-v: one line per fit ([CV] END ...); -vv: with scores",
     )
-    parser.add_argument(
+    talk.add_argument(
         "-q", "--quiet", action="store_true", help="print only the table and the result"
     )
     parser.set_defaults(func=run, check=functools.partial(check_args, parser))
