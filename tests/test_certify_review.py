@@ -209,6 +209,44 @@ def test_logit_ranges_with_one_entry_columns_contain_the_exact_ranges(C):
                 assert Fraction(lo[i, c]) <= zc - zg and Fraction(hi[i, c]) >= zc + zg
 
 
+@pytest.mark.parametrize("C, B", [(1, 1), (3, 2), (3, 5)])
+def test_generator_map_is_within_its_rounding_bound(C, B):
+    """M G (dense or factorised through the rows, with one-entry columns as scaled columns
+    of M) against the exact product (Fractions) with the exact A = 1/B sum x x^T (x) S."""
+    from fractions import Fraction
+
+    from sklpoison.certification._logit_zonotope import _kron_gram
+    from sklpoison.numerics.rounding import gamma
+
+    prop, _, X, _, _, rng = _excess_setup(C, 0, 0, False, 0.0, 4)
+    P, d1 = prop.P, X.shape[1] + 1
+    Xa = np.hstack([X[:B], np.ones((B, 1))])
+    S = rng.normal(size=(B, C, C))
+    single = np.zeros((P, 3))
+    single[rng.randint(P, size=3), np.arange(3)] = rng.normal(size=3)
+    prop.gens = np.hstack([rng.normal(size=(P, 4)), single])
+    eta, decay = 0.3, 0.99
+    M = -eta * _kron_gram(Xa, S, B)
+    M[np.diag_indices(P)] += decay
+    out = prop._map_generators(M, Xa, S, eta, decay)
+    Fx = [[Fraction(v) for v in row] for row in Xa]
+    A = [[Fraction(0)] * P for _ in range(P)]
+    A_abs = np.zeros((P, P))
+    for i in range(B):
+        for j in range(d1):
+            for c in range(C):
+                for j2 in range(d1):
+                    for c2 in range(C):
+                        A[j * C + c][j2 * C + c2] += Fx[i][j] * Fx[i][j2] * Fraction(S[i, c, c2])
+                        A_abs[j * C + c, j2 * C + c2] += abs(Xa[i, j] * Xa[i, j2] * S[i, c, c2])
+    M_ex = [[decay * (p == q) - Fraction(eta) * A[p][q] / B for q in range(P)] for p in range(P)]
+    bound = gamma(d1 + C + B + 6 + P) * (np.abs(M) + eta * A_abs / B) @ np.abs(prop.gens)
+    for p in range(P):
+        for col in range(prop.gens.shape[1]):
+            ex = sum(M_ex[p][q] * Fraction(prop.gens[q, col]) for q in range(P))
+            assert abs(Fraction(out[p, col]) - ex) <= Fraction(bound[p, col]) * 2
+
+
 def _excess_setup(C, kx, ky, paired, eps, seed):
     from sklpoison.certification._logit_zonotope import LogitZonotopePropagator
     from sklpoison.certification._propagators import BoxPropagator, _Threat

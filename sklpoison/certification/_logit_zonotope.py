@@ -489,11 +489,12 @@ class LogitZonotopePropagator:
             phi_u = np.abs(self.flips.phi) @ self.flips.u_abs
             theta_abs = theta_abs + phi_u
         new_centre = M @ self.centre - eta * (v + e_c)
-        new_gens = M @ self.gens
         m = self.gens.shape[1]
+        new_gens = self._map_generators(M, Xa, S, eta, decay)
         # Rounding (Higham (3.5), Lemma 3.1): A and v (sums of B terms, then / B) err by
         # gamma(B + 3) of A_abs, v_abs; M by U of |M| + eta A_abs more; (M* - M) theta is
-        # then <= gamma(B + 4) M_abs |theta|; M c and M G (length P) by gamma(P) |M| |.|;
+        # then <= gamma(B + 4) M_abs |theta|; M c and M G (length P) by gamma(P) |M| |.|
+        # (or, factorised, M G by gamma(d + C + B + 6) M_abs |G|, see _map_generators);
         # the centre's three additions by <= 3 U of their magnitudes. All below
         # gamma(B + P + m + 8) times the sum of the magnitude groups, counted twice over.
         g = gamma(B + P + m + 8)
@@ -518,6 +519,31 @@ class LogitZonotopePropagator:
         gens = np.hstack([new_gens, np.diag(radius)])
         keep = np.any(gens != 0, axis=0)
         self.centre, self.gens = new_centre, _reduce(gens[:, keep], self.max_generators)
+
+    def _map_generators(self, M, Xa, S, eta, decay):
+        """``M G`` with ``M = decay I - eta A``, ``A = 1/B sum_i (x_i x_i^T) (x) S_i``.
+
+        Dense (``P^2`` per column) or factorised as ``decay G - eta Xa^T (S (Xa G)) / B``
+        (``B C (2 (d + 1) + C)`` per column), whichever is cheaper: small batches of
+        softmax models. The factorised product errs by at most ``gamma(d + C + B + 2)
+        A_abs |G|`` (three products of lengths d + 1, C and B, and the division), the
+        scaling and the subtraction by ``gamma(3)`` of ``decay |G| + eta A_abs |G|``:
+        in all below ``gamma(d + C + B + 6) M_abs |G|`` (``decay <= |M_jj| + eta
+        A_abs_jj``), which the step's slack covers (``d + C <= P + 1``).
+        """
+        B, d1 = Xa.shape
+        C, P, m = self.C, self.P, self.gens.shape[1]
+        # the trailing one-entry columns r e_p map to r M[:, p] (one rounding each)
+        t, rows_1 = _trailing_single_entry(self.gens)
+        tail = M[:, rows_1] * self.gens[rows_1, m - t + np.arange(t)][None, :]
+        G = np.ascontiguousarray(self.gens[:, : m - t])
+        m = G.shape[1]
+        if m == 0 or B * C * (2 * d1 + C) >= P * P:
+            return np.hstack([M @ G, tail])
+        Z = (Xa @ G.reshape(d1, C * m)).reshape(B, C, m)
+        SZ = Z * S[:, :, 0][:, :, None] if C == 1 else np.matmul(S, Z)
+        AG = (Xa.T @ SZ.reshape(B, C * m)).reshape(P, m) / B
+        return np.hstack([decay * G - eta * AG, tail])
 
     def _excess(self, Xa, start_box, idx):
         """Per-coordinate bounds on the batch-mean poisoning excess (non-persistent threats)."""
