@@ -29,6 +29,13 @@ def test_no_command_prints_help(capsys):
     assert "demo" in capsys.readouterr().out
 
 
+def test_demo_table_shows_small_rates(capsys):
+    # theta=0.0001 (no poison) must not print as 0.000, the row of the clean baseline
+    assert main(["demo", "--theta", "0.0001"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["0.0001", "0"] in [r[:2] for r in rows]
+
+
 def test_module_entry_point_runs():
     out = subprocess.run(
         [sys.executable, "-m", "sklpoison", "demo", "--theta", "0.05"],

@@ -121,7 +121,7 @@ def format_table(rows):
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['theta']:>7.3f} {r['n_poisoned']:>8d} {r['clean_accuracy']:>10.3f} "
+            f"{r['theta']:>7.4g} {r['n_poisoned']:>8d} {r['clean_accuracy']:>10.3f} "
             f"{r['attack_success']:>15.3f}"
         )
     return "\n".join(lines)
