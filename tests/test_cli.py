@@ -68,6 +68,16 @@ SWEEP_ERRORS = [
     (["--cv", "1"], "argument --cv: must be an integer >= 2, got 1"),
     (["--cv", "2.5"], "argument --cv: expected an integer, got '2.5'"),
     (
+        ["--cv", "190"],
+        "--cv 190: the smallest digit class has 174 of the 1797 digits, too few for 190 "
+        "stratified folds; use --cv 174 or fewer",
+    ),
+    (
+        ["--cv", "30", "--n-samples", "300"],
+        "--cv 30: the smallest digit class has 29 of the 300 digits, too few for 30 stratified "
+        "folds; use --cv 29 or fewer or a larger --n-samples",
+    ),
+    (
         ["--n-samples", "10"],
         "--n-samples 10: 3-fold stratified CV over 10 classes needs at least 30",
     ),

@@ -173,6 +173,7 @@ def add_parser(subparsers):
 
 def check_args(parser, args):
     """Check the combination of arguments before anything is fitted (exit status 2)."""
+    import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
     n_min = _N_CLASSES * args.cv
@@ -225,6 +226,13 @@ def check_args(parser, args):
         except ImportError as exc:
             parser.error(str(exc))
     X, y = _load_digits(args)
+    smallest = int(np.unique(y, return_counts=True)[1].min())
+    if smallest < args.cv:
+        parser.error(
+            f"--cv {args.cv}: the smallest digit class has {smallest} of the {y.shape[0]} "
+            f"digits, too few for {args.cv} stratified folds; use --cv {smallest} or fewer"
+            + ("" if args.n_samples is None else " or a larger --n-samples")
+        )
     folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state).split(X, y)
     thetas = args.theta if args.theta is not None else _DEFAULT_THETA[args.model]
     _args.check_poison_rates(parser, thetas, [y[train] for train, _ in folds], args.target_class)
