@@ -138,3 +138,20 @@ def test_cli_sweep_without_its_dask_scheduler_is_one_line(address, reason, tmp_p
         f"sklpoison sweep: error: --dask-scheduler {address}: cannot connect ({reason}"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_sweep_on_dask_leaves_the_gpu_check_to_the_workers(tmp_path, capsys):
+    # the documented `--dask-scheduler ... --model cnn --device cuda` from a client without a
+    # GPU: the GPUs are the workers' (no 'no CUDA GPU is visible' error on the client); the
+    # run gets as far as connecting
+    dask = pytest.importorskip("dask")
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():  # pragma: no cover - GPU machines
+        pytest.skip("a GPU is present")
+    argv = ["sweep", "--model", "cnn", "--device", "cuda", "--out", str(tmp_path)]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main([*argv, "--dask-scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "cannot connect" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # without a cluster the check stays
+        main(argv)
+    assert "no CUDA GPU is visible to PyTorch" in capsys.readouterr().err

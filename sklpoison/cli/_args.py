@@ -122,8 +122,12 @@ def check_writable_dir(parser, option, path):
     return path
 
 
-def check_torch_device(parser, device):
-    """``device`` must be a torch device that exists on this machine."""
+def check_torch_device(parser, device, *, local=True):
+    """``device`` must be a torch device that exists on this machine.
+
+    ``local=False`` (the fits run on a Dask cluster) checks only that it names a torch device:
+    the GPUs are the workers', not this machine's (each fit checks its own device).
+    """
     from ..utils._optional import import_optional
 
     torch = import_optional("torch", extra="torch", feature="--model cnn/mlp")
@@ -131,6 +135,10 @@ def check_torch_device(parser, device):
         dev = torch.device(device)
     except (RuntimeError, ValueError):
         parser.error(f"--device {device}: not a torch device (e.g. cpu, cuda, cuda:1, mps)")
+    if not local:
+        if dev.type not in ("cpu", "cuda", "mps"):
+            parser.error(f"--device {device}: only cpu, cuda[:N] and mps are supported")
+        return device
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             parser.error(

@@ -203,7 +203,7 @@ def check_args(parser, args):
                 import_optional(name, extra="torch", feature=f"--model {args.model}")
         except ImportError as exc:
             parser.error(str(exc))
-        _args.check_torch_device(parser, args.device)
+        _args.check_torch_device(parser, args.device, local=args.dask_scheduler is None)
     if args.threads is not None and args.dask_scheduler is None:
         from joblib import cpu_count, effective_n_jobs
 
