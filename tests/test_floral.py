@@ -592,3 +592,20 @@ def test_lnsvc_memory_guard(moons, monkeypatch):
     monkeypatch.setattr(memory, "_available_memory_with_source", lambda: (20_000, "a test"))
     with pytest.raises(ValueError, match=r"LNSVC cannot fit n_samples=60"):
         LNSVC().fit(X, y)
+
+
+def test_floral_fit_holds_one_kernel_matrix():
+    # the memory guard counts one n x n matrix: the fit must not hold a second one (the
+    # intercept took K[support] @ v, a copy of up to all of K: peak 2.04 n^2 doubles before)
+    import tracemalloc
+
+    n = 1000
+    X = np.random.RandomState(0).randn(n, 4)
+    y = (X[:, 0] > 0).astype(int)
+    tracemalloc.start()
+    try:
+        FloralSVC(n_rounds=2, random_state=0).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.3 * 8 * n * n

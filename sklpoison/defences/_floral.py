@@ -220,7 +220,8 @@ def _intercept(K, lam, y, C, f=None):
     sv = lam > _SV_TOL
     if not sv.any():
         return 0.0
-    f = K[sv] @ (y * lam) if f is None else f[sv]
+    # (K @ v)[sv], not K[sv] @ v: K[sv] copies up to the whole n x n matrix
+    f = (K @ (y * lam) if f is None else f)[sv]
     resid = y[sv] - f
     free = lam[sv] < C - _SV_TOL
     if free.any():
