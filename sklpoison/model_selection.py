@@ -154,7 +154,8 @@ def pareto_front(clean_accuracy, asr):
     """Mask of the points not dominated in (higher clean accuracy, lower attack success).
 
     A point is dominated when another point has clean accuracy at least as
-    high and attack success at least as low, one of them strictly.
+    high and attack success at least as low, one of them strictly. A point with a NaN score
+    (a failed fit under ``error_score=np.nan``) is not on the front.
 
     Parameters
     ----------
@@ -179,7 +180,8 @@ def pareto_front(clean_accuracy, asr):
         )
     better_eq = (acc[None, :] >= acc[:, None]) & (asr[None, :] <= asr[:, None])
     strictly = (acc[None, :] > acc[:, None]) | (asr[None, :] < asr[:, None])
-    return ~np.any(better_eq & strictly, axis=1)
+    # a NaN score (a failed fit) compares False with everything: it would never be dominated
+    return ~np.any(better_eq & strictly, axis=1) & ~np.isnan(acc) & ~np.isnan(asr)
 
 
 class KappaSelection(Bunch):

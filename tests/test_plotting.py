@@ -186,3 +186,32 @@ def test_certification_display_keeps_labels_inside_and_keys_the_dotted_line(tmp_
         "nominal",
     ]
     plt.close("all")
+
+
+def test_safety_efficacy_display_with_failed_fits():
+    # GridSearchCV's default error_score=nan leaves NaN scores: those points get no label,
+    # are not on the Pareto front, and do not break the label placement (it raised
+    # 'cannot convert float NaN to integer')
+    import matplotlib.pyplot as plt
+
+    from sklpoison.model_selection import pareto_front
+    from sklpoison.plotting import SafetyEfficacyDisplay
+
+    nan = float("nan")
+    assert pareto_front([0.9, nan, 0.8, 0.95], [0.5, 0.0, 0.1, nan]).tolist() == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    disp = SafetyEfficacyDisplay(
+        [0.9, nan, 0.8],
+        [0.5, nan, 0.1],
+        [0.1, 0.1, 0.1],
+        [0.0, 1.0, 2.0],
+        clean_accuracy_std=[0.01, nan, 0.02],
+        asr_std=[0.1, nan, 0.2],
+    ).plot()
+    assert [t.get_text() for t in disp.annotations_] == ["κ=0", "κ=2"]
+    assert disp.pareto_mask_.tolist() == [True, False, True]
+    plt.close("all")

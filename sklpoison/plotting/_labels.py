@@ -42,6 +42,8 @@ def _line_samples(ax, scale, step=3.0):
             xy = np.column_stack(STEP_LOOKUP_MAP[style](xy[:, 0], xy[:, 1]))
         disp = ax.transData.transform(xy) / scale
         for a, b in zip(disp[:-1], disp[1:]):
+            if not (np.isfinite(a).all() and np.isfinite(b).all()):
+                continue  # matplotlib leaves a gap at a NaN point
             k = max(1, int(np.hypot(*(b - a)) // step))
             t = np.linspace(0, 1, k + 1)[:, None]
             out.append(a + t * (b - a))

@@ -237,7 +237,8 @@ class SafetyEfficacyDisplay:
         ax.legend(handles, labels, fontsize=8)
         self.annotations_ = []
         if annotate:
-            order = [i for t in thetas for i in groups[t]]
+            # a point with a NaN score (a failed fit under error_score=nan) is not drawn
+            order = [i for t in thetas for i in groups[t] if np.isfinite([acc[i], asr[i]]).all()]
             colors = {i: self.lines_[t].get_color() for t in thetas for i in groups[t]}
             self.annotations_ = place_labels(
                 ax,
