@@ -653,8 +653,13 @@ def _kron_gram(Xa, S, B):
     """``A = 1/B sum_i (x_i x_i^T) (x) S_i``, ``(P, P)`` (one BLAS product over the rows)."""
     n, d1 = Xa.shape
     C = S.shape[1]
-    Q = (Xa[:, :, None] * Xa[:, None, :]).reshape(n, d1 * d1)
-    A = (Q.T @ S.reshape(n, C * C)).reshape(d1, d1, C, C).transpose(0, 2, 1, 3)
+    # x_ij x_ij' is symmetric in (j, j'): one product per unordered pair, copied to both
+    j, k = np.triu_indices(d1)
+    R = (Xa[:, j] * Xa[:, k]).T @ S.reshape(n, C * C)  # (pairs, C C)
+    A = np.empty((d1, d1, C * C))
+    A[j, k] = R
+    A[k, j] = R
+    A = A.reshape(d1, d1, C, C).transpose(0, 2, 1, 3)
     P = d1 * C
     return A.reshape(P, P) / B
 
