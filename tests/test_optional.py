@@ -121,8 +121,7 @@ def test_core_works_without_torch_and_cvxpy():
             "from sklpoison import IntervalCertifier\n"
             "from sklpoison.datasets import make_or\n"
             "X, y = make_or(20, random_state=0)\n"
-            "cert = IntervalCertifier(n_poison=1, n_epochs=2, bound='lp').fit(X, y)\n"
-            "cert.certified_accuracy(X, y)",
+            "IntervalCertifier(n_poison=1, n_epochs=2, bound='lp').fit(X, y)",
             "IntervalCertifier(bound='lp') needs cvxpy: pip install \"sklpoison[convex]\"",
         ),
     ],

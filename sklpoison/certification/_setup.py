@@ -10,6 +10,7 @@ from numbers import Integral
 
 import numpy as np
 
+from ..utils._optional import import_optional
 from ._logit_zonotope import LogitZonotopePropagator
 from ._propagators import BoxPropagator, LinearZonotopePropagator, _Threat
 
@@ -18,6 +19,9 @@ class _SetupMixin:
     """Private configuration helpers (mixed into IntervalCertifier)."""
 
     def _check_config(self):
+        if self.bound == "lp":
+            # fail before a possibly long fit, not when the first certificate is asked for
+            import_optional("cvxpy", extra="convex", feature="IntervalCertifier(bound='lp')")
         loss = self._resolved_loss()
         is_str = isinstance(self.model, str)
         if is_str and self.model == "linear" and loss != "squared_error":
