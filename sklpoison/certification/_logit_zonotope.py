@@ -39,7 +39,7 @@ import numpy as np
 
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma, round_down, round_up
-from ._sums import _combine_chunk, _topk_last
+from ._sums import _combine_chunk, _topk_last, _variant_terms
 
 
 # --------------------------------------------------------------------------
@@ -576,16 +576,7 @@ class LogitZonotopePropagator:
             diffs["y"] = (np.minimum(lab_lo, 0.0), np.maximum(lab_hi, 0.0))
         if kx > 0 and ky > 0:
             diffs["xy"] = (np.minimum(lab_lo - mx, 0.0), np.maximum(lab_hi + mx, 0.0))
-        if t.paired and kx > 0 and ky > 0:
-            terms = [(("xy",), max(kx, ky))]
-        else:
-            terms = []
-            if kx > 0:
-                terms.append((("x",), kx))
-            if ky > 0:
-                terms.append((("y",), ky))
-            if kx > 0 and ky > 0:
-                terms.append((("xy", "x", "y"), min(kx, ky)))
+        terms = _variant_terms(kx, ky, t.paired)
         s_lo, s_hi = _combine_chunk({}, B, terms, None, None, diffs, (zero, zero))
         # the excess terms are computed with <= d + 8 roundings each, the joint term's
         # subtraction and the top-k sums add <= B + 4: gamma(B + d + 12) per magnitude,

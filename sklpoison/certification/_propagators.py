@@ -21,7 +21,7 @@ from ._box import (
     _output_grad_interval,
     _sgd_box_update,
 )
-from ._sums import _combine_per_sample
+from ._sums import _combine_per_sample, _variant_terms
 from ._zonotope import _affine_zonotope_update, _linear_excess, _zonotope_box
 
 
@@ -142,16 +142,8 @@ class BoxPropagator(_Propagator):
             variants[name] = (hv, _interval_deltas(box, zv, pd_lo, pd_hi))
         if t.unbounded:
             terms = None
-        elif t.paired and kx > 0 and ky > 0:
-            terms = [(("xy",), max(kx, ky))]
         else:
-            terms = []
-            if kx > 0:
-                terms.append((("x",), kx))
-            if ky > 0:
-                terms.append((("y",), ky))
-            if kx > 0 and ky > 0:
-                terms.append((("xy", "x", "y"), min(kx, ky)))
+            terms = _variant_terms(kx, ky, t.paired)
         return _combine_per_sample(variants, len(box), B, terms, min(t.n_poison, B), clip)
 
 

@@ -289,3 +289,23 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
             )
         )
     return out
+
+
+def _variant_terms(kx, ky, paired):
+    """The sorted-sum terms of a threat: which per-sample variants, and at most how many rows.
+
+    With ``kx`` feature-poisoned and ``ky`` label-changed rows per batch, the adversary
+    picks up to ``kx`` rows of variant ``x``, up to ``ky`` of ``y`` and up to
+    ``min(kx, ky)`` rows changed both ways (``xy``, counted against both budgets); a
+    paired threat changes features and label of the same ``max(kx, ky)`` rows.
+    """
+    if paired and kx > 0 and ky > 0:
+        return [(("xy",), max(kx, ky))]
+    terms = []
+    if kx > 0:
+        terms.append((("x",), kx))
+    if ky > 0:
+        terms.append((("y",), ky))
+    if kx > 0 and ky > 0:
+        terms.append((("xy", "x", "y"), min(kx, ky)))
+    return terms
