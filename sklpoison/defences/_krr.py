@@ -21,7 +21,7 @@ __all__ = ["GradRegKRR", "GradRegKRRClassifier"]
 # number of n x n float64 buffers alive at the peak of a fit (with or without compute_dof):
 # kappa = 0: K and the factor of K + alpha I; kappa > 0: K, the factor of
 # K^2 + alpha K + kappa G and one scratch matrix (B = X X^T, then N in place).
-# Measured with tracemalloc in tests/test_krr.py and benchmarks/bench_krr.py.
+# Measured with tracemalloc in tests/defences/test_krr.py and benchmarks/bench_krr.py.
 _BUFFERS_KAPPA0 = 2
 _BUFFERS_KAPPA = 3
 

@@ -24,7 +24,7 @@ from sklpoison.nn import GradRegNetClassifier  # noqa: E402
 from sklpoison.nn.models import SmallCNN  # noqa: E402
 from sklpoison.utils import _torch  # noqa: E402
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "sklpoison"
+PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "sklpoison"
 
 
 class RecordingNet(torch.nn.Module):
