@@ -21,7 +21,7 @@ from sklearn.datasets import load_breast_cancer, load_digits, make_moons
 from sklearn.preprocessing import StandardScaler
 
 from sklpoison import IntervalCertifier
-from sklpoison.certification._nominal import _forward
+from sklpoison.certification._plan import _forward
 
 torch.set_default_dtype(torch.float64)
 

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ..numerics import interval as ia
 from ..utils.validation import check_n_classes
 from ._certificates import _CertificateMixin
-from ._nominal import _forward, _replay, _sgd_step, _TrainingPlan
+from ._plan import _forward, _replay, _sgd_step, _TrainingPlan
 from ._setup import _SetupMixin
 
 

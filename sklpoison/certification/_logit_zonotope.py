@@ -39,7 +39,7 @@ import numpy as np
 
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma, round_down, round_up
-from ._sums import _combine_chunk, _topk_last, _variant_terms
+from ._threat import _combine_chunk, _topk_last, _variant_terms
 
 
 # --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ._box import (
     _output_grad_interval,
     _sgd_box_update,
 )
-from ._sums import _combine_per_sample, _variant_terms
+from ._threat import _combine_per_sample, _variant_terms
 from ._zonotope import _affine_zonotope_update, _linear_excess, _zonotope_box
 
 

@@ -7,7 +7,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, mak
 from sklearn.preprocessing import StandardScaler
 
 from sklpoison import IntervalCertifier
-from sklpoison.certification._nominal import _forward, _nominal_grads
+from sklpoison.certification._plan import _forward, _nominal_grads
 
 # --------------------------------------------------------------------------- data
 
@@ -183,7 +183,7 @@ def _feature_attacks(est, X, y, k, eps, rng, n_random=120):
     params = list(zip(est.coefs_, est.intercepts_))
     hs, zs = _forward(params, X)
     Y = _targets(est, y)
-    from sklpoison.certification._nominal import _output_grad
+    from sklpoison.certification._plan import _output_grad
 
     dz = _output_grad(est._kind, zs[-1], Y)
     gx = dz
@@ -750,7 +750,7 @@ def _per_sample_coordinate(params, X, Y, kind, coords, clip):
     ``X`` has shape ``(A, C, d)`` (``A`` attacks, ``C`` candidate samples); ``i < 0``
     selects the bias ``j``. Clipped elementwise like the training.
     """
-    from sklpoison.certification._nominal import _output_grad
+    from sklpoison.certification._plan import _output_grad
 
     hs, zs = _forward(params, X)
     delta = _output_grad(kind, zs[-1], Y)
@@ -1275,7 +1275,7 @@ def test_sigmoid_and_softmax_relaxations_are_sound():
 
 def _midpoint_radius_diff_ball(x, x_lo, x_hi, clean, poisoned):
     """The former midpoint-radius bound of the first layer's ball term (reference)."""
-    from sklpoison.certification._sums import _fma2
+    from sklpoison.certification._threat import _fma2
 
     radius = max(np.max(x_hi - x, initial=0.0), np.max(x - x_lo, initial=0.0))
     dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
@@ -1292,7 +1292,7 @@ def _midpoint_radius_diff_ball(x, x_lo, x_hi, clean, poisoned):
 def test_first_layer_ball_uses_exact_corner_products(monkeypatch):
     # issue 12 item 3: the feature-ball term of the first layer is the exact corner product,
     # strictly tighter than the midpoint-radius form it replaced, and still sound
-    from sklpoison.certification import _sums
+    from sklpoison.certification import _threat as _sums
 
     X, y = _moons(60)
     kw = dict(hidden_layer_sizes=(8,), n_poison=20, epsilon=0.05, lr=0.3, n_epochs=3)
@@ -1335,7 +1335,7 @@ def test_zonotope_output_bounds_contain_replayed_logits(data):
 
 @pytest.mark.parametrize("k", [1, 2, 4, 5, 70])
 def test_sorted_sums_match_sorting_with_ties(k):
-    from sklpoison.certification._sums import _topk_last
+    from sklpoison.certification._threat import _topk_last
 
     rng = np.random.RandomState(17)
     V = rng.normal(size=(6, 3, 80))
