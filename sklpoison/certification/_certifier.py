@@ -23,10 +23,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..numerics import interval as ia
-from ..utils.validation import check_n_classes
-from ._certificates import _CertificateMixin
+from ..numerics.rounding import TINY, U, gamma
+from ..utils._optional import import_optional
+from ..utils.validation import check_known_labels, check_n_classes
+from ._box import _interval_forward
+from ._logit_zonotope import LogitZonotopePropagator
 from ._plan import _forward, _replay, _sgd_step, _TrainingPlan
-from ._setup import _SetupMixin
+from ._propagators import BoxPropagator, LinearZonotopePropagator, _Threat
 
 
 def _to_numpy_params(module):
@@ -68,7 +71,21 @@ def _to_numpy_params(module):
     return params
 
 
-class IntervalCertifier(_SetupMixin, _CertificateMixin, BaseEstimator):
+class _LPOnce:
+    """The LP relaxation of one public call: built on first use, at most once per call."""
+
+    def __init__(self, box):
+        self._box, self._lp = box, None
+
+    def get(self):
+        if self._lp is None:
+            from ._lp import LPForwardBounds
+
+            self._lp = LPForwardBounds(self._box)
+        return self._lp
+
+
+class IntervalCertifier(BaseEstimator):
     """Certified robustness to training-data poisoning by interval-bound SGD.
 
     Trains a model by mini-batch SGD with a fixed, seeded batch order and, at
@@ -340,6 +357,138 @@ class IntervalCertifier(_SetupMixin, _CertificateMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------ validation
+
+    def _check_config(self):
+        if self.bound == "lp":
+            # fail before a possibly long fit, not when the first certificate is asked for
+            import_optional("cvxpy", extra="convex", feature="IntervalCertifier(bound='lp')")
+        loss = self._resolved_loss()
+        is_str = isinstance(self.model, str)
+        if is_str and self.model == "linear" and loss != "squared_error":
+            raise ValueError(
+                f"model='linear' trains with loss='squared_error'; got loss={self.loss!r}. "
+                f"Use model='logistic' for classification."
+            )
+        if is_str and self.model == "logistic" and loss != "log_loss":
+            raise ValueError(
+                f"model='logistic' trains with loss='log_loss'; got loss={self.loss!r}. "
+                f"Use model='linear' for regression."
+            )
+        if is_str and self.model == "mlp":
+            sizes = tuple(self.hidden_layer_sizes)
+            if len(sizes) == 0 or any(
+                not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
+            ):
+                raise ValueError(
+                    "model='mlp' needs hidden_layer_sizes, a non-empty tuple of positive "
+                    f"integers, e.g. (32,); got {self.hidden_layer_sizes!r}."
+                )
+        # the step size is max(lr / (1 + lr_decay t), lr_min) <= max(lr, lr_min): the decay
+        # factor 1 - eta l2 must stay positive (the box update assumes it is non-negative)
+        if self.l2 * max(self.lr, self.lr_min) >= 1:
+            raise ValueError(
+                f"lr * l2 must be < 1 for the weight-decay step to shrink the parameters, with "
+                f"lr the largest step size max(lr, lr_min); got lr={self.lr}, "
+                f"lr_min={self.lr_min}, l2={self.l2}."
+            )
+        if self.unbounded:
+            if self.clip_gamma is None:
+                raise ValueError(
+                    "unbounded=True (arbitrary poisoned samples) needs gradient clipping: set "
+                    "clip_gamma to a positive float."
+                )
+            if self.epsilon > 0 or self.n_label_flips > 0 or self.label_epsilon > 0:
+                raise ValueError(
+                    "unbounded=True already lets the n_poison samples be arbitrary; set "
+                    "epsilon=0, n_label_flips=0 and label_epsilon=0."
+                )
+        if loss == "log_loss" and self.label_epsilon > 0:
+            raise ValueError(
+                "label_epsilon applies to regression targets; for classification use "
+                "n_label_flips (and poison_target)."
+            )
+        if loss == "squared_error" and self.poison_target is not None:
+            raise ValueError("poison_target applies to classification only; set it to None.")
+        return loss
+
+    def _check_budgets(self, n_samples):
+        """Poisoning budgets larger than a batch are nonsense (issue: silently accepted)."""
+        bs = n_samples if self.batch_size is None else min(self.batch_size, n_samples)
+        where = "the training set" if bs == n_samples else f"a batch (batch_size={self.batch_size})"
+        for name in ("n_poison", "n_label_flips"):
+            k = getattr(self, name)
+            if k > bs:
+                raise ValueError(
+                    f"{name}={k} exceeds the {bs} rows of {where}: the budget counts poisoned "
+                    f"rows per batch (in total with full-batch training), so it can be at most "
+                    f"{bs}. Lower {name} or use larger batches."
+                )
+
+    def _check_step_size(self, X, kind, n_out):
+        """Warn when lr exceeds 2 / L for the smoothness constant L of the (convex) loss.
+
+        For a single-layer model the mean loss has a Hessian at most
+        ``c lambda_max(X_a^T X_a) / n + l2`` with ``X_a = [X, 1]`` and ``c = 2``
+        (squared error), ``1/4`` (sigmoid) or ``1/2`` (softmax); gradient descent with
+        ``lr > 2 / L`` can oscillate or diverge, and the certified bounds with it.
+        """
+        if not isinstance(self.model, str) or self.model == "mlp" or X.shape[0] == 0:
+            return
+        c = {"squared_error": 2.0, "binary": 0.25, "ce": 0.5}[kind]
+        Xa = np.hstack([X, np.ones((X.shape[0], 1))])
+        L = c * np.linalg.norm(Xa, 2) ** 2 / X.shape[0] + self.l2
+        if self.lr > 2.0 / L:
+            warnings.warn(
+                f"lr={self.lr} exceeds 2 / L = {2.0 / L:.3g}, where L = {L:.3g} bounds the "
+                "curvature of the training loss on X: gradient descent may oscillate or "
+                "diverge, and the certified bounds grow with it. Use lr < 2 / L.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _threat(self, kind, label_sets):
+        """The resolved threat model (budgets that cannot matter are set to 0)."""
+        kx = 0 if self.unbounded else self.n_poison
+        ky = self.n_label_flips
+        if kind == "squared_error" and self.label_epsilon == 0:
+            ky = 0
+        eps = float(self.epsilon) if kx > 0 else 0.0
+        if eps == 0:
+            kx = 0
+        return _Threat(
+            kind=kind,
+            kx=kx,
+            ky=ky,
+            eps=eps,
+            nu=float(self.label_epsilon),
+            paired=self.paired,
+            unbounded=self.unbounded,
+            n_poison=self.n_poison,
+            clip=self.clip_gamma,
+            label_sets=label_sets,
+        )
+
+    def _propagator(self, params, kind, label_sets, n_samples):
+        threat = self._threat(kind, label_sets)
+        single = len(params) == 1 and self.clip_gamma is None and not self.unbounded
+        if self.domain == "zonotope" and not single:
+            raise ValueError(
+                "domain='zonotope' needs a single-layer model (model='linear' or 'logistic', or "
+                "a torch Sequential with one Linear layer), clip_gamma=None and "
+                "unbounded=False; use domain='box' (or 'auto')."
+            )
+        if self.domain == "box" or not single:
+            return BoxPropagator(params, threat)
+        # the clean gradient of linear regression is affine in the parameters: the
+        # clean part of the step maps a zonotope of parameters exactly
+        if kind == "squared_error":
+            return LinearZonotopePropagator(params, threat)
+        P = params[0][0].size + params[0][1].size
+        full_batch = self.batch_size is None or self.batch_size >= n_samples
+        return LogitZonotopePropagator(
+            params, threat, BoxPropagator(params, threat), n_samples, full_batch, 2 * P
+        )
+
     # ------------------------------------------------------------------- fit
     def _batches(self, n_samples, rng):
         bs = n_samples if self.batch_size is None else min(self.batch_size, n_samples)
@@ -768,3 +917,167 @@ class IntervalCertifier(_SetupMixin, _CertificateMixin, BaseEstimator):
             return 0.0
         tgt = np.full(int(keep.sum()), t_idx)
         return float(np.mean(self._possible(x_lo[keep], x_hi[keep], tgt, lp=self._lp_once())))
+
+    # ----------------------------------------------------- certificate helpers
+
+    def _input_box(self, X, epsilon):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        if not (isinstance(epsilon, Real) and epsilon >= 0):
+            raise ValueError(f"epsilon must be a non-negative float; got {epsilon!r}.")
+        if epsilon == 0:
+            return X, X, X
+        # x -/+ epsilon: one rounded operation each, 2 U plus a nextafter step covers it
+        lo, hi = ia.outward(X - epsilon, X + epsilon, rel=2 * U)
+        return X, lo, hi
+
+    def _lp(self):
+        from ._lp import LPForwardBounds
+
+        return LPForwardBounds(self._box())
+
+    def _lp_once(self):
+        """The LP of one public call (``None`` unless ``bound="lp"`` and the box is finite)."""
+        if self.bound != "lp" or self.bounds_diverged_:
+            return None
+        return _LPOnce(self._box())
+
+    def _output_box(self, x_lo, x_hi):
+        with np.errstate(over="ignore", invalid="ignore"):
+            _, zs = _interval_forward(self._box(), x_lo, x_hi)
+        lo, hi = zs[-1]
+        return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
+
+    def _margins(self, x_lo, x_hi, ref, which="both", lp=None):
+        """Lower and upper bounds on ``z_ref - z_j`` for every class ``j`` (j == ref gives 0).
+
+        For a single-logit binary model the implicit logits are ``(0, z)``. With
+        ``bound="lp"`` and ``which="lo"`` (``"hi"``) the LP only refines the
+        lower (upper) bounds, and only on rows the interval bounds leave
+        undecided. ``lp``: the call's :class:`_LPOnce` (``None``: interval bounds only).
+        """
+        lo, hi = self._output_box(x_lo, x_hi)
+        n = lo.shape[0]
+        rows = np.arange(n)
+        if lo.shape[1] == 1:
+            lo = np.column_stack([np.zeros(n), lo[:, 0]])
+            hi = np.column_stack([np.zeros(n), hi[:, 0]])
+        with np.errstate(invalid="ignore"):
+            m_lo = lo[rows, ref][:, None] - hi
+            m_hi = hi[rows, ref][:, None] - lo
+        m_lo = np.where(np.isnan(m_lo), -np.inf, m_lo)
+        m_hi = np.where(np.isnan(m_hi), np.inf, m_hi)
+        if getattr(self, "zonotope_", None) is not None and n > 0:
+            with np.errstate(invalid="ignore", over="ignore"):
+                z_lo, z_hi = self._zonotope_margins(x_lo, x_hi, ref, which)
+            # fmax / fmin: a NaN zonotope bound (an infinite ball: x_c = (-inf + inf) / 2, or
+            # an overflow) leaves the interval bound; np.maximum would propagate the NaN, and
+            # a NaN upper margin read as "impossible" (best-case accuracy 0 below the nominal)
+            m_lo, m_hi = np.fmax(m_lo, z_lo), np.fmin(m_hi, z_hi)
+        if lp is not None and n > 0:
+            other = np.ones_like(m_lo, dtype=bool)
+            other[rows, ref] = False
+            need = np.ones(n, dtype=bool)
+            if which == "lo":  # rows not yet certified
+                need = ~np.all((m_lo > 0) | ~other, axis=1)
+            elif which == "hi":  # rows not yet shown impossible
+                need = np.all((m_hi >= 0) | ~other, axis=1)
+            if np.any(need):
+                lp_lo, lp_hi = lp.get().margin_bounds(
+                    x_lo[need], x_hi[need], ref[need], which=which
+                )
+                m_lo[need] = np.maximum(m_lo[need], lp_lo)
+                m_hi[need] = np.minimum(m_hi[need], lp_hi)
+        m_lo[rows, ref] = 0.0
+        m_hi[rows, ref] = 0.0
+        return m_lo, m_hi
+
+    def _zonotope_outputs(self, x_lo, x_hi):
+        """Output (logit) bounds over the zonotope: the margins against an implicit zero logit."""
+        C = self.zonotope_.n_out
+        n = x_lo.shape[0]
+        lo, hi = np.empty((n, C)), np.empty((n, C))
+        for c in range(C):
+            # z_c = e_c . z: with Mout = identity rows, a margin against class c's own row
+            # is z_ref - z_j; the single-logit layout gives (0, z) directly
+            ref = np.full(n, 1 if C == 1 else c)
+            m_lo, m_hi = self._zonotope_margins(x_lo, x_hi, ref, outputs=True)
+            lo[:, c], hi[:, c] = m_lo[:, 0], m_hi[:, 0]
+        return lo, hi
+
+    def _zonotope_margins(self, x_lo, x_hi, ref, which="both", chunk=32, outputs=False):
+        """Margin bounds ``z_ref - z_j`` minimised over the zonotope in closed form.
+
+        The margin at ``x' = x_c + delta`` (``x_c`` the ball's centre) is
+        ``v(x_c) . theta + delta . (W_ref - W_j)``: the first term is linear in
+        ``theta`` (closed-form minimum over the zonotope), the second is bounded by
+        ``sum_f r_f max|W_ref,f - W_j,f|`` over the parameter box.
+        """
+        Z = self.zonotope_
+        n, d = x_lo.shape
+        C = Z.n_out
+        Mout = np.array([[0.0], [1.0]]) if C == 1 else np.eye(C)
+        if outputs:  # z_ref itself: the margin against a zero row
+            Mout = np.vstack([np.zeros((1, C)), Mout]) if C > 1 else Mout
+            ref = ref + (1 if C > 1 else 0)
+        K = Mout.shape[0]
+        xc = 0.5 * (x_lo + x_hi)
+        r = np.maximum(np.nextafter(x_hi - xc, np.inf), np.nextafter(xc - x_lo, np.inf))
+        W_lo, W_hi = self.coefs_lower_[0], self.coefs_upper_[0]
+        m_lo = np.full((n, K), -np.inf)
+        m_hi = np.full((n, K), np.inf)
+        for a in range(0, n, chunk):
+            sl = slice(a, min(n, a + chunk))
+            xa = np.hstack([xc[sl], np.ones((xc[sl].shape[0], 1))])
+            rr = ref[sl]
+            dirs = Mout[rr][:, None, :] - Mout[None, :, :]  # (q, K, C)
+            V = (xa[:, None, :, None] * dirs[:, :, None, :]).reshape(-1, (d + 1) * C)
+            lo, hi = Z.linear_bounds(V, lower=which != "hi", upper=which != "lo")
+            lo = np.full((V.shape[0] // K, K), -np.inf) if lo is None else lo.reshape(-1, K)
+            hi = np.full((V.shape[0] // K, K), np.inf) if hi is None else hi.reshape(-1, K)
+            if np.any(r[sl] > 0):
+                # |delta . (W_ref - W_j)| with W_ref - W_j in the box difference
+                Wd_lo = W_lo @ dirs.transpose(0, 2, 1).clip(min=0) + W_hi @ dirs.transpose(
+                    0, 2, 1
+                ).clip(max=0)
+                Wd_hi = W_hi @ dirs.transpose(0, 2, 1).clip(min=0) + W_lo @ dirs.transpose(
+                    0, 2, 1
+                ).clip(max=0)
+                wmax = np.maximum(np.abs(Wd_lo), np.abs(Wd_hi))  # (q, d, K)
+                t = np.einsum("qd,qdk->qk", r[sl], wmax)
+                # Wd: differences of two box ends (each <= U max|W| off, cancellation
+                # included): absolute 2 gamma(2) max|W| per feature; then products and sums
+                # of non-negative terms (Lemma 3.1): relative gamma(d + 3)
+                Wm = np.maximum(np.abs(W_lo), np.abs(W_hi)).max(axis=1)  # (d,)
+                t = t + 2 * gamma(2) * (r[sl] @ Wm)[:, None]
+                t = t * (1 + gamma(d + 4)) + TINY
+                lo, hi = lo - t, hi + t
+            m_lo[sl], m_hi[sl] = lo, hi
+        return m_lo, m_hi
+
+    def _check_classifier(self, what):
+        check_is_fitted(self)
+        if self.loss_ == "squared_error":
+            raise ValueError(
+                f"{what} is defined for classification; this IntervalCertifier is a regressor "
+                f"(loss='squared_error'). Use certified_mse or predict_bounds."
+            )
+
+    def _class_index(self, y):
+        y = column_or_1d(y)
+        return check_known_labels(
+            y, self.classes_, "IntervalCertifier", known_as="the classes seen in fit"
+        )
+
+    def _certain(self, x_lo, x_hi, ref, lp=None):
+        """Rows whose prediction is ``ref`` for every parameter in the box and input in the ball."""
+        m_lo, _ = self._margins(x_lo, x_hi, ref, which="lo", lp=lp)
+        rows = np.arange(len(ref))
+        mask = np.ones_like(m_lo, dtype=bool)
+        mask[rows, ref] = False
+        return np.all((m_lo > 0) | ~mask, axis=1)
+
+    def _possible(self, x_lo, x_hi, ref, lp=None):
+        """Rows for which some parameter in the box / input in the ball may predict ``ref``."""
+        _, m_hi = self._margins(x_lo, x_hi, ref, which="hi", lp=lp)
+        return np.all(m_hi >= 0, axis=1)
