@@ -1,9 +1,25 @@
-"""Interval (box) propagation of forward and backward passes through a parameter box."""
+"""The box (interval) domain: :class:`BoxPropagator` and its interval passes.
+
+Interval forward and backward passes through a parameter box, the per-sample
+gradient bounds of every poisoning variant (outer products laid out ``(n_in, n_out,
+B)``, their differences from the clean bounds), their combination into bounds on the
+batch gradient (with the threat's sorted sums, :mod:`._threat`), and the SGD update of
+the box. :class:`BoxPropagator` runs one step of all this (Sosnin et al., 2024).
+
+Every propagator (box here, zonotopes in :mod:`._zonotope`) has the same interface: it
+is built from the initial parameters and the threat model, advanced by :meth:`step`
+once per SGD step (after the nominal step, on the same batch), and read with
+:meth:`bounds`, the per-layer box ``(W_lo, W_hi, b_lo, b_hi)`` that contains every
+parameter vector reachable under the threat model.
+"""
+
+import warnings
 
 import numpy as np
 
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma
+from ._threat import _combine_chunk, _variant_terms
 
 
 # --------------------------------------------------------------------------
@@ -104,3 +120,321 @@ def _interval_deltas(box, zs, d_lo, d_hi):
             s_lo, s_hi = ia.relu_derivative(*zs[layer - 1])
             d_lo, d_hi = ia.mul_by_01_interval(n_lo, n_hi, s_lo, s_hi)
     return out
+
+
+# --------------------------------------------------------------------------
+# per-sample gradient bounds and their batch sums
+# --------------------------------------------------------------------------
+def _outer_bounds(h_lo, h_hi, d_lo, d_hi):
+    """Per-sample interval products ``h_b (x) d_b`` laid out as ``(n_in, n_out, B)``.
+
+    Every end point is a single rounded product (the sign split keeps one
+    non-zero term), so its relative rounding error is at most one unit roundoff.
+    """
+    hl = np.ascontiguousarray(h_lo.T)[:, None, :]
+    dl = np.ascontiguousarray(d_lo.T)[None, :, :]
+    dh = np.ascontiguousarray(d_hi.T)[None, :, :]
+    shape = (hl.shape[0], dl.shape[1], dl.shape[2])
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            return hl * dl, hl * dh
+        hp, hn = np.maximum(hl, 0.0), np.minimum(hl, 0.0)
+        return _fma2(hp, dl, hn, dh, shape), _fma2(hp, dh, hn, dl, shape)
+    hh = np.ascontiguousarray(h_hi.T)[:, None, :]
+    if np.all(h_lo >= 0):
+        lo = _fma2(hh, np.minimum(dl, 0.0), hl, np.maximum(dl, 0.0), shape)
+        hi = _fma2(hh, np.maximum(dh, 0.0), hl, np.minimum(dh, 0.0), shape)
+        return lo, hi
+    return ia.interval_mul(hl, hh, dl, dh, round_outward=False)
+
+
+def _fma2(a, b, c, d, shape):
+    """``a * b + c * d`` with broadcasting and a single temporary."""
+    out = np.multiply(a, b)
+    tmp = np.empty(shape)
+    np.multiply(c, d, out=tmp)
+    out += tmp
+    return out
+
+
+def _outer_diff(h_lo, h_hi, clean, poisoned):
+    """``(p_lo - g_lo, p_hi - g_hi)`` of per-sample products sharing the factor ``h``.
+
+    ``g = h (x) d`` and ``p = h (x) d'`` with the same ``h`` (a point or a
+    non-negative interval): the end points are linear in the sign-split ``d``
+    bounds, so the differences are products of ``h`` with differences of ``d``
+    bounds (clamped to the sound side of zero). Returns ``None`` for an
+    interval ``h`` of mixed sign.
+    """
+    dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
+    pl, ph = (np.ascontiguousarray(a.T)[None, :, :] for a in poisoned)
+    hl = np.ascontiguousarray(h_lo.T)[:, None, :]
+    shape = (hl.shape[0], dl.shape[1], dl.shape[2])
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            lo, hi = hl * (pl - dl), hl * (ph - dh)
+        else:
+            hp, hn = np.maximum(hl, 0.0), np.minimum(hl, 0.0)
+            lo = _fma2(hp, pl - dl, hn, ph - dh, shape)
+            hi = _fma2(hp, ph - dh, hn, pl - dl, shape)
+    elif np.all(h_lo >= 0):
+        hh = np.ascontiguousarray(h_hi.T)[:, None, :]
+        lo = _fma2(
+            hh,
+            np.minimum(pl, 0.0) - np.minimum(dl, 0.0),
+            hl,
+            np.maximum(pl, 0.0) - np.maximum(dl, 0.0),
+            shape,
+        )
+        hi = _fma2(
+            hh,
+            np.maximum(ph, 0.0) - np.maximum(dh, 0.0),
+            hl,
+            np.minimum(ph, 0.0) - np.minimum(dh, 0.0),
+            shape,
+        )
+    else:
+        return None
+    np.minimum(lo, 0.0, out=lo)
+    np.maximum(hi, 0.0, out=hi)
+    return lo, hi
+
+
+def _outer_diff_ball(x, x_lo, x_hi, clean, poisoned):
+    """Bounds on ``p - g`` for ``g = x (x) d`` and ``p = x' (x) d'`` with ``x' in [x_lo, x_hi]``.
+
+    ``x`` is a point (the clean inputs) and ``[x_lo, x_hi]`` the (outward-rounded)
+    ball around it. The poisoned product's end points are the exact corner
+    products of the two intervals (as the clipping path computes them), minus the
+    clean end points ``x+ d_hi + x- d_lo`` (upper) and ``x+ d_lo + x- d_hi``
+    (lower); clamped to the sound side of zero. Never looser than the
+    midpoint-radius form ``x (p - d) +/- radius max|d'|``.
+    """
+    dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
+    pl, ph = (np.ascontiguousarray(a.T)[None, :, :] for a in poisoned)
+    xl = np.ascontiguousarray(x.T)[:, None, :]
+    lo_x = np.ascontiguousarray(x_lo.T)[:, None, :]
+    hi_x = np.ascontiguousarray(x_hi.T)[:, None, :]
+    shape = (xl.shape[0], dl.shape[1], dl.shape[2])
+    p_lo, p_hi = ia.interval_mul(lo_x, hi_x, pl, ph, round_outward=False)
+    if np.all(x >= 0):
+        lo, hi = p_lo - xl * dl, p_hi - xl * dh
+    else:
+        xp, xn = np.maximum(xl, 0.0), np.minimum(xl, 0.0)
+        lo = p_lo - _fma2(xp, dl, xn, dh, shape)
+        hi = p_hi - _fma2(xp, dh, xn, dl, shape)
+    np.minimum(lo, 0.0, out=lo)
+    np.maximum(hi, 0.0, out=hi)
+    return lo, hi
+
+
+def _outer_sums(h_lo, h_hi, d_lo, d_hi):
+    """Batch sums of the per-sample bounds of :func:`_outer_bounds`, by BLAS.
+
+    Returns ``None`` for an interval ``h`` of mixed sign (no sign split).
+    """
+    if h_lo is h_hi:
+        if np.all(h_lo >= 0):
+            return h_lo.T @ d_lo, h_lo.T @ d_hi
+        hp, hn = np.maximum(h_lo, 0.0).T, np.minimum(h_lo, 0.0).T
+        return hp @ d_lo + hn @ d_hi, hp @ d_hi + hn @ d_lo
+    if np.all(h_lo >= 0):
+        lo = h_hi.T @ np.minimum(d_lo, 0.0) + h_lo.T @ np.maximum(d_lo, 0.0)
+        hi = h_hi.T @ np.maximum(d_hi, 0.0) + h_lo.T @ np.minimum(d_hi, 0.0)
+        return lo, hi
+    return None
+
+
+_CHUNK_ELEMENTS = 1 << 21
+
+
+def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
+    """Batch-mean gradient bounds from per-sample bounds of every variant, per layer.
+
+    Works on blocks of weight rows so that the ``(rows, n_out, B)`` temporaries
+    stay small. Rounding: every per-sample end point carries a relative error of
+    at most ``u``; sums, differences and sorted sums add at most a few
+    ``gamma_{B+8}`` times the sum of the magnitudes, which is bounded by the
+    BLAS product ``max|h|^T max|d|`` over all variants; the bounds are widened
+    by ``16 gamma_{B+8}`` times that product.
+    """
+    # With M_b = max|h_b| max|d_b| over the variants (>= |p_b|, |g_b| of every end point):
+    # per-sample end points round once (<= U M_b); the clean sum errs by <= gamma(B) sum M_b
+    # (Higham (3.5)); each difference p - g (<= 2 U (1 + U) * 2 M_b), joint excess (two more
+    # subtractions, <= 3 U * 3 M_b) and top-k sum (<= gamma(k) of its terms; selecting the
+    # top k of perturbed values moves the sum by <= the sum of the perturbations) adds
+    # <= 4 gamma(B + 8) sum M_b per term, with at most three terms: 13 gamma(B + 8) sum M_b.
+    # The final subtraction of the slack and division by B (each <= U |result|, and
+    # |result| <= 7 sum M_b) fit in the remaining 3 gamma(B + 8) >= 27 U; h_mag.T @ d_mag is
+    # sum M_b up to a relative gamma(B) (positive terms), absorbed by the same margin.
+    g = gamma(B + 8)
+    out = []
+    for layer in range(n_layers):
+        h_mag = None
+        d_mag = None
+        for hs, ds in variants.values():
+            hm = np.maximum(np.abs(hs[layer][0]), np.abs(hs[layer][1]))
+            dm = np.maximum(np.abs(ds[layer][0]), np.abs(ds[layer][1]))
+            h_mag = hm if h_mag is None else np.maximum(h_mag, hm)
+            d_mag = dm if d_mag is None else np.maximum(d_mag, dm)
+        slack_W = 16 * g * (h_mag.T @ d_mag) + 16 * B * TINY
+        slack_b = 16 * g * d_mag.sum(axis=0) + 16 * B * TINY
+        n_in = h_mag.shape[1]
+        n_out = d_mag.shape[1]
+        rows = max(1, _CHUNK_ELEMENTS // max(1, n_out * B))
+        gW_lo = np.empty((n_in, n_out))
+        gW_hi = np.empty((n_in, n_out))
+        for r0 in range(0, n_in, rows):
+            sl = slice(r0, r0 + rows)
+            arrays, pre_diffs = {}, {}
+            clean_hs, clean_ds = variants["clean"]
+            for name, (hs, ds) in variants.items():
+                if name == "clean":
+                    continue
+                h_lo, h_hi = hs[layer]
+                h_lo_c = h_lo[:, sl]
+                h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
+                diff = None
+                c_lo, c_hi = clean_hs[layer]
+                if hs is clean_hs and clip is None:
+                    # same layer inputs as the clean samples (label poisoning):
+                    # the increase is h (x) (change of the delta bounds), directly
+                    diff = _outer_diff(h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
+                elif clip is None and c_lo is c_hi and h_lo is not h_hi:
+                    # inputs in a ball around the clean point inputs (first layer)
+                    diff = _outer_diff_ball(c_lo[:, sl], h_lo_c, h_hi_c, clean_ds[layer], ds[layer])
+                if diff is None:
+                    arrays[name] = _outer_bounds(h_lo_c, h_hi_c, *ds[layer])
+                else:
+                    pre_diffs[name] = diff
+            h_lo, h_hi = clean_hs[layer]
+            h_lo_c = h_lo[:, sl]
+            h_hi_c = h_lo_c if h_lo is h_hi else h_hi[:, sl]
+            clean_sums = None
+            if not arrays and terms is not None and clip is None:
+                # every variant's increase is known: the clean per-sample bounds
+                # are only summed, which BLAS does without materialising them
+                clean_sums = _outer_sums(h_lo_c, h_hi_c, *clean_ds[layer])
+            if clean_sums is None:
+                arrays["clean"] = _outer_bounds(h_lo_c, h_hi_c, *clean_ds[layer])
+            gW_lo[sl], gW_hi[sl] = _combine_chunk(
+                arrays, B, terms, k_unbounded, clip, pre_diffs, clean_sums
+            )
+        arrays = {
+            name: (np.ascontiguousarray(ds[layer][0].T), np.ascontiguousarray(ds[layer][1].T))
+            for name, (_, ds) in variants.items()
+        }
+        gb_lo, gb_hi = _combine_chunk(arrays, B, terms, k_unbounded, clip)
+        out.append(
+            (
+                (gW_lo - slack_W) / B,
+                (gW_hi + slack_W) / B,
+                (gb_lo - slack_b) / B,
+                (gb_hi + slack_b) / B,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------
+# the propagator
+# --------------------------------------------------------------------------
+class _Propagator:
+    """Common state: the divergence flag and the switch to an infinite box."""
+
+    diverged = False
+    diverged_at = None
+    warn_divergence = True
+    warned = False
+
+    def _check_finite(self, box, step):
+        if all(np.all(np.isfinite(a)) for layer in box for a in layer):
+            return box
+        # the set is unbounded: stop propagating it (the nominal training goes on)
+        # and make the certificates vacuous
+        self.diverged, self.diverged_at = True, step
+        if self.warn_divergence:
+            self.warned = True
+            warnings.warn(
+                f"The parameter box diverged at step {step}; certificates are vacuous. "
+                "Reduce lr, n_epochs or the poisoning budget.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return [
+            tuple(np.full_like(a, s * np.inf) for a, s in zip(layer, (-1, 1, -1, 1)))
+            for layer in box
+        ]
+
+
+class BoxPropagator(_Propagator):
+    """Interval (box) propagation of every layer (Sosnin et al., 2024).
+
+    Per step: bounds on every clean sample's gradient over the box and on
+    every poisonable sample's gradient over the box and the allowed changes;
+    the sorted sums of the differences bound the batch gradient; the box is
+    mapped by the SGD update (the lower end moves by the upper gradient bound).
+    """
+
+    def __init__(self, params, threat):
+        self.threat = threat
+        self.box = [(W.copy(), W.copy(), b.copy(), b.copy()) for W, b in params]
+
+    def bounds(self):
+        return self.box
+
+    def step(self, Xb, Yb, idx, eta, decay, step=0):
+        if self.diverged:
+            return
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            grads = self._gradient_bounds(Xb, Yb, idx)
+            box = []
+            for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(self.box, grads):
+                nW_lo, nW_hi = _sgd_box_update(W_lo, W_hi, gW_lo, gW_hi, decay, eta)
+                nb_lo, nb_hi = _sgd_box_update(b_lo, b_hi, gb_lo, gb_hi, decay, eta)
+                box.append((nW_lo, nW_hi, nb_lo, nb_hi))
+        self.box = self._check_finite(box, step + 1)
+
+    def _labels_for(self, Yb, idx, flipped):
+        t = self.threat
+        if t.kind == "squared_error":
+            return (Yb, float(t.nu) if flipped else 0.0)
+        onehot, flip = t.label_sets
+        return flip[idx] if flipped else onehot[idx]
+
+    def _gradient_bounds(self, Xb, Yb, idx):
+        """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient."""
+        t, box = self.threat, self.box
+        kind, kx, ky, eps, clip = t.kind, t.kx, t.ky, t.eps, t.clip
+        B = Xb.shape[0]
+        hs, zs = _interval_forward(box, Xb, Xb)
+        clean_lab = self._labels_for(Yb, idx, False)
+        d_lo, d_hi = _output_grad_interval(kind, *zs[-1], clean_lab)
+        poisoned = (kx > 0 or ky > 0 or t.unbounded) and B > 0
+        if not (poisoned or clip is not None):
+            clean = _interval_backward(box, hs, zs, d_lo, d_hi)
+            return [tuple(a / B for a in layer) for layer in clean]
+
+        # per-sample bounds: (layer inputs, output deltas) of every variant
+        variants = {"clean": (hs, _interval_deltas(box, zs, d_lo, d_hi))}
+        hs_x = zs_x = None
+        if kx > 0:
+            # x -/+ eps: one rounded operation each, 2 U plus a nextafter step covers it
+            x_lo, x_hi = ia.outward(Xb - eps, Xb + eps, rel=2 * U)
+            hs_x, zs_x = _interval_forward(box, x_lo, x_hi)
+        flip_lab = self._labels_for(Yb, idx, True) if ky > 0 else None
+        wanted = []
+        if kx > 0 and not (t.paired and ky > 0):
+            wanted.append(("x", hs_x, zs_x, clean_lab))
+        if ky > 0 and not (t.paired and kx > 0):
+            wanted.append(("y", hs, zs, flip_lab))
+        if kx > 0 and ky > 0:
+            wanted.append(("xy", hs_x, zs_x, flip_lab))
+        for name, hv, zv, lab in wanted:
+            pd_lo, pd_hi = _output_grad_interval(kind, *zv[-1], lab)
+            variants[name] = (hv, _interval_deltas(box, zv, pd_lo, pd_hi))
+        if t.unbounded:
+            terms = None
+        else:
+            terms = _variant_terms(kx, ky, t.paired)
+        return _combine_per_sample(variants, len(box), B, terms, min(t.n_poison, B), clip)

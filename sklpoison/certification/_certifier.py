@@ -26,10 +26,10 @@ from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma
 from ..utils._optional import import_optional
 from ..utils.validation import check_known_labels, check_n_classes
-from ._box import _interval_forward
-from ._logit_zonotope import LogitZonotopePropagator
+from ._box import BoxPropagator, _interval_forward
 from ._plan import _forward, _replay, _sgd_step, _TrainingPlan
-from ._propagators import BoxPropagator, LinearZonotopePropagator, _Threat
+from ._threat import _Threat
+from ._zonotope import LinearZonotopePropagator, LogitZonotopePropagator
 
 
 def _to_numpy_params(module):

@@ -1,11 +1,58 @@
-"""Zonotope (affine-arithmetic) parameter sets for linear models."""
+"""The zonotope (affine-arithmetic) domain: linear, logistic and softmax regression.
+
+:class:`LinearZonotopePropagator`: single-output linear regression, whose clean step is
+affine in the parameters (the clean part maps the zonotope exactly; the poisoning
+excess adds one diagonal generator per step).
+
+:class:`LogitZonotopePropagator`: binary logistic / softmax regression.
+
+The parameters ``theta = vec([W; b])`` (``(d + 1) x C`` row-major, ``C = 1`` for
+binary logistic regression) reachable under the threat model are kept as
+
+    theta = c + G e + D s,    e in [-1, 1]^m,
+
+``s`` the (optional) *persistent label-flip symbols*: ``s`` in ``{0, 1}^(n x A)``
+with at most one alternative per training row and at most ``k`` rows flipped.
+With full-batch training the flipped rows are the same at every step, and a
+flip changes the batch gradient by a constant, so its whole effect on the
+trajectory is one column of ``D`` (propagated by the linear part of every step).
+
+One SGD step ``theta <- decay theta - eta g(theta)``:
+
+* every training row's logit range over the set (``x.c +/- |x G|_1`` plus the
+  range of the ``D s`` part), intersected with the interval range of the box
+  that is propagated alongside;
+* a sound linear relaxation of the loss derivative on that range:
+  ``sigmoid(z) in lambda z + mu +/- beta`` (DeepZ: ``lambda`` the smallest
+  derivative on the range, so ``sigmoid(z) - lambda z`` is monotone and its range
+  is exact at the end points), and for softmax a mean-value form
+  ``p(z) in p(z0) + J0 (z - z0) +/- err`` with ``err`` from an enclosure of the
+  Jacobian ``diag(p) - p p^T`` over the logit box;
+* the step is then affine in ``theta``: ``theta' = M theta + const`` with
+  ``M = decay I - eta A``, ``A = 1/n sum_i (x_i x_i^T) (x) J_i``: it maps the
+  generators exactly (no wrapping effect, unlike a box);
+* the relaxation errors, the poisoning excess over the clean gradient (sorted
+  sums per batch, as for the box) and the float64 rounding enter as one new
+  diagonal generator;
+* Girard's order reduction (merge the generators with the smallest
+  ``||g||_1 - ||g||_inf`` into a box) keeps at most ``max_generators`` columns.
+
+All rounding is accounted for (see :mod:`sklpoison.numerics.rounding`), so the
+sets contain every exactly-computed poisoned trajectory.
+"""
 
 import numpy as np
 
 from ..numerics import interval as ia
-from ..numerics.rounding import TINY, U, gamma
+from ..numerics.rounding import TINY, U, gamma, round_down, round_up
+from ._box import _interval_forward, _Propagator
+from ._flips import _Flips, _row_blocks
+from ._threat import _combine_chunk, _variant_terms
 
 
+# --------------------------------------------------------------------------
+# linear regression
+# --------------------------------------------------------------------------
 def _affine_zonotope_update(centre, gens, Xb, Yb, excess, decay, eta):
     """One SGD step of single-output linear regression on a zonotope of parameters.
 
@@ -123,3 +170,480 @@ def _zonotope_box(centre, gens):
     r = r * (1 + g) + 2 * U * np.abs(centre) + TINY
     lo, hi = centre - r, centre + r
     return (lo[: n - 1, None], hi[: n - 1, None], lo[n - 1 :], hi[n - 1 :])
+
+
+class LinearZonotopePropagator(_Propagator):
+    """Zonotope propagation for single-output linear regression (squared error, no clipping).
+
+    The clean gradient is affine in the parameters, so the clean part of the
+    step maps a zonotope of parameters exactly; only the poisoning's excess is
+    bounded by intervals (one new diagonal generator per step).
+    """
+
+    def __init__(self, params, threat):
+        ((W, b),) = params
+        self.threat = threat
+        self.centre = np.concatenate([W[:, 0], b])
+        self.gens = np.zeros((len(self.centre), 0))
+        self.box = [(W.copy(), W.copy(), b.copy(), b.copy())]
+
+    def bounds(self):
+        return self.box
+
+    def step(self, Xb, Yb, idx, eta, decay, step=0):
+        if self.diverged:
+            return
+        t = self.threat
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            excess = _linear_excess(self.box[0], Xb, Yb, t.kx, t.ky, t.eps, float(t.nu), t.paired)
+            self.centre, self.gens = _affine_zonotope_update(
+                self.centre, self.gens, Xb, Yb, excess, decay, eta
+            )
+            box = [_zonotope_box(self.centre, self.gens)]
+        self.box = self._check_finite(box, step + 1)
+
+
+# --------------------------------------------------------------------------
+# relaxations of the loss derivative
+# --------------------------------------------------------------------------
+def _sigmoid_prime(z):
+    """``sigmoid(z) sigmoid(-z)``: the derivative, accurate to a few ulp for every z."""
+    return ia.sigmoid(z) * ia.sigmoid(-z)
+
+
+def relax_sigmoid(lo, hi):
+    """DeepZ relaxation: ``sigmoid(z) in lam z + mu +/- beta`` for every real z in ``[lo, hi]``.
+
+    ``lam`` is a float at most the smallest derivative on the range (the
+    derivative is unimodal, so the minimum is at an end point; the computed
+    value is lowered by 32 U to cover its few-ulp error), hence
+    ``f(z) = sigmoid(z) - lam z`` is non-decreasing and its range is
+    ``[f(lo), f(hi)]``, evaluated with directed rounding.
+
+    Returns ``lam, mu, beta`` of the shape of ``lo``.
+    """
+    lam = np.minimum(_sigmoid_prime(lo), _sigmoid_prime(hi)) * (1 - 32 * U)
+    s_lo, _ = ia.sigmoid_interval(lo, lo)
+    _, s_hi = ia.sigmoid_interval(hi, hi)
+    f_lo = round_down(s_lo - round_up(lam * lo))
+    f_hi = round_up(s_hi - round_down(lam * hi))
+    mu = 0.5 * (f_lo + f_hi)
+    beta = np.maximum(round_up(f_hi - mu), round_up(mu - f_lo))
+    return lam, mu, beta
+
+
+def relax_softmax(lo, hi):
+    """Mean-value relaxation ``p(z) in J0 z + mu +/- err`` on the logit box ``[lo, hi]``.
+
+    ``J0`` is the Jacobian at the box centre ``z0``, ``mu = p(z0) - J0 z0``.
+    Componentwise mean value theorem: ``p_k(z) - p_k(z0) = grad p_k(xi_k).(z - z0)``,
+    so ``|p_k(z) - J0_k z - mu_k| <= sum_j max|J_kj(box) - J0_kj| r_j`` with ``r``
+    the box radius and ``J_kj(box)`` an enclosure of ``p_k (delta_kj - p_j)`` over
+    the box; the float errors of ``p(z0)``, ``J0 z0`` and ``mu`` are added.
+
+    Returns ``J0`` of shape ``(n, C, C)``, ``mu`` and ``err`` of shape ``(n, C)``.
+    """
+    n, C = lo.shape
+    zc = 0.5 * (lo + hi)
+    r = np.maximum(round_up(hi - zc), round_up(zc - lo))
+    p = zc - zc.max(axis=1, keepdims=True)
+    p = np.exp(p)
+    p /= p.sum(axis=1, keepdims=True)
+    J0 = -p[:, :, None] * p[:, None, :]
+    J0[:, np.arange(C), np.arange(C)] += p
+    mu = p - np.einsum("nkj,nj->nk", J0, zc)
+    # enclosures: p over the box and at the centre
+    p_lo, p_hi = ia.softmax_interval(lo, hi)
+    pc_lo, pc_hi = ia.softmax_interval(zc, zc)
+    # Jacobian enclosure: off-diagonal -p_k p_j, diagonal p_k (1 - p_k) (concave, max at 1/2)
+    J_lo = -p_hi[:, :, None] * p_hi[:, None, :]
+    J_hi = -p_lo[:, :, None] * p_lo[:, None, :]
+    d_end_lo, d_end_hi = p_lo * (1 - p_lo), p_hi * (1 - p_hi)
+    d_lo = np.minimum(d_end_lo, d_end_hi)
+    d_hi = np.where((p_lo <= 0.5) & (p_hi >= 0.5), 0.25, np.maximum(d_end_lo, d_end_hi))
+    idx = np.arange(C)
+    J_lo[:, idx, idx] = d_lo
+    J_hi[:, idx, idx] = d_hi
+    # each enclosure end is at most 3 rounded operations from exact (products of
+    # enclosures of p): widen by 4 U relative
+    J_lo, J_hi = ia.outward(J_lo, J_hi, rel=4 * U)
+    dev = np.maximum(J_hi - J0, J0 - J_lo)
+    err = np.einsum("nkj,nj->nk", dev, r)
+    # p(z0): the computed p against its enclosure; mu = p - J0 z0 rounds (Higham (3.5))
+    err += np.maximum(pc_hi - p, p - pc_lo)
+    err += gamma(C + 2) * (np.abs(p) + np.einsum("nkj,nj->nk", np.abs(J0), np.abs(zc)))
+    # err itself is a sum of C + 3 non-negative rounded terms (Lemma 3.1)
+    err = err * (1 + gamma(C + 6)) + TINY
+    return J0, mu, err
+
+
+# --------------------------------------------------------------------------
+# logistic and softmax regression
+# --------------------------------------------------------------------------
+class _LogitZonotope:
+    """The final zonotope of a fit, for certificates (``theta = c + G e + Phi Delta s``)."""
+
+    def __init__(self, centre, gens, flips, n_features, n_out):
+        self.centre, self.gens, self.flips = centre, gens, flips
+        self.n_features, self.n_out = n_features, n_out
+
+    @property
+    def n_generators(self):
+        return self.gens.shape[1] + (0 if self.flips is None else self.flips.alts.size)
+
+    def hull(self):
+        """Interval hull ``(lo, hi)`` of the set (exact sorted sums for the flips)."""
+        return self.linear_bounds(np.eye(len(self.centre)))
+
+    def linear_min(self, V):
+        """Lower bounds on ``v . theta`` over the set for every row ``v`` of ``V`` (q, P)."""
+        return self.linear_bounds(V, upper=False)[0]
+
+    def linear_bounds(self, V, lower=True, upper=True):
+        """Lower and upper bounds on ``v . theta`` over the set for every row of ``V`` (q, P)."""
+        c_part = V @ self.centre
+        g_part = np.abs(V @ self.gens).sum(axis=1)
+        mag = np.abs(V) @ np.abs(self.centre) + np.abs(V) @ np.abs(self.gens).sum(axis=1)
+        lo, hi = c_part - g_part, c_part + g_part
+        # Higham (3.5): the products (length <= P), the m-term sum, two additions
+        s_lo = s_hi = gamma(len(self.centre) + self.gens.shape[1] + 4) * mag
+        if self.flips is not None and self.flips.k > 0:
+            f_lo, f_hi, err = self.flips.range_part(V, lower, upper)
+            if lower:
+                lo, s_lo = lo + f_lo, s_lo + err + gamma(2) * np.abs(f_lo)
+            if upper:
+                hi, s_hi = hi + f_hi, s_hi + err + gamma(2) * np.abs(f_hi)
+        lo = lo - 2 * s_lo - TINY if lower else None
+        hi = hi + 2 * s_hi + TINY if upper else None
+        return lo, hi
+
+
+def _hull(centre, gens, flip_box):
+    r = np.abs(gens).sum(axis=1)
+    # r: m non-negative terms (gamma(m)); c -/+ r and the flip box: 3 more roundings
+    # of magnitude <= |c| + r + |flip|, covered by gamma(m + 4) of that sum
+    mag = np.abs(centre) + r + np.abs(flip_box[0]) + np.abs(flip_box[1])
+    slack = gamma(gens.shape[1] + 4) * mag + TINY
+    return centre - r + flip_box[0] - slack, centre + r + flip_box[1] + slack
+
+
+class LogitZonotopePropagator:
+    """Zonotope propagation of binary logistic / softmax regression (see module notes).
+
+    Runs a :class:`BoxPropagator` alongside: after every step the box is
+    intersected with the zonotope's interval hull (both contain the reachable
+    set), and the logit ranges of the relaxation are intersected with the box's,
+    so the result is never looser than the box alone.
+    """
+
+    def __init__(self, params, threat, box_propagator, n_samples, full_batch, max_generators):
+        ((W, b),) = params
+        self.threat = threat
+        self.box_prop = box_propagator
+        self.box_prop.warn_divergence = False  # the zonotope's hull may still bound it
+        self.d, self.C = W.shape
+        self.P = (self.d + 1) * self.C
+        self.centre = np.vstack([W, b[None, :]]).ravel().copy()
+        self.gens = np.zeros((self.P, 0))
+        self.max_generators = max_generators
+        self.zonotope_failed = False  # a non-finite hull: the box alone from then on
+        self.flips = None
+        t = threat
+        # full batch, label flips only: the flipped rows are the same at every step
+        self._persistent = full_batch and t.ky > 0 and t.kx == 0
+
+    # ------------------------------------------------------------------ API
+    @property
+    def diverged(self):
+        """True when the (intersected) box is unbounded: the certificates are vacuous."""
+        return self.box_prop.diverged
+
+    def zonotope(self):
+        if self.zonotope_failed:
+            return None
+        return _LogitZonotope(self.centre, self.gens, self.flips, self.d, self.C)
+
+    def bounds(self):
+        box = self.box_prop.bounds()
+        if self.zonotope_failed or self.diverged or self.flips is None:
+            return box
+        # the exact hull (sorted sums of the flips' columns), intersected
+        lo, hi = self.zonotope().hull()
+        lo, hi = lo.reshape(self.d + 1, self.C), hi.reshape(self.d + 1, self.C)
+        W_lo, W_hi, b_lo, b_hi = box[0]
+        return [
+            (
+                np.maximum(W_lo, lo[:-1]),
+                np.minimum(W_hi, hi[:-1]),
+                np.maximum(b_lo, lo[-1]),
+                np.minimum(b_hi, hi[-1]),
+            )
+        ]
+
+    def step(self, Xb, Yb, idx, eta, decay, step=0):
+        start = self.box_prop.box  # the (intersected) box of the parameters before the step
+        if not self.zonotope_failed:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                self._zonotope_step(Xb, Yb, idx, eta, decay, start)
+                lo, hi = _hull(self.centre, self.gens, self._flip_box())
+            if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+                self.zonotope_failed = True
+                self.box_prop.warn_divergence = True  # the box alone: it warns if it diverges
+        self.box_prop.step(Xb, Yb, idx, eta, decay, step)
+        if self.zonotope_failed:
+            return
+        # intersect the box with the hull (both contain the reachable set); a diverged
+        # box is replaced by the hull and propagated again from there
+        self.box_prop.diverged = False
+        W_lo, W_hi, b_lo, b_hi = self.box_prop.box[0]
+        lo, hi = lo.reshape(self.d + 1, self.C), hi.reshape(self.d + 1, self.C)
+        self.box_prop.box = [
+            (
+                np.maximum(W_lo, lo[:-1]),
+                np.minimum(W_hi, hi[:-1]),
+                np.maximum(b_lo, lo[-1]),
+                np.minimum(b_hi, hi[-1]),
+            )
+        ]
+
+    # ------------------------------------------------------------ internals
+    def _flip_box(self):
+        if self.flips is None:
+            return np.zeros(self.P), np.zeros(self.P)
+        return self.flips.box()
+
+    def _logit_ranges(self, Xa):
+        """Logit ranges ``(lo, hi)`` of the rows ``Xa`` (with the bias column), ``(B, C)``."""
+        B, C = Xa.shape[0], self.C
+        centre, gens = self.centre, self.gens
+        m = gens.shape[1]
+        cen = centre.reshape(self.d + 1, C)
+        zc = Xa @ cen
+        # the trailing one-entry columns (the new step's radii, order reduction's box):
+        # sum_g |x . g| over them is |x|^T r with r their absolute entries per coordinate
+        t, rows_1 = _trailing_single_entry(gens)
+        absX = np.abs(Xa)
+        r1 = np.zeros(self.P)
+        np.add.at(r1, rows_1, np.abs(gens[rows_1, m - t + np.arange(t)]))
+        zg = absX @ r1.reshape(self.d + 1, C)
+        # |x G|_1 of the other columns per row and class, in row blocks (no (B, C m) temporary)
+        md = m - t
+        G3 = np.ascontiguousarray(gens[:, :md]).reshape(self.d + 1, C * md)
+        for rows in _row_blocks(B, C * md) if md > 0 else []:
+            T = Xa[rows] @ G3
+            np.abs(T, out=T)
+            zg[rows] += T.reshape(-1, C, md).sum(axis=2)
+        mag = absX @ (np.abs(cen) + np.abs(gens).sum(axis=1).reshape(self.d + 1, C))
+        # Higham (3.5): the products (length d + 1), the m-term sums and the additions
+        slack = gamma(self.d + m + 6) * mag + TINY
+        lo, hi = zc - zg - slack, zc + zg + slack
+        if self.flips is not None:
+            f_lo, f_hi = self.flips.logit_range(Xa)
+            # two more additions of magnitude <= |lo|, |hi| plus the flips' part
+            lo = round_down(lo + f_lo) - gamma(2) * (np.abs(lo) + np.abs(f_lo))
+            hi = round_up(hi + f_hi) + gamma(2) * (np.abs(hi) + np.abs(f_hi))
+        return lo, hi
+
+    def _zonotope_step(self, Xb, Yb, idx, eta, decay, start_box):
+        t = self.threat
+        B, P = Xb.shape[0], self.P
+        Xa = np.hstack([Xb, np.ones((B, 1))])
+        absX = np.abs(Xa)
+        if self._persistent and self.flips is None:
+            self.flips = _Flips(Xa, t.label_sets, min(t.ky, B), self.C)
+        z_lo, z_hi = self._logit_ranges(Xa)
+        # intersected with the interval logit range over the box (both are sound)
+        bl, bh = _box_logits(start_box, Xb)
+        z_lo, z_hi = np.maximum(z_lo, bl), np.minimum(z_hi, bh)
+        # relaxation  s(z) = S z + mu +/- err  per row
+        if t.kind == "binary":
+            lam, mu, err = relax_sigmoid(z_lo, z_hi)  # (B, 1)
+            S = lam[:, :, None]
+            A = (Xa * lam).T @ Xa / B
+        else:
+            S, mu, err = relax_softmax(z_lo, z_hi)
+            A = _kron_gram(Xa, S, B)
+        resid = mu - Yb
+        v = (Xa.T @ resid).ravel() / B
+        v_abs = (absX.T @ (np.abs(mu) + np.abs(Yb))).ravel() / B
+        relax = (absX.T @ err).ravel() / B
+        # poisoning excess over the clean gradient (per step), as an interval
+        e_lo, e_hi, e_slack = self._excess(Xa, start_box, idx)
+        # one affine step
+        M = -eta * A
+        M[np.diag_indices(P)] += decay
+
+        def M_abs_dot(vec):
+            """``(|M| + eta A_abs) vec`` with ``A_abs = 1/B sum_i (|x_i||x_i|^T) (x) |S_i|``."""
+            T = np.abs(Xa) @ vec.reshape(self.d + 1, self.C)  # (B, C)
+            T = np.einsum("bkc,bc->bk", np.abs(S), T)
+            return np.abs(M) @ vec + eta * (np.abs(Xa).T @ T).ravel() / B
+
+        e_c = 0.5 * (e_lo + e_hi)
+        e_r = np.maximum(round_up(e_hi - e_c), round_up(e_c - e_lo))
+        theta_abs = np.abs(self.centre) + np.abs(self.gens).sum(axis=1)
+        if self.flips is not None:
+            phi_u = np.abs(self.flips.phi) @ self.flips.u_abs
+            theta_abs = theta_abs + phi_u
+        new_centre = M @ self.centre - eta * (v + e_c)
+        m = self.gens.shape[1]
+        new_gens = self._map_generators(M, Xa, S, eta, decay)
+        # Rounding (Higham (3.5), Lemma 3.1): A and v (sums of B terms, then / B) err by
+        # gamma(B + 3) of A_abs, v_abs; M by U of |M| + eta A_abs more; (M* - M) theta is
+        # then <= gamma(B + 4) M_abs |theta|; M c and M G (length P) by gamma(P) |M| |.|
+        # (or, factorised, M G by gamma(d + C + B + 6) M_abs |G|, see _map_generators);
+        # the centre's three additions by <= 3 U of their magnitudes. All below
+        # gamma(B + P + m + 8) times the sum of the magnitude groups, counted twice over.
+        g = gamma(B + P + m + 8)
+        slack = (
+            2
+            * g
+            * (
+                M_abs_dot(theta_abs)
+                + eta * (np.abs(v) + v_abs + np.abs(e_c) + e_r)
+                + np.abs(new_centre)
+                + np.abs(new_gens).sum(axis=1)
+            )
+            + TINY
+        )
+        if self.flips is not None:
+            # Phi' = M Phi - eta I: its float error (gamma(P) |M| |Phi| and U |Phi'|) moves
+            # Phi Delta s by at most that times |Delta s| <= u_abs
+            self.flips.step(M, eta)
+            slack += 2 * g * M_abs_dot(phi_u) + 2 * U * (np.abs(self.flips.phi) @ self.flips.u_abs)
+        radius = eta * (e_r + relax + e_slack) + slack
+        radius = radius * (1 + 4 * U) + TINY  # eta * (.) and the sums: a few roundings
+        gens = np.hstack([new_gens, np.diag(radius)])
+        keep = np.any(gens != 0, axis=0)
+        self.centre, self.gens = new_centre, _reduce(gens[:, keep], self.max_generators)
+
+    def _map_generators(self, M, Xa, S, eta, decay):
+        """``M G`` with ``M = decay I - eta A``, ``A = 1/B sum_i (x_i x_i^T) (x) S_i``.
+
+        Dense (``P^2`` per column) or factorised as ``decay G - eta Xa^T (S (Xa G)) / B``
+        (``B C (2 (d + 1) + C)`` per column), whichever is cheaper: small batches of
+        softmax models with many parameters. The factorised product errs by at most
+        ``gamma(d + C + B + 2) A_abs |G|`` (three products of lengths d + 1, C and B,
+        and the division), the scaling and the subtraction by ``gamma(3)`` of
+        ``decay |G| + eta A_abs |G|``:
+        in all below ``gamma(d + C + B + 6) M_abs |G|`` (``decay <= |M_jj| + eta
+        A_abs_jj``), which the step's slack covers (``d + C <= P + 1``).
+        """
+        B, d1 = Xa.shape
+        C, P, m = self.C, self.P, self.gens.shape[1]
+        # the trailing one-entry columns r e_p map to r M[:, p] (one rounding each)
+        t, rows_1 = _trailing_single_entry(self.gens)
+        tail = M[:, rows_1] * self.gens[rows_1, m - t + np.arange(t)][None, :]
+        G = np.ascontiguousarray(self.gens[:, : m - t])
+        m = G.shape[1]
+        # per column: P^2 dense against B C (2 (d + 1) + C) factorised, whose per-row
+        # C x C products run at about half BLAS speed (measured)
+        if m == 0 or B * C * (2 * d1 + C) * (1 if C == 1 else 2) >= P * P:
+            return np.hstack([M @ G, tail])
+        Z = (Xa @ G.reshape(d1, C * m)).reshape(B, C, m)
+        SZ = Z * S[:, :, 0][:, :, None] if C == 1 else np.einsum("bkc,bcm->bkm", S, Z)
+        AG = (Xa.T @ SZ.reshape(B, C * m)).reshape(P, m) / B
+        return np.hstack([decay * G - eta * AG, tail])
+
+    def _excess(self, Xa, start_box, idx):
+        """Per-coordinate bounds on the batch-mean poisoning excess (non-persistent threats)."""
+        t = self.threat
+        B, P = Xa.shape[0], self.P
+        zero = np.zeros(P)
+        kx, ky = t.kx, (0 if self._persistent else t.ky)
+        if (kx == 0 and ky == 0) or B == 0:
+            return zero, zero, zero
+        absX = np.abs(Xa)  # (B, d+1)
+        diffs, mag = {}, np.zeros((P, B))
+        if ky > 0:
+            lab_lo, lab_hi = _label_excess(Xa, t.label_sets, idx, self.C)  # (P, B)
+            mag += np.maximum(-lab_lo, lab_hi)
+        if kx > 0:
+            W_lo, W_hi = start_box[0][0], start_box[0][1]
+            T = np.maximum(np.abs(W_lo), np.abs(W_hi)).sum(axis=0)  # (C,)
+            Lc = (0.25 * t.eps * T[0]) if self.C == 1 else (0.5 * t.eps * T.max())
+            Lc = Lc * (1 + gamma(self.d + 4))
+            dx = np.hstack([np.full((B, self.d), t.eps), np.zeros((B, 1))])
+            mx = dx + absX * Lc  # (B, d+1): same for every class column
+            mx = np.repeat(mx.T[:, None, :], self.C, axis=1).reshape(P, B)
+            mag += mx
+        if kx > 0 and not (t.paired and ky > 0):
+            diffs["x"] = (-mx, mx.copy())
+        if ky > 0 and not (t.paired and kx > 0):
+            diffs["y"] = (np.minimum(lab_lo, 0.0), np.maximum(lab_hi, 0.0))
+        if kx > 0 and ky > 0:
+            diffs["xy"] = (np.minimum(lab_lo - mx, 0.0), np.maximum(lab_hi + mx, 0.0))
+        terms = _variant_terms(kx, ky, t.paired)
+        s_lo, s_hi = _combine_chunk({}, B, terms, None, None, diffs, (zero, zero))
+        # the excess terms are computed with <= d + 8 roundings each, the joint term's
+        # subtraction and the top-k sums add <= B + 4: gamma(B + d + 12) per magnitude,
+        # at most 4 magnitudes (mag >= each term) per row
+        e_slack = 4 * gamma(B + self.d + 12) * mag.sum(axis=1) / B
+        return s_lo / B, s_hi / B, e_slack
+
+
+def _trailing_single_entry(gens):
+    """``(t, rows)``: the last ``t`` columns of ``gens`` have one non-zero each, in ``rows``."""
+    nz = gens != 0
+    single = nz.sum(axis=0) == 1
+    t = len(single) - (np.flatnonzero(~single)[-1] + 1) if not single.all() else len(single)
+    return t, np.argmax(nz[:, len(single) - t :], axis=0)
+
+
+def _box_logits(box, Xb):
+    _, zs = _interval_forward(box, Xb, Xb)
+    return zs[-1]
+
+
+def _label_excess(Xa, label_sets, idx, C):
+    """Per-sample range of the gradient change ``x (y - y')`` over the allowed labels, (P, B)."""
+    onehot, allowed = label_sets
+    oh, al = onehot[idx], allowed[idx]
+    B = Xa.shape[0]
+    if C == 1:
+        y = oh[:, 1].astype(np.float64)
+        # y' in {0, 1} allowed: y - y' ranges over {y - c}; no change included
+        lo_c = np.minimum(0.0, np.where(al[:, 1], y - 1, 0.0))
+        hi_c = np.maximum(0.0, np.where(al[:, 0], y, 0.0))
+        lo = np.minimum(Xa * lo_c[:, None], Xa * hi_c[:, None])
+        hi = np.maximum(Xa * lo_c[:, None], Xa * hi_c[:, None])
+        return lo.T, hi.T  # (d+1, B) = (P, B)
+    has_alt = np.any(al & ~oh, axis=1)
+    t_own = (oh & has_alt[:, None]).astype(np.float64)  # + x on the own class
+    t_other = -(al & ~oh).astype(np.float64)  # - x on a flipped-to class
+    # per sample, coordinate (j, c): {0, x_j t_own_c, x_j t_other_c}
+    a = np.einsum("bj,bc->jcb", Xa, t_own)
+    b = np.einsum("bj,bc->jcb", Xa, t_other)
+    lo = np.minimum(np.minimum(a, b), 0.0).reshape(-1, B)
+    hi = np.maximum(np.maximum(a, b), 0.0).reshape(-1, B)
+    return lo, hi
+
+
+def _kron_gram(Xa, S, B):
+    """``A = 1/B sum_i (x_i x_i^T) (x) S_i``, ``(P, P)`` (one BLAS product over the rows)."""
+    n, d1 = Xa.shape
+    C = S.shape[1]
+    # x_ij x_ij' is symmetric in (j, j'): one product per unordered pair, copied to both
+    j, k = np.triu_indices(d1)
+    R = (Xa[:, j] * Xa[:, k]).T @ S.reshape(n, C * C)  # (pairs, C C)
+    A = np.empty((d1, d1, C * C))
+    A[j, k] = R
+    A[k, j] = R
+    A = A.reshape(d1, d1, C, C).transpose(0, 2, 1, 3)
+    P = d1 * C
+    return A.reshape(P, P) / B
+
+
+def _reduce(gens, max_generators):
+    """Girard's order reduction: merge the flattest generators into a box (sound hull)."""
+    P, m = gens.shape
+    if m <= max_generators:
+        return gens
+    n_merge = m - max_generators + P
+    score = np.abs(gens).sum(axis=0) - np.abs(gens).max(axis=0)
+    order = np.argsort(score)
+    merged, kept = order[:n_merge], order[n_merge:]
+    # the box radii: sums of n_merge non-negative terms (Lemma 3.1)
+    r = np.abs(gens[:, merged]).sum(axis=1) * (1 + gamma(n_merge + 1)) + TINY
+    box = np.diag(r)[:, r > 0]
+    return np.hstack([gens[:, kept], box])

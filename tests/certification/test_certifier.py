@@ -1238,7 +1238,7 @@ def test_zonotope_domain_validation_and_box_selectable():
 
 def test_sigmoid_and_softmax_relaxations_are_sound():
     mp = pytest.importorskip("mpmath")
-    from sklpoison.certification._logit_zonotope import relax_sigmoid, relax_softmax
+    from sklpoison.certification._zonotope import relax_sigmoid, relax_softmax
 
     mp.mp.prec = 120
     rng = np.random.RandomState(14)
@@ -1275,7 +1275,7 @@ def test_sigmoid_and_softmax_relaxations_are_sound():
 
 def _midpoint_radius_diff_ball(x, x_lo, x_hi, clean, poisoned):
     """The former midpoint-radius bound of the first layer's ball term (reference)."""
-    from sklpoison.certification._threat import _fma2
+    from sklpoison.certification._box import _fma2
 
     radius = max(np.max(x_hi - x, initial=0.0), np.max(x - x_lo, initial=0.0))
     dl, dh = (np.ascontiguousarray(a.T)[None, :, :] for a in clean)
@@ -1292,7 +1292,7 @@ def _midpoint_radius_diff_ball(x, x_lo, x_hi, clean, poisoned):
 def test_first_layer_ball_uses_exact_corner_products(monkeypatch):
     # issue 12 item 3: the feature-ball term of the first layer is the exact corner product,
     # strictly tighter than the midpoint-radius form it replaced, and still sound
-    from sklpoison.certification import _threat as _sums
+    from sklpoison.certification import _box as _sums
 
     X, y = _moons(60)
     kw = dict(hidden_layer_sizes=(8,), n_poison=20, epsilon=0.05, lr=0.3, n_epochs=3)

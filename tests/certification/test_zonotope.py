@@ -161,7 +161,7 @@ def test_order_reduction_contains_its_input():
     every direction, checked exactly (Fractions) on the coordinate axes and sampled ones."""
     from fractions import Fraction
 
-    from sklpoison.certification._logit_zonotope import _reduce
+    from sklpoison.certification._zonotope import _reduce
 
     rng = np.random.RandomState(5)
     for _ in range(20):
@@ -183,7 +183,7 @@ def test_logit_ranges_with_one_entry_columns_contain_the_exact_ranges(C):
     box) as |x|^T r: its ends contain the exact range x.c -/+ sum_g |x.g| (Fractions)."""
     from fractions import Fraction
 
-    from sklpoison.certification._logit_zonotope import _trailing_single_entry
+    from sklpoison.certification._zonotope import _trailing_single_entry
 
     prop, _, X, _, _, rng = _excess_setup(C, 0, 0, False, 0.0, 3)
     P = prop.P
@@ -215,7 +215,7 @@ def test_generator_map_is_within_its_rounding_bound(C, B):
     of M) against the exact product (Fractions) with the exact A = 1/B sum x x^T (x) S."""
     from fractions import Fraction
 
-    from sklpoison.certification._logit_zonotope import _kron_gram
+    from sklpoison.certification._zonotope import _kron_gram
     from sklpoison.numerics.rounding import gamma
 
     prop, _, X, _, _, rng = _excess_setup(C, 0, 0, False, 0.0, 4)
@@ -248,8 +248,9 @@ def test_generator_map_is_within_its_rounding_bound(C, B):
 
 
 def _excess_setup(C, kx, ky, paired, eps, seed):
-    from sklpoison.certification._logit_zonotope import LogitZonotopePropagator
-    from sklpoison.certification._propagators import BoxPropagator, _Threat
+    from sklpoison.certification._box import BoxPropagator
+    from sklpoison.certification._threat import _Threat
+    from sklpoison.certification._zonotope import LogitZonotopePropagator
 
     rng = np.random.RandomState(seed)
     B, d = 5, 3
