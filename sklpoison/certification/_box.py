@@ -13,8 +13,6 @@ once per SGD step (after the nominal step, on the same batch), and read with
 parameter vector reachable under the threat model.
 """
 
-import warnings
-
 import numpy as np
 
 from ..numerics import interval as ia
@@ -339,32 +337,65 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
 # --------------------------------------------------------------------------
 # the propagator
 # --------------------------------------------------------------------------
+def meet(box_a, box_b):
+    """Intersection of two per-layer boxes ``[(W_lo, W_hi, b_lo, b_hi), ...]``.
+
+    Both contain the reachable set, so their intersection does; ``max`` / ``min``
+    are exact in floating point.
+    """
+    return [
+        (
+            np.maximum(a[0], b[0]),
+            np.minimum(a[1], b[1]),
+            np.maximum(a[2], b[2]),
+            np.minimum(a[3], b[3]),
+        )
+        for a, b in zip(box_a, box_b)
+    ]
+
+
+def _is_finite(box):
+    return all(np.all(np.isfinite(a)) for layer in box for a in layer)
+
+
+def _vacuous(box):
+    """The box ``(-inf, inf)`` of every parameter: an unbounded set, vacuous certificates."""
+    return [
+        tuple(np.full_like(a, s * np.inf) for a, s in zip(layer, (-1, 1, -1, 1))) for layer in box
+    ]
+
+
 class _Propagator:
-    """Common state: the divergence flag and the switch to an infinite box."""
+    """The interface of every propagator of the reachable parameter set.
+
+    :meth:`step` advances the set by one SGD step (after the nominal step, on the
+    same batch); its ``box`` argument, when given, is a box known to contain the
+    parameters before the step (e.g. the intersection with other domains), which the
+    propagator may use to tighten its own bounds. :meth:`bounds` is the per-layer box
+    ``(W_lo, W_hi, b_lo, b_hi)`` that contains the set after the last step (``(-inf,
+    inf)`` when the set is unbounded: :attr:`diverged`); :meth:`final_bounds` the
+    tightest such box, read once after training (possibly at more cost), and
+    :meth:`reachable_set` the set itself for certificates (``None``: the box only).
+    """
 
     diverged = False
-    diverged_at = None
-    warn_divergence = True
-    warned = False
 
-    def _check_finite(self, box, step):
-        if all(np.all(np.isfinite(a)) for layer in box for a in layer):
-            return box
-        # the set is unbounded: stop propagating it (the nominal training goes on)
-        # and make the certificates vacuous
-        self.diverged, self.diverged_at = True, step
-        if self.warn_divergence:
-            self.warned = True
-            warnings.warn(
-                f"The parameter box diverged at step {step}; certificates are vacuous. "
-                "Reduce lr, n_epochs or the poisoning budget.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        return [
-            tuple(np.full_like(a, s * np.inf) for a, s in zip(layer, (-1, 1, -1, 1)))
-            for layer in box
-        ]
+    def step(self, Xb, Yb, idx, eta, decay, box=None):
+        raise NotImplementedError
+
+    def bounds(self):
+        raise NotImplementedError
+
+    def final_bounds(self):
+        return self.bounds()
+
+    def reachable_set(self):
+        return None
+
+    def _check_finite(self, box):
+        """``box``, or the vacuous box when it is unbounded (the propagation then stops)."""
+        self.diverged = not _is_finite(box)
+        return _vacuous(box) if self.diverged else box
 
 
 class BoxPropagator(_Propagator):
@@ -383,17 +414,19 @@ class BoxPropagator(_Propagator):
     def bounds(self):
         return self.box
 
-    def step(self, Xb, Yb, idx, eta, decay, step=0):
-        if self.diverged:
-            return
+    def step(self, Xb, Yb, idx, eta, decay, box=None):
+        if box is None:
+            if self.diverged:
+                return
+            box = self.box
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            grads = self._gradient_bounds(Xb, Yb, idx)
-            box = []
-            for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(self.box, grads):
+            grads = self._gradient_bounds(Xb, Yb, idx, box)
+            new = []
+            for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(box, grads):
                 nW_lo, nW_hi = _sgd_box_update(W_lo, W_hi, gW_lo, gW_hi, decay, eta)
                 nb_lo, nb_hi = _sgd_box_update(b_lo, b_hi, gb_lo, gb_hi, decay, eta)
-                box.append((nW_lo, nW_hi, nb_lo, nb_hi))
-        self.box = self._check_finite(box, step + 1)
+                new.append((nW_lo, nW_hi, nb_lo, nb_hi))
+        self.box = self._check_finite(new)
 
     def _labels_for(self, Yb, idx, flipped):
         t = self.threat
@@ -402,9 +435,9 @@ class BoxPropagator(_Propagator):
         onehot, flip = t.label_sets
         return flip[idx] if flipped else onehot[idx]
 
-    def _gradient_bounds(self, Xb, Yb, idx):
-        """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient."""
-        t, box = self.threat, self.box
+    def _gradient_bounds(self, Xb, Yb, idx, box):
+        """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient over box."""
+        t = self.threat
         kind, kx, ky, eps, clip = t.kind, t.kx, t.ky, t.eps, t.clip
         B = Xb.shape[0]
         hs, zs = _interval_forward(box, Xb, Xb)
@@ -438,3 +471,47 @@ class BoxPropagator(_Propagator):
         else:
             terms = _variant_terms(kx, ky, t.paired)
         return _combine_per_sample(variants, len(box), B, terms, min(t.n_poison, B), clip)
+
+
+class Intersection(_Propagator):
+    """Propagators of the same reachable set run side by side, intersected after every step.
+
+    Every member starts each step from the intersection of all the members' boxes
+    (each contains the set, so their intersection does), so the result is never
+    looser than any member alone; a member whose set became unbounded (a box that
+    diverged, a zonotope whose hull is not finite) contributes ``(-inf, inf)`` and the
+    others carry on. Diverged only when every member is.
+    """
+
+    def __init__(self, *members):
+        self.members = members
+        self.box = members[0].bounds()
+        for m in members[1:]:
+            self.box = meet(self.box, m.bounds())
+
+    def bounds(self):
+        return self.box
+
+    def step(self, Xb, Yb, idx, eta, decay, box=None):
+        if self.diverged:
+            return
+        start = self.box if box is None else meet(self.box, box)
+        for m in self.members:
+            m.step(Xb, Yb, idx, eta, decay, start)
+        box = self.members[0].bounds()
+        for m in self.members[1:]:
+            box = meet(box, m.bounds())
+        self.box = self._check_finite(box)
+
+    def final_bounds(self):
+        if self.diverged:
+            return self.box
+        box = self.box
+        for m in self.members:
+            box = meet(box, m.final_bounds())
+        return box
+
+    def reachable_set(self):
+        if self.diverged:
+            return None
+        return next((s for m in self.members if (s := m.reachable_set()) is not None), None)

@@ -26,7 +26,7 @@ from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma
 from ..utils._optional import import_optional
 from ..utils.validation import check_known_labels, check_n_classes
-from ._box import BoxPropagator, _interval_forward
+from ._box import BoxPropagator, Intersection, _interval_forward
 from ._plan import _forward, _replay, _sgd_step, _TrainingPlan
 from ._threat import _Threat
 from ._zonotope import LinearZonotopePropagator, LogitZonotopePropagator
@@ -485,8 +485,10 @@ class IntervalCertifier(BaseEstimator):
             return LinearZonotopePropagator(params, threat)
         P = params[0][0].size + params[0][1].size
         full_batch = self.batch_size is None or self.batch_size >= n_samples
-        return LogitZonotopePropagator(
-            params, threat, BoxPropagator(params, threat), n_samples, full_batch, 2 * P
+        # the box alongside the zonotope: each step starts from their intersection
+        return Intersection(
+            BoxPropagator(params, threat),
+            LogitZonotopePropagator(params, threat, full_batch, 2 * P),
         )
 
     # ------------------------------------------------------------------- fit
@@ -604,7 +606,16 @@ class IntervalCertifier(BaseEstimator):
         params = plan.params0
         for step, idx, eta, decay in plan.steps(self.verbose):
             params = _sgd_step(params, X[idx], Y[idx], kind, eta, decay, self.clip_gamma)
-            propagator.step(X[idx], Y[idx], idx, eta, decay, step)
+            was_diverged = propagator.diverged
+            propagator.step(X[idx], Y[idx], idx, eta, decay)
+            if propagator.diverged and not was_diverged:
+                # the set is unbounded: its propagation stops (the nominal training goes on)
+                warnings.warn(
+                    f"The parameter box diverged at step {step + 1}; certificates are vacuous. "
+                    "Reduce lr, n_epochs or the poisoning budget.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         self._store(loss, n_out, len(plan.batches), params, propagator)
         if not all(np.all(np.isfinite(a)) for layer in params for a in layer):
             warnings.warn(
@@ -616,7 +627,7 @@ class IntervalCertifier(BaseEstimator):
         return self
 
     def _store(self, loss, n_out, n_steps, params, propagator):
-        box = propagator.bounds()
+        box = propagator.final_bounds()
         self.loss_ = loss
         self.n_outputs_ = n_out
         self.n_iter_ = n_steps
@@ -630,8 +641,7 @@ class IntervalCertifier(BaseEstimator):
         widths += [np.max(layer[3] - layer[2], initial=0.0) for layer in box]
         self.max_width_ = float(np.max(widths))
         self.bounds_diverged_ = propagator.diverged
-        zono = getattr(propagator, "zonotope", None)
-        self.zonotope_ = zono() if zono is not None and not propagator.diverged else None
+        self.zonotope_ = propagator.reachable_set()
         self.n_generators_ = 0 if self.zonotope_ is None else self.zonotope_.n_generators
 
     def _replay(self, X, y, clip_gamma="fit"):

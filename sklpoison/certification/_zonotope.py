@@ -45,7 +45,7 @@ import numpy as np
 
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma, round_down, round_up
-from ._box import _interval_forward, _Propagator
+from ._box import _interval_forward, _Propagator, meet
 from ._flips import _Flips, _row_blocks
 from ._threat import _combine_chunk, _variant_terms
 
@@ -190,17 +190,18 @@ class LinearZonotopePropagator(_Propagator):
     def bounds(self):
         return self.box
 
-    def step(self, Xb, Yb, idx, eta, decay, step=0):
+    def step(self, Xb, Yb, idx, eta, decay, box=None):
         if self.diverged:
             return
+        start = self.box if box is None else box
         t = self.threat
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            excess = _linear_excess(self.box[0], Xb, Yb, t.kx, t.ky, t.eps, float(t.nu), t.paired)
+            excess = _linear_excess(start[0], Xb, Yb, t.kx, t.ky, t.eps, float(t.nu), t.paired)
             self.centre, self.gens = _affine_zonotope_update(
                 self.centre, self.gens, Xb, Yb, excess, decay, eta
             )
             box = [_zonotope_box(self.centre, self.gens)]
-        self.box = self._check_finite(box, step + 1)
+        self.box = self._check_finite(box)
 
 
 # --------------------------------------------------------------------------
@@ -295,10 +296,6 @@ class _LogitZonotope:
         """Interval hull ``(lo, hi)`` of the set (exact sorted sums for the flips)."""
         return self.linear_bounds(np.eye(len(self.centre)))
 
-    def linear_min(self, V):
-        """Lower bounds on ``v . theta`` over the set for every row ``v`` of ``V`` (q, P)."""
-        return self.linear_bounds(V, upper=False)[0]
-
     def linear_bounds(self, V, lower=True, upper=True):
         """Lower and upper bounds on ``v . theta`` over the set for every row of ``V`` (q, P)."""
         c_part = V @ self.centre
@@ -318,6 +315,12 @@ class _LogitZonotope:
         return lo, hi
 
 
+def _theta_box(lo, hi, C):
+    """Bounds on ``theta = vec([W; b])`` (``(d + 1) x C`` row-major) as a one-layer box."""
+    lo, hi = lo.reshape(-1, C), hi.reshape(-1, C)
+    return [(lo[:-1], hi[:-1], lo[-1], hi[-1])]
+
+
 def _hull(centre, gens, flip_box):
     r = np.abs(gens).sum(axis=1)
     # r: m non-negative terms (gamma(m)); c -/+ r and the flip box: 3 more roundings
@@ -327,84 +330,55 @@ def _hull(centre, gens, flip_box):
     return centre - r + flip_box[0] - slack, centre + r + flip_box[1] + slack
 
 
-class LogitZonotopePropagator:
+class LogitZonotopePropagator(_Propagator):
     """Zonotope propagation of binary logistic / softmax regression (see module notes).
 
-    Runs a :class:`BoxPropagator` alongside: after every step the box is
-    intersected with the zonotope's interval hull (both contain the reachable
-    set), and the logit ranges of the relaxation are intersected with the box's,
-    so the result is never looser than the box alone.
+    Meant to run in an :class:`~sklpoison.certification._box.Intersection` with a
+    :class:`~sklpoison.certification._box.BoxPropagator`: every step then starts from the
+    box intersected with the zonotope's interval hull (both contain the reachable set),
+    and the logit ranges of the relaxation are intersected with that box's, so the
+    result is never looser than the box alone.
     """
 
-    def __init__(self, params, threat, box_propagator, n_samples, full_batch, max_generators):
+    def __init__(self, params, threat, full_batch, max_generators):
         ((W, b),) = params
         self.threat = threat
-        self.box_prop = box_propagator
-        self.box_prop.warn_divergence = False  # the zonotope's hull may still bound it
         self.d, self.C = W.shape
         self.P = (self.d + 1) * self.C
         self.centre = np.vstack([W, b[None, :]]).ravel().copy()
         self.gens = np.zeros((self.P, 0))
+        self.box = [(W.copy(), W.copy(), b.copy(), b.copy())]
         self.max_generators = max_generators
-        self.zonotope_failed = False  # a non-finite hull: the box alone from then on
         self.flips = None
         t = threat
         # full batch, label flips only: the flipped rows are the same at every step
         self._persistent = full_batch and t.ky > 0 and t.kx == 0
 
     # ------------------------------------------------------------------ API
-    @property
-    def diverged(self):
-        """True when the (intersected) box is unbounded: the certificates are vacuous."""
-        return self.box_prop.diverged
+    def bounds(self):
+        """The interval hull after the last step (vacuous once it is not finite)."""
+        return self.box
 
-    def zonotope(self):
-        if self.zonotope_failed:
+    def final_bounds(self):
+        if self.diverged or self.flips is None:
+            return self.box
+        # the exact hull (sorted sums of the flips' columns), intersected
+        lo, hi = self.reachable_set().hull()
+        return meet(self.box, _theta_box(lo, hi, self.C))
+
+    def reachable_set(self):
+        if self.diverged:
             return None
         return _LogitZonotope(self.centre, self.gens, self.flips, self.d, self.C)
 
-    def bounds(self):
-        box = self.box_prop.bounds()
-        if self.zonotope_failed or self.diverged or self.flips is None:
-            return box
-        # the exact hull (sorted sums of the flips' columns), intersected
-        lo, hi = self.zonotope().hull()
-        lo, hi = lo.reshape(self.d + 1, self.C), hi.reshape(self.d + 1, self.C)
-        W_lo, W_hi, b_lo, b_hi = box[0]
-        return [
-            (
-                np.maximum(W_lo, lo[:-1]),
-                np.minimum(W_hi, hi[:-1]),
-                np.maximum(b_lo, lo[-1]),
-                np.minimum(b_hi, hi[-1]),
-            )
-        ]
-
-    def step(self, Xb, Yb, idx, eta, decay, step=0):
-        start = self.box_prop.box  # the (intersected) box of the parameters before the step
-        if not self.zonotope_failed:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                self._zonotope_step(Xb, Yb, idx, eta, decay, start)
-                lo, hi = _hull(self.centre, self.gens, self._flip_box())
-            if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-                self.zonotope_failed = True
-                self.box_prop.warn_divergence = True  # the box alone: it warns if it diverges
-        self.box_prop.step(Xb, Yb, idx, eta, decay, step)
-        if self.zonotope_failed:
+    def step(self, Xb, Yb, idx, eta, decay, box=None):
+        if self.diverged:
             return
-        # intersect the box with the hull (both contain the reachable set); a diverged
-        # box is replaced by the hull and propagated again from there
-        self.box_prop.diverged = False
-        W_lo, W_hi, b_lo, b_hi = self.box_prop.box[0]
-        lo, hi = lo.reshape(self.d + 1, self.C), hi.reshape(self.d + 1, self.C)
-        self.box_prop.box = [
-            (
-                np.maximum(W_lo, lo[:-1]),
-                np.minimum(W_hi, hi[:-1]),
-                np.maximum(b_lo, lo[-1]),
-                np.minimum(b_hi, hi[-1]),
-            )
-        ]
+        start = self.box if box is None else box  # a box of the parameters before the step
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            self._zonotope_step(Xb, Yb, idx, eta, decay, start)
+            lo, hi = _hull(self.centre, self.gens, self._flip_box())
+        self.box = self._check_finite(_theta_box(lo, hi, self.C))
 
     # ------------------------------------------------------------ internals
     def _flip_box(self):

@@ -248,7 +248,6 @@ def test_generator_map_is_within_its_rounding_bound(C, B):
 
 
 def _excess_setup(C, kx, ky, paired, eps, seed):
-    from sklpoison.certification._box import BoxPropagator
     from sklpoison.certification._threat import _Threat
     from sklpoison.certification._zonotope import LogitZonotopePropagator
 
@@ -274,7 +273,7 @@ def _excess_setup(C, kx, ky, paired, eps, seed):
         label_sets=label_sets,
     )
     params = [(W, b)]
-    prop = LogitZonotopePropagator(params, threat, BoxPropagator(params, threat), B, False, 10)
+    prop = LogitZonotopePropagator(params, threat, False, 10)
     r = 0.3
     box = [(W - r, W + r, b - r, b + r)]
     return prop, box, X, y, onehot, rng
