@@ -5,9 +5,10 @@ float64) on every parameter coordinate in both directions and on the margins of 
 certified test points, within the threat model (label flips chosen from the gradient with
 respect to relaxed labels, l-inf feature moves by PGD on the chosen rows, per-batch
 budgets respected for mini-batches). Every attack is then retrained with ``fit``'s own
-SGD (``est._replay``) and checked: parameters inside ``coefs_lower_ / coefs_upper_``,
-certified predictions unchanged. Prints how far the attacks reach into the bounds
-(fraction of the half-width from the nominal; > 1 would be a soundness failure).
+SGD (``sklpoison.utils._testing.replay_training``) and checked: parameters inside
+``coefs_lower_ / coefs_upper_``, certified predictions unchanged. Prints how far the
+attacks reach into the bounds (fraction of the half-width from the nominal; > 1 would be
+a soundness failure).
 
 Run once: ``python benchmarks/attack_search_certifier.py`` (a few minutes on one core).
 """
@@ -22,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklpoison import IntervalCertifier
 from sklpoison.certification._plan import _forward
+from sklpoison.utils._testing import replay_training
 
 torch.set_default_dtype(torch.float64)
 
@@ -206,7 +208,7 @@ def run(name, data, kw, n_margin=6, seed=0):
     atts = [attack(est, X, y, f, rng) for _, f in objectives]
     X_att = np.stack([a[0] for a in atts])
     y_att = np.stack([a[1] for a in atts])
-    W, b = est._replay(X_att, y_att)[0]
+    W, b = replay_training(est, X_att, y_att)[0]
     theta = np.concatenate([W.reshape(len(atts), -1), b], axis=1)
     inside = np.all((theta >= lo) & (theta <= hi))
     half = np.maximum(hi - theta0, theta0 - lo)

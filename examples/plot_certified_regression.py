@@ -2,7 +2,7 @@
 Certified bounds on the test MSE of a poisoned regression (diabetes)
 ====================================================================
 
-For regression, :class:`~sklpoison.IntervalCertifier` bounds every reachable
+For regression, :class:`~sklpoison.IntervalCertifierRegressor` bounds every reachable
 prediction by an interval, hence the test mean squared error of *every* model
 that a poisoning inside the threat model could produce:
 ``certified_mse`` returns ``(worst, nominal, best)``, ``worst`` an upper bound
@@ -28,7 +28,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from sklpoison import IntervalCertifier
+from sklpoison import IntervalCertifierRegressor
 from sklpoison.plotting import CertificationDisplay
 
 X, y = load_diabetes(return_X_y=True)
@@ -44,7 +44,9 @@ budgets = [0, 1, 2, 5, 10, 20]
 # Linear regression: moved targets and moved features
 # ---------------------------------------------------
 fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
-linear = IntervalCertifier("linear", lr=0.1, n_epochs=50, label_epsilon=0.5, random_state=0)
+linear = IntervalCertifierRegressor(
+    "linear", lr=0.1, n_epochs=50, label_epsilon=0.5, random_state=0
+)
 labels = CertificationDisplay.from_estimator(
     linear,
     X_train,
@@ -82,9 +84,8 @@ ax.set_yscale("log")
 # ReLU network: a few large steps
 # -------------------------------
 fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
-mlp = IntervalCertifier(
+mlp = IntervalCertifierRegressor(
     "mlp",
-    loss="squared_error",
     hidden_layer_sizes=(16,),
     lr=0.2,
     n_epochs=5,

@@ -36,6 +36,7 @@ _LAZY_ATTRIBUTES = {
     "SpectralSignatureDetector": "sklpoison.detection",
     # certification
     "IntervalCertifier": "sklpoison.certification",
+    "IntervalCertifierRegressor": "sklpoison.certification",
 }
 
 _SUBMODULES = [

@@ -273,7 +273,7 @@ def _parameter_owners():
 # estimator taking one of these names must mean the same thing, and be added here
 BUDGET_NAMES = {
     # l-infinity radius of a poisoned row's features
-    "epsilon": {"IntervalCertifier"},
+    "epsilon": {"IntervalCertifier", "IntervalCertifierRegressor"},
     # poisons added per clean row
     "epsilon_d": {"GradientCanceling"},
     # relative radius of a parameter corruption
@@ -287,11 +287,12 @@ BUDGET_NAMES = {
     # number of poisoned rows
     "n_poison": {
         "IntervalCertifier",
+        "IntervalCertifierRegressor",
         "make_clustered_poisons",
         "spike_efficacy_law",
         "measure_spike_efficacy",
     },
-    "n_label_flips": {"IntervalCertifier"},
+    "n_label_flips": {"IntervalCertifier", "IntervalCertifierRegressor"},
     "flip_budget": {"FloralSVC"},
     # the attacker's target model (not a label: poisons' labels are poison_label)
     "target": {"GradientCanceling"},

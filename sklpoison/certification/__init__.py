@@ -1,11 +1,12 @@
 """Certified robustness to data poisoning (Sosnin et al., 2024).
 
-:class:`IntervalCertifier` trains a model by SGD and propagates a sound over-approximation of
+:class:`IntervalCertifier` (classification) and :class:`IntervalCertifierRegressor`
+(regression) train a model by SGD and propagate a sound over-approximation of
 every parameter the poisoned training runs can reach (a box, or a zonotope for linear,
 logistic and softmax regression); the propagation engine (nominal run, box and zonotope
 propagators, sorted sums, LP bounds) lives in the private modules of this subpackage.
 """
 
-from ._certifier import IntervalCertifier
+from ._certifier import IntervalCertifier, IntervalCertifierRegressor
 
-__all__ = ["IntervalCertifier"]
+__all__ = ["IntervalCertifier", "IntervalCertifierRegressor"]

@@ -88,15 +88,3 @@ class _TrainingPlan:
                 eta = _lr_at(step, self.lr, self.lr_decay, self.lr_min)
                 yield step, idx, eta, 1.0 - eta * self.l2
                 step += 1
-
-
-def _replay(plan, X, Y, kind, clip_gamma):
-    """Run the nominal SGD of ``plan`` (``fit``'s own step) on ``X``, ``Y``.
-
-    ``X`` / ``Y`` may carry leading "replay" axes: many attacked training sets
-    retrained at once, each with the same initialisation and batch order.
-    """
-    params = [(W.copy(), b.copy()) for W, b in plan.params0]
-    for _, idx, eta, decay in plan.steps():
-        params = _sgd_step(params, X[..., idx, :], Y[..., idx, :], kind, eta, decay, clip_gamma)
-    return params

@@ -162,7 +162,7 @@ class CertificationDisplay:
         -------
         display : CertificationDisplay
         """
-        from sklearn.base import clone
+        from sklearn.base import clone, is_regressor
 
         if budget_param not in estimator.get_params():
             raise ValueError(f"{budget_param!r} is not a parameter of {type(estimator).__name__}.")
@@ -177,7 +177,7 @@ class CertificationDisplay:
                 if eps is not None:
                     est.set_params(epsilon=eps)
                 est.fit(X_train, y_train)
-                if est.loss_ == "squared_error":
+                if is_regressor(est):
                     metric = "mse"
                     w, n, b = est.certified_mse(X_test, y_test, epsilon=test_epsilon)
                 else:

@@ -9,7 +9,10 @@ the tests can compare the two:
   cvxpy QP (checks the fixed-point projection);
 - :func:`linear_torch_adapter`: a torch twin of a
   :class:`~sklpoison.numerics.param_gradients.ParamGradLinearAdapter` (checks the analytic numpy
-  gradients against autograd).
+  gradients against autograd);
+- :func:`replay_training` (with :func:`training_targets`): a fitted certifier's own SGD
+  rerun on many attacked training sets at once (the replayed attacks that every
+  certificate is checked against).
 """
 
 import numpy as np
@@ -67,3 +70,44 @@ def linear_torch_adapter(lin):
     else:
         raise ValueError("one-vs-rest sigmoid models have no torch twin here")
     return ParamGradTorchAdapter(forward, params, lin.classes_, output=output, dtype=torch.float64)
+
+
+def training_targets(certifier, y):
+    """A fitted certifier's targets ``y`` (any leading shape) in its training layout.
+
+    Regression: ``y[..., None]``; classification: the class index (one logit) or the
+    one-hot rows (one logit per class), as ``fit`` encodes them.
+    """
+    from sklearn.base import is_regressor
+
+    if is_regressor(certifier):
+        return np.asarray(y, dtype=np.float64)[..., None]
+    idx = certifier._class_index(np.asarray(y).ravel()).reshape(np.shape(y))
+    n_out = certifier.n_outputs_
+    return idx[..., None].astype(np.float64) if n_out == 1 else np.eye(n_out)[idx]
+
+
+def replay_training(certifier, X, y, clip_gamma="fit"):
+    """Retrain a fitted certifier's nominal model, with ``fit``'s own SGD step, on many sets.
+
+    ``X`` of shape ``(..., n_samples, n_features)`` and ``y`` of shape ``(..., n_samples)``
+    (leading axes: attacked copies of the training set, each retrained with the
+    initialisation and batch order of the fit). Returns the list of ``(W, b)`` with the
+    same leading axes. ``clip_gamma`` overrides the clipping level (``"fit"``: the
+    certifier's own).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from ..certification._plan import _sgd_step
+
+    check_is_fitted(certifier)
+    X = np.asarray(X, dtype=np.float64)
+    n_out = certifier.n_outputs_
+    plan = certifier._training_plan(X.shape[-2], X.shape[-1], n_out)
+    Y = training_targets(certifier, y)
+    clip = certifier.clip_gamma if clip_gamma == "fit" else clip_gamma
+    kind = certifier._loss_kind(n_out)
+    params = [(W.copy(), b.copy()) for W, b in plan.params0]
+    for _, idx, eta, decay in plan.steps():
+        params = _sgd_step(params, X[..., idx, :], Y[..., idx, :], kind, eta, decay, clip)
+    return params

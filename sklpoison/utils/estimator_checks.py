@@ -442,7 +442,9 @@ def _box(cert):
 
 
 def _zero_budget(certifier):
-    params = {k: 0 for k in _INT_BUDGETS} | {k: 0.0 for k in _FLOAT_BUDGETS}
+    names = certifier.get_params()
+    params = {k: 0 for k in _INT_BUDGETS if k in names}
+    params |= {k: 0.0 for k in _FLOAT_BUDGETS if k in names}
     params["unbounded"] = False
     return clone(certifier).set_params(**params)
 

@@ -6,8 +6,9 @@ from numpy.testing import assert_allclose
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_moons
 from sklearn.preprocessing import StandardScaler
 
-from sklpoison import IntervalCertifier
+from sklpoison import IntervalCertifier, IntervalCertifierRegressor
 from sklpoison.certification._plan import _forward, _nominal_grads
+from sklpoison.utils._testing import replay_training, training_targets
 
 # --------------------------------------------------------------------------- data
 
@@ -44,13 +45,13 @@ def _diabetes(n=60):
 
 def _targets(est, y):
     """Targets in the layout of the nominal training (as fit encodes them)."""
-    return est._targets(y)
+    return training_targets(est, y)
 
 
 def _replay(est, X_att, y_att):
     """Retrain the nominal model on many attacked datasets at once (leading axis), with the
     SGD step ``fit`` itself runs."""
-    return est._replay(X_att, y_att)
+    return replay_training(est, X_att, y_att)
 
 
 def _assert_inside(est, params):
@@ -185,7 +186,7 @@ def _feature_attacks(est, X, y, k, eps, rng, n_random=120):
     Y = _targets(est, y)
     from sklpoison.certification._plan import _output_grad
 
-    dz = _output_grad(est._kind, zs[-1], Y)
+    dz = _output_grad(est._loss_kind(est.n_outputs_), zs[-1], Y)
     gx = dz
     for layer in range(len(params) - 1, -1, -1):
         gx = gx @ params[layer][0].T
@@ -290,9 +291,8 @@ def test_unbounded_attacks_with_clipping():
 def test_regression_label_and_feature_attacks(model, paired, batch_size):
     X, y = _diabetes()
     k, eps, nu = 2, 0.05, 0.2
-    est = IntervalCertifier(
+    est = IntervalCertifierRegressor(
         model,
-        loss="squared_error",
         hidden_layer_sizes=(4,),
         n_poison=k,
         epsilon=eps,
@@ -360,7 +360,8 @@ def test_zero_budget_collapses(model, kw):
     # interval propagation amplifies the (outward-rounded) float64 noise by the
     # same factor per step as any width: keep the regression run short
     lr, n_epochs = (0.05, 5) if model == "linear" else (0.1, 10)
-    est = IntervalCertifier(
+    Est = IntervalCertifierRegressor if model == "linear" else IntervalCertifier
+    est = Est(
         model, lr=lr, n_epochs=n_epochs, batch_size=16, l2=0.01, lr_decay=0.1, random_state=0, **kw
     ).fit(X, y)
     assert est.max_width_ < 1e-10
@@ -371,7 +372,7 @@ def test_zero_budget_collapses(model, kw):
         assert worst == nominal == best
         assert est.certify(X).all()
     # epsilon > 0 with n_poison = 0 is no poisoning either
-    est2 = IntervalCertifier(model, epsilon=0.3, lr=0.1, n_epochs=3, random_state=0, **kw).fit(X, y)
+    est2 = Est(model, epsilon=0.3, lr=0.1, n_epochs=3, random_state=0, **kw).fit(X, y)
     assert est2.max_width_ < 1e-10
 
 
@@ -559,12 +560,20 @@ def test_parameter_errors():
         IntervalCertifier(lr=1.0, l2=2.0).fit(X, y)
     with pytest.raises(ValueError, match="poison_target"):
         IntervalCertifier(poison_target=5).fit(X, y)
-    with pytest.raises(ValueError, match="loss"):
-        IntervalCertifier("linear", loss="log_loss").fit(X, y)
-    with pytest.raises(ValueError, match="label_epsilon"):
-        IntervalCertifier(label_epsilon=0.1).fit(X, y)
-    with pytest.raises(ValueError, match="regressor"):
-        IntervalCertifier("linear", n_epochs=2).fit(X, y.astype(float)).certify(X)
+    # one estimator per task: the classifier trains logistic / softmax models or an MLP
+    with pytest.raises(ValueError, match="'model' parameter of IntervalCertifier"):
+        IntervalCertifier("linear").fit(X, y)
+    with pytest.raises(TypeError, match="label_epsilon"):
+        IntervalCertifier(label_epsilon=0.1)
+    with pytest.raises(TypeError, match="poison_target"):
+        IntervalCertifierRegressor(poison_target=1)
+    Xr, yr = _diabetes()
+    with pytest.raises(ValueError, match="'model' parameter of IntervalCertifierRegressor"):
+        IntervalCertifierRegressor("logistic").fit(Xr, yr)
+    with pytest.raises(ValueError, match="and label_epsilon=0"):
+        IntervalCertifierRegressor(unbounded=True, clip_gamma=1.0, label_epsilon=0.1).fit(Xr, yr)
+    assert not hasattr(IntervalCertifierRegressor(), "certify")
+    assert not hasattr(IntervalCertifier(), "certified_mse")
     with pytest.raises(ValueError, match="n_poison"):
         IntervalCertifier(n_poison=-1).fit(X, y)
 
@@ -623,7 +632,7 @@ def test_certification_display():
     assert disp2.ax_ is ax and disp2.figure_ is fig
     with pytest.raises(ValueError, match="one value per budget"):
         CertificationDisplay.from_results([0, 1, 2], [0.8, 0.5])
-    reg = IntervalCertifier("linear", lr=0.05, n_epochs=3, random_state=0)
+    reg = IntervalCertifierRegressor("linear", lr=0.05, n_epochs=3, random_state=0)
     Xr, yr = _diabetes()
     disp3 = CertificationDisplay.from_estimator(
         reg, Xr, yr, Xr, yr, budgets=[0, 2], budget_param="n_label_flips"
@@ -701,7 +710,7 @@ def test_per_batch_poisoning_stays_inside_the_box(model, kw):
         a = np.arange(A)
         Xb[a, rows] += eps * rng.choice([-1.0, 1.0], size=(A, X.shape[1]))
         Yb[a, rows] = 1.0 - Yb[a, rows]
-        grads = _nominal_grads(params, Xb, Yb, est._kind, None)
+        grads = _nominal_grads(params, Xb, Yb, est._loss_kind(est.n_outputs_), None)
         eta = est.lr
         params = [(W - eta * gW, b - eta * gb) for (W, b), (gW, gb) in zip(params, grads)]
     _assert_inside(est, params)
@@ -720,7 +729,9 @@ def test_lp_dual_bound_is_sound_for_any_multipliers():
     est = IntervalCertifier(
         "mlp", hidden_layer_sizes=(5, 4), n_label_flips=1, lr=0.3, n_epochs=2, random_state=0
     ).fit(X, y)
-    lp = est._lp()
+    from sklpoison.certification._lp import LPForwardBounds
+
+    lp = LPForwardBounds(est._box())
     Xq, eps = X[:3], 0.02
     rng = np.random.RandomState(11)
     for i in lp._queries(Xq - eps, Xq + eps):
@@ -779,7 +790,7 @@ def _greedy_attack(est, X, y, n_coords=6, seed=0):
     the coordinate moved (1 = on the bound).
     """
     rng = np.random.RandomState(seed)
-    kind, n_out = est._kind, est.n_outputs_
+    kind, n_out = est._loss_kind(est.n_outputs_), est.n_outputs_
     n, d = X.shape
     Y = _targets(est, y)
     plan = est._training_plan(n, d, n_out)
@@ -804,7 +815,8 @@ def _greedy_attack(est, X, y, n_coords=6, seed=0):
         label_sets = [lambda Yb: Yb + nu, lambda Yb: Yb - nu]
     else:
         nc = len(est.classes_)
-        alts = range(nc) if est.poison_target is None else [est._target_idx]
+        target = np.flatnonzero(est.classes_ == est.poison_target)
+        alts = range(nc) if est.poison_target is None else [int(target[0])]
         code = (lambda c: float(c)) if n_out == 1 else (lambda c: np.eye(nc)[c])
         label_sets = [lambda Yb, c=c: np.broadcast_to(code(c), Yb.shape).copy() for c in alts]
 
@@ -961,6 +973,7 @@ _GREEDY_CASES = {
         _diabetes,
         dict(
             model="linear",
+            regressor=True,
             n_poison=2,
             epsilon=0.1,
             n_label_flips=2,
@@ -973,7 +986,7 @@ _GREEDY_CASES = {
         _diabetes,
         dict(
             model="mlp",
-            loss="squared_error",
+            regressor=True,
             hidden_layer_sizes=(4, 3),
             n_poison=1,
             epsilon=0.1,
@@ -987,21 +1000,24 @@ _GREEDY_CASES = {
 @pytest.mark.parametrize("case", list(_GREEDY_CASES))
 def test_greedy_per_batch_attacks_stay_inside_the_box(case):
     data, kw = _GREEDY_CASES[case]
+    kw = dict(kw)
+    regressor = kw.pop("regressor", False)
+    Est = IntervalCertifierRegressor if regressor else IntervalCertifier
     X, y = data()
     X, y = X[:40], y[:40]
-    lr = 0.05 if kw.get("loss", "") == "squared_error" or kw["model"] == "linear" else 0.3
+    lr = 0.05 if regressor else 0.3
     # one full-batch step: from a point the per-coordinate bounds are attained by
     # the greedy attacks (up to the relaxation of the MLP's inner layers)
-    one = IntervalCertifier(lr=lr, n_epochs=1, random_state=0, **kw).fit(X, y)
+    one = Est(lr=lr, n_epochs=1, random_state=0, **kw).fit(X, y)
     params, reach = _greedy_attack(one, X, y)
     _assert_inside(one, params)
     assert reach.max() <= 1 and reach.max() > 0.9
     # mini-batches, several epochs: different rows attacked in every batch
-    est = IntervalCertifier(lr=lr, n_epochs=2, batch_size=10, random_state=0, **kw).fit(X, y)
+    est = Est(lr=lr, n_epochs=2, batch_size=10, random_state=0, **kw).fit(X, y)
     params, reach = _greedy_attack(est, X, y, seed=1)
     _assert_inside(est, params)
     assert reach.max() > 0.1  # the attacks do move the parameters
-    if est.loss_ == "squared_error":
+    if regressor:
         lo, hi = est.predict_bounds(X)
         pred = _forward(params, X)[1][-1][..., 0]
         assert np.all(pred >= lo) and np.all(pred <= hi)
@@ -1031,7 +1047,7 @@ def test_degenerate_learning_rate_warns():
         IntervalCertifier(lr=50, n_epochs=1).fit(X, y)
     Xr, yr = _diabetes()
     with pytest.warns(UserWarning, match=r"exceeds 2 / L"), pytest.warns(RuntimeWarning):
-        IntervalCertifier("linear", lr=5.0, n_epochs=200).fit(Xr, yr)
+        IntervalCertifierRegressor("linear", lr=5.0, n_epochs=200).fit(Xr, yr)
     import warnings
 
     with warnings.catch_warnings():
@@ -1047,7 +1063,7 @@ def test_fit_and_replay_run_the_same_step():
         dict(model="mlp", hidden_layer_sizes=(4,), clip_gamma=0.5),
     ):
         est = IntervalCertifier(n_epochs=3, random_state=0, **kw).fit(X, y)
-        params = est._replay(X, y)
+        params = replay_training(est, X, y)
         for (W, b), W0, b0 in zip(params, est.coefs_, est.intercepts_):
             assert np.array_equal(W, W0) and np.array_equal(b, b0)
 
@@ -1097,7 +1113,7 @@ def _targeted_flip_sets(est, X, y, k, n_params=None):
     rows, labels = _all_flips(est, y)
     y_att = np.broadcast_to(y, (len(rows), len(y))).copy()
     y_att[np.arange(len(rows)), rows] = labels
-    W, b = est._replay(np.broadcast_to(X, (len(rows),) + X.shape), y_att)[0]
+    W, b = replay_training(est, np.broadcast_to(X, (len(rows),) + X.shape), y_att)[0]
     theta = np.concatenate([W.reshape(len(rows), -1), b], axis=1)
     theta0 = np.concatenate([est.coefs_[0].ravel(), est.intercepts_[0]])
     effect = theta - theta0  # (n_flips, P)

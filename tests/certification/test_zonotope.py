@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from sklpoison import IntervalCertifier
+from sklpoison.utils._testing import replay_training, training_targets
 
 mp = pytest.importorskip("mpmath")
 
@@ -21,7 +22,7 @@ def _exact_run(est, X, y_att, prec=80):
     with mp.workprec(prec):
         n, d = X.shape
         plan = est._training_plan(n, d, est.n_outputs_)
-        Y = est._targets(y_att)
+        Y = training_targets(est, y_att)
         (W0, b0), C = plan.params0[0], est.n_outputs_
         theta = [[mp.mpf(float(W0[j, c])) for c in range(C)] for j in range(d)]
         theta.append([mp.mpf(float(b0[c])) for c in range(C)])
@@ -365,7 +366,9 @@ def test_lr_min_times_l2_must_keep_the_decay_positive():
     est = IntervalCertifier("mlp", lr_min=0.45, random_state=0, **kw).fit(X, y)
     Ya = np.repeat(y[None], len(y), axis=0)
     Ya[np.arange(len(y)), np.arange(len(y))] ^= 1
-    for layer, (W, b) in enumerate(est._replay(np.broadcast_to(X, (len(y),) + X.shape), Ya)):
+    for layer, (W, b) in enumerate(
+        replay_training(est, np.broadcast_to(X, (len(y),) + X.shape), Ya)
+    ):
         assert np.all((W >= est.coefs_lower_[layer]) & (W <= est.coefs_upper_[layer]))
         assert np.all((b >= est.intercepts_lower_[layer]) & (b <= est.intercepts_upper_[layer]))
 

@@ -1,4 +1,4 @@
-"""Common-check instances for sklpoison/certification/ (IntervalCertifier)."""
+"""Common-check instances for sklpoison/certification/ (IntervalCertifier, its regressor)."""
 
 
 def _interval_certifier():
@@ -26,9 +26,21 @@ def _interval_certifier():
             batch_size=32,
             random_state=0,
         ),
-        IntervalCertifier("linear", n_poison=1, epsilon=0.01, lr=0.05, n_epochs=60, random_state=0),
     ]
 
 
-INSTANCES = {"IntervalCertifier": _interval_certifier}
+def _interval_certifier_regressor():
+    from sklpoison import IntervalCertifierRegressor
+
+    return [
+        IntervalCertifierRegressor(
+            "linear", n_poison=1, epsilon=0.01, lr=0.05, n_epochs=60, random_state=0
+        )
+    ]
+
+
+INSTANCES = {
+    "IntervalCertifier": _interval_certifier,
+    "IntervalCertifierRegressor": _interval_certifier_regressor,
+}
 EXPECTED_FAILED_CHECKS = {}
