@@ -1,4 +1,6 @@
-"""Adversarial review of IntervalCertifier's logistic / softmax certificates (zonotope and box).
+"""The zonotope domain (``_zonotope.py``): linear, logistic and softmax regression.
+
+Logistic / softmax certificates (zonotope and box) checked adversarially.
 
 Exact-arithmetic trajectories (mpmath) must lie in the certified sets, also at k = 0 where the
 sets are only the rounding slack around the float64 run; attacks optimised through the
@@ -7,12 +9,34 @@ unrolled SGD (torch autograd) must stay inside; order reduction must contain its
 
 import itertools
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from sklpoison import IntervalCertifier
+from sklpoison.certification._plan import _forward
 from sklpoison.utils._testing import replay_training, training_targets
+
+from ._helpers import (
+    _assert_certified_unchanged,
+    _assert_inside,
+    _cancer,
+    _digits3,
+    _feature_attacks,
+    _flip,
+    _moons,
+    _random_flip_sets,
+    _random_rows,
+    _replay,
+    _targeted_flip_sets,
+)
+from .test_box import _edge_values
+
+
+def _F(x):
+    return Fraction(float(x))
+
 
 mp = pytest.importorskip("mpmath")
 
@@ -416,3 +440,213 @@ def test_lp_bounds_with_an_infinite_or_huge_test_ball_fall_back_to_intervals():
             lo, hi = est.predict_bounds(X[:2], epsilon=eps)
         assert worst == 0.0 and best == 1.0
         assert np.all(lo <= -1e250) and np.all(hi >= 1e250)
+
+
+@pytest.mark.parametrize(
+    "data, kw",
+    [
+        (lambda: _cancer(80, 5), dict(n_label_flips=2, lr=0.2, n_epochs=8)),
+        (lambda: _digits3(45), dict(n_label_flips=1, lr=0.5, n_epochs=4)),
+        (lambda: _digits3(45), dict(n_label_flips=1, poison_target=2, lr=0.5, n_epochs=4)),
+    ],
+    ids=["binary", "softmax", "softmax-target"],
+)
+def test_zonotope_label_flip_replays_full_batch(data, kw):
+    """>= 300 attacks per model type: every single flip, the k flips pushing each parameter
+    most in each direction (measured by retraining), and random k-subsets."""
+    X, y = data()
+    est = IntervalCertifier("logistic", random_state=0, **kw).fit(X, y)
+    assert est.zonotope_ is not None and est.zonotope_.flips is not None  # persistent symbols
+    k = kw["n_label_flips"]
+    singles, targeted = _targeted_flip_sets(est, X, y, k)
+    rng = np.random.RandomState(12)
+    n_random = max(160, 300 - len(singles) - len(targeted))
+    y_att = np.vstack([singles, targeted, _random_flip_sets(est, y, k, n_random, rng)])
+    assert len(y_att) >= 300
+    params = _replay(est, np.broadcast_to(X, (len(y_att),) + X.shape), y_att)
+    _assert_inside(est, params)
+    cert = _assert_certified_unchanged(est, params, X)
+    # never looser than the box; informative where the box is not
+    box = IntervalCertifier("logistic", domain="box", random_state=0, **kw).fit(X, y)
+    assert np.all(est.coefs_lower_[0] >= box.coefs_lower_[0])
+    assert np.all(est.coefs_upper_[0] <= box.coefs_upper_[0])
+    assert np.all(est.intercepts_lower_[0] >= box.intercepts_lower_[0])
+    assert est.certified_accuracy(X, y)[0] >= box.certified_accuracy(X, y)[0]
+    assert cert.mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    "data, kw",
+    [
+        (
+            lambda: _cancer(80, 5),
+            dict(n_poison=2, epsilon=0.05, n_label_flips=1, lr=0.2, n_epochs=4, batch_size=20),
+        ),
+        (
+            lambda: _digits3(45),
+            dict(n_poison=1, epsilon=0.05, n_label_flips=1, paired=True, lr=0.5, n_epochs=4),
+        ),
+    ],
+    ids=["binary-minibatch", "softmax-paired"],
+)
+def test_zonotope_feature_and_label_replays(data, kw):
+    X, y = data()
+    est = IntervalCertifier("logistic", random_state=0, **kw).fit(X, y)
+    assert est.zonotope_ is not None
+    rng = np.random.RandomState(13)
+    X_att, rows = _feature_attacks(est, X, y, kw["n_poison"], kw["epsilon"], rng, n_random=300)
+    flip_rows = rows[:, : kw["n_label_flips"]]
+    if not kw.get("paired"):
+        flip_rows = _random_rows(rng, len(rows), len(y), kw["n_label_flips"])
+    y_att = _flip(y, flip_rows, est.classes_, rng)
+    assert len(y_att) >= 300
+    params = _replay(est, X_att, y_att)
+    _assert_inside(est, params)
+    _assert_certified_unchanged(est, params, X)
+    _assert_certified_unchanged(est, params, X, epsilon=0.02, rng=rng)
+    box = IntervalCertifier("logistic", domain="box", random_state=0, **kw).fit(X, y)
+    assert np.all(est.coefs_lower_[0] >= box.coefs_lower_[0])
+    assert np.all(est.coefs_upper_[0] <= box.coefs_upper_[0])
+    assert est.certified_accuracy(X, y)[0] >= box.certified_accuracy(X, y)[0]
+
+
+@pytest.mark.parametrize("data", [lambda: _cancer(80, 5), lambda: _digits3(45)])
+def test_zonotope_collapses_and_is_monotone(data):
+    X, y = data()
+    kw = dict(lr=0.3, n_epochs=5, random_state=0)
+    zero = IntervalCertifier("logistic", **kw).fit(X, y)
+    assert zero.zonotope_ is not None and zero.max_width_ < 1e-10
+    assert zero.certify(X).all()
+    prev = 1.0
+    for k in [0, 1, 2, 4, 8]:
+        acc = (
+            IntervalCertifier("logistic", n_label_flips=k, **kw)
+            .fit(X, y)
+            .certified_accuracy(X, y)[0]
+        )
+        assert acc <= prev
+        prev = acc
+    prev = 1.0
+    for eps in [0.0, 0.02, 0.05, 0.1]:
+        est = IntervalCertifier("logistic", n_poison=2, epsilon=eps, **kw).fit(X, y)
+        acc = est.certified_accuracy(X, y)[0]
+        assert acc <= prev
+        prev = acc
+        accs = [est.certified_accuracy(X, y, epsilon=e)[0] for e in (0.0, 0.05, 0.2)]
+        assert accs == sorted(accs, reverse=True)
+
+
+def test_zonotope_domain_validation_and_box_selectable():
+    X, y = _moons(30)
+    with pytest.raises(ValueError, match="domain='zonotope' needs a single-layer"):
+        IntervalCertifier("mlp", hidden_layer_sizes=(3,), domain="zonotope").fit(X, y)
+    with pytest.raises(ValueError, match="domain='zonotope'"):
+        IntervalCertifier(domain="zonotope", clip_gamma=1.0).fit(X, y)
+    box = IntervalCertifier(domain="box", n_label_flips=1, n_epochs=2).fit(X, y)
+    assert box.zonotope_ is None and box.n_generators_ == 0
+    z = IntervalCertifier(n_label_flips=1, n_epochs=2).fit(X, y)
+    assert z.zonotope_ is not None and z.n_generators_ > 0
+
+
+def test_sigmoid_and_softmax_relaxations_are_sound():
+    mp = pytest.importorskip("mpmath")
+    from sklpoison.certification._zonotope import relax_sigmoid, relax_softmax
+
+    mp.mp.prec = 120
+    rng = np.random.RandomState(14)
+    lo = np.concatenate([rng.normal(scale=4, size=40), [0.0, -30.0, 700.0, -1e-300]])
+    hi = lo + np.concatenate([rng.exponential(2, size=40), [0.0, 1e-12, 1.0, 2e-300]])
+    lam, mu, beta = relax_sigmoid(lo, hi)
+    for i in range(len(lo)):
+        for u in np.linspace(0, 1, 7):
+            z = mp.mpf(float(lo[i])) + mp.mpf(u) * (mp.mpf(float(hi[i])) - mp.mpf(float(lo[i])))
+            s = 1 / (1 + mp.exp(-z))
+            lin = mp.mpf(float(lam[i])) * z + mp.mpf(float(mu[i]))
+            assert abs(s - lin) <= mp.mpf(float(beta[i]))
+    Lo = rng.normal(scale=3, size=(15, 3))
+    Hi = Lo + rng.exponential(0.5, size=(15, 3))
+    J0, m0, err = relax_softmax(Lo, Hi)
+    for i in range(15):
+        for _ in range(20):
+            u = rng.rand(3)
+            vert = rng.rand(3) < 0.5  # box vertices and interior points
+            u[vert] = np.round(u[vert])
+            z = [
+                mp.mpf(float(Lo[i, j]))
+                + mp.mpf(float(u[j])) * (mp.mpf(float(Hi[i, j])) - mp.mpf(float(Lo[i, j])))
+                for j in range(3)
+            ]
+            den = mp.fsum(mp.exp(v) for v in z)
+            for c in range(3):
+                p = mp.exp(z[c]) / den
+                lin = mp.fsum(mp.mpf(float(J0[i, c, j])) * z[j] for j in range(3)) + mp.mpf(
+                    float(m0[i, c])
+                )
+                assert abs(p - lin) <= mp.mpf(float(err[i, c]))
+
+
+@pytest.mark.parametrize("data", [lambda: _cancer(60, 5), lambda: _digits3(45)])
+def test_zonotope_output_bounds_contain_replayed_logits(data):
+    X, y = data()
+    est = IntervalCertifier("logistic", n_label_flips=1, lr=0.3, n_epochs=4, random_state=0)
+    est.fit(X, y)
+    box = IntervalCertifier(
+        "logistic", domain="box", n_label_flips=1, lr=0.3, n_epochs=4, random_state=0
+    ).fit(X, y)
+    rng = np.random.RandomState(16)
+    y_att = _random_flip_sets(est, y, 1, 120, rng)
+    params = _replay(est, np.broadcast_to(X, (len(y_att),) + X.shape), y_att)
+    for eps in (0.0, 0.03):
+        lo, hi = est.predict_bounds(X, epsilon=eps)
+        b_lo, b_hi = box.predict_bounds(X, epsilon=eps)
+        assert np.all(lo >= b_lo) and np.all(hi <= b_hi) and np.any(hi - lo < b_hi - b_lo)
+        X_eval = X + rng.uniform(-eps, eps, size=X.shape) if eps else X
+        z = _forward(params, X_eval)[1][-1]
+        z = z[..., 0] if z.shape[-1] == 1 else z
+        assert np.all(z >= lo) and np.all(z <= hi)
+
+
+def test_linear_zonotope_hull_contains_the_exact_hull():
+    from sklpoison.certification._zonotope import _zonotope_box
+
+    rng = np.random.RandomState(25)
+    # interval hull of a zonotope
+    c = _edge_values(rng, 4)
+    G = rng.normal(size=(4, 6)) * 10.0 ** rng.randint(-5, 5, size=(4, 6))
+    W_lo, W_hi, b_lo, b_hi = _zonotope_box(c, G)
+    lo, hi = np.concatenate([W_lo[:, 0], b_lo]), np.concatenate([W_hi[:, 0], b_hi])
+    for i in range(4):
+        r = sum(abs(_F(g)) for g in G[i])
+        assert _F(lo[i]) <= _F(c[i]) - r and _F(c[i]) + r <= _F(hi[i])
+
+
+def test_linear_zonotope_step_contains_the_exact_step():
+    from sklpoison.certification._zonotope import _affine_zonotope_update
+
+    rng = np.random.RandomState(26)
+    B, d, m = 5, 2, 3
+    Xb = rng.normal(size=(B, d))
+    Xb[0] = [1 + 2.0**-52, -1.0]
+    Yb = rng.normal(size=(B, 1))
+    c = rng.normal(size=d + 1)
+    G = rng.normal(size=(d + 1, m)) * 0.1
+    e_r = np.abs(rng.normal(size=d + 1)) * 0.01
+    excess = (-e_r[:d, None], e_r[:d, None], -e_r[d:], e_r[d:])
+    decay, eta = 0.97, 0.1
+    nc, nG = _affine_zonotope_update(c, G, Xb, Yb, excess, decay, eta)
+    assert nG.shape[1] == m + d + 1
+    Xa = [[_F(v) for v in row] + [Fraction(1)] for row in Xb]
+    for _ in range(6):
+        e = rng.choice([-1.0, 1.0], size=m)
+        E = [_F(v) for v in rng.uniform(-1, 1, size=d + 1) * e_r]
+        theta = [_F(c[i]) + sum(_F(G[i, j]) * _F(e[j]) for j in range(m)) for i in range(d + 1)]
+        # exact gradient 2/B Xa^T (Xa theta - y), step theta - eta (g + E) with decay
+        resid = [
+            sum(x[k] * theta[k] for k in range(d + 1)) - _F(Yb[b, 0]) for b, x in enumerate(Xa)
+        ]
+        grad = [Fraction(2, B) * sum(Xa[b][i] * resid[b] for b in range(B)) for i in range(d + 1)]
+        new = [_F(decay) * theta[i] - _F(eta) * (grad[i] + E[i]) for i in range(d + 1)]
+        # same old symbols e; the new (diagonal) generators must cover the rest
+        for i in range(d + 1):
+            old = _F(nc[i]) + sum(_F(nG[i, j]) * _F(e[j]) for j in range(m))
+            assert abs(new[i] - old) <= sum(abs(_F(v)) for v in nG[i, m:])
