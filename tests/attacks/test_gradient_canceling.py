@@ -1,4 +1,5 @@
-"""Tests of the GC family (sklpoison/attacks/), Sever and numerics.param_gradients."""
+"""Tests of the GC family (sklpoison/attacks/): GradientCanceling, GradPC and the poisonability
+threshold."""
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ from sklearn.svm import SVC
 from sklpoison import GradientCanceling, GradPC, Sever, poisonability_threshold
 from sklpoison.attacks._threshold import _threshold_from_adapter
 from sklpoison.datasets import make_or
-from sklpoison.numerics.param_gradients import ParamGradLinearAdapter, make_param_grad_adapter
-from sklpoison.utils._testing import linear_torch_adapter
+from sklpoison.numerics.param_gradients import make_param_grad_adapter
+from tests._skorch_nets import SoftmaxMLP, small_net
 
 torch = pytest.importorskip("torch")
 
@@ -100,108 +101,6 @@ def test_tau_without_intercept_and_with_penalty():
     assert abs(pen.inner_product) < 1e-3
 
 
-# ---------------------------------------------------------- gradient checks
-def _fd_grad(adapter, theta, g_eff, Xp, yp, n, h=1e-6):
-    def obj(Z):
-        u, _ = adapter.gc_grad(theta, g_eff, Z, yp, n)
-        return 0.5 * u @ u
-
-    grad = np.zeros_like(Xp)
-    for idx in np.ndindex(*Xp.shape):
-        Zp, Zm = Xp.copy(), Xp.copy()
-        Zp[idx] += h
-        Zm[idx] -= h
-        grad[idx] = (obj(Zp) - obj(Zm)) / (2 * h)
-    return grad
-
-
-@pytest.mark.parametrize(
-    "est, n_classes",
-    [
-        (LogisticRegression(), 2),
-        (LogisticRegression(), 3),
-        (LogisticRegression(fit_intercept=False, C=0.3), 3),
-        (SGDClassifier(loss="log_loss", random_state=0), 3),
-        (SGDClassifier(loss="log_loss", penalty="elasticnet", random_state=0), 2),
-    ],
-)
-def test_gc_poison_gradient_matches_finite_differences(est, n_classes):
-    X, y = make_classification(
-        60, 4, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=0
-    )
-    model = est.fit(X, y)
-    adapter = make_param_grad_adapter(model)
-    rng = np.random.RandomState(0)
-    theta = adapter.get_theta() + 0.3 * rng.standard_normal(adapter.n_params)
-    yi = np.searchsorted(adapter.classes_, y)
-    g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, 60, 6)
-    Xp, yp = X[:6] + 0.1 * rng.standard_normal((6, 4)), yi[:6]
-    _, grad = adapter.gc_grad(theta, g_eff, Xp, yp, 60)
-    assert_allclose(grad, _fd_grad(adapter, theta, g_eff, Xp, yp, 60), rtol=1e-5, atol=1e-9)
-
-
-@pytest.mark.parametrize("n_classes", [2, 4])
-def test_linear_numpy_path_matches_torch(n_classes):
-    X, y = make_classification(
-        50, 5, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=1
-    )
-    lin = make_param_grad_adapter(LogisticRegression().fit(X, y))
-    twin = linear_torch_adapter(lin)
-    theta = lin.get_theta()
-    yi = np.searchsorted(lin.classes_, y)
-    assert_allclose(lin.data_grad(theta, X, yi), twin.data_grad(theta, X, yi), atol=1e-12)
-    assert_allclose(lin.data_loss(theta, X, yi), twin.data_loss(theta, X, yi), rtol=1e-12)
-    assert_allclose(
-        lin.per_sample_grads(theta, X, yi), twin.per_sample_grads(theta, X, yi), atol=1e-12
-    )
-    assert_allclose(lin.margins(theta, X, yi), twin.margins(theta, X, yi), atol=1e-12)
-    g_eff = lin.data_grad(theta, X, yi)
-    u1, gx1 = lin.gc_grad(theta, g_eff, X[:7], yi[:7], 50)
-    u2, gx2 = twin.gc_grad(theta, g_eff, X[:7], yi[:7], 50)
-    assert_allclose(u1, u2, atol=1e-12)
-    assert_allclose(gx1, gx2, atol=1e-12)
-
-
-class _MLP(torch.nn.Module):
-    """Two-layer perceptron returning probabilities (skorch's NLLLoss convention)."""
-
-    def __init__(self, n_in=2, n_out=2):
-        super().__init__()
-        self.body = torch.nn.Sequential(
-            torch.nn.Linear(n_in, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_out)
-        )
-
-    def forward(self, x):
-        return torch.softmax(self.body(x), dim=-1)
-
-
-def _small_net(epochs=15):
-    from skorch import NeuralNetClassifier
-
-    torch.manual_seed(0)
-    return NeuralNetClassifier(
-        _MLP, max_epochs=epochs, lr=0.5, train_split=None, verbose=0, batch_size=64
-    )
-
-
-def test_skorch_gc_gradient_matches_finite_differences():
-    X, y = make_or(10, random_state=0)
-    net = _small_net().fit(X.astype(np.float32), y)
-    net.module_.double()
-    adapter = make_param_grad_adapter(net, classes=np.array([0, 1]))
-    assert adapter.dtype == torch.float64
-    theta = adapter.get_theta()
-    yi = y
-    g_eff = adapter.data_grad(theta, X, yi)
-    Xp, yp = X[:4] + 0.05, yi[:4]
-    _, grad = adapter.gc_grad(theta, g_eff, Xp, yp, X.shape[0])
-    assert_allclose(
-        grad, _fd_grad(adapter, theta, g_eff, Xp, yp, X.shape[0]), rtol=1e-5, atol=1e-10
-    )
-    # per-sample gradients (vmap) average to the full-batch gradient
-    assert_allclose(adapter.per_sample_grads(theta, X, yi).mean(0), g_eff, atol=1e-12)
-
-
 # --------------------------------------------------------------------- GradPC
 @pytest.mark.parametrize("epsilon_w", [0.05, 0.5])
 def test_gradpc_respects_radius_and_increases_loss(epsilon_w):
@@ -221,7 +120,7 @@ def test_gradpc_respects_radius_and_increases_loss(epsilon_w):
 def test_gradpc_skorch_net():
     X, y = make_or(20, random_state=0)
     X = X.astype(np.float32)
-    pc = GradPC(_small_net(epochs=20), epsilon_w=0.5, max_iter=20).fit(X, y)
+    pc = GradPC(small_net(epochs=20), epsilon_w=0.5, max_iter=20).fit(X, y)
     assert pc.loss_history_[-1] > pc.loss_history_[0]
     assert pc.relative_change_ <= 0.5 + 1e-5
     assert pc.predict(X).shape == (80,)
@@ -297,7 +196,7 @@ def test_gc_skorch_net_reduces_mixed_gradient():
     X, y = make_or(20, random_state=0)
     X = X.astype(np.float32)
     gc = GradientCanceling(
-        _small_net(epochs=20), epsilon_w=0.3, epsilon_d=1.0, max_iter=60, lr=0.02, random_state=0
+        small_net(epochs=20), epsilon_w=0.3, epsilon_d=1.0, max_iter=60, lr=0.02, random_state=0
     )
     X_res, y_res = gc.fit_resample(X, y)
     assert X_res.dtype == np.float32 and X_res.shape == (160, 2)
@@ -315,76 +214,6 @@ def test_gradpc_verbose_shows_progress_not_prints(capsys):
     assert out == ""
     assert "GradPC" in err and "4/4" in err and "loss=" in err
     assert_allclose(loud.target_params_, quiet.target_params_)
-
-
-# ------------------------------------------------------------------------ Sever
-def test_sever_removes_planted_outliers():
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(300, 3))
-    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
-    X[:20] = rng.normal(loc=[6.0, 6.0, 0.0], scale=0.3, size=(20, 3))
-    y[:20] = 0  # far on the positive side, labelled negative
-    sever = Sever(removal_fraction=0.1, n_iter=3, random_state=0).fit(X, y)
-    assert sever.outlier_mask_.sum() == 30
-    assert sever.outlier_mask_[:20].mean() >= 0.95
-    plain = LogisticRegression().fit(X, y)
-    Xt = rng.normal(size=(500, 3))
-    yt = (Xt[:, 0] + 0.5 * Xt[:, 1] > 0).astype(int)
-    assert sever.score(Xt, yt) > plain.score(Xt, yt)
-    assert sever.scores_.shape == (300,)
-
-
-def test_sever_never_removes_a_whole_class():
-    # issue 13: a class of one row (its gradient is the largest) used to be removed,
-    # leaving classes_ with 10 labels but predict_proba with 9 columns
-    from sklearn.datasets import load_digits
-    from sklearn.metrics import log_loss
-
-    X, y = load_digits(return_X_y=True)
-    X = X / 16
-    rare = np.flatnonzero(y == 9)
-    keep = np.setdiff1d(np.arange(len(y)), rare[1:])[:400]
-    X, y = X[keep], y[keep]
-    assert np.sum(y == 9) == 1
-    sever = Sever(LogisticRegression(max_iter=500), removal_fraction=0.2, n_iter=2)
-    sever.fit(X, y)
-    assert sever.outlier_mask_.sum() == round(0.2 * len(y))
-    assert not sever.outlier_mask_[y == 9].any()
-    assert_array_equal(sever.estimator_.classes_, sever.classes_)
-    proba = sever.predict_proba(X)
-    assert proba.shape == (len(y), 10)
-    assert np.isfinite(log_loss(y, proba, labels=sever.classes_))
-
-
-def test_sever_removal_keeps_one_row_per_class():
-    from sklpoison.defences._sever import _highest_keeping_each_class
-
-    rng = np.random.RandomState(0)
-    for _ in range(50):
-        n = rng.randint(1, 30)
-        codes = rng.randint(0, 4, size=n)
-        scores = rng.permutation(n).astype(float)
-        rows = np.sort(rng.choice(100, size=n, replace=False))
-        target = rng.randint(0, n + 1)
-        drop = _highest_keeping_each_class(rows, scores, codes, target)
-        # reference: greedy by decreasing score, skipping a class's last kept row
-        left = np.bincount(codes, minlength=4)
-        expected = []
-        for i in np.argsort(-scores, kind="stable"):
-            if len(expected) < target and left[codes[i]] > 1:
-                expected.append(rows[i])
-                left[codes[i]] -= 1
-        assert_array_equal(drop, expected)
-
-
-def test_sever_warns_when_classes_cap_the_removals():
-    X = np.array([[0.0], [0.1], [1.0], [1.1], [2.0], [2.1]])
-    y = np.array([0, 0, 1, 1, 2, 2])
-    with pytest.warns(UserWarning, match=r"removed 3 rows instead of .* = 5") as record:
-        sever = Sever(removal_fraction=0.9, n_iter=2, random_state=0).fit(X, y)
-    assert record[0].filename == __file__  # points at the caller's line
-    assert sever.outlier_mask_.sum() == 3
-    assert_array_equal(np.unique(y[~sever.outlier_mask_]), [0, 1, 2])
 
 
 # ------------------------------------------------------------------- bad input
@@ -427,16 +256,6 @@ def test_bad_inputs():
         GradientCanceling(clip=(np.nan, 1.0), max_iter=1).fit_resample(X, y)
     Xp, _ = GradientCanceling(clip=(-np.inf, 0.5), max_iter=2).fit_resample(X, y)
     assert Xp[len(X) :].max() <= 0.5  # the poisons; an infinite bound is no bound
-
-
-def test_linear_adapter_with_theta_roundtrip():
-    X, y = make_classification(60, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
-    model = LogisticRegression().fit(X, y)
-    adapter = ParamGradLinearAdapter.from_estimator(model)
-    theta = adapter.get_theta() * 2
-    twin = adapter.with_theta(theta)
-    assert_allclose(twin.decision_function(X), 2 * model.decision_function(X))
-    assert_allclose(model.coef_, adapter.coef)  # the fitted model is untouched
 
 
 def test_intercept_bound_and_residual_labels():
@@ -561,7 +380,7 @@ def test_tau_network_is_theorem_4_on_the_last_layer():
 
     torch.manual_seed(0)
     net = NeuralNetClassifier(
-        _MLP, module__n_out=3, max_epochs=10, lr=0.5, train_split=None, verbose=0
+        SoftmaxMLP, module__n_out=3, max_epochs=10, lr=0.5, train_split=None, verbose=0
     ).fit(X, y)
     net.module_.train()
     res = poisonability_threshold(net, X, y)
@@ -584,18 +403,6 @@ def test_tau_network_is_theorem_4_on_the_last_layer():
     assert_allclose(res.intercept_bound, np.maximum(G_b, 0).sum(), rtol=1e-4, atol=1e-6)
 
 
-def test_sever_on_a_skorch_net():
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(120, 2)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(np.int64)
-    X[:8] = [5.0, 5.0]
-    y[:8] = 0
-    sever = Sever(_small_net(epochs=10), removal_fraction=0.1, n_iter=2, random_state=0).fit(X, y)
-    assert sever.outlier_mask_.sum() == 12
-    assert sever.outlier_mask_[:8].mean() >= 0.75
-    assert sever.predict(X).shape == (120,)
-
-
 def test_tau_of_a_skorch_net_on_a_subset_uses_the_nets_output_columns():
     # skorch trains on the labels as output columns: on rows of classes 0 and 2 only, the
     # loss of class 2 is column 2 (not column 1, the rank of 2 among the labels present)
@@ -613,7 +420,7 @@ def test_tau_of_a_skorch_net_on_a_subset_uses_the_nets_output_columns():
     X = X.astype(np.float32)
     torch.manual_seed(0)
     net = NeuralNetClassifier(
-        _MLP, module__n_out=3, max_epochs=10, lr=0.5, train_split=None, verbose=0
+        SoftmaxMLP, module__n_out=3, max_epochs=10, lr=0.5, train_split=None, verbose=0
     ).fit(X, y)
     Xs, ys = X[y != 1], y[y != 1]
     res = poisonability_threshold(net, Xs, ys)
@@ -645,7 +452,7 @@ def test_gc_family_with_a_skorch_net_needs_class_indices(make, labels):
         match=rf"{make.__name__} with a skorch net needs y as the "
         r"class indices 0, 1, ..., C-1.*LabelEncoder",
     ):
-        make(_small_net(epochs=1)).fit(X.astype(np.float32), y)
+        make(small_net(epochs=1)).fit(X.astype(np.float32), y)
 
 
 def test_gc_family_with_a_gradreg_net_takes_any_labels():
@@ -746,7 +553,9 @@ def test_gc_family_with_a_float64_skorch_module():
 
     X, y = make_or(10, random_state=0)
     torch.manual_seed(0)
-    net = NeuralNetClassifier(_MLP().double(), max_epochs=2, lr=0.5, train_split=None, verbose=0)
+    net = NeuralNetClassifier(
+        SoftmaxMLP().double(), max_epochs=2, lr=0.5, train_split=None, verbose=0
+    )
     pc = GradPC(net, epsilon_w=0.1, max_iter=3).fit(X, y)
     assert next(pc.target_model_.module_.parameters()).dtype == torch.float64
     assert_array_equal(pc.predict(X), pc.target_model_.predict(X))
@@ -777,78 +586,6 @@ def test_gc_end_to_end_with_penalty_retrains_to_the_target(fit_intercept):
 
 
 # ------------------------------------------------ the authors' variant: cancel="first_layer"
-def _fd_grad_masked(adapter, theta, g_eff, Xp, yp, n, mask, h=1e-6):
-    def obj(Z):
-        u, _ = adapter.gc_grad(theta, g_eff, Z, yp, n)  # unmasked u, masked by hand
-        return 0.5 * np.sum(u[mask] ** 2)
-
-    grad = np.zeros_like(Xp)
-    for idx in np.ndindex(*Xp.shape):
-        Zp, Zm = Xp.copy(), Xp.copy()
-        Zp[idx] += h
-        Zm[idx] -= h
-        grad[idx] = (obj(Zp) - obj(Zm)) / (2 * h)
-    return grad
-
-
-@pytest.mark.parametrize(
-    "est, n_classes",
-    [
-        (LogisticRegression(), 2),
-        (LogisticRegression(), 3),
-        (LogisticRegression(fit_intercept=False, C=0.3), 3),
-        (SGDClassifier(loss="log_loss", random_state=0), 3),
-    ],
-)
-def test_first_layer_cancel_gradient_is_exact_for_linear_models(est, n_classes):
-    X, y = make_classification(
-        60, 4, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=0
-    )
-    adapter = make_param_grad_adapter(est.fit(X, y))
-    mask = adapter.cancel_mask("first_layer")
-    assert adapter.cancel_mask("all") is None
-    # the coefficients, not the intercepts
-    assert mask.sum() == adapter.coef.size and mask[: adapter.coef.size].all()
-    rng = np.random.RandomState(1)
-    theta = adapter.get_theta() + 0.3 * rng.standard_normal(adapter.n_params)
-    yi = np.searchsorted(adapter.classes_, y)
-    g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, 60, 6)
-    Xp, yp = X[:6] + 0.1 * rng.standard_normal((6, 4)), yi[:6]
-    u_full, _ = adapter.gc_grad(theta, g_eff, Xp, yp, 60)
-    u, grad = adapter.gc_grad(theta, g_eff, Xp, yp, 60, mask)
-    assert_allclose(u[mask], u_full[mask])
-    assert np.all(u[~mask] == 0)
-    fd = _fd_grad_masked(adapter, theta, g_eff, Xp, yp, 60, mask)
-    assert_allclose(grad, fd, rtol=1e-5, atol=1e-9)
-    # the intercept's block matters: the masked gradient differs from the full one
-    if adapter.fit_intercept:
-        assert not np.allclose(grad, adapter.gc_grad(theta, g_eff, Xp, yp, 60)[1], atol=1e-6)
-    # the closed form equals torch autograd on the same masked objective
-    if adapter.link == "softmax" or adapter.K == 1:
-        twin = linear_torch_adapter(adapter)
-        assert_allclose(twin.cancel_mask("first_layer"), mask)
-        u2, grad2 = twin.gc_grad(theta, g_eff, Xp, yp, 60, mask)
-        assert_allclose(u2, u, atol=1e-12)
-        assert_allclose(grad2, grad, atol=1e-12)
-
-
-def test_first_layer_cancel_gradient_is_exact_for_a_two_layer_net():
-    X, y = make_or(10, random_state=0)
-    net = _small_net().fit(X.astype(np.float32), y)
-    net.module_.double()
-    adapter = make_param_grad_adapter(net, classes=np.array([0, 1]))
-    mask = adapter.cancel_mask("first_layer")
-    # the first layer's weight (8 x 2), not its bias nor the second layer
-    assert adapter.names[0] == "body.0.weight" and mask.sum() == 16 and mask[:16].all()
-    theta = adapter.get_theta()
-    g_eff = adapter.data_grad(theta, X, y)
-    Xp, yp = X[:4] + 0.05, y[:4]
-    u, grad = adapter.gc_grad(theta, g_eff, Xp, yp, X.shape[0], mask)
-    assert np.all(u[~mask] == 0)
-    fd = _fd_grad_masked(adapter, theta, g_eff, Xp, yp, X.shape[0], mask)
-    assert_allclose(grad, fd, rtol=1e-5, atol=1e-10)
-
-
 def test_gc_first_layer_cancels_the_coefficient_block():
     X, y = make_classification(200, 5, n_informative=3, n_redundant=0, random_state=0)
     kw = dict(epsilon_w=0.5, epsilon_d=0.2, max_iter=300, lr=0.05, random_state=0)
