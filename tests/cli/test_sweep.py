@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 matplotlib.use("Agg")
 
 from sklpoison.__main__ import main  # noqa: E402
+from sklpoison.cli import _sweep  # noqa: E402
 from sklpoison.model_selection import (  # noqa: E402
     cv_results_to_csv,
     format_tradeoff_table,
@@ -284,3 +285,40 @@ def test_select_kappa_prints_readably_and_keeps_attribute_access():
     at5 = select_kappa(res, min_clean_accuracy=0.9, theta=0.05)
     assert repr(at5).endswith("theta=0.05)") and "at θ = 0.05" in str(at5)
     assert "None" not in str(worst) + repr(worst)
+
+
+# ---------------------------------------------------------------- augmentation
+# the CNN main job trains with random crops by default
+@pytest.mark.parametrize(
+    "model, choice, expected",
+    [
+        ("cnn", None, "crop"),  # the paper's augmentation without the flips (digits)
+        ("mlp", None, False),
+        ("krr", None, False),
+        ("cnn", "none", False),
+        ("cnn", "both", True),
+        ("cnn", "flip", "flip"),
+        ("mlp", "crop", "crop"),
+    ],
+)
+def test_resolve_augment(model, choice, expected):
+    assert _sweep.resolve_augment(model, choice) == expected
+
+
+def test_cnn_model_gets_the_default_augmentation():
+    pytest.importorskip("skorch")
+    import argparse
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    parser = _sweep.add_parser(sub)
+    args = parser.parse_args(["--model", "cnn"])
+    assert args.augment is None
+    model = _sweep.make_model("cnn", augment=_sweep.resolve_augment("cnn", args.augment))
+    assert model.augment == "crop"
+    args = parser.parse_args(["--model", "cnn", "--augment", "none"])
+    assert (
+        _sweep.make_model("cnn", augment=_sweep.resolve_augment("cnn", args.augment)).augment
+        is False
+    )
+    # the default sweep (kernel ridge) is unchanged
+    assert type(_sweep.make_model("krr")).__name__ == "GradRegKRRClassifier"
