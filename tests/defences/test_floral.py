@@ -422,7 +422,7 @@ def test_averaging_removes_the_last_round_noise_on_paper_moon():
     assert min(acc) > 0.93
 
 
-# ------------------------------------------------- budgets, validation, memory (issues 13, 15)
+# ------------------------------------------------------------- budgets, validation, memory
 def test_flip_budget_above_n_is_an_error_and_half_warns(moons):
     X, y = moons
     with pytest.raises(ValueError, match="flip_budget=1000 labels per round exceeds the 60"):

@@ -111,7 +111,7 @@ def test_warnings_point_at_the_callers_line():
     assert len(ours) == 1 and ours[0].filename == __file__
 
 
-# ------------------------------------------- issue 13: accepted nonsense now refused
+# ------------------------------------------- nonsense values are refused, not accepted
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_poison_transformer_rejects_a_non_finite_trigger_value(value):
     X, y = np.zeros((10, 4)), np.array([0, 1] * 5)
