@@ -42,8 +42,8 @@ EXPECTED_FAILED_CHECKS = {
             "the parameter `estimator` is a torch module, and joblib.hash of a torch tensor "
             "differs from the hash of its deepcopy (torch pickles storages by identity), so "
             "the check's before/after comparison fails although fit never modifies the model; "
-            "tests/detection/test_detectors.py checks that fit leaves its state_dict and train/eval flags "
-            "unchanged"
+            "tests/detection/test_detectors.py checks that fit leaves its state_dict and "
+            "train/eval flags unchanged"
         ),
     },
 }

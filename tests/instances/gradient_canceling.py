@@ -11,7 +11,8 @@ def _grad_pc():
     from sklpoison import GradPC
 
     # a small radius keeps the corrupted model accurate enough for the checks that
-    # require a working classifier; the corruption itself is tested in tests/attacks/test_gradient_canceling.py
+    # require a working classifier; the corruption itself is tested in
+    # tests/attacks/test_gradient_canceling.py
     return [GradPC(epsilon_w=0.01, max_iter=5)]
 
 
