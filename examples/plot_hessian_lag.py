@@ -138,9 +138,10 @@ print(
     f"{'overlap':>10} {'ovl clean':>9} {'AUC Hess':>8} {'AUC SS':>7} {'AUC SS train':>12}"
 )
 for r in rows:
+    auc_train = "--" if np.isnan(r[10]) else f"{r[10]:.3f}"  # no poisons at theta = 0
     print(
         f"{r[0]:6.3f} {r[1]:9.3f} {r[2]:6.3f} {r[3]:9.3f} {r[4]:10.3f} "
-        f"{r[5]:6.3f} (v{r[6] + 1}) {r[7]:9.3f} {r[8]:8.3f} {r[9]:7.3f} {r[10]:12.3f}"
+        f"{r[5]:6.3f} (v{r[6] + 1}) {r[7]:9.3f} {r[8]:8.3f} {r[9]:7.3f} {auc_train:>12}"
     )
 
 # %%
