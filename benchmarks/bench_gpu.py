@@ -1,33 +1,27 @@
-"""Device benchmark of sklpoison's deep paths on CIFAR-shaped data (one GPU, or the CPU).
+"""The prepared check for a GPU session: sklpoison's deep paths on the device.
 
-One prepared script, every number measured against a baseline timed in the same run:
+Only what needs the device is measured here; the CPU benchmarks of the same code
+(``bench_gradreg.py``, ``bench_hessian.py``, ``bench_gc.py``, ``bench_certifier.py``)
+hold the rest. Each number is measured against a baseline timed in the same run:
 
 1. Pre-ResNet-110 (:class:`sklpoison.nn.models.PreActResNet`, depth 110) trained by
    :class:`sklpoison.nn.GradRegNetClassifier`: the time of one epoch at kappa = 0 and
    at kappa > 0 (double backprop), their ratio (target <= 3x), images/s and the peak
    GPU memory (``torch.cuda.max_memory_allocated``), in float32 and with bf16 mixed
    precision (``mixed_precision="bf16"``; "n/a" in versions without that option).
-2. :class:`sklpoison.HessianSpectrumDetector`'s top-5 eigenpairs of the mean input
-   Hessian of a SmallCNN on 3x32x32 inputs (d = 3072) by Lanczos (10 and 30 steps)
-   against the dense Hessian (one Hessian-vector product per column, then ``eigh``):
-   time ratio (target >= 100x) and eigenvalue agreement (target 1e-4). Without
-   ``--quick`` the dense Hessian is formed in full; with ``--quick`` only
-   ``--dense-columns`` columns are formed, the dense time is extrapolated from
-   them (``eigh`` left out, so the ratio is a lower bound) and the reference
-   eigenvalues are ARPACK's run to convergence. A reduced problem (3x8x8, d = 192)
-   compares Lanczos with the dense Hessian formed in full in every mode.
-3. One :class:`sklpoison.GradientCanceling` step on a SmallCNN victim (skorch net)
-   against one full-batch loss gradient over the clean rows (target <= 4x).
-4. :class:`sklpoison.IntervalCertifier` on a 784-128-10 ReLU MLP (a torch module on
-   the device, converted by the certifier), one epoch on 6000 rows (1000 with
-   ``--quick``), batches of 128, two poisoned samples per batch within an
-   l-infinity ball of 0.01: seconds and the ratio to the same nominal SGD epoch.
-   The certifier computes in float64 numpy on the CPU whatever the device.
+2. The top-5 eigenvalues of the mean input Hessian of a SmallCNN on 3x32x32 inputs
+   (d = 3072) by Lanczos (10 steps, batched Hessian-vector products on the device)
+   against the dense Hessian (one product per column, then ``eigh``): time ratio
+   (target >= 100x) and eigenvalue agreement (target 1e-4). With ``--quick`` only
+   ``--dense-columns`` columns are formed, the dense time is extrapolated from them
+   (``eigh`` left out, so the ratio is a lower bound) and the reference eigenvalues
+   are ARPACK's run to convergence.
+3. One :class:`sklpoison.GradientCanceling` step on a SmallCNN victim (skorch net on
+   the device) against one full-batch loss gradient over the clean rows (target <= 4x).
 
 The data are CIFAR-10's training images when ``--data PATH`` is given (read with
 :func:`sklpoison.datasets.load_cifar10`: ``cifar-10-batches-bin`` or its parent),
-otherwise synthetic uniform images of the same shape with random labels; the
-certifier's 784-feature rows are synthetic in either case. Run::
+otherwise synthetic uniform images of the same shape with random labels. Run::
 
     python benchmarks/bench_gpu.py --device cuda [--data PATH] [--json OUT]
     python benchmarks/bench_gpu.py --device cpu --quick
@@ -38,7 +32,6 @@ the script exits with status 1 after printing the rest.
 """
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -59,7 +52,6 @@ SIZES = {
         dense_columns=None,
         gc_rows=2000,
         gc_steps=20,
-        cert_rows=6000,
         repeat=2,
     ),
     "quick": dict(
@@ -70,14 +62,10 @@ SIZES = {
         dense_columns=48,
         gc_rows=128,
         gc_steps=5,
-        cert_rows=1000,
         repeat=1,
     ),
 }
 KAPPA = 1.0
-# GradRegNetClassifier's mixed-precision parameter and the value that turns it on
-# (bfloat16 autocast); older versions do not have it, and their rows read "n/a"
-_AMP_PARAM = ("mixed_precision", "bf16")
 
 
 def _sync(device):
@@ -163,14 +151,6 @@ def _cifar_shaped(args, n, device):
 
 
 # ------------------------------------------------------------ 1. Pre-ResNet-110
-def _amp_option():
-    """``(name, value)`` of GradRegNetClassifier's mixed-precision parameter, or None."""
-    from sklpoison.nn import GradRegNetClassifier
-
-    params = inspect.signature(GradRegNetClassifier.__init__).parameters
-    return _AMP_PARAM if _AMP_PARAM[0] in params else None
-
-
 def bench_resnet(table, args, sizes, device):
     import torch
 
@@ -179,12 +159,8 @@ def bench_resnet(table, args, sizes, device):
 
     n, batch, epochs = sizes["resnet_images"], sizes["resnet_batch"], sizes["resnet_epochs"]
     X, y, _ = _cifar_shaped(args, n, device)
-    amp = _amp_option()
-    precisions = [("float32", {})]
-    if amp is not None:
-        precisions.append(("mixed precision (bf16)", {amp[0]: amp[1]}))
 
-    def net(kappa, extra, max_epochs, n_images):
+    def net(kappa, extra, max_epochs):
         return GradRegNetClassifier(
             PreActResNet,
             module__depth=110,
@@ -193,201 +169,114 @@ def bench_resnet(table, args, sizes, device):
             optimizer__momentum=0.9,
             lr=0.01,
             max_epochs=max_epochs,
-            batch_size=min(batch, n_images),
+            batch_size=min(batch, n),
             device=args.device,
             random_state=0,
             **extra,
         )
 
     # warm-up (imports, allocator, cuDNN autotuning of both passes): one short fit
-    net(KAPPA, {}, 1, batch).fit(X[:batch], y[:batch])
-    section = "Pre-ResNet-110 epoch"
-    for label, extra in precisions:
-        times = {}
+    net(KAPPA, {}, 1).fit(X[:batch], y[:batch])
+    times = {}
+    for label, extra in [("float32", {}), ("mixed precision (bf16)", {"mixed_precision": "bf16"})]:
         for kappa in (0.0, KAPPA):
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
-            model = net(kappa, extra, epochs, n).fit(X, y)
+            model = net(kappa, extra, epochs).fit(X, y)
             # the last epoch: the first one carries the warm-up of this configuration
-            dur = float(model.history[-1, "dur"])
-            times[kappa] = dur
+            times[label, kappa] = dur = float(model.history[-1, "dur"])
             peak = (
                 f"peak {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
                 if device.type == "cuda"
                 else "peak GPU memory n/a on CPU"
             )
-            setting = f"{label}, kappa={kappa:g}"
-            if kappa == 0 and not extra:
-                table.add(
-                    section,
-                    setting,
-                    f"{dur:.3f} s ({n / dur:.1f} img/s)",
-                    note=f"{n} images, batch {min(batch, n)}, SGD; {peak}",
-                    seconds=dur,
-                    images_per_s=n / dur,
-                )
-                float32_time = dur
-            elif kappa == 0:
-                table.add(
-                    section,
-                    setting,
-                    f"{dur:.3f} s ({n / dur:.1f} img/s)",
-                    f"float32: {float32_time:.3f} s",
-                    f"{dur / float32_time:.2f}x",
-                    note=f"bf16 autocast against float32; {peak}",
-                    seconds=dur,
-                    images_per_s=n / dur,
-                    ratio_value=dur / float32_time,
-                )
+            if kappa > 0:  # the cost of double backprop
+                base, what, target = (label, 0.0), "kappa=0", "<= 3x"
+            elif extra:  # bf16 autocast against float32
+                base, what, target = ("float32", 0.0), "float32", ""
             else:
-                table.add(
-                    section,
-                    setting,
-                    f"{dur:.3f} s ({n / dur:.1f} img/s)",
-                    f"kappa=0: {times[0.0]:.3f} s",
-                    f"{dur / times[0.0]:.2f}x",
-                    "<= 3x",
-                    f"double backprop; {peak}",
-                    seconds=dur,
-                    images_per_s=n / dur,
-                    ratio_value=dur / times[0.0],
-                )
-    if amp is None:
-        for kappa in (0.0, KAPPA):
+                base = None
+            row = dict(seconds=dur, images_per_s=n / dur)
+            if base is not None:
+                row.update(ratio_value=dur / times[base])
             table.add(
-                section,
-                f"mixed precision, kappa={kappa:g}",
-                "n/a",
-                note="GradRegNetClassifier has no mixed-precision option in this version",
+                "Pre-ResNet-110 epoch",
+                f"{label}, kappa={kappa:g}",
+                f"{dur:.3f} s ({n / dur:.1f} img/s)",
+                "" if base is None else f"{what}: {times[base]:.3f} s",
+                "" if base is None else f"{dur / times[base]:.2f}x",
+                "" if base is None else target,
+                f"{n} images, batch {min(batch, n)}, SGD; {peak}",
+                **row,
             )
 
 
 # ------------------------------------------------------------ 2. Hessian spectrum
-def _hessian_case(chw, n, device, max_iters, dense_columns, repeat, X=None, y=None):
+def bench_hessian(table, args, sizes, device):
     import torch
 
-    from sklpoison import HessianSpectrumDetector
     from sklpoison.nn.models import SmallCNN
     from sklpoison.numerics import input_hessian, lanczos
 
+    n, steps, chw = sizes["hessian_n"], 10, (3, 32, 32)
+    X, y, _ = _cifar_shaped(args, n, device)
     torch.manual_seed(0)
-    model = SmallCNN(num_classes=10, in_channels=chw[0], image_size=chw[1:])
-    model = model.to(device).eval()
+    model = SmallCNN(num_classes=10, in_channels=3, image_size=(32, 32)).to(device).eval()
     d = int(np.prod(chw))
-    rng = np.random.RandomState(0)
-    if X is None:
-        X = rng.uniform(size=(n, d)).astype(np.float32)
-        y = None
     X = X.reshape(n, d)
     adapter = input_hessian.make_input_hessian_adapter(model, input_shape=chw)
     labels = adapter.loss_labels(X, y)
-    lanczos.mean_hvp(adapter, X, labels, rng.normal(size=d))  # warm-up
-    out = {}
-    for m in max_iters:
-        out[m] = _best_of(
-            lambda m=m: lanczos.top_eigenpairs(
-                adapter, X, labels, n_components=5, max_iter=m, random_state=0
-            )[0],
-            repeat,
-            device,
-        )
-    # the detector's fit computes the same top-5 (plus per-sample scores for its threshold)
-    det = HessianSpectrumDetector(
-        model, n_components=5, max_iter=max_iters[0], image_shape=chw, random_state=0
+    lanczos.mean_hvp(adapter, X, labels, np.random.RandomState(0).normal(size=d))  # warm-up
+    t, vals = _best_of(
+        lambda: lanczos.top_eigenpairs(
+            adapter, X, labels, n_components=5, max_iter=steps, random_state=0
+        )[0],
+        sizes["repeat"],
+        device,
     )
-    t_det, det = _best_of(lambda: det.fit(X, y), 1, device)
-    same = np.allclose(det.eigenvalues_, out[max_iters[0]][1], rtol=1e-10, atol=0)
-
-    cols = d if dense_columns is None else int(min(dense_columns, d))
+    cols = d if sizes["dense_columns"] is None else int(min(sizes["dense_columns"], d))
     _sync(device)
     t0 = time.perf_counter()
-    op = lanczos.mean_hessian_operator(adapter, X, labels)
-    M = op.matmat(np.eye(d)[:, :cols])
+    M = lanczos.mean_hessian_operator(adapter, X, labels).matmat(np.eye(d)[:, :cols])
     _sync(device)
-    t_cols = time.perf_counter() - t0
+    t_dense = time.perf_counter() - t0
     if cols == d:
         t0 = time.perf_counter()
         ref = np.linalg.eigh((M + M.T) / 2)[0][::-1][:5]
-        t_dense = t_cols + time.perf_counter() - t0
-        reference = f"dense eigh, all {d} columns"
+        t_dense += time.perf_counter() - t0
+        reference, dense_note = "dense eigh", f"dense: {d} HVP columns + eigh, timed in full"
     else:
-        t_dense = t_cols * d / cols
+        t_dense *= d / cols
         ref = lanczos.top_eigenpairs(
-            adapter,
-            X,
-            labels,
-            n_components=5,
-            max_iter=30,
-            solver="eigsh",
-            tol=1e-10,
-            random_state=0,
+            adapter, X, labels, n_components=5, max_iter=30, solver="eigsh", tol=1e-10
         )[0]
         reference = "ARPACK eigsh to convergence"
-    rows = []
-    for m, (t, vals) in out.items():
-        rel = np.abs(vals - ref) / np.abs(ref)
-        rows.append(dict(m=m, t=t, rel_top1=float(rel[0]), rel_top5=float(rel.max())))
-    return dict(
-        d=d,
-        n=n,
-        cols=cols,
-        t_dense=t_dense,
-        reference=reference,
-        rows=rows,
-        t_detector=t_det,
-        detector_matches=bool(same),
-        ref=ref,
-    )
-
-
-def bench_hessian(table, args, sizes, device):
-    n = sizes["hessian_n"]
-    X, y, _ = _cifar_shaped(args, n, device)
-    section = "Hessian top-5 (SmallCNN)"
-    for chw, dense_columns, Xc, yc in [
-        ((3, 32, 32), sizes["dense_columns"], X, y),
-        ((3, 8, 8), None, None, None),  # reduced problem: dense formed in full
-    ]:
-        res = _hessian_case(chw, n, device, (10, 30), dense_columns, sizes["repeat"], Xc, yc)
-        d, cols = res["d"], res["cols"]
-        if cols == d:
-            dense_note = f"dense: {d} HVP columns + eigh, timed in full"
-        else:
-            dense_note = (
-                f"dense EXTRAPOLATED: {cols} of {d} HVP columns timed, x{d / cols:.0f}, "
-                "eigh not counted (ratio is a lower bound)"
-            )
-        for row in res["rows"]:
-            table.add(
-                section,
-                f"d={d} N={n}, Lanczos {row['m']} steps",
-                f"{row['t']:.3f} s",
-                f"dense {res['t_dense']:.2f} s",
-                f"{res['t_dense'] / row['t']:.0f}x",
-                ">= 100x" if d == 3072 else "",
-                f"rel. err top-1 {row['rel_top1']:.1e}, top-5 max {row['rel_top5']:.1e} "
-                f"(target 1e-4) vs {res['reference']}; {dense_note}",
-                seconds=row["t"],
-                dense_seconds=res["t_dense"],
-                dense_columns=cols,
-                d=d,
-                n_samples=n,
-                lanczos_steps=row["m"],
-                ratio_value=res["t_dense"] / row["t"],
-                rel_err_top1=row["rel_top1"],
-                rel_err_top5=row["rel_top5"],
-                reference=res["reference"],
-            )
-        table.add(
-            section,
-            f"d={d} N={n}, HessianSpectrumDetector.fit",
-            f"{res['t_detector']:.3f} s",
-            note="top-5 (10 steps) + per-sample top eigenvalues of the N references; "
-            f"eigenvalues_ identical to the Lanczos row: {res['detector_matches']}",
-            seconds=res["t_detector"],
-            d=d,
+        dense_note = (
+            f"dense EXTRAPOLATED: {cols} of {d} HVP columns timed, x{d / cols:.0f}, "
+            "eigh not counted (ratio is a lower bound)"
         )
+    rel = np.abs(vals - ref) / np.abs(ref)
+    table.add(
+        "Hessian top-5 (SmallCNN)",
+        f"d={d} N={n}, Lanczos {steps} steps",
+        f"{t:.3f} s",
+        f"dense {t_dense:.2f} s",
+        f"{t_dense / t:.0f}x",
+        ">= 100x",
+        f"rel. err top-1 {rel[0]:.1e}, top-5 max {rel.max():.1e} (target 1e-4) vs "
+        f"{reference}; {dense_note}",
+        seconds=t,
+        dense_seconds=t_dense,
+        dense_columns=cols,
+        d=d,
+        n_samples=n,
+        lanczos_steps=steps,
+        ratio_value=t_dense / t,
+        rel_err_top1=float(rel[0]),
+        rel_err_top5=float(rel.max()),
+        reference=reference,
+    )
 
 
 # ---------------------------------------------------------- 3. Gradient Canceling
@@ -452,58 +341,11 @@ def bench_gc(table, args, sizes, device):
     )
 
 
-# ------------------------------------------------------------ 4. IntervalCertifier
-def bench_certifier(table, args, sizes, device):
-    import torch
-
-    from sklpoison import IntervalCertifier
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_certifier import _nominal_time
-
-    n = sizes["cert_rows"]
-    rng = np.random.RandomState(0)
-    X = rng.uniform(size=(n, 784))
-    y = np.argmax((X - 0.5) @ rng.normal(size=(784, 10)), axis=1)
-    torch.manual_seed(0)
-    module = torch.nn.Sequential(
-        torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
-    ).to(device)
-    est = IntervalCertifier(
-        module,
-        n_poison=2,
-        epsilon=0.01,
-        lr=0.05,
-        n_epochs=1,
-        batch_size=128,
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        t_nominal = _nominal_time(est, X, y, sizes["repeat"])
-        t_interval, _ = _best_of(lambda: est.fit(X, y), sizes["repeat"], device)
-    table.add(
-        "IntervalCertifier epoch",
-        f"784-128-10 MLP, {n} rows, batch 128",
-        f"{t_interval:.3f} s",
-        f"nominal SGD {t_nominal:.3f} s",
-        f"{t_interval / t_nominal:.1f}x",
-        "",
-        "threat: 2 samples per batch moved by eps 0.01 (l-inf); float64 numpy on the CPU "
-        "(the module is converted); synthetic rows"
-        + ("; box diverged" if est.bounds_diverged_ else ""),
-        seconds=t_interval,
-        baseline_seconds=t_nominal,
-        ratio_value=t_interval / t_nominal,
-    )
-
-
 # ------------------------------------------------------------------------- main
 _SECTIONS = {
     "resnet": bench_resnet,
     "hessian": bench_hessian,
     "gc": bench_gc,
-    "certifier": bench_certifier,
 }
 
 

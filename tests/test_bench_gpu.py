@@ -1,4 +1,5 @@
-"""benchmarks/bench_gpu.py runs on the CPU (--quick) and prints every row of its table."""
+"""benchmarks/bench_gpu.py, the prepared GPU check: its CPU run (--quick, a slow test) prints
+every row of its table; it reads CIFAR-10 folders and refuses bad arguments before any section."""
 
 import argparse
 import importlib.util
@@ -18,15 +19,10 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
 EXPECTED_ROWS = [
     ("Pre-ResNet-110 epoch", "float32, kappa=0"),
     ("Pre-ResNet-110 epoch", "float32, kappa=1"),
-    ("Pre-ResNet-110 epoch", "mixed"),  # mixed precision, kappa = 0 and 1: measured or n/a
+    ("Pre-ResNet-110 epoch", "mixed precision (bf16), kappa=0"),
+    ("Pre-ResNet-110 epoch", "mixed precision (bf16), kappa=1"),
     ("Hessian top-5 (SmallCNN)", "d=3072 N=8, Lanczos 10 steps"),
-    ("Hessian top-5 (SmallCNN)", "d=3072 N=8, Lanczos 30 steps"),
-    ("Hessian top-5 (SmallCNN)", "d=3072 N=8, HessianSpectrumDetector.fit"),
-    ("Hessian top-5 (SmallCNN)", "d=192 N=8, Lanczos 10 steps"),
-    ("Hessian top-5 (SmallCNN)", "d=192 N=8, Lanczos 30 steps"),
-    ("Hessian top-5 (SmallCNN)", "d=192 N=8, HessianSpectrumDetector.fit"),
     ("GradientCanceling step", "SmallCNN, n=128, m=13 poisons"),
-    ("IntervalCertifier epoch", "784-128-10 MLP, 1000 rows, batch 128"),
 ]
 
 
@@ -37,7 +33,10 @@ def _load_bench():
     return module
 
 
+# the whole script: a minute of CPU alone (bf16 autocast is slow on CPUs), minutes on a busy
+# machine; out of the default suite
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_bench_gpu_quick_on_cpu(tmp_path):
     out_json = tmp_path / "bench.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -62,27 +61,17 @@ def test_bench_gpu_quick_on_cpu(tmp_path):
             setting,
             table,
         )
-    resnet = [line for line in lines if line.startswith("Pre-ResNet-110 epoch")]
-    mixed = [line for line in resnet if "mixed" in line]
-    assert len(resnet) == 4 and len(mixed) == 2
-    assert all("kappa=0" in a and "kappa=1" in b for a, b in [mixed, resnet[:2]])
-
     data = json.loads(out_json.read_text())
     assert data["quick"] and data["device_arg"] == "cpu"
     rows = data["rows"]
-    assert len(rows) == len(EXPECTED_ROWS) + 1  # both mixed-precision rows
-    timed = [r for r in rows if "seconds" in r]
-    assert len(timed) >= 10
-    assert all(math.isfinite(r["seconds"]) and r["seconds"] >= 0 for r in timed)
-    lanczos = [r for r in rows if "lanczos_steps" in r]
-    # the numbers behind the printed ratios and errors
-    for r in lanczos:
-        assert r["ratio_value"] == pytest.approx(r["dense_seconds"] / r["seconds"])
-        assert 0 <= r["rel_err_top1"] < 1e-3  # ten steps find the top eigenvalue
-    # on the reduced problem the dense Hessian is formed in full, and 30 steps give all five
-    reduced = [r for r in lanczos if r["d"] == 192]
-    assert {r["dense_columns"] for r in reduced} == {192}
-    assert [r["rel_err_top5"] for r in reduced if r["lanczos_steps"] == 30][0] < 1e-4
+    assert len(rows) == len(EXPECTED_ROWS)
+    assert all(math.isfinite(r["seconds"]) and r["seconds"] >= 0 for r in rows)
+    ratios = [r for r in rows if "ratio_value" in r]
+    assert len(ratios) == 5  # every row but the float32 kappa = 0 baseline
+    (lanczos,) = [r for r in rows if "lanczos_steps" in r]
+    # the numbers behind the printed ratio and error: ten steps find the top eigenvalue
+    assert lanczos["ratio_value"] == pytest.approx(lanczos["dense_seconds"] / lanczos["seconds"])
+    assert 0 <= lanczos["rel_err_top1"] < 1e-3
 
 
 def test_bench_gpu_reads_cifar_folder(tmp_path):
