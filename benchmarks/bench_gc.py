@@ -54,7 +54,7 @@ def main(argv=None):
     setup, _ = run(0)
     total, gc = run(n_iter)
     loop = total - setup
-    n, m = X.shape[0], gc.n_poisoned_
+    n, m = X.shape[0], gc.n_changed_
 
     adapter = make_param_grad_adapter(pc.target_model_)
     theta = adapter.get_theta()

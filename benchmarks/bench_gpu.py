@@ -325,7 +325,7 @@ def bench_gc(table, args, sizes, device):
     t_full, _ = _best_of(full_gradient, 5, device)
     table.add(
         "GradientCanceling step",
-        f"SmallCNN, n={n}, m={gc.n_poisoned_} poisons",
+        f"SmallCNN, n={n}, m={gc.n_changed_} poisons",
         f"{1e3 * t_step:.1f} ms",
         f"full-batch grad {1e3 * t_full:.1f} ms",
         f"{t_step / t_full:.2f}x",
@@ -337,7 +337,7 @@ def bench_gc(table, args, sizes, device):
         baseline_seconds=t_full,
         ratio_value=t_step / t_full,
         n_rows=n,
-        n_poisons=int(gc.n_poisoned_),
+        n_poisons=int(gc.n_changed_),
     )
 
 

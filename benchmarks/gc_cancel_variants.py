@@ -68,7 +68,7 @@ def run(victim, target, X_tr, y_tr, X_te, y_te, clean_acc, *, max_iter, lr, labe
                 X_res, y_res = gc.fit_resample(X_tr, y_tr)
                 acc = clone(victim).fit(X_res, y_res).score(X_te, y_te)
                 drops.append(100 * (acc - clean_acc))
-                m = gc.n_poisoned_
+                m = gc.n_changed_
                 norms.append(block_norms(gc, X_tr, y_tr, m))
             norms = np.mean(norms, axis=0)
             out[eps, cancel] = np.mean(drops)

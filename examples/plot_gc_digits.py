@@ -84,7 +84,7 @@ def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, def
         sever = Sever(victim, removal_fraction=fraction, n_iter=4, random_state=0)
         sever.fit(X_res, y_res)
         out["drop_defended"] = 100 * (sever.score(X_test, y_test) - clean_acc)
-        out["recall"] = sever.outlier_mask_[gc.poison_indices_].mean()
+        out["recall"] = sever.outlier_mask_[gc.changed_indices_].mean()
     return out
 
 

@@ -112,7 +112,7 @@ for theta in [0.0, 0.005, 0.01, 0.02, 0.05]:
     best = hess_trig.overlap(poisoner.trigger_mask_)
     signature = SpectralSignatureDetector(net).fit(X_pois, y_pois)
     if theta > 0:
-        is_poison = np.isin(np.arange(len(X_pois)), poisoner.poison_indices_)
+        is_poison = np.isin(np.arange(len(X_pois)), poisoner.changed_indices_)
         auc_train = roc_auc_score(is_poison, -signature.score_samples(X_pois, y_pois))
     else:
         auc_train = np.nan
@@ -183,7 +183,7 @@ for gamma in [0.005, 0.02, 0.05, 0.2]:
         kw = dict(curvature="gauss_newton", image_shape=(8, 8), random_state=0)
         hess_trig = HessianSpectrumDetector(krr, **kw).fit(triggered)
         hess_clean = HessianSpectrumDetector(krr, **kw).fit(clean_flat)
-        poisons = X_pois[poisoner.poison_indices_]
+        poisons = X_pois[poisoner.changed_indices_]
         d2 = (triggered**2).sum(1)[:, None] - 2 * triggered @ poisons.T + (poisons**2).sum(1)
         r = float(np.median(np.sqrt(np.maximum(d2.min(axis=1), 0))))
         krr_rows.append(

@@ -29,30 +29,6 @@ def _sampler_fit_context(method):
     return wrapper
 
 
-class _FittedAlias:
-    """Read-only alias of a fitted attribute (a sampler's historical attribute name)."""
-
-    def __init__(self, target):
-        self.target = target
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        try:
-            return getattr(obj, self.target)
-        except AttributeError:
-            raise AttributeError(
-                f"{type(obj).__name__!r} object has no attribute {self.name!r} (an alias of "
-                f"{self.target!r}, set by fit_resample)"
-            ) from None
-
-    def __set__(self, obj, value):
-        raise AttributeError(f"{self.name!r} is a read-only alias of {self.target!r}.")
-
-
 class BaseSampler(BaseEstimator):
     """Base class of every sklpoison sampler (imbalanced-learn's sampler API).
 
@@ -68,10 +44,6 @@ class BaseSampler(BaseEstimator):
       arrays that the sampler created or changed (stamped, flipped, appended,
       relabelled). Every other returned row is an unchanged copy of an input row.
     - ``n_changed_`` (int): ``changed_indices_.size``.
-
-    The historical names (``poison_indices_``, ``flipped_indices_``,
-    ``relabeled_indices_``, ``n_poisoned_``, ``n_flipped_``, ``n_relabeled_``)
-    remain as read-only aliases on the samplers that had them.
 
     Subclasses implement ``_fit(X, y)`` (validate, store fitted attributes and
     return the validated arrays) and ``_resample(X, y)``, which returns
@@ -135,10 +107,6 @@ class BaseSampler(BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
-
-
-#: Former name of :class:`BaseSampler`, kept as an alias.
-BasePoisonSampler = BaseSampler
 
 
 def _restore_containers(X_in, y_in, X_res, y_res):

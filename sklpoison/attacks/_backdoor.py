@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from ..base import BaseSampler, _FittedAlias
+from ..base import BaseSampler
 from ..utils._images import resolve_image_shape
 from ..utils.validation import (
     check_known_labels,
@@ -99,10 +99,6 @@ class PoisonTransformer(BaseSampler):
         poisoned (the name every sampler uses).
     n_changed_ : int
         Number of poisoned rows.
-    poison_indices_ : ndarray of int
-        Alias of ``changed_indices_``.
-    n_poisoned_ : int
-        Alias of ``n_changed_``.
     source_indices_ : ndarray of int
         Rows of the input that were copied (and stamped) to make the poisons.
     n_features_in_ : int
@@ -128,8 +124,6 @@ class PoisonTransformer(BaseSampler):
     True
     """
 
-    poison_indices_ = _FittedAlias("changed_indices_")
-    n_poisoned_ = _FittedAlias("n_changed_")
 
     _parameter_constraints = {
         "theta": [Interval(Real, 0, 1, closed="both")],

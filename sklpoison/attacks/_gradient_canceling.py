@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import BaseSampler, _FittedAlias
+from ..base import BaseSampler
 from ..numerics.param_gradients import check_supported, make_param_grad_adapter
 from ..utils.validation import (
     _default_estimator,
@@ -212,12 +212,12 @@ class GradientCanceling(BaseSampler):
         (``n .. n+m-1``); the name every sampler uses.
     n_changed_ : int
         ``m``, set by :meth:`fit_resample`.
-    poison_indices_ : ndarray of int
-        Alias of ``changed_indices_``.
     source_indices_ : ndarray of int
         Clean rows the poisons started from.
-    n_poisoned_ : int
-        ``m``, the number of poisons crafted by :meth:`fit`.
+    X_poison_ : ndarray of shape (m, n_features)
+        The crafted poisons (set by :meth:`fit`; ``m = X_poison_.shape[0]``).
+    y_poison_ : ndarray of shape (m,)
+        Their labels.
     n_iter_ : int
         Steps performed.
     classes_ : ndarray
@@ -254,7 +254,6 @@ class GradientCanceling(BaseSampler):
     """
 
     _prefer_skip_nested_validation = False  # fits the estimator given as a parameter
-    poison_indices_ = _FittedAlias("changed_indices_")
 
     _parameter_constraints = {
         "estimator": "no_validation",
@@ -416,11 +415,10 @@ class GradientCanceling(BaseSampler):
         self.source_indices_ = src
         self.X_poison_ = best_Xp
         self.y_poison_ = y[src]
-        self.n_poisoned_ = m
         return X, y
 
     def _resample(self, X, y):
         n = X.shape[0]
         X_res = np.concatenate([X, self.X_poison_.astype(X.dtype)], axis=0)
         y_res = np.concatenate([y, self.y_poison_])
-        return X_res, y_res, np.arange(n, n + self.n_poisoned_)
+        return X_res, y_res, np.arange(n, n + self.X_poison_.shape[0])

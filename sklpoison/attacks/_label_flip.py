@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, validate_data
 
-from ..base import BaseSampler, _FittedAlias
+from ..base import BaseSampler
 from ..utils.validation import (
     check_known_labels,
     check_n_classes,
@@ -79,10 +79,6 @@ class LabelFlipper(BaseSampler):
         name every sampler uses).
     n_changed_ : int
         Number of flipped labels.
-    flipped_indices_ : ndarray of int
-        Alias of ``changed_indices_``.
-    n_flipped_ : int
-        Alias of ``n_changed_``.
     n_features_in_ : int
         ``X.shape[1]`` at fit.
 
@@ -96,8 +92,6 @@ class LabelFlipper(BaseSampler):
     2
     """
 
-    flipped_indices_ = _FittedAlias("changed_indices_")
-    n_flipped_ = _FittedAlias("n_changed_")
 
     _parameter_constraints = {
         "fraction": [Interval(Real, 0, 1, closed="both")],

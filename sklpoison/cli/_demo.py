@@ -107,7 +107,7 @@ def run_demo(
         rows.append(
             {
                 "theta": theta,
-                "n_poisoned": model[0].n_poisoned_,
+                "n_poisoned": model[0].n_changed_,
                 "clean_accuracy": model.score(X_test, y_test),
                 "attack_success": attack_success_rate(model, X_test, y_test),
                 "seconds": time.perf_counter() - start,

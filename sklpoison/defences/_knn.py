@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ..base import BaseSampler, _FittedAlias
+from ..base import BaseSampler
 from ..utils.validation import check_y_given, warn_user
 
 
@@ -48,10 +48,6 @@ class KNNLabelSanitizer(BaseSampler):
         sampler uses).
     n_changed_ : int
         Number of changed labels.
-    relabeled_indices_ : ndarray of int
-        Alias of ``changed_indices_``.
-    n_relabeled_ : int
-        Alias of ``n_changed_``.
     n_iter_ : int
         Passes run by the last :meth:`fit_resample`.
     n_features_in_ : int
@@ -77,8 +73,6 @@ class KNNLabelSanitizer(BaseSampler):
     array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
     """
 
-    relabeled_indices_ = _FittedAlias("changed_indices_")
-    n_relabeled_ = _FittedAlias("n_changed_")
 
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],

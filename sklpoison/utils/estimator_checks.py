@@ -50,8 +50,6 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import get_tags
 
-from ..base import _FittedAlias
-
 __all__ = [
     "CERTIFIER_CHECKS",
     "DETECTOR_CHECKS",
@@ -222,23 +220,13 @@ def check_sampler_rejects_nan_and_missing_y(sampler):
         raise AssertionError(f"{_name(sampler)} accepted y=None")
 
 
-def _aliases(estimator):
-    out = {}
-    for cls in type(estimator).__mro__:
-        for name, value in vars(cls).items():
-            if isinstance(value, _FittedAlias):
-                out.setdefault(name, value.target)
-    return out
-
-
 def check_sampler_changed_indices(sampler):
     """``changed_indices_`` lists exactly the returned rows created or changed.
 
     It is a sorted array of distinct integers in ``[0, n_res)``; every returned
     row not listed is a copy of the input row at the same position (features
     and label), and every listed row is either appended (position ``>= n``) or
-    differs from the input row; ``n_changed_`` is its size and every
-    historical alias (``poison_indices_``, ``n_flipped_``, ...) equals it.
+    differs from the input row; ``n_changed_`` is its size.
     """
     X, y = _data()
     n = X.shape[0]
@@ -262,8 +250,6 @@ def check_sampler_changed_indices(sampler):
     same = np.all(X_res[inside].reshape(inside.size, width) == X[inside].reshape(-1, width), 1)
     same &= y_res[inside] == y[inside]
     assert not np.any(same), f"rows {inside[same].tolist()} are listed but unchanged"
-    for alias, target in _aliases(s).items():
-        np.testing.assert_array_equal(getattr(s, alias), getattr(s, target), err_msg=alias)
 
 
 def check_sampler_multiclass(sampler):

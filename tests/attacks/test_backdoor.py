@@ -58,8 +58,8 @@ def test_poisoned_rows_are_stamped_and_relabelled():
     X, y = X[:200], y[:200]
     p = PoisonTransformer(theta=0.1, target_class=7, image_shape=(8, 8), random_state=1)
     X_res, y_res = p.fit_resample(X, y)
-    idx = p.poison_indices_
-    assert p.n_poisoned_ == 20 == idx.size
+    idx = p.changed_indices_
+    assert p.n_changed_ == 20 == idx.size
     assert np.all(y[idx] != 7)  # drawn from the source classes
     assert np.all(y_res[idx] == 7)
     img = X_res[idx].reshape(-1, 8, 8)
@@ -77,10 +77,10 @@ def test_tabular_trigger_sets_features():
     p = PoisonTransformer(theta=0.2, trigger_size=2, target_class=1, random_state=0)
     X_res, _ = p.fit_resample(X, y)
     np.testing.assert_array_equal(p.trigger_mask_, [0, 0, 0, 0, 1, 1])
-    assert np.all(X_res[p.poison_indices_][:, 4:] == X.max())
+    assert np.all(X_res[p.changed_indices_][:, 4:] == X.max())
     p = PoisonTransformer(theta=0.2, trigger_size=2, position="top-left", trigger_value=-5.0)
     X_res, _ = p.fit_resample(X, y)
-    assert np.all(X_res[p.poison_indices_][:, :2] == -5.0)
+    assert np.all(X_res[p.changed_indices_][:, :2] == -5.0)
 
 
 def test_pattern_mask_trigger_blends():
@@ -90,7 +90,7 @@ def test_pattern_mask_trigger_blends():
     mask = np.array([1.0, 0.5, 0.0, 0.0])
     p = PoisonTransformer(theta=0.4, trigger=(pattern, mask), target_class=0, random_state=0)
     X_res, _ = p.fit_resample(X, y)
-    np.testing.assert_allclose(X_res[p.poison_indices_], [[10.0, 6.0, 2.0, 2.0]] * 4)
+    np.testing.assert_allclose(X_res[p.changed_indices_], [[10.0, 6.0, 2.0, 2.0]] * 4)
     # a (H, W) pattern broadcasts over channels of (C, H, W) images
     Xi = np.zeros((6, 2, 3, 3))
     yi = np.array([0, 1, 2] * 2)
@@ -114,7 +114,7 @@ def test_callable_trigger():
     p = PoisonTransformer(theta=0.2, trigger=trig, target_class=1, random_state=0)
     X_res, y_res = p.fit_resample(X, y)
     assert p.trigger_mask_ is None
-    assert np.all(X_res[p.poison_indices_, 0] == 42.0)
+    assert np.all(X_res[p.changed_indices_, 0] == 42.0)
     assert np.all(X == 0)  # the callable received a copy
 
 
@@ -126,7 +126,7 @@ def test_add_mode_appends():
     assert X_res.shape == (25, 2)
     np.testing.assert_array_equal(X_res[:20], X)
     np.testing.assert_array_equal(y_res[:20], y)
-    np.testing.assert_array_equal(p.poison_indices_, np.arange(20, 25))
+    np.testing.assert_array_equal(p.changed_indices_, np.arange(20, 25))
     np.testing.assert_array_equal(X_res[20:, 0], X[p.source_indices_, 0])
     assert np.all(X_res[20:, 1] == X.max())
     assert np.all(y_res[20:] == 0)
@@ -139,10 +139,10 @@ def test_theta_zero_is_identity_and_string_labels():
     X_res, y_res = p.fit_resample(X, y)
     np.testing.assert_array_equal(X_res, X)
     np.testing.assert_array_equal(y_res, y)
-    assert p.n_poisoned_ == 0 and p.target_class_ == "cat"
+    assert p.n_changed_ == 0 and p.target_class_ == "cat"
     p = PoisonTransformer(theta=0.25, trigger_size=2, target_class="emu", random_state=0)
     _, y_res = p.fit_resample(X, y)
-    assert set(y_res[p.poison_indices_]) == {"emu"}
+    assert set(y_res[p.changed_indices_]) == {"emu"}
     assert y_res.dtype == y.dtype
 
 
@@ -160,7 +160,7 @@ def test_round_uses_python_round():
     y = np.array([0, 1] * 12 + [1])
     p = PoisonTransformer(theta=0.1, trigger_size=1, random_state=0)
     p.fit_resample(X, y)
-    assert p.n_poisoned_ == round(0.1 * 25) == 2
+    assert p.n_changed_ == round(0.1 * 25) == 2
 
 
 # --------------------------------------------------------------------------- bad input
@@ -242,8 +242,8 @@ def test_label_flipper_random_changes_exactly_k_labels():
     X = np.zeros((100, 2))
     f = LabelFlipper(fraction=0.3, random_state=0)
     _, y_res = f.fit_resample(X, y)
-    assert np.sum(y_res != y) == 30 == f.n_flipped_
-    np.testing.assert_array_equal(np.flatnonzero(y_res != y), f.flipped_indices_)
+    assert np.sum(y_res != y) == 30 == f.n_changed_
+    np.testing.assert_array_equal(np.flatnonzero(y_res != y), f.changed_indices_)
     assert set(np.unique(y_res)) <= set(range(4))
 
 
@@ -265,8 +265,8 @@ def test_label_flipper_targeted():
         fraction=0.2, strategy="targeted", source_class=1, target_class=2, random_state=0
     )
     _, y_res = f.fit_resample(np.zeros((30, 2)), y)
-    assert np.all(y[f.flipped_indices_] == 1) and np.all(y_res[f.flipped_indices_] == 2)
-    assert f.n_flipped_ == 6
+    assert np.all(y[f.changed_indices_] == 1) and np.all(y_res[f.changed_indices_] == 2)
+    assert f.n_changed_ == 6
     with pytest.raises(ValueError, match="only 10 rows"):
         LabelFlipper(
             fraction=0.5, strategy="targeted", source_class=1, target_class=2
@@ -323,15 +323,15 @@ def test_poison_sampler_properties(data, theta, mode, seed):
     np.testing.assert_array_equal(X, X_orig)
     np.testing.assert_array_equal(y, y_orig)
     # row counts
-    assert p.n_poisoned_ == k == len(p.poison_indices_)
+    assert p.n_changed_ == k == len(p.changed_indices_)
     assert X_res.shape[0] == y_res.shape[0] == len(y) + (k if mode == "add" else 0)
     # rows that are not poisoned come back bit-identical
-    clean = np.setdiff1d(np.arange(X_res.shape[0]), p.poison_indices_)
+    clean = np.setdiff1d(np.arange(X_res.shape[0]), p.changed_indices_)
     assert np.array_equal(X_res[clean], X[clean[clean < len(y)]])
     assert np.array_equal(y_res[clean], y[clean[clean < len(y)]])
     # poisons carry the trigger and the target label
-    assert np.all(y_res[p.poison_indices_] == target)
-    assert np.all(X_res[p.poison_indices_][:, -1] == p.trigger_value_)
+    assert np.all(y_res[p.changed_indices_] == target)
+    assert np.all(X_res[p.changed_indices_][:, -1] == p.trigger_value_)
     # determinism
     X_again, y_again = clone(p).fit_resample(X, y)
     assert np.array_equal(X_again, X_res) and np.array_equal(y_again, y_res)
@@ -347,9 +347,9 @@ def test_label_flipper_properties(data, fraction, seed):
     np.testing.assert_array_equal(X, X_orig)
     np.testing.assert_array_equal(y, y_orig)
     k = round(fraction * len(y))
-    assert f.n_flipped_ == k and X_res.shape == X.shape and y_res.shape == y.shape
+    assert f.n_changed_ == k and X_res.shape == X.shape and y_res.shape == y.shape
     changed = np.flatnonzero(y_res != y)
-    np.testing.assert_array_equal(changed, f.flipped_indices_)
+    np.testing.assert_array_equal(changed, f.changed_indices_)
     assert X_res is not X and np.array_equal(X_res, X)
     assert np.array_equal(clone(f).fit_resample(X, y)[1], y_res)
 

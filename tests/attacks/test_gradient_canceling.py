@@ -164,11 +164,11 @@ def test_gc_sampler_contract_and_clipping():
     X_res, y_res = gc.fit_resample(X, y)
     assert_allclose(X, X0)
     assert_allclose(y, y0)
-    assert X_res.shape == (150, 5) and gc.n_poisoned_ == 30
+    assert X_res.shape == (150, 5) and gc.n_changed_ == 30
     assert_allclose(X_res[:120], X)
-    assert_allclose(gc.poison_indices_, np.arange(120, 150))
+    assert_allclose(gc.changed_indices_, np.arange(120, 150))
     assert_allclose(y_res[120:], y[gc.source_indices_])
-    P = X_res[gc.poison_indices_]
+    P = X_res[gc.changed_indices_]
     assert np.all(P >= X.min(0) - 1e-12) and np.all(P <= X.max(0) + 1e-12)
     hist = gc.gradient_norm_history_
     assert hist.shape == (51,) and hist[-1] < hist[0]

@@ -41,10 +41,10 @@ def test_budget_is_respected(data, strategy):
     flipper = LabelFlipper(fraction=0.1, strategy=strategy, n_candidates=5, random_state=0)
     X_res, y_res = flipper.fit_resample(X, y)
     k = round(0.1 * y.size)
-    assert flipper.n_flipped_ == k
-    assert_array_equal(np.flatnonzero(y_res != y), flipper.flipped_indices_)
-    assert flipper.flipped_indices_.size == k
-    assert_array_equal(y_res[flipper.flipped_indices_], 1 - y[flipper.flipped_indices_])
+    assert flipper.n_changed_ == k
+    assert_array_equal(np.flatnonzero(y_res != y), flipper.changed_indices_)
+    assert flipper.changed_indices_.size == k
+    assert_array_equal(y_res[flipper.changed_indices_], 1 - y[flipper.changed_indices_])
     assert_array_equal(X_res, X)
     assert_array_equal(X, X0)
     assert_array_equal(y, y0)
@@ -61,7 +61,7 @@ def test_optimised_attacks_beat_random_flips(data, strategy):
     flipper = LabelFlipper(fraction=0.15, strategy=strategy, n_candidates=10, random_state=0)
     _, y_att = flipper.fit_resample(X, y)
     acc_att, err_att = _victim_scores(X, y_att, y, X_test, y_test)
-    acc_rand, err_rand = _random_baseline(X, y, flipper.n_flipped_, X_test, y_test)
+    acc_rand, err_rand = _random_baseline(X, y, flipper.n_changed_, X_test, y_test)
     assert acc_att < acc_rand - 0.02
     assert err_att > err_rand + 0.02
 
@@ -248,11 +248,11 @@ def test_label_flipper_lfa_uses_its_validation_data(data):
         y_val=2.0 * y_test[:200] - 1,
         random_state=np.random.RandomState(0),
     )
-    assert_array_equal(flipper.flipped_indices_, rows)
+    assert_array_equal(flipper.changed_indices_, rows)
     assert np.sum(y_res != labels) == 8
     default = LabelFlipper(fraction=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
     default.fit_resample(X, labels)
-    assert not np.array_equal(default.flipped_indices_, rows)  # the validation set matters
+    assert not np.array_equal(default.changed_indices_, rows)  # the validation set matters
 
 
 def test_label_flipper_lfa_validation_data_errors(data):

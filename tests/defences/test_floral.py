@@ -321,8 +321,8 @@ def test_knn_sanitizer_hand_made_case():
     san = KNNLabelSanitizer(n_neighbors=2, threshold=1.0)
     X_res, y_res = san.fit_resample(X, y)
     assert_array_equal(y_res, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
-    assert_array_equal(san.relabeled_indices_, [4])
-    assert san.n_relabeled_ == 1
+    assert_array_equal(san.changed_indices_, [4])
+    assert san.n_changed_ == 1
     assert_array_equal(X_res, X)
     assert X_res is not X
     # with a lower threshold ties (share 1/2) relabel to the first label of the tie
@@ -340,7 +340,7 @@ def test_knn_sanitizer_repeats_until_stable():
     # point 3 sees 2, 4, 1, 5 and point 4 sees 3, 5, 2, 6: 3/4 zeros each, both relabelled
     # in the first pass; the second pass changes nothing and stops
     assert san.n_iter_ == 2
-    assert_array_equal(san.relabeled_indices_, [3, 4])
+    assert_array_equal(san.changed_indices_, [3, 4])
 
 
 def test_knn_sanitizer_recovers_poisoned_moon_labels():
