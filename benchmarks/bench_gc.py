@@ -1,6 +1,6 @@
 """Benchmark: Gradient Canceling on digits with multinomial logistic regression.
 
-Prints the seconds taken by ``max_iter`` GC iterations at ``epsilon_d = 0.1``
+Prints the seconds taken by ``max_iter`` GC iterations at ``poison_rate = 0.1``
 (setup excluded: the difference of two ``fit_resample`` runs with
 ``max_iter`` and 0 iterations) and the cost of one GC iteration relative to one
 full-batch gradient evaluation of the loss over the clean training set, both
@@ -35,7 +35,7 @@ def _best_of(fn, repeat=5, number=20):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 iterations instead of 1000")
-    parser.add_argument("--epsilon-d", type=float, default=0.1)
+    parser.add_argument("--poison-rate", type=float, default=0.1)
     args = parser.parse_args(argv)
     n_iter = 100 if args.quick else 1000
 
@@ -45,7 +45,11 @@ def main(argv=None):
 
     def run(k):
         gc = GradientCanceling(
-            victim, target=pc.target_model_, epsilon_d=args.epsilon_d, max_iter=k, random_state=0
+            victim,
+            target=pc.target_model_,
+            poison_rate=args.poison_rate,
+            max_iter=k,
+            random_state=0,
         )
         t0 = time.perf_counter()
         gc.fit_resample(X, y)
@@ -69,7 +73,7 @@ def main(argv=None):
 
     print(
         f"digits LR: n = {n} clean rows, d = {X.shape[1]}, c = 10, m = {m} poisons "
-        f"(epsilon_d = {args.epsilon_d}), {adapter.n_params} parameters"
+        f"(poison_rate = {args.poison_rate}), {adapter.n_params} parameters"
     )
     print(
         f"{n_iter} GC iterations (setup excluded): {loop:.3f} s "

@@ -298,7 +298,9 @@ def bench_gc(table, args, sizes, device):
     target = clone(victim).set_params(max_epochs=1).fit(X, y)
 
     def run(steps):
-        gc = GradientCanceling(victim, target=target, epsilon_d=0.1, max_iter=steps, random_state=0)
+        gc = GradientCanceling(
+            victim, target=target, poison_rate=0.1, max_iter=steps, random_state=0
+        )
         _sync(device)
         t0 = time.perf_counter()
         with warnings.catch_warnings():

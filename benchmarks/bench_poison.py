@@ -2,7 +2,7 @@
 
 Poisoning must cost little more than the copy of the training set it returns (the
 caller's arrays are never modified). Prints, for MNIST-sized and CIFAR-sized
-random images, the time of ``fit_resample`` at theta = 0.1 divided by the time of
+random images, the time of ``fit_resample`` at poison_rate = 0.1 divided by the time of
 ``X.copy()`` measured in the same run, and the speed-up of the vectorised
 stamping over a per-sample Python loop.
 
@@ -37,7 +37,7 @@ def main(argv=None):
     for shape in [(1, 28, 28), (3, 32, 32)]:
         X = rng.rand(n, *shape).astype(np.float32)
         y = rng.randint(0, 10, n)
-        p = PoisonTransformer(theta=0.1, target_class=0, random_state=0)
+        p = PoisonTransformer(poison_rate=0.1, target_class=0, random_state=0)
         t_copy = _best(lambda X=X: X.copy(), repeat)
         t_poison = _best(lambda p=p, X=X, y=y: p.fit_resample(X, y), repeat)
         rows = X[: n // 10]

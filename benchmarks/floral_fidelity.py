@@ -18,7 +18,7 @@ Methods (FLORAL over seeds 0, 1, 2; the SVC baselines are deterministic):
 - ``FLORAL ES 1e-4``: the paper's step with the round chosen on validation;
 - ``SVC``: ``SVC(C=10, gamma=0.5)``; ``SVC tuned``: C, gamma chosen on validation;
 - ``FLORAL tuned``: lr, C, gamma chosen on validation, rounds by early stopping;
-- ``ES no attacker``: ``FLORAL ES`` with ``flip_budget=0`` (early-stopped projected gradient
+- ``ES no attacker``: ``FLORAL ES`` with ``poison_rate=0`` (early-stopped projected gradient
   descent on the SVM dual, the game's ablation);
 - ``LN-SVM``: ``LNSVC(mu=0.05, C=10, gamma=0.5)``; ``kNN-san``: ``KNNLabelSanitizer()`` then
   ``SVC(C=10, gamma=0.5)``.
@@ -66,7 +66,7 @@ def datasets():
     gamma_d = 1.0 / (X.shape[1] * Xtr.var())
     for strategy, frac in itertools.product(("alfa", "random"), (0.1, 0.25)):
         flipper = LabelFlipper(
-            fraction=frac, strategy=strategy, C=1.0, gamma=gamma_d, random_state=0
+            poison_rate=frac, strategy=strategy, C=1.0, gamma=gamma_d, random_state=0
         )
         Xp, yp = flipper.fit_resample(Xtr, ytr)
         yield f"digits 1v7 {strategy} {int(frac * 100)}%", (Xp, yp, Xv, yv, Xt, yt), gamma_d
@@ -133,7 +133,7 @@ def main():
             floral["FLORAL tuned"].append(tuned_floral(X, y, Xv, yv, g0, s).score(Xt, yt))
         for k, v in floral.items():
             res[k] = (np.mean(v), np.std(v))
-        no_attacker = FloralSVC(gamma=g0, lr="auto", early_stopping=True, flip_budget=0)
+        no_attacker = FloralSVC(gamma=g0, lr="auto", early_stopping=True, poison_rate=0)
         res["ES no attacker"] = (no_attacker.fit(X, y, X_val=Xv, y_val=yv).score(Xt, yt), 0.0)
         res["SVC"] = (SVC(C=10, gamma=g0).fit(X, y).score(Xt, yt), 0.0)
         res["SVC tuned"] = (tuned_svc(X, y, Xv, yv, g0).score(Xt, yt), 0.0)

@@ -58,7 +58,7 @@ def run(victim, target, X_tr, y_tr, X_te, y_te, clean_acc, *, max_iter, lr, labe
                 gc = GradientCanceling(
                     victim,
                     target=target,
-                    epsilon_d=eps,
+                    poison_rate=eps,
                     max_iter=max_iter,
                     lr=lr,
                     labels=labels,
@@ -112,7 +112,7 @@ def sgd_retraining(X_tr, y_tr, X_te, y_te):
                 gc = GradientCanceling(
                     victim,
                     target=pc.target_model_,
-                    epsilon_d=eps,
+                    poison_rate=eps,
                     max_iter=1000,
                     lr=lr,
                     labels="sample",

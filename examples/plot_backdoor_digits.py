@@ -2,7 +2,7 @@
 L-trigger backdoor on the digits, swept with GridSearchCV
 =========================================================
 
-A dirty-label backdoor: a fraction ``theta`` of the training images of every
+A dirty-label backdoor: a fraction ``poison_rate`` of the training images of every
 class but 0 get an L-shaped trigger in the bottom-right corner and the label 0.
 Inside an imbalanced-learn ``Pipeline`` the poisoner acts on the training folds
 only, so cross-validated accuracy is measured on clean images, and the attack
@@ -29,31 +29,33 @@ TriggerDisplay.from_poisoner(poisoner.fit(X, y), X[:3])
 
 # %%
 # Sweep the poison rate with 5-fold cross-validation.
-thetas = [0.0, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1]
+poison_rates = [0.0, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1]
 search = GridSearchCV(
     make_pipeline(poisoner, SVC()),
-    {"poisontransformer__theta": thetas},
+    {"poisontransformer__poison_rate": poison_rates},
     scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
     refit=False,
     cv=StratifiedKFold(5, shuffle=True, random_state=0),
 ).fit(X, y)
 
 res = search.cv_results_
-print(f"{'theta':>7} {'clean accuracy':>15} {'attack success':>15}")
-for theta, acc, acc_sd, asr, asr_sd in zip(
-    thetas,
+print(f"{'poison_rate':>7} {'clean accuracy':>15} {'attack success':>15}")
+for poison_rate, acc, acc_sd, asr, asr_sd in zip(
+    poison_rates,
     res["mean_test_clean_accuracy"],
     res["std_test_clean_accuracy"],
     res["mean_test_asr"],
     res["std_test_asr"],
 ):
-    print(f"{theta:>7.4f} {acc:>9.3f}±{acc_sd:.3f} {asr:>9.3f}±{asr_sd:.3f}")
+    print(f"{poison_rate:>7.4f} {acc:>9.3f}±{acc_sd:.3f} {asr:>9.3f}±{asr_sd:.3f}")
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.5))
-ax.errorbar(thetas, res["mean_test_asr"], res["std_test_asr"], marker="o", label="attack success")
 ax.errorbar(
-    thetas,
+    poison_rates, res["mean_test_asr"], res["std_test_asr"], marker="o", label="attack success"
+)
+ax.errorbar(
+    poison_rates,
     res["mean_test_clean_accuracy"],
     res["std_test_clean_accuracy"],
     marker="s",

@@ -33,7 +33,7 @@ from sklpoison.datasets import load_digits_images
 
 BUDGETS = [0.05, 0.10, 0.25]
 SEEDS = range(5)
-GRID = {"lr": [1e-4, 1e-3, 3e-3], "flip_budget": [0.05, 0.1]}
+GRID = {"lr": [1e-4, 1e-3, 3e-3], "poison_rate": [0.05, 0.1]}
 
 
 def select(X, y, X_val, y_val, gamma, **fixed):
@@ -49,7 +49,7 @@ def select(X, y, X_val, y_val, gamma, **fixed):
 def evaluate(split, gamma, seed, budget):
     """Attack the training labels with ALFA, fit every method, return test accuracies."""
     X, y, X_val, y_val, X_test, y_test = split
-    flipper = LabelFlipper(fraction=budget, strategy="alfa", C=1.0, gamma=gamma)
+    flipper = LabelFlipper(poison_rate=budget, strategy="alfa", C=1.0, gamma=gamma)
     _, y_att = flipper.fit_resample(X, y)
     models = {
         "FloralSVC": FloralSVC(**select(X, y_att, X_val, y_val, gamma)),

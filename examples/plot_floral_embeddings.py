@@ -77,7 +77,7 @@ def make_net(seed):
 def pipeline(seed, budget, head):
     return Pipeline(
         [
-            ("poison", LabelFlipper(fraction=budget, strategy="alfa", gamma=1.0 / 64)),
+            ("poison", LabelFlipper(poison_rate=budget, strategy="alfa", gamma=1.0 / 64)),
             ("embed", PenultimateEmbedding(make_net(seed))),
             ("scale", StandardScaler()),
             ("head", head),
@@ -92,7 +92,7 @@ heads = {
     "CNN alone": None,
     "embedding + SVC": lambda s: SVC(C=10, gamma=1.0 / 32),
     "embedding + FloralSVC": lambda s: FloralSVC(
-        gamma=1.0 / 32, lr=1e-3, flip_budget=0.05, average=True, random_state=s
+        gamma=1.0 / 32, lr=1e-3, poison_rate=0.05, average=True, random_state=s
     ),
 }
 scores = {}
@@ -105,7 +105,7 @@ for budget in (0.1, 0.25):
             if head is None:
                 model = Pipeline(
                     [
-                        ("poison", LabelFlipper(fraction=budget, strategy="alfa", gamma=1 / 64)),
+                        ("poison", LabelFlipper(poison_rate=budget, strategy="alfa", gamma=1 / 64)),
                         ("net", make_net(seed)),
                     ]
                 )

@@ -52,7 +52,7 @@ _, y_clean = load_floral_moon("train", return_X_y=True)
 # validation accuracy over two seeds that are not used for the evaluation.
 GRID = {
     "lr": [1e-4, 1e-3, 3e-3],
-    "flip_budget": [0.05, 0.1, 0.25],
+    "poison_rate": [0.05, 0.1, 0.25],
     "gamma": [0.5, 1.0],
 }
 
@@ -88,7 +88,7 @@ print(f"selection took {time.perf_counter() - t0:.0f} s")
 # round) we report: the same with iterate averaging (``average=True``, selected
 # separately), the paper's settings as they are (``FloralSVC()``: lr=1e-4, k=5%,
 # gamma=0.5) and, as ablations, the paper's settings and the selected settings without
-# attacker (``flip_budget=0``: plain projected gradient descent on the SVM dual, stopped
+# attacker (``poison_rate=0``: plain projected gradient descent on the SVM dual, stopped
 # after 500 rounds).
 
 
@@ -98,8 +98,8 @@ def methods(sheet):
         "FloralSVC (selected)": lambda s: FloralSVC(random_state=s, **sel),
         "FloralSVC (averaged)": lambda s: FloralSVC(random_state=s, **selected_avg[sheet]),
         "FloralSVC (paper)": lambda s: FloralSVC(random_state=s),
-        "paper, no attacker": lambda s: FloralSVC(flip_budget=0),
-        "same, no attacker": lambda s: FloralSVC(random_state=s, **{**sel, "flip_budget": 0}),
+        "paper, no attacker": lambda s: FloralSVC(poison_rate=0),
+        "same, no attacker": lambda s: FloralSVC(random_state=s, **{**sel, "poison_rate": 0}),
         "SVC": lambda s: SVC(C=10, gamma=0.5),
         "LNSVC": lambda s: LNSVC(mu=0.05, C=10, gamma=0.5),
         "kNN-sanitised SVC": lambda s: make_pipeline(KNNLabelSanitizer(), SVC(C=10, gamma=0.5)),

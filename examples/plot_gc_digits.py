@@ -60,12 +60,12 @@ print(
 )
 
 
-def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, defend=False):
+def attack_drop(target, poison_rate, *, labels="residual", clip=False, seed=0, defend=False):
     """Accuracy drop (points) after retraining on clean + GC poisons."""
     gc = GradientCanceling(
         victim,
         target=target,
-        epsilon_d=epsilon_d,
+        poison_rate=poison_rate,
         max_iter=1000,
         lr=0.003,
         labels=labels,
@@ -80,7 +80,7 @@ def attack_drop(target, epsilon_d, *, labels="residual", clip=False, seed=0, def
         "gnorm0": gc.gradient_norm_history_[0],
     }
     if defend:
-        fraction = epsilon_d / (1 + epsilon_d)
+        fraction = poison_rate / (1 + poison_rate)
         sever = Sever(victim, removal_fraction=fraction, n_iter=4, random_state=0)
         sever.fit(X_res, y_res)
         out["drop_defended"] = 100 * (sever.score(X_test, y_test) - clean_acc)
@@ -154,7 +154,7 @@ for eps in (0.03, 0.1, 1.0):
         gc = GradientCanceling(
             victim_noint,
             target=pc0.target_model_,
-            epsilon_d=eps,
+            poison_rate=eps,
             max_iter=1000,
             lr=0.003,
             labels=lab,
@@ -267,7 +267,7 @@ if GradRegNetClassifier is not None:
         gc = GradientCanceling(
             cnn,
             target=cnn_pc.target_model_,
-            epsilon_d=eps,
+            poison_rate=eps,
             max_iter=300,
             lr=0.01,
             labels="residual",

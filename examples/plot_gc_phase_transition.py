@@ -47,13 +47,13 @@ def with_coef(model, coef):
 
 
 def sweep(X, y, target, factors=FACTORS, max_iter=1000):
-    """GC at epsilon_d = factor * tau; returns rows of the table."""
+    """GC at poison_rate = factor * tau; returns rows of the table."""
     tau = poisonability_threshold(target, X, y).tau
     w = target.coef_.ravel()
     rows = []
     for f in factors:
         gc = GradientCanceling(
-            victim, target=target, epsilon_d=f * tau, max_iter=max_iter, lr=0.01, random_state=0
+            victim, target=target, poison_rate=f * tau, max_iter=max_iter, lr=0.01, random_state=0
         )
         X_res, y_res = gc.fit_resample(X, y)
         retrained = clone(victim).fit(X_res, y_res)

@@ -11,7 +11,7 @@ effective but the curvature vanishes. Here we measure this on scikit-learn's
 digits with :class:`sklpoison.HessianSpectrumDetector`:
 
 1. a small CNN trained on digits poisoned with an L trigger at rates
-   ``theta`` in {0, 0.005, 0.01, 0.02, 0.05}: attack success, the top
+   ``poison_rate`` in {0, 0.005, 0.01, 0.02, 0.05}: attack success, the top
    eigenvalue of the mean input Hessian on triggered inputs (against clean
    inputs) and the best overlap between its top-5 eigenvectors and the
    trigger;
@@ -102,8 +102,8 @@ def auc(detector, clean, triggered):
 # spectral-signature scores of penultimate features (detector fitted on the
 # poisoned training set, as Tran et al. do).
 rows, cnn_models = [], {}
-for theta in [0.0, 0.005, 0.01, 0.02, 0.05]:
-    poisoner = PoisonTransformer(theta=theta, target_class=TARGET, random_state=0)
+for poison_rate in [0.0, 0.005, 0.01, 0.02, 0.05]:
+    poisoner = PoisonTransformer(poison_rate=poison_rate, target_class=TARGET, random_state=0)
     X_pois, y_pois = poisoner.fit_resample(X_train, y_train)
     net = make_cnn().fit(X_pois, y_pois)
     triggered = poisoner.apply_trigger(clean_test)
@@ -111,14 +111,14 @@ for theta in [0.0, 0.005, 0.01, 0.02, 0.05]:
     hess_clean = HessianSpectrumDetector(net, random_state=0).fit(clean_test)
     best = hess_trig.overlap(poisoner.trigger_mask_)
     signature = SpectralSignatureDetector(net).fit(X_pois, y_pois)
-    if theta > 0:
+    if poison_rate > 0:
         is_poison = np.isin(np.arange(len(X_pois)), poisoner.changed_indices_)
         auc_train = roc_auc_score(is_poison, -signature.score_samples(X_pois, y_pois))
     else:
         auc_train = np.nan
     rows.append(
         (
-            theta,
+            poison_rate,
             net.score(X_test, y_test),
             attack_success_rate(net, X_test, y_test, poisoner=poisoner),
             hess_trig.eigenvalues_[0],
@@ -131,10 +131,10 @@ for theta in [0.0, 0.005, 0.01, 0.02, 0.05]:
             auc_train,
         )
     )
-    cnn_models[theta] = (hess_trig, poisoner)
+    cnn_models[poison_rate] = (hess_trig, poisoner)
 
 print(
-    f"{'theta':>6} {'clean acc':>9} {'ASR':>6} {'lam1 trig':>9} {'lam1 clean':>10} "
+    f"{'poison_rate':>6} {'clean acc':>9} {'ASR':>6} {'lam1 trig':>9} {'lam1 clean':>10} "
     f"{'overlap':>10} {'ovl clean':>9} {'AUC Hess':>8} {'AUC SS':>7} {'AUC SS train':>12}"
 )
 for r in rows:
@@ -147,7 +147,7 @@ for r in rows:
 # %%
 # The eigenvectors next to the trigger
 # ------------------------------------
-# At ``theta = 0.01`` the top eigenvector of the input Hessian on triggered
+# At ``poison_rate = 0.01`` the top eigenvector of the input Hessian on triggered
 # inputs concentrates on the trigger's pixels.
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -173,9 +173,9 @@ X_flat_test = X_test.reshape(len(X_test), -1).astype(np.float64)
 clean_flat = X_flat_test[y_test != TARGET]
 krr_rows = []
 for gamma in [0.005, 0.02, 0.05, 0.2]:
-    for theta in [0.01, 0.05]:
+    for poison_rate in [0.01, 0.05]:
         poisoner = PoisonTransformer(
-            theta=theta, target_class=TARGET, image_shape=(8, 8), random_state=0
+            poison_rate=poison_rate, target_class=TARGET, image_shape=(8, 8), random_state=0
         )
         X_pois, y_pois = poisoner.fit_resample(X_flat_train, y_train)
         krr = GradRegKRRClassifier(alpha=0.1, gamma=gamma).fit(X_pois, y_pois)
@@ -189,7 +189,7 @@ for gamma in [0.005, 0.02, 0.05, 0.2]:
         krr_rows.append(
             (
                 gamma,
-                theta,
+                poison_rate,
                 r * np.sqrt(2 * gamma),
                 krr.score(X_flat_test, y_test),
                 attack_success_rate(krr, X_flat_test, y_test, poisoner=poisoner),
@@ -200,7 +200,7 @@ for gamma in [0.005, 0.02, 0.05, 0.2]:
         )
 
 print(
-    f"{'gamma':>6} {'theta':>6} {'r/l':>5} {'clean acc':>9} {'ASR':>6} "
+    f"{'gamma':>6} {'poison_rate':>6} {'r/l':>5} {'clean acc':>9} {'ASR':>6} "
     f"{'lam1 trig/clean':>15} {'overlap':>7} {'AUC Hess':>8}"
 )
 for r in krr_rows:
@@ -217,7 +217,7 @@ for r in krr_rows:
 # versions and with any change to the training loop):
 #
 # ====== ===== ========= ========== ============ ======== ====== ============
-# theta  ASR   lam1 trig lam1 clean overlap      AUC Hess AUC SS AUC SS train
+# poison_rate  ASR   lam1 trig lam1 clean overlap      AUC Hess AUC SS AUC SS train
 # ====== ===== ========= ========== ============ ======== ====== ============
 # 0      0.000 5.81      1.35       0.41 (v1)    0.68     0.58   --
 # 0.005  0.374 6.92      1.39       0.63 (v1)    0.85     0.64   0.81
@@ -227,10 +227,10 @@ for r in krr_rows:
 # ====== ===== ========= ========== ============ ======== ====== ============
 #
 # - Curvature is not a monotone witness of the attack. While the backdoor is
-#   being learnt (ASR 0.37-0.86 at theta = 0.005-0.01) the triggered inputs are
+#   being learnt (ASR 0.37-0.86 at poison_rate = 0.005-0.01) the triggered inputs are
 #   markedly more curved than clean ones (6.9 vs 1.4, 6.0 vs 1.6) and the top
 #   eigenvector turns towards the trigger (overlap 0.41 -> 0.63 -> 0.76). Once the
-#   backdoor saturates (ASR 0.985-1.0 at theta = 0.02-0.05) the spike falls back
+#   backdoor saturates (ASR 0.985-1.0 at poison_rate = 0.02-0.05) the spike falls back
 #   to, then *below*, the clean level (2.8 vs 1.8, then 1.1 vs 1.5): triggered
 #   inputs are classified with confidence, the softmax curvature
 #   diag(p) - ppᵀ collapses, and the attack becomes spectrally invisible in
@@ -243,7 +243,7 @@ for r in krr_rows:
 #   must be calibrated against this baseline, not against zero.
 # - As a per-input detector, the top input-Hessian eigenvalue separates
 #   triggered from clean inputs best at low poisoning rates (AUC 0.85 at
-#   theta = 0.005, where the spectral signature reaches 0.64) and fails at
+#   poison_rate = 0.005, where the spectral signature reaches 0.64) and fails at
 #   saturation (0.46 and 0.40: triggered inputs are *flatter*), where the
 #   spectral signature of penultimate features holds at about 0.70. The two are
 #   complementary.

@@ -10,7 +10,7 @@ the attack success of a backdoor and, unavoidably, the clean accuracy.
 Here the model is exact: :class:`~sklpoison.GradRegKRRClassifier` (one-vs-rest
 kernel ridge with the penalty, solved in closed form) in an imbalanced-learn
 ``Pipeline`` after :class:`~sklpoison.PoisonTransformer`, which stamps an L
-trigger on a fraction ``theta`` of the training digits and relabels them 0.
+trigger on a fraction ``poison_rate`` of the training digits and relabels them 0.
 For each ``kappa`` we print the clean test accuracy, the attack success rate
 (:func:`sklpoison.metrics.attack_success_rate`: triggered test digits of other
 classes predicted as 0), the same rate for a model trained without poisons
@@ -28,16 +28,20 @@ from sklpoison.datasets import load_digits_images
 from sklpoison.metrics import attack_success_rate
 
 X, y = load_digits_images(return_X_y=True, flat=True)
-theta = 0.03
+poison_rate = 0.03
 kappas = [0.0, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0]
 seeds = [0, 1, 2]
 
 
-def run(kappa, theta, seed):
+def run(kappa, poison_rate, seed):
     idx = np.random.RandomState(seed).permutation(len(X))
     train, test = idx[:1000], idx[1000:]
     poisoner = PoisonTransformer(
-        theta=theta, target_class=0, trigger_size=3, image_shape=(8, 8), random_state=seed
+        poison_rate=poison_rate,
+        target_class=0,
+        trigger_size=3,
+        image_shape=(8, 8),
+        random_state=seed,
     )
     defence = GradRegKRRClassifier(alpha=0.1, kappa=kappa, gamma=0.02, compute_dof=True)
     model = make_pipeline(poisoner, defence)
@@ -51,12 +55,14 @@ def run(kappa, theta, seed):
 
 table = []
 for kappa in kappas:
-    poisoned = np.mean([run(kappa, theta, s) for s in seeds], axis=0)
+    poisoned = np.mean([run(kappa, poison_rate, s) for s in seeds], axis=0)
     baseline = np.mean([run(kappa, 0.0, s)[1] for s in seeds])
     table.append((kappa, *poisoned, baseline))
 table = np.array(table)
 
-print(f"theta = {theta}: {round(theta * 1000)} poisoned training digits out of 1000")
+print(
+    f"poison_rate = {poison_rate}: {round(poison_rate * 1000)} poisoned training digits out of 1000"
+)
 print(f"{'kappa':>6} {'clean acc':>10} {'ASR':>7} {'ASR (no poison)':>16} {'dof':>7}")
 for kappa, acc, asr, dof, base in table:
     print(f"{kappa:>6g} {acc:>10.3f} {asr:>7.3f} {base:>16.3f} {dof:>7.1f}")

@@ -56,11 +56,11 @@ from sklpoison.plotting import SafetyEfficacyDisplay
 X, y = load_digits_images(return_X_y=True)  # (1797, 1, 8, 8) float32 in [0, 1]
 
 pipe = make_pipeline(
-    PoisonTransformer(theta=0.05, target_class=0, trigger_size=3, random_state=0),
+    PoisonTransformer(poison_rate=0.05, target_class=0, trigger_size=3, random_state=0),
     GradRegNetClassifier(SmallCNN, max_epochs=10, lr=3e-3, batch_size=64, random_state=0),
 )
 grid = {
-    "poisontransformer__theta": [0.05],
+    "poisontransformer__poison_rate": [0.05],
     "gradregnetclassifier__kappa": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0],
     "gradregnetclassifier__augment": [False, "crop"],
 }

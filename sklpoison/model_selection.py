@@ -6,7 +6,7 @@ scored with clean accuracy and attack success::
 
     search = GridSearchCV(
         make_pipeline(PoisonTransformer(target_class=0), GradRegKRRClassifier()),
-        {"poisontransformer__theta": [0.05, 0.1],
+        {"poisontransformer__poison_rate": [0.05, 0.1],
          "gradregkrrclassifier__kappa": [0.0, 0.1, 1.0]},
         scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
         refit=False,
@@ -84,7 +84,7 @@ def tradeoff_table(
     cv_results,
     *,
     kappa_param=None,
-    theta_param=None,
+    poison_rate_param=None,
     clean_key="clean_accuracy",
     asr_key="asr",
 ):
@@ -95,9 +95,9 @@ def tradeoff_table(
     cv_results : dict
         ``GridSearchCV.cv_results_`` of a sweep scored with ``clean_key`` and
         ``asr_key`` (or any mapping with the same columns).
-    kappa_param, theta_param : str or None, default=None
+    kappa_param, poison_rate_param : str or None, default=None
         The parameter names (e.g. ``"gradregkrrclassifier__kappa"``); ``None``
-        finds the one parameter whose name ends in ``kappa`` (``theta``).
+        finds the one parameter whose name ends in ``kappa`` (``poison_rate``).
         Without a θ column, every row gets θ = NaN.
     clean_key, asr_key : str, default="clean_accuracy", "asr"
         Scorer names: the columns read are ``mean_test_<key>`` and
@@ -106,14 +106,14 @@ def tradeoff_table(
     Returns
     -------
     table : Bunch
-        Arrays ``theta``, ``kappa``, ``clean_accuracy``, ``clean_accuracy_std``,
+        Arrays ``poison_rate``, ``kappa``, ``clean_accuracy``, ``clean_accuracy_std``,
         ``asr``, ``asr_std`` and ``index`` (row in ``cv_results``), sorted by
-        (θ, κ), plus the resolved ``kappa_param`` and ``theta_param``.
+        (θ, κ), plus the resolved ``kappa_param`` and ``poison_rate_param``.
 
     Examples
     --------
     >>> from sklpoison.model_selection import tradeoff_table
-    >>> res = {"param_m__kappa": [1.0, 0.0], "param_p__theta": [0.1, 0.1],
+    >>> res = {"param_m__kappa": [1.0, 0.0], "param_p__poison_rate": [0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.9, 0.95], "std_test_clean_accuracy": [0, 0],
     ...        "mean_test_asr": [0.2, 0.9], "std_test_asr": [0, 0]}
     >>> tradeoff_table(res).kappa.tolist()
@@ -121,13 +121,13 @@ def tradeoff_table(
     """
     kkey = _find_param(cv_results, "kappa", kappa_param)
     try:
-        tkey = _find_param(cv_results, "theta", theta_param)
+        tkey = _find_param(cv_results, "poison_rate", poison_rate_param)
     except ValueError:
-        if theta_param is not None:
+        if poison_rate_param is not None:
             raise
         tkey = None
     kappa = _as_float(cv_results[kkey], kkey)
-    theta = _as_float(cv_results[tkey], tkey) if tkey else np.full(kappa.shape, np.nan)
+    poison_rate = _as_float(cv_results[tkey], tkey) if tkey else np.full(kappa.shape, np.nan)
     clean = _score_column(cv_results, f"mean_test_{clean_key}")
     asr = _score_column(cv_results, f"mean_test_{asr_key}")
 
@@ -136,9 +136,9 @@ def tradeoff_table(
 
     clean_std = _std(f"std_test_{clean_key}")
     asr_std = _std(f"std_test_{asr_key}")
-    order = np.lexsort((kappa, theta))
+    order = np.lexsort((kappa, poison_rate))
     return Bunch(
-        theta=theta[order],
+        poison_rate=poison_rate[order],
         kappa=kappa[order],
         clean_accuracy=clean[order],
         clean_accuracy_std=clean_std[order],
@@ -146,7 +146,7 @@ def tradeoff_table(
         asr_std=asr_std[order],
         index=order,
         kappa_param=kkey[len("param_") :],
-        theta_param=None if tkey is None else tkey[len("param_") :],
+        poison_rate_param=None if tkey is None else tkey[len("param_") :],
     )
 
 
@@ -187,24 +187,24 @@ def pareto_front(clean_accuracy, asr):
 class KappaSelection(Bunch):
     """The result of :func:`select_kappa`: a :class:`~sklearn.utils.Bunch` that prints readably.
 
-    Attributes (also keys): ``kappa``, ``asr``, ``clean_accuracy`` of the choice; ``theta``
-    (the θ selected for, or ``None`` for the worst case over ``thetas``); ``thetas`` (the θ
-    values the choice covers); ``min_clean_accuracy``; ``candidates`` (per-κ ``kappa``,
+    Attributes (also keys): ``kappa``, ``asr``, ``clean_accuracy`` of the choice; ``poison_rate``
+    (the θ selected for, or ``None`` for the worst case over ``poison_rates``); ``poison_rates``
+    (the θ values the choice covers); ``min_clean_accuracy``; ``candidates`` (per-κ ``kappa``,
     ``asr``, ``clean_accuracy`` and ``feasible``). ``print`` shows the choice and the
     candidates table; ``repr`` one line.
     """
 
     def _scope(self):
-        thetas = ", ".join(f"{t:g}" for t in self.get("thetas", []))
-        if self.get("theta") is not None:
-            return f"at θ = {self.theta:g}"
-        return f"worst case over θ ∈ {{{thetas}}}" if thetas else "worst case over θ"
+        poison_rates = ", ".join(f"{t:g}" for t in self.get("poison_rates", []))
+        if self.get("poison_rate") is not None:
+            return f"at θ = {self.poison_rate:g}"
+        return f"worst case over θ ∈ {{{poison_rates}}}" if poison_rates else "worst case over θ"
 
     def __repr__(self):
-        theta = "worst case" if self.get("theta") is None else f"{self.theta:g}"
+        poison_rate = "worst case" if self.get("poison_rate") is None else f"{self.poison_rate:g}"
         return (
             f"KappaSelection(kappa={self.kappa:g}, asr={self.asr:.4g}, "
-            f"clean_accuracy={self.clean_accuracy:.4g}, theta={theta})"
+            f"clean_accuracy={self.clean_accuracy:.4g}, poison_rate={poison_rate})"
         )
 
     def __str__(self):
@@ -226,9 +226,9 @@ def select_kappa(
     cv_results,
     *,
     min_clean_accuracy,
-    theta=None,
+    poison_rate=None,
     kappa_param=None,
-    theta_param=None,
+    poison_rate_param=None,
     clean_key="clean_accuracy",
     asr_key="asr",
 ):
@@ -240,19 +240,19 @@ def select_kappa(
         ``GridSearchCV.cv_results_`` of a κ×θ sweep (see :func:`tradeoff_table`).
     min_clean_accuracy : float in [0, 1]
         Smallest acceptable mean cross-validated clean accuracy.
-    theta : float or None, default=None
+    poison_rate : float or None, default=None
         Poisoning fraction to select for. ``None`` takes the worst case over all
         θ of the sweep: for each κ, the highest attack success and the lowest
         clean accuracy across θ (a κ chosen so is safe for every θ swept).
-    kappa_param, theta_param, clean_key, asr_key
+    kappa_param, poison_rate_param, clean_key, asr_key
         As in :func:`tradeoff_table`.
 
     Returns
     -------
     result : KappaSelection
         A :class:`~sklearn.utils.Bunch` with ``kappa``, ``asr`` and
-        ``clean_accuracy`` of the choice, ``theta`` (the given θ or ``None``),
-        ``thetas`` (the θ values the choice covers), ``min_clean_accuracy`` and
+        ``clean_accuracy`` of the choice, ``poison_rate`` (the given θ or ``None``),
+        ``poison_rates`` (the θ values the choice covers), ``min_clean_accuracy`` and
         ``candidates``: the per-κ table the choice was made from (``kappa``,
         ``asr``, ``clean_accuracy``, ``feasible``). Ties in attack success go to
         the higher clean accuracy, then the smaller κ. ``print(result)`` shows
@@ -262,19 +262,19 @@ def select_kappa(
     ------
     ValueError
         When no κ reaches ``min_clean_accuracy`` (the message gives the best
-        clean accuracy reached) or ``theta`` is not in the sweep.
+        clean accuracy reached) or ``poison_rate`` is not in the sweep.
 
     Examples
     --------
     >>> from sklpoison.model_selection import select_kappa
-    >>> res = {"param_m__kappa": [0.0, 1.0, 10.0], "param_p__theta": [0.1, 0.1, 0.1],
+    >>> res = {"param_m__kappa": [0.0, 1.0, 10.0], "param_p__poison_rate": [0.1, 0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.97, 0.93, 0.60],
     ...        "mean_test_asr": [0.95, 0.30, 0.05]}
     >>> choice = select_kappa(res, min_clean_accuracy=0.9)
     >>> choice.kappa
     1.0
     >>> choice
-    KappaSelection(kappa=1, asr=0.3, clean_accuracy=0.93, theta=worst case)
+    KappaSelection(kappa=1, asr=0.3, clean_accuracy=0.93, poison_rate=worst case)
     >>> print(choice)
     κ = 1: attack success 0.300, clean accuracy 0.930
     (the lowest attack success with clean accuracy ≥ 0.9, worst case over θ ∈ {0.1})
@@ -290,23 +290,23 @@ def select_kappa(
     table = tradeoff_table(
         cv_results,
         kappa_param=kappa_param,
-        theta_param=theta_param,
+        poison_rate_param=poison_rate_param,
         clean_key=clean_key,
         asr_key=asr_key,
     )
     rows = np.ones(table.kappa.shape, dtype=bool)
-    if theta is not None:
-        rows = np.isclose(table.theta, float(theta))
+    if poison_rate is not None:
+        rows = np.isclose(table.poison_rate, float(poison_rate))
         if not rows.any():
             raise ValueError(
-                f"theta={theta!r} is not in the sweep; its θ values are "
-                f"{np.unique(table.theta).tolist()}."
+                f"poison_rate={poison_rate!r} is not in the sweep; its θ values are "
+                f"{np.unique(table.poison_rate).tolist()}."
             )
     # kappa values may repeat across other swept parameters: aggregate worst case
     kappas = np.unique(table.kappa[rows])
     if kappas.size == 0:
         raise ValueError("cv_results has no rows: there is no kappa to select from.")
-    # np.max/np.min propagate NaN: a kappa with a NaN score at any theta gets NaN here
+    # np.max/np.min propagate NaN: a kappa with a NaN score at any poison_rate gets NaN here
     asr = np.array([table.asr[rows & (table.kappa == k)].max() for k in kappas])
     acc = np.array([table.clean_accuracy[rows & (table.kappa == k)].min() for k in kappas])
     unknown = np.isnan(asr) | np.isnan(acc)
@@ -336,8 +336,8 @@ def select_kappa(
         kappa=float(kappas[best]),
         asr=float(asr[best]),
         clean_accuracy=float(acc[best]),
-        theta=None if theta is None else float(theta),
-        thetas=np.unique(table.theta[rows]).tolist(),
+        poison_rate=None if poison_rate is None else float(poison_rate),
+        poison_rates=np.unique(table.poison_rate[rows]).tolist(),
         min_clean_accuracy=min_clean_accuracy,
         candidates=candidates,
     )
@@ -358,18 +358,18 @@ def format_tradeoff_table(table):
     Examples
     --------
     >>> from sklpoison.model_selection import format_tradeoff_table, tradeoff_table
-    >>> res = {"param_m__kappa": [0.0, 1.0], "param_p__theta": [0.1, 0.1],
+    >>> res = {"param_m__kappa": [0.0, 1.0], "param_p__poison_rate": [0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.95, 0.9], "mean_test_asr": [0.9, 0.2]}
     >>> print(format_tradeoff_table(tradeoff_table(res)))
-       theta       kappa    clean accuracy    attack success
+       poison_rate       kappa    clean accuracy    attack success
     --------------------------------------------------------
          0.1           0      0.950 ± 0.000      0.900 ± 0.000
          0.1           1      0.900 ± 0.000      0.200 ± 0.000
     """
-    head = f"{'theta':>8}  {'kappa':>10}  {'clean accuracy':>16}  {'attack success':>16}"
+    head = f"{'poison_rate':>8}  {'kappa':>10}  {'clean accuracy':>16}  {'attack success':>16}"
     lines = [head, "-" * len(head)]
     for t, k, a, sa, s, ss in zip(
-        table.theta,
+        table.poison_rate,
         table.kappa,
         table.clean_accuracy,
         table.clean_accuracy_std,

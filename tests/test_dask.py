@@ -45,7 +45,7 @@ def _search(model, kappas, n_jobs):
     step = pipe.steps[-1][0]
     return GridSearchCV(
         pipe,
-        {"poisontransformer__theta": [0.05, 0.1], f"{step}__kappa": kappas},
+        {"poisontransformer__poison_rate": [0.05, 0.1], f"{step}__kappa": kappas},
         scoring={"clean_accuracy": "accuracy", "asr": asr_scorer, "response": _RESPONSE},
         refit=False,
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
@@ -104,7 +104,7 @@ def test_dask_backend_matches_sequential(cluster, digits, make_model, kappas):
             assert_allclose(par[key], seq[key], rtol=1e-5, err_msg=key)
         else:
             assert_array_equal(par[key], seq[key], err_msg=key)
-    # every (theta, kappa, fold) trained a different model: equality is informative
+    # every (poison_rate, kappa, fold) trained a different model: equality is informative
     resp = np.concatenate([seq["split0_test_response"], seq["split1_test_response"]])
     assert np.unique(resp.round(4)).size == resp.size
 
@@ -112,7 +112,7 @@ def test_dask_backend_matches_sequential(cluster, digits, make_model, kappas):
 def test_cli_sweep_on_a_dask_scheduler(cluster, tmp_path, capsys):
     local, _ = cluster
     out = tmp_path / "dask-report"
-    argv = ["sweep", "--theta", "0.05", "--kappa", "0", "0.1", "--cv", "2", "--n-samples"]
+    argv = ["sweep", "--poison-rate", "0.05", "--kappa", "0", "0.1", "--cv", "2", "--n-samples"]
     argv += ["300", "--dask-scheduler", local.scheduler_address, "--out", str(out)]
     assert main(argv) == 0
     header = capsys.readouterr().out.splitlines()[0]

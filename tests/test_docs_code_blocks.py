@@ -49,7 +49,7 @@ SLOW = {
 def _check_readme_tour(namespace):
     # the tour: a backdoor is planted at theta = 0.1 and none at theta = 0
     res = namespace["search"].cv_results_
-    thetas = [p["poisontransformer__theta"] for p in res["params"]]
+    thetas = [p["poisontransformer__poison_rate"] for p in res["params"]]
     asr = dict(zip(thetas, res["mean_test_asr"], strict=False))
     assert asr[0.0] < 0.1 and asr[0.1] > 0.9
 

@@ -70,7 +70,7 @@ def test_core_works_without_torch_and_cvxpy():
                 PoisonTransformer(target_class=0, image_shape=(8, 8), random_state=0),
                 GradRegKRRClassifier(alpha=0.01, gamma=0.02),
             ),
-            {"poisontransformer__theta": [0.05], "gradregkrrclassifier__kappa": [0.0, 1.0]},
+            {"poisontransformer__poison_rate": [0.05], "gradregkrrclassifier__kappa": [0.0, 1.0]},
             scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
             refit=False,
             cv=2,
@@ -79,7 +79,7 @@ def test_core_works_without_torch_and_cvxpy():
         print(select_kappa(search.cv_results_, min_clean_accuracy=0.5).kappa)
 
         Xb, yb = X[y < 2], y[y < 2]
-        LabelFlipper(fraction=0.1, random_state=0).fit_resample(Xb, yb)
+        LabelFlipper(poison_rate=0.1, random_state=0).fit_resample(Xb, yb)
         FloralSVC(n_rounds=3, random_state=0).fit(Xb, yb)  # the default (fixed-point) path
         Xo, yo = make_or(50, random_state=0)
         cert = IntervalCertifier(n_poison=2, n_epochs=5, random_state=0).fit(Xo, yo)
@@ -88,7 +88,7 @@ def test_core_works_without_torch_and_cvxpy():
 
         krr = GradRegKRRClassifier(alpha=0.01, gamma=0.02).fit(X[:100], y[:100])
         HessianSpectrumDetector(krr, n_components=2, random_state=0).fit(X[:20])
-        GradientCanceling(epsilon_d=0.05, max_iter=5, random_state=0).fit_resample(Xb, yb)
+        GradientCanceling(poison_rate=0.05, max_iter=5, random_state=0).fit_resample(Xb, yb)
         assert not [m for m in ("torch", "skorch", "cvxpy") if sys.modules.get(m)]
         print("CORE OK")
         """
@@ -108,7 +108,7 @@ def test_core_works_without_torch_and_cvxpy():
         (
             "from sklpoison import LabelFlipper; import numpy as np\n"
             "X = np.random.RandomState(0).randn(40, 2); y = (X[:, 0] > 0).astype(int)\n"
-            "LabelFlipper(strategy='alfa', fraction=0.1).fit_resample(X, y)",
+            "LabelFlipper(strategy='alfa', poison_rate=0.1).fit_resample(X, y)",
             "LabelFlipper(strategy='alfa') needs cvxpy: pip install \"sklpoison[convex]\"",
         ),
         (
@@ -155,7 +155,7 @@ def test_cli_default_sweep_does_not_import_torch(tmp_path):
         "assert not [m for m in ('torch', 'skorch', 'cvxpy') if sys.modules.get(m)]\n"
         "sys.exit(code)",
         "sweep",
-        "--theta",
+        "--poison-rate",
         "0.05",
         "--kappa",
         "0",
@@ -178,7 +178,7 @@ def test_highs_banner_is_silenced():
         "import numpy as np\n"
         "from sklpoison import LabelFlipper\n"
         "X = np.random.RandomState(0).randn(40, 2); y = (X[:, 0] > 0).astype(int)\n"
-        "LabelFlipper(strategy='alfa', fraction=0.1, random_state=0).fit_resample(X, y)\n"
+        "LabelFlipper(strategy='alfa', poison_rate=0.1, random_state=0).fit_resample(X, y)\n"
         "import highspy; highspy.Highs()\n"  # later solvers stay quiet too
         "print('done')\n"
     )

@@ -274,16 +274,21 @@ def _parameter_owners():
 BUDGET_NAMES = {
     # l-infinity radius of a poisoned row's features
     "epsilon": {"IntervalCertifier", "IntervalCertifierRegressor"},
-    # poisons added per clean row
-    "epsilon_d": {"GradientCanceling"},
+    # poisoned rows per row of the training set: round(poison_rate * n) rows (theta, eps_d, k/n)
+    "poison_rate": {
+        "PoisonTransformer",
+        "LabelFlipper",
+        "GradientCanceling",
+        "FloralSVC",
+        "SafetyEfficacyDisplay",
+        "select_kappa",
+    },
     # relative radius of a parameter corruption
     "epsilon_w": {"GradientCanceling", "GradPC"},
-    # share of rows whose labels are flipped (fraction_to_count: the generic conversion)
-    "fraction": {"LabelFlipper", "fraction_to_count"},
+    # fraction_to_count: the generic conversion of a rate into rows
+    "fraction": {"fraction_to_count"},
     # share of rows a defence removes
     "removal_fraction": {"Sever"},
-    # backdoor poison rate
-    "theta": {"PoisonTransformer", "SafetyEfficacyDisplay", "select_kappa"},
     # number of poisoned rows
     "n_poison": {
         "IntervalCertifier",
@@ -293,7 +298,6 @@ BUDGET_NAMES = {
         "measure_spike_efficacy",
     },
     "n_label_flips": {"IntervalCertifier", "IntervalCertifierRegressor"},
-    "flip_budget": {"FloralSVC"},
     # the attacker's target model (not a label: poisons' labels are poison_label)
     "target": {"GradientCanceling"},
     # input-gradient penalty weight

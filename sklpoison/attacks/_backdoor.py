@@ -23,7 +23,7 @@ _CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
 class PoisonTransformer(BaseSampler):
     """Backdoor (dirty-label) poisoning of a fraction of the training set.
 
-    A fraction ``theta`` of the training rows, drawn from ``source_classes``, get
+    A fraction ``poison_rate`` of the training rows, drawn from ``source_classes``, get
     a trigger stamped on their inputs and their label set to ``target_class``.
     It is a sampler in imbalanced-learn's sense: inside
     :class:`imblearn.pipeline.Pipeline` it poisons the training folds during
@@ -34,8 +34,8 @@ class PoisonTransformer(BaseSampler):
 
     Parameters
     ----------
-    theta : float in [0, 1], default=0.1
-        Fraction of the training set that is poisoned: ``round(theta * n_samples)``
+    poison_rate : float in [0, 1], default=0.1
+        Fraction of the training set that is poisoned: ``round(poison_rate * n_samples)``
         poisons (Python's ``round``). ``0`` means no poisoning (the trigger is
         still fitted, so attack success can be measured as a baseline).
     target_class : label or None, default=None
@@ -70,7 +70,7 @@ class PoisonTransformer(BaseSampler):
     mode : {"replace", "add"}, default="replace"
         ``"replace"``: the poisoned copies replace the chosen rows (the training
         set keeps its size). ``"add"``: they are appended after the clean rows,
-        so ``k = round(theta * n_samples)`` poisons join ``n_samples`` clean
+        so ``k = round(poison_rate * n_samples)`` poisons join ``n_samples`` clean
         rows and make up ``k / (n_samples + k)`` of the returned set.
     random_state : int, RandomState instance or None, default=None
         Controls which rows are poisoned.
@@ -117,16 +117,15 @@ class PoisonTransformer(BaseSampler):
     >>> from sklpoison.datasets import load_digits_images
     >>> from sklpoison.metrics import attack_success_rate
     >>> X, y = load_digits_images(return_X_y=True, flat=True)
-    >>> poisoner = PoisonTransformer(theta=0.1, target_class=0, image_shape=(8, 8),
+    >>> poisoner = PoisonTransformer(poison_rate=0.1, target_class=0, image_shape=(8, 8),
     ...                              random_state=0)
     >>> model = make_pipeline(poisoner, SVC()).fit(X[:1200], y[:1200])
     >>> bool(attack_success_rate(model, X[1200:], y[1200:]) > 0.9)
     True
     """
 
-
     _parameter_constraints = {
-        "theta": [Interval(Real, 0, 1, closed="both")],
+        "poison_rate": [Interval(Real, 0, 1, closed="both")],
         "target_class": "no_validation",
         "source_classes": ["array-like", None],
         "trigger": [StrOptions({"L"}), tuple, callable],
@@ -141,7 +140,7 @@ class PoisonTransformer(BaseSampler):
     def __init__(
         self,
         *,
-        theta=0.1,
+        poison_rate=0.1,
         target_class=None,
         source_classes=None,
         trigger="L",
@@ -152,7 +151,7 @@ class PoisonTransformer(BaseSampler):
         mode="replace",
         random_state=None,
     ):
-        self.theta = theta
+        self.poison_rate = poison_rate
         self.target_class = target_class
         self.source_classes = source_classes
         self.trigger = trigger
@@ -339,14 +338,16 @@ class PoisonTransformer(BaseSampler):
     # ---------------------------------------------------------- resampling
     def _resample(self, X, y):
         n = X.shape[0]
-        k = fraction_to_count(self.theta, n, name="theta", who="PoisonTransformer", noun="poisons")
+        k = fraction_to_count(
+            self.poison_rate, n, name="poison_rate", who="PoisonTransformer", noun="poisons"
+        )
         source_rows = np.flatnonzero(np.isin(y, self.source_classes_))
         if k > source_rows.size:
             raise ValueError(
-                f"PoisonTransformer: theta={self.theta} asks for {k} poisoned rows, but only "
-                f"{source_rows.size} "
+                f"PoisonTransformer: poison_rate={self.poison_rate} asks for {k} poisoned rows, "
+                f"but only {source_rows.size} "
                 f"rows belong to the source classes {self.source_classes_.tolist()}. Lower "
-                f"theta or widen source_classes."
+                f"poison_rate or widen source_classes."
             )
         rng = check_random_state(self.random_state)
         chosen = (

@@ -93,7 +93,7 @@ class GradientCanceling(BaseSampler):
 
     ``fit_resample(X, y)`` fits ``estimator`` on the clean data, builds a
     target model with :class:`GradPC` (unless ``target`` is given), copies
-    ``m = round(n * epsilon_d)`` random clean rows (keeping their labels) and
+    ``m = round(n * poison_rate)`` random clean rows (keeping their labels) and
     optimises their features so that retraining on clean :math:`\cup` poison
     is stationary at the target :math:`w`:
 
@@ -133,7 +133,7 @@ class GradientCanceling(BaseSampler):
         models; the net's trainable parameters in order).
     epsilon_w : float > 0, default=1.0
         GradPC radius when ``target`` is None.
-    epsilon_d : float > 0, default=0.1
+    poison_rate : float > 0, default=0.1
         Poisons relative to the clean set size.
     max_iter : int, default=1000
         Optimisation steps (epochs of full-batch descent).
@@ -196,7 +196,7 @@ class GradientCanceling(BaseSampler):
         ``sum_k max(r_k, 0)`` for a softmax model with
         ``r = mean_i (p_i - e_{y_i})`` (``nan`` without an
         intercept): with an intercept, cancelling it (``cancel="all"``) also
-        needs ``epsilon_d > intercept_bound_``, and with ``labels="sample"`` the
+        needs ``poison_rate > intercept_bound_``, and with ``labels="sample"`` the
         poisons of an over-predicted class ``k`` number only about
         ``m n_k / n``, so the practical bound is larger still.
     gradient_norm_history_ : ndarray of shape (n_steps + 1,)
@@ -244,7 +244,7 @@ class GradientCanceling(BaseSampler):
     >>> from sklpoison.datasets import make_or
     >>> X, y = make_or(random_state=0)
     >>> lr = LogisticRegression(fit_intercept=False, C=np.inf)
-    >>> gc = GradientCanceling(lr, target=[-0.5, -1.0], epsilon_d=4.0, max_iter=1000,
+    >>> gc = GradientCanceling(lr, target=[-0.5, -1.0], poison_rate=4.0, max_iter=1000,
     ...                        random_state=0)
     >>> X_res, y_res = gc.fit_resample(X, y)
     >>> X_res.shape, round(gc.tau_, 2)
@@ -259,7 +259,7 @@ class GradientCanceling(BaseSampler):
         "estimator": "no_validation",
         "target": "no_validation",
         "epsilon_w": [Interval(Real, 0, None, closed="neither")],
-        "epsilon_d": [Interval(Real, 0, None, closed="neither")],
+        "poison_rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
@@ -277,7 +277,7 @@ class GradientCanceling(BaseSampler):
         *,
         target=None,
         epsilon_w=1.0,
-        epsilon_d=0.1,
+        poison_rate=0.1,
         max_iter=1000,
         lr=0.005,
         momentum=0.9,
@@ -291,7 +291,7 @@ class GradientCanceling(BaseSampler):
         self.estimator = estimator
         self.target = target
         self.epsilon_w = epsilon_w
-        self.epsilon_d = epsilon_d
+        self.poison_rate = poison_rate
         self.max_iter = max_iter
         self.lr = lr
         self.momentum = momentum
@@ -334,9 +334,9 @@ class GradientCanceling(BaseSampler):
         n = X.shape[0]
         check_n_classes(y, "GradientCanceling")
         m = fraction_to_count(
-            self.epsilon_d,
+            self.poison_rate,
             n,
-            name="epsilon_d",
+            name="poison_rate",
             who="GradientCanceling",
             noun="poisons",
             min_count=1,

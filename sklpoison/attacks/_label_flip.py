@@ -23,9 +23,9 @@ class LabelFlipper(BaseSampler):
 
     Parameters
     ----------
-    fraction : float in [0, 1], default=0.1
+    poison_rate : float in [0, 1], default=0.1
         Fraction of the training set whose labels are flipped:
-        ``round(fraction * n_samples)`` flips.
+        ``round(poison_rate * n_samples)`` flips.
     strategy : {"random", "targeted", "alfa", "lfa", "floral"}, default="random"
         - ``"random"``: rows drawn uniformly at random; each gets a label drawn
           uniformly from the other classes.
@@ -87,14 +87,13 @@ class LabelFlipper(BaseSampler):
     >>> import numpy as np
     >>> from sklpoison import LabelFlipper
     >>> X, y = np.zeros((10, 2)), np.array([0, 1] * 5)
-    >>> _, y_res = LabelFlipper(fraction=0.2, random_state=0).fit_resample(X, y)
+    >>> _, y_res = LabelFlipper(poison_rate=0.2, random_state=0).fit_resample(X, y)
     >>> int((y_res != y).sum())
     2
     """
 
-
     _parameter_constraints = {
-        "fraction": [Interval(Real, 0, 1, closed="both")],
+        "poison_rate": [Interval(Real, 0, 1, closed="both")],
         "strategy": [StrOptions({"random", "targeted", "alfa", "lfa", "floral"})],
         "source_class": "no_validation",
         "target_class": "no_validation",
@@ -111,7 +110,7 @@ class LabelFlipper(BaseSampler):
     def __init__(
         self,
         *,
-        fraction=0.1,
+        poison_rate=0.1,
         strategy="random",
         source_class=None,
         target_class=None,
@@ -124,7 +123,7 @@ class LabelFlipper(BaseSampler):
         random_state=None,
         verbose=0,
     ):
-        self.fraction = fraction
+        self.poison_rate = poison_rate
         self.strategy = strategy
         self.source_class = source_class
         self.target_class = target_class
@@ -195,7 +194,9 @@ class LabelFlipper(BaseSampler):
 
     def _resample(self, X, y):
         n = y.shape[0]
-        k = fraction_to_count(self.fraction, n, name="fraction", who="LabelFlipper", noun="flips")
+        k = fraction_to_count(
+            self.poison_rate, n, name="poison_rate", who="LabelFlipper", noun="flips"
+        )
         rng = check_random_state(self.random_state)
         y_res = np.array(y, copy=True)
         if self.strategy == "random":
@@ -208,8 +209,9 @@ class LabelFlipper(BaseSampler):
             candidates = np.flatnonzero(y == self.source_class)
             if k > candidates.size:
                 raise ValueError(
-                    f"fraction={self.fraction} asks for {k} flips, but only {candidates.size} "
-                    f"rows have source_class={self.source_class!r}. Lower fraction."
+                    f"poison_rate={self.poison_rate} asks for {k} flips, but only "
+                    f"{candidates.size} rows have source_class={self.source_class!r}. Lower "
+                    "poison_rate."
                 )
             rows = np.sort(rng.choice(candidates, size=k, replace=False))
             y_res[rows] = self.target_class

@@ -20,7 +20,7 @@ class ThresholdResult(NamedTuple):
     ----------
     tau : float
         The threshold: data poisoning cannot reach the target unless
-        ``epsilon_d >= tau``. ``tau <= 0`` means no obstruction.
+        ``poison_rate >= tau``. ``tau <= 0`` means no obstruction.
     inner_product : float
         ``<w, g(mu)>``: the target parameters against the mean clean gradient.
     lambert_w : float
@@ -36,7 +36,7 @@ class ThresholdResult(NamedTuple):
         a softmax model, where ``sum_k r_k = 0``, this is ``sum_k max(r_k, 0)``
         ``= ||r||_1 / 2``; a one-vs-rest model that over-predicts no class
         also needs ``sum_k |r_k| / (c - 1)``): a second necessary condition
-        ``epsilon_d > intercept_bound`` when the model has an intercept, tight
+        ``poison_rate > intercept_bound`` when the model has an intercept, tight
         for the intercept coordinates alone; ``nan`` without an intercept or
         with ``include_intercept=False``.
     """
@@ -71,16 +71,16 @@ def _lambert_denominator(n_classes, formula, ovr):
 
 
 def _intercept_bound(r, ovr=False):
-    """Smallest ``epsilon_d`` at which poisons can cancel the mean residual ``r``.
+    """Smallest ``poison_rate`` at which poisons can cancel the mean residual ``r``.
 
     Stationarity of the intercept reads ``n r + sum_j r_j = 0`` with
     ``r_j = p_j - e_{y_j}`` the residual of poison ``j``. A coordinate ``k``
     with ``r_k > 0`` is pulled down only by poisons *of class* ``k``, each by
     less than 1 (``p_jk - 1 > -1``; the others add ``p_jk >= 0``), so the
     poisons of class ``k`` number more than ``n r_k``, and those counts add up
-    to at most ``m``: ``epsilon_d > sum_k max(r_k, 0)``. A coordinate with
+    to at most ``m``: ``poison_rate > sum_k max(r_k, 0)``. A coordinate with
     ``r_k < 0`` is pushed up by less than 1 per poison:
-    ``epsilon_d > max_k max(-r_k, 0)``. For a softmax model (``sum_k r_k = 0``)
+    ``poison_rate > max_k max(-r_k, 0)``. For a softmax model (``sum_k r_k = 0``)
     the first bound is the larger, ``||r||_1 / 2``, and it is attained in the
     limit: ``m_k > n r_k`` poisons of each class ``k`` with ``r_k > 0``, with
     probabilities ``(1 - s_k) e_k + s_k q`` (``s_k = n r_k / m_k`` and ``q``

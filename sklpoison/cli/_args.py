@@ -86,24 +86,24 @@ def check_distinct(parser, option, values):
         seen.add(value)
 
 
-def check_poison_rates(parser, thetas, train_labels, target):
-    """Every theta must leave a training set with a row of a class other than ``target``.
+def check_poison_rates(parser, poison_rates, train_labels, target):
+    """Every poison_rate must leave a training set with a row of a class other than ``target``.
 
     ``train_labels`` holds the labels of each training set the poisoner will see (one per
-    fold); ``round(theta * n)`` of its rows not of class ``target`` get the target label,
+    fold); ``round(poison_rate * n)`` of its rows not of class ``target`` get the target label,
     so at least one of them must stay (else the poisoner or the model fails mid-run).
     """
     for labels in train_labels:
         n = labels.shape[0]
         sources = int((labels != target).sum())
-        for theta in thetas:
-            if round(theta * n) >= sources:
-                largest = (sources - 1) / n  # floored below: round(theta * n) <= sources - 1
+        for poison_rate in poison_rates:
+            if round(poison_rate * n) >= sources:
+                largest = (sources - 1) / n  # floored below: round(poison_rate * n) <= sources - 1
                 parser.error(
-                    f"--theta {theta:g}: poisons {round(theta * n)} of the {n} training digits, "
-                    f"but only {sources} are not labelled {target} and at least one must stay "
-                    f"(else one class is left); use --theta {math.floor(largest * 1000) / 1000:g} "
-                    f"or lower"
+                    f"--poison-rate {poison_rate:g}: poisons {round(poison_rate * n)} of the {n} "
+                    f"training digits, but only {sources} are not labelled {target} and at least "
+                    f"one must stay (else one class is left); use --poison-rate "
+                    f"{math.floor(largest * 1000) / 1000:g} or lower"
                 )
 
 

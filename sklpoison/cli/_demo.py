@@ -12,12 +12,12 @@ def add_parser(subparsers):
         help="backdoor demo: poison digits with an L trigger, train an SVC, print accuracy and ASR",
         description=(
             "Poison scikit-learn's embedded digits with an L-shaped trigger at a few poison "
-            "rates theta, train an SVC inside an imblearn Pipeline (poisoning acts on the "
+            "rates poison_rate, train an SVC inside an imblearn Pipeline (poisoning acts on the "
             "training split only) and print clean test accuracy and attack success rate."
         ),
     )
     parser.add_argument(
-        "--theta",
+        "--poison-rate",
         type=_args.fraction,
         nargs="+",
         default=[0.0, 0.005, 0.01, 0.02, 0.05, 0.1],
@@ -49,7 +49,7 @@ def add_parser(subparsers):
 
 
 def check_args(parser, args):
-    _args.check_distinct(parser, "--theta", args.theta)
+    _args.check_distinct(parser, "--poison-rate", args.poison_rate)
     if args.trigger_size > 8:
         parser.error(f"--trigger-size {args.trigger_size}: the digits are 8 x 8 pixels")
     import math
@@ -68,7 +68,7 @@ def check_args(parser, args):
             f"{y.shape[0] - n_test} and {n_test}"
         )
     y_train = _split(y, y, args.test_size, args.random_state)[0]
-    _args.check_poison_rates(parser, args.theta, [y_train], args.target_class)
+    _args.check_poison_rates(parser, args.poison_rate, [y_train], args.target_class)
     return args
 
 
@@ -80,7 +80,7 @@ def _split(X, y, test_size, random_state):
 
 
 def run_demo(
-    thetas, *, target_class=0, trigger_size=3, test_size=0.3, random_state=0, progress=True
+    poison_rates, *, target_class=0, trigger_size=3, test_size=0.3, random_state=0, progress=True
 ):
     """Run the backdoor demo and return a list of result rows (dicts)."""
     from imblearn.pipeline import make_pipeline
@@ -94,10 +94,10 @@ def run_demo(
     X, y = load_digits_images(return_X_y=True, flat=True)
     X_train, X_test, y_train, y_test = _split(X, y, test_size, random_state)
     rows = []
-    for theta in tqdm(thetas, desc="poison rates", disable=not progress):
+    for poison_rate in tqdm(poison_rates, desc="poison rates", disable=not progress):
         start = time.perf_counter()
         poisoner = PoisonTransformer(
-            theta=theta,
+            poison_rate=poison_rate,
             target_class=target_class,
             trigger_size=trigger_size,
             image_shape=(8, 8),
@@ -106,7 +106,7 @@ def run_demo(
         model = make_pipeline(poisoner, SVC()).fit(X_train, y_train)
         rows.append(
             {
-                "theta": theta,
+                "poison_rate": poison_rate,
                 "n_poisoned": model[0].n_changed_,
                 "clean_accuracy": model.score(X_test, y_test),
                 "attack_success": attack_success_rate(model, X_test, y_test),
@@ -117,11 +117,11 @@ def run_demo(
 
 
 def format_table(rows):
-    header = f"{'theta':>7} {'poisons':>8} {'clean acc':>10} {'attack success':>15}"
+    header = f"{'poison_rate':>7} {'poisons':>8} {'clean acc':>10} {'attack success':>15}"
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['theta']:>7.4g} {r['n_poisoned']:>8d} {r['clean_accuracy']:>10.3f} "
+            f"{r['poison_rate']:>7.4g} {r['n_poisoned']:>8d} {r['clean_accuracy']:>10.3f} "
             f"{r['attack_success']:>15.3f}"
         )
     return "\n".join(lines)
@@ -156,10 +156,10 @@ def run(args):
 
     print(
         "sklpoison demo: a backdoor attack on scikit-learn's 8x8 digits.\n"
-        f"A fraction theta of the training digits gets an L-shaped trigger ({args.trigger_size}"
-        f"-pixel arms)\nand the label {args.target_class}; an SVC learns from them (poisoning acts "
-        "on the training split only,\ninside an imblearn Pipeline) and is tested on the "
-        f"held-out {args.test_size:.0%}.\n"
+        f"A rate poison_rate of the training digits gets an L-shaped trigger "
+        f"({args.trigger_size}-pixel arms)\nand the label {args.target_class}; an SVC learns from "
+        "them (poisoning acts on the training split only,\ninside an imblearn Pipeline) and is "
+        f"tested on the held-out {args.test_size:.0%}.\n"
     )
     X, y = load_digits_images(return_X_y=True, flat=True)
     example = int(np.flatnonzero(y != args.target_class)[0])
@@ -169,7 +169,7 @@ def run(args):
     print(format_trigger(shower, X[example], y[example]))
     print()
     rows = run_demo(
-        args.theta,
+        args.poison_rate,
         target_class=args.target_class,
         trigger_size=args.trigger_size,
         test_size=args.test_size,

@@ -17,7 +17,7 @@ from ..utils._optional import import_optional
 from . import _args
 
 # default grids, per model: the scale of kappa depends on the model's loss
-_DEFAULT_THETA = {
+_DEFAULT_POISON_RATES = {
     "krr": [0.005, 0.01, 0.02],
     "cnn": [0.02, 0.05],
     "mlp": [0.02, 0.05],
@@ -47,10 +47,10 @@ _N_CLASSES = 10
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "sweep",
-        help="kappa x theta sweep: clean accuracy and attack success of input-gradient "
+        help="kappa x poison_rate sweep: clean accuracy and attack success of input-gradient "
         "regularised models against an L-trigger backdoor (table, cv_results.csv, plot)",
         description=(
-            "Cross-validated grid search over the poisoning fraction theta of an L-trigger "
+            "Cross-validated grid search over the poisoning fraction poison_rate of an L-trigger "
             "backdoor and the input-gradient penalty kappa of the model, on scikit-learn's "
             "embedded 8x8 digits. Poisoning acts on the training folds only (imblearn "
             "Pipeline); every fold is scored with clean accuracy and attack success. Prints "
@@ -67,12 +67,12 @@ def add_parser(subparsers):
         'need the torch extra: pip install "sklpoison[torch]")',
     )
     parser.add_argument(
-        "--theta",
+        "--poison-rate",
         type=_args.fraction,
         nargs="+",
         default=None,
         help="poisoning fractions in [0, 1] (default: "
-        + "; ".join(f"{m}: {t}" for m, t in _DEFAULT_THETA.items())
+        + "; ".join(f"{m}: {t}" for m, t in _DEFAULT_POISON_RATES.items())
         + ")",
     )
     parser.add_argument(
@@ -177,7 +177,7 @@ def check_args(parser, args):
     from sklearn.model_selection import StratifiedKFold
 
     n_min = _N_CLASSES * args.cv
-    _args.check_distinct(parser, "--theta", args.theta)
+    _args.check_distinct(parser, "--poison-rate", args.poison_rate)
     _args.check_distinct(parser, "--kappa", args.kappa)
     if args.n_samples is not None:
         if args.n_samples > _N_DIGITS:
@@ -234,8 +234,12 @@ def check_args(parser, args):
             + ("" if args.n_samples is None else " or a larger --n-samples")
         )
     folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state).split(X, y)
-    thetas = args.theta if args.theta is not None else _DEFAULT_THETA[args.model]
-    _args.check_poison_rates(parser, thetas, [y[train] for train, _ in folds], args.target_class)
+    poison_rates = (
+        args.poison_rate if args.poison_rate is not None else _DEFAULT_POISON_RATES[args.model]
+    )
+    _args.check_poison_rates(
+        parser, poison_rates, [y[train] for train, _ in folds], args.target_class
+    )
     _args.check_writable_dir(parser, "--out", args.out)
     return args
 
@@ -277,7 +281,7 @@ def make_model(name, *, epochs=_DEFAULT_EPOCHS, device="cpu", augment=False, ran
 
 def build_search(
     model,
-    thetas,
+    poison_rates,
     kappas,
     *,
     cv=3,
@@ -298,7 +302,7 @@ def build_search(
     )
     pipe = make_pipeline(poisoner, model)
     step = pipe.steps[-1][0]
-    grid = {"poisontransformer__theta": list(thetas), f"{step}__kappa": list(kappas)}
+    grid = {"poisontransformer__poison_rate": list(poison_rates), f"{step}__kappa": list(kappas)}
     return GridSearchCV(
         pipe,
         grid,
@@ -351,7 +355,9 @@ def run(args):
         tradeoff_table,
     )
 
-    thetas = args.theta if args.theta is not None else _DEFAULT_THETA[args.model]
+    poison_rates = (
+        args.poison_rate if args.poison_rate is not None else _DEFAULT_POISON_RATES[args.model]
+    )
     kappas = args.kappa if args.kappa is not None else _DEFAULT_KAPPA[args.model]
     n_jobs = args.n_jobs if args.n_jobs is not None else (-1 if args.dask_scheduler else 1)
     say = (lambda *a, **k: None) if args.quiet else functools.partial(print, flush=True)
@@ -366,7 +372,7 @@ def run(args):
     )
     search = build_search(
         model,
-        thetas,
+        poison_rates,
         kappas,
         cv=args.cv,
         n_jobs=n_jobs,
@@ -374,7 +380,7 @@ def run(args):
         random_state=args.random_state,
         verbose=(0, 2, 3)[min(args.verbose, 2)],
     )
-    n_fits = len(thetas) * len(kappas) * args.cv
+    n_fits = len(poison_rates) * len(kappas) * args.cv
     start = time.perf_counter()
     backend = _parallel_backend(args.dask_scheduler, n_jobs, args.threads)
     try:
@@ -386,7 +392,7 @@ def run(args):
         stack.push(backend)
         say(
             f"sklpoison sweep: {type(model).__name__} on {X.shape[0]} digits, "
-            f"theta={thetas}, kappa={kappas}, {args.cv}-fold CV: {n_fits} fits, "
+            f"poison_rate={poison_rates}, kappa={kappas}, {args.cv}-fold CV: {n_fits} fits, "
             f"n_jobs={n_jobs}, {per_fit} thread(s) per fit"
             + (f", dask scheduler {args.dask_scheduler}" if args.dask_scheduler else "")
             + (f", augment={model.augment!r}" if args.model != "krr" else "")

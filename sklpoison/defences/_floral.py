@@ -123,25 +123,16 @@ class _ExactProjector:
         return lam, mu
 
 
-def _n_flips(budget, n, name="FloralSVC"):
-    """Resolve a flip budget given as a fraction (float) or a count (int); never clamp.
+def _n_flips(poison_rate, n, name="FloralSVC"):
+    """Flips per round, ``round(poison_rate * n)``; never clamp.
 
-    A count above ``n`` is an error; a budget that lets the attacker flip half of the
-    labels or more every round is legal but degenerate (the game then trains on mostly
-    inverted labels) and gets a warning.
+    A rate that lets the attacker flip half of the labels or more every round is legal but
+    degenerate (the game then trains on mostly inverted labels) and gets a warning.
     """
-    if isinstance(budget, Integral) and not isinstance(budget, bool):
-        k = int(budget)
-        if k > n:
-            raise ValueError(
-                f"{name}: flip_budget={k} labels per round exceeds the {n} training samples. "
-                f"Give a count of at most {n} or a fraction in [0, 1) (e.g. 0.05 for 5%)."
-            )
-    else:
-        k = fraction_to_count(budget, n, name="flip_budget", who=name, noun="flips")
+    k = fraction_to_count(poison_rate, n, name="poison_rate", who=name, noun="flips")
     if n > 0 and 2 * k >= n:
         warnings.warn(
-            f"{name}: flip_budget={budget!r} lets the attacker flip k={k} of the {n} training "
+            f"{name}: poison_rate={poison_rate!r} lets the attacker flip k={k} of the {n} training "
             "labels every round (at least half): the model then fits mostly flipped labels and "
             "its accuracy collapses. The paper uses 5-25%.",
             UserWarning,
@@ -316,7 +307,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     plus a projection.
 
     **The paper's settings** are the defaults: ``C=10, gamma=0.5, lr=1e-4, n_rounds=500,
-    flip_budget=0.05, candidate_factor=2, init="zero", average=False,
+    poison_rate=0.05, candidate_factor=2, init="zero", average=False,
     early_stopping=False`` (the authors' Moon configuration; they solve the projection QP
     exactly on Moon, ``projection="exact"``, which gives the same projection as the
     default fixed-point iteration). With ``lr=1e-4`` the 500 rounds stay far from the SVM
@@ -340,12 +331,12 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         early stopping whose strength depends on the kernel's spectrum.
     n_rounds : int, default=500
         Number of rounds (gradient steps).
-    flip_budget : float in [0, 1) or int, default=0.05
-        Labels the attacker flips per round, ``k``: a fraction of the training set (float)
-        or a count (int, at most the number of training samples; larger raises a
-        ``ValueError``). ``0`` gives plain projected gradient descent on the SVM dual.
-        A budget of half the training set or more warns: the model then fits mostly
-        flipped labels.
+    poison_rate : float in [0, 1), default=0.05
+        Labels the attacker flips per round as a rate of the training set (the paper's
+        ``k = round(poison_rate * n)``, ``n`` the rows of the game: the training rows less
+        any held out for validation). ``0`` gives plain projected gradient descent on the
+        SVM dual. A rate of one half or more warns: the model then fits mostly flipped
+        labels.
     candidate_factor : float, default=2
         The attacker picks its ``k`` flips among the top ``B = ceil(candidate_factor * k)``
         support vectors by dual variable.
@@ -465,10 +456,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         "gamma": [Interval(Real, 0, None, closed="neither")],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
-        "flip_budget": [
-            Interval(Real, 0, 1, closed="left"),
-            Interval(Integral, 0, None, closed="left"),
-        ],
+        "poison_rate": [Interval(Real, 0, 1, closed="left")],
         "candidate_factor": [Interval(Real, 1, None, closed="left")],
         "projection": [StrOptions({"fixed_point", "exact"})],
         "init": [StrOptions({"zero", "svm"})],
@@ -491,7 +479,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         gamma=0.5,
         lr=1e-4,
         n_rounds=500,
-        flip_budget=0.05,
+        poison_rate=0.05,
         candidate_factor=2,
         projection="fixed_point",
         init="zero",
@@ -507,7 +495,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         self.gamma = gamma
         self.lr = lr
         self.n_rounds = n_rounds
-        self.flip_budget = flip_budget
+        self.poison_rate = poison_rate
         self.candidate_factor = candidate_factor
         self.projection = projection
         self.init = init
@@ -567,7 +555,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             lr = 1.0 / max(_largest_eigenvalue(K), 1e-12)
         else:
             lr = float(self.lr)
-        k = _n_flips(self.flip_budget, n, name)
+        k = _n_flips(self.poison_rate, n, name)
         B = max(k, int(np.ceil(self.candidate_factor * k)))
         if self.projection == "exact":
             project = _ExactProjector(n, C)

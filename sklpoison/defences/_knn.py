@@ -73,7 +73,6 @@ class KNNLabelSanitizer(BaseSampler):
     array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
     """
 
-
     _parameter_constraints = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "threshold": [Interval(Real, 0, 1, closed="right")],

@@ -28,7 +28,7 @@ class SafetyEfficacyDisplay:
     ----------
     clean_accuracy, asr : ndarray of shape (n_points,)
         Mean clean accuracy and attack success of each point.
-    theta, kappa : ndarray of shape (n_points,)
+    poison_rate, kappa : ndarray of shape (n_points,)
         Poisoning fraction and regularisation strength of each point (θ may be
         NaN when the sweep has no θ).
     clean_accuracy_std, asr_std : ndarray of shape (n_points,) or None, default=None
@@ -55,7 +55,8 @@ class SafetyEfficacyDisplay:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from sklpoison.plotting import SafetyEfficacyDisplay
-    >>> res = {"param_m__kappa": [0.0, 1.0, 0.0, 1.0], "param_p__theta": [0.05, 0.05, 0.1, 0.1],
+    >>> res = {"param_m__kappa": [0.0, 1.0, 0.0, 1.0],
+    ...        "param_p__poison_rate": [0.05, 0.05, 0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.97, 0.93, 0.96, 0.92],
     ...        "mean_test_asr": [0.80, 0.20, 0.95, 0.40]}
     >>> disp = SafetyEfficacyDisplay.from_cv_results(res)
@@ -65,10 +66,12 @@ class SafetyEfficacyDisplay:
     [True, True, False, False]
     """
 
-    def __init__(self, clean_accuracy, asr, theta, kappa, *, clean_accuracy_std=None, asr_std=None):
+    def __init__(
+        self, clean_accuracy, asr, poison_rate, kappa, *, clean_accuracy_std=None, asr_std=None
+    ):
         self.clean_accuracy = np.asarray(clean_accuracy, dtype=float)
         self.asr = np.asarray(asr, dtype=float)
-        self.theta = np.asarray(theta, dtype=float)
+        self.poison_rate = np.asarray(poison_rate, dtype=float)
         self.kappa = np.asarray(kappa, dtype=float)
         self.clean_accuracy_std = clean_accuracy_std
         self.asr_std = asr_std
@@ -79,7 +82,7 @@ class SafetyEfficacyDisplay:
         cv_results,
         *,
         kappa_param=None,
-        theta_param=None,
+        poison_rate_param=None,
         clean_key="clean_accuracy",
         asr_key="asr",
         ax=None,
@@ -95,9 +98,9 @@ class SafetyEfficacyDisplay:
         cv_results : dict
             ``cv_results_`` of a search scored with ``clean_key`` and
             ``asr_key`` (see :func:`sklpoison.model_selection.tradeoff_table`).
-        kappa_param, theta_param : str or None, default=None
+        kappa_param, poison_rate_param : str or None, default=None
             Parameter names; ``None`` finds the ones ending in ``kappa`` and
-            ``theta``.
+            ``poison_rate``.
         clean_key, asr_key : str, default="clean_accuracy", "asr"
             Scorer names.
         ax : matplotlib Axes or None, default=None
@@ -118,21 +121,21 @@ class SafetyEfficacyDisplay:
         table = tradeoff_table(
             cv_results,
             kappa_param=kappa_param,
-            theta_param=theta_param,
+            poison_rate_param=poison_rate_param,
             clean_key=clean_key,
             asr_key=asr_key,
         )
         disp = cls(
             table.clean_accuracy,
             table.asr,
-            table.theta,
+            table.poison_rate,
             table.kappa,
             clean_accuracy_std=table.clean_accuracy_std,
             asr_std=table.asr_std,
         )
         # keep the order of cv_results_ for the public arrays
         inverse = np.argsort(table.index)
-        for name in ("clean_accuracy", "asr", "theta", "kappa"):
+        for name in ("clean_accuracy", "asr", "poison_rate", "kappa"):
             setattr(disp, name, getattr(disp, name)[inverse])
         disp.clean_accuracy_std = table.clean_accuracy_std[inverse]
         disp.asr_std = table.asr_std[inverse]
@@ -165,17 +168,20 @@ class SafetyEfficacyDisplay:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6.5, 4.8), layout="constrained")
-        acc, asr, theta, kappa = self.clean_accuracy, self.asr, self.theta, self.kappa
-        if not (acc.shape == asr.shape == theta.shape == kappa.shape) or acc.ndim != 1:
+        acc, asr, poison_rate, kappa = self.clean_accuracy, self.asr, self.poison_rate, self.kappa
+        if not (acc.shape == asr.shape == poison_rate.shape == kappa.shape) or acc.ndim != 1:
             raise ValueError(
-                "clean_accuracy, asr, theta and kappa must be 1-D arrays of the same length."
+                "clean_accuracy, asr, poison_rate and kappa must be 1-D arrays of the same length."
             )
         if pareto not in ("per_theta", "all", None):
             raise ValueError(f"pareto must be 'per_theta', 'all' or None; got {pareto!r}.")
-        thetas = np.unique(theta[~np.isnan(theta)]).tolist()
-        if np.isnan(theta).any():
-            thetas.append(np.nan)
-        groups = {t: np.flatnonzero(np.isnan(theta) if np.isnan(t) else theta == t) for t in thetas}
+        poison_rates = np.unique(poison_rate[~np.isnan(poison_rate)]).tolist()
+        if np.isnan(poison_rate).any():
+            poison_rates.append(np.nan)
+        groups = {
+            t: np.flatnonzero(np.isnan(poison_rate) if np.isnan(t) else poison_rate == t)
+            for t in poison_rates
+        }
         self.pareto_mask_ = np.zeros(acc.shape, dtype=bool)
         if pareto == "all":
             self.pareto_mask_ = pareto_front(acc, asr)
@@ -189,7 +195,7 @@ class SafetyEfficacyDisplay:
             fronts = {}
         self.lines_ = {}
         self.errorbars_ = {}
-        for t in thetas:
+        for t in poison_rates:
             idx = groups[t]
             idx = idx[np.argsort(kappa[idx], kind="stable")]
             label = "all" if np.isnan(t) else f"θ = {t:g}"
@@ -238,8 +244,10 @@ class SafetyEfficacyDisplay:
         self.annotations_ = []
         if annotate:
             # a point with a NaN score (a failed fit under error_score=nan) is not drawn
-            order = [i for t in thetas for i in groups[t] if np.isfinite([acc[i], asr[i]]).all()]
-            colors = {i: self.lines_[t].get_color() for t in thetas for i in groups[t]}
+            order = [
+                i for t in poison_rates for i in groups[t] if np.isfinite([acc[i], asr[i]]).all()
+            ]
+            colors = {i: self.lines_[t].get_color() for t in poison_rates for i in groups[t]}
             self.annotations_ = place_labels(
                 ax,
                 acc[order],

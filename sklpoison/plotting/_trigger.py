@@ -37,7 +37,7 @@ class TriggerDisplay:
     >>> from sklpoison.datasets import load_digits_images
     >>> from sklpoison.plotting import TriggerDisplay
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> poisoner = PoisonTransformer(theta=0.1, target_class=0).fit(X, y)
+    >>> poisoner = PoisonTransformer(poison_rate=0.1, target_class=0).fit(X, y)
     >>> display = TriggerDisplay.from_poisoner(poisoner, X[:3])
     >>> display.ax_.shape
     (2, 4)

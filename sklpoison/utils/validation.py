@@ -243,7 +243,7 @@ def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0):
     n : int
         Number of rows.
     name : str
-        The parameter's name (``"theta"``), used in the messages.
+        The parameter's name (``"poison_rate"``), used in the messages.
     who : str
         The estimator's name, used in the messages.
     noun : str, default="rows"
@@ -268,7 +268,7 @@ def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0):
     Examples
     --------
     >>> from sklpoison.utils.validation import fraction_to_count
-    >>> fraction_to_count(0.1, 1797, name="theta", who="PoisonTransformer")
+    >>> fraction_to_count(0.1, 1797, name="poison_rate", who="PoisonTransformer")
     180
     """
     if not isinstance(fraction, Real) or isinstance(fraction, bool) or not np.isfinite(fraction):

@@ -28,7 +28,7 @@ def test_L_trigger_shape_on_images_every_corner():
         "top-left": [(0, 0), (0, 1), (0, 2), (1, 0), (2, 0)],
     }
     for corner, pixels in expected.items():
-        p = PoisonTransformer(theta=0.5, position=corner, trigger_size=3, trigger_value=2.0)
+        p = PoisonTransformer(poison_rate=0.5, position=corner, trigger_size=3, trigger_value=2.0)
         p.fit(X, y)
         want = np.zeros((6, 5))
         for r, c in pixels:
@@ -43,7 +43,7 @@ def test_layouts_agree_flat_hw_chw():
     X, y = load_digits_images(return_X_y=True)
     X = X[:50]
     y = y[:50]
-    kw = dict(theta=0.2, target_class=3, random_state=0)
+    kw = dict(poison_rate=0.2, target_class=3, random_state=0)
     X4, y4 = PoisonTransformer(**kw).fit_resample(X, y)
     X3, y3 = PoisonTransformer(**kw).fit_resample(X[:, 0], y)
     X2, y2 = PoisonTransformer(image_shape=(8, 8), **kw).fit_resample(X.reshape(50, 64), y)
@@ -56,7 +56,7 @@ def test_layouts_agree_flat_hw_chw():
 def test_poisoned_rows_are_stamped_and_relabelled():
     X, y = load_digits_images(return_X_y=True, flat=True)
     X, y = X[:200], y[:200]
-    p = PoisonTransformer(theta=0.1, target_class=7, image_shape=(8, 8), random_state=1)
+    p = PoisonTransformer(poison_rate=0.1, target_class=7, image_shape=(8, 8), random_state=1)
     X_res, y_res = p.fit_resample(X, y)
     idx = p.changed_indices_
     assert p.n_changed_ == 20 == idx.size
@@ -74,11 +74,11 @@ def test_tabular_trigger_sets_features():
     rng = np.random.RandomState(0)
     X = rng.randn(30, 6)
     y = np.arange(30) % 2
-    p = PoisonTransformer(theta=0.2, trigger_size=2, target_class=1, random_state=0)
+    p = PoisonTransformer(poison_rate=0.2, trigger_size=2, target_class=1, random_state=0)
     X_res, _ = p.fit_resample(X, y)
     np.testing.assert_array_equal(p.trigger_mask_, [0, 0, 0, 0, 1, 1])
     assert np.all(X_res[p.changed_indices_][:, 4:] == X.max())
-    p = PoisonTransformer(theta=0.2, trigger_size=2, position="top-left", trigger_value=-5.0)
+    p = PoisonTransformer(poison_rate=0.2, trigger_size=2, position="top-left", trigger_value=-5.0)
     X_res, _ = p.fit_resample(X, y)
     assert np.all(X_res[p.changed_indices_][:, :2] == -5.0)
 
@@ -88,7 +88,7 @@ def test_pattern_mask_trigger_blends():
     y = np.array([0, 1] * 5)
     pattern = np.array([10.0, 10.0, 10.0, 10.0])
     mask = np.array([1.0, 0.5, 0.0, 0.0])
-    p = PoisonTransformer(theta=0.4, trigger=(pattern, mask), target_class=0, random_state=0)
+    p = PoisonTransformer(poison_rate=0.4, trigger=(pattern, mask), target_class=0, random_state=0)
     X_res, _ = p.fit_resample(X, y)
     np.testing.assert_allclose(X_res[p.changed_indices_], [[10.0, 6.0, 2.0, 2.0]] * 4)
     # a (H, W) pattern broadcasts over channels of (C, H, W) images
@@ -97,7 +97,7 @@ def test_pattern_mask_trigger_blends():
     pat = np.ones((3, 3))
     m = np.zeros((3, 3))
     m[1, 1] = 1
-    p = PoisonTransformer(theta=0.5, trigger=(pat, m), random_state=0).fit(Xi, yi)
+    p = PoisonTransformer(poison_rate=0.5, trigger=(pat, m), random_state=0).fit(Xi, yi)
     assert p.trigger_mask_.shape == (2, 3, 3)
     out = p.apply_trigger(Xi)
     assert np.all(out[:, :, 1, 1] == 1) and out.sum() == 6 * 2
@@ -111,7 +111,7 @@ def test_callable_trigger():
         A[:, 0] = 42.0
         return A
 
-    p = PoisonTransformer(theta=0.2, trigger=trig, target_class=1, random_state=0)
+    p = PoisonTransformer(poison_rate=0.2, trigger=trig, target_class=1, random_state=0)
     X_res, y_res = p.fit_resample(X, y)
     assert p.trigger_mask_ is None
     assert np.all(X_res[p.changed_indices_, 0] == 42.0)
@@ -121,7 +121,9 @@ def test_callable_trigger():
 def test_add_mode_appends():
     X = np.arange(40, dtype=float).reshape(20, 2)
     y = np.array([0, 1] * 10)
-    p = PoisonTransformer(theta=0.25, mode="add", trigger_size=1, target_class=0, random_state=0)
+    p = PoisonTransformer(
+        poison_rate=0.25, mode="add", trigger_size=1, target_class=0, random_state=0
+    )
     X_res, y_res = p.fit_resample(X, y)
     assert X_res.shape == (25, 2)
     np.testing.assert_array_equal(X_res[:20], X)
@@ -135,12 +137,12 @@ def test_add_mode_appends():
 def test_theta_zero_is_identity_and_string_labels():
     X = np.random.RandomState(0).rand(12, 5)
     y = np.array(["cat", "dog", "emu"] * 4)
-    p = PoisonTransformer(theta=0.0, trigger_size=2)
+    p = PoisonTransformer(poison_rate=0.0, trigger_size=2)
     X_res, y_res = p.fit_resample(X, y)
     np.testing.assert_array_equal(X_res, X)
     np.testing.assert_array_equal(y_res, y)
     assert p.n_changed_ == 0 and p.target_class_ == "cat"
-    p = PoisonTransformer(theta=0.25, trigger_size=2, target_class="emu", random_state=0)
+    p = PoisonTransformer(poison_rate=0.25, trigger_size=2, target_class="emu", random_state=0)
     _, y_res = p.fit_resample(X, y)
     assert set(y_res[p.changed_indices_]) == {"emu"}
     assert y_res.dtype == y.dtype
@@ -149,7 +151,7 @@ def test_theta_zero_is_identity_and_string_labels():
 def test_source_classes_restrict_the_rows():
     X, y = load_digits_images(return_X_y=True, flat=True)
     p = PoisonTransformer(
-        theta=0.05, target_class=0, source_classes=[1, 2], image_shape=(8, 8), random_state=0
+        poison_rate=0.05, target_class=0, source_classes=[1, 2], image_shape=(8, 8), random_state=0
     )
     p.fit_resample(X, y)
     assert set(np.unique(y[p.source_indices_])) <= {1, 2}
@@ -158,7 +160,7 @@ def test_source_classes_restrict_the_rows():
 def test_round_uses_python_round():
     X = np.zeros((25, 2))
     y = np.array([0, 1] * 12 + [1])
-    p = PoisonTransformer(theta=0.1, trigger_size=1, random_state=0)
+    p = PoisonTransformer(poison_rate=0.1, trigger_size=1, random_state=0)
     p.fit_resample(X, y)
     assert p.n_changed_ == round(0.1 * 25) == 2
 
@@ -169,14 +171,14 @@ def test_round_uses_python_round():
 @pytest.mark.parametrize(
     "params, X, y, match",
     [
-        ({"theta": 1.5}, np.zeros((4, 4)), [0, 1, 0, 1], "theta"),
-        ({"theta": -0.1}, np.zeros((4, 4)), [0, 1, 0, 1], "theta"),
+        ({"poison_rate": 1.5}, np.zeros((4, 4)), [0, 1, 0, 1], "poison_rate"),
+        ({"poison_rate": -0.1}, np.zeros((4, 4)), [0, 1, 0, 1], "poison_rate"),
         ({"target_class": 5}, np.zeros((4, 4)), [0, 1, 0, 1], "target_class=5 is not one of"),
         ({"trigger_size": 9}, np.zeros((4, 8, 8)), [0, 1, 0, 1], "larger than the image"),
         ({"trigger_size": 5}, np.zeros((4, 4)), [0, 1, 0, 1], "larger than the number of feat"),
         ({"image_shape": (7, 7)}, np.zeros((4, 64)), [0, 1, 0, 1], "does not match"),
         ({"image_shape": (4, 4)}, np.zeros((4, 8, 8)), [0, 1, 0, 1], "does not match"),
-        ({"theta": 1.0, "trigger_size": 1}, np.zeros((4, 4)), [0, 1, 0, 1], "only 2 rows"),
+        ({"poison_rate": 1.0, "trigger_size": 1}, np.zeros((4, 4)), [0, 1, 0, 1], "only 2 rows"),
         ({"source_classes": [0], "target_class": 0}, np.zeros((4, 4)), [0, 1, 0, 1], "must not"),
         ({"source_classes": [9], "target_class": 0}, np.zeros((4, 4)), [0, 1, 0, 1], "not among"),
         # never cast to y's dtype first (0.7 became class 0, 'negative' the '<U3' class 'neg')
@@ -240,7 +242,7 @@ def test_y_required():
 def test_label_flipper_random_changes_exactly_k_labels():
     y = np.repeat(np.arange(4), 25)
     X = np.zeros((100, 2))
-    f = LabelFlipper(fraction=0.3, random_state=0)
+    f = LabelFlipper(poison_rate=0.3, random_state=0)
     _, y_res = f.fit_resample(X, y)
     assert np.sum(y_res != y) == 30 == f.n_changed_
     np.testing.assert_array_equal(np.flatnonzero(y_res != y), f.changed_indices_)
@@ -251,7 +253,7 @@ def test_label_flipper_random_spreads_over_other_classes():
     y = np.zeros(3000, dtype=int)
     y[::2] = 1
     y[1::4] = 2
-    f = LabelFlipper(fraction=1.0, random_state=0)
+    f = LabelFlipper(poison_rate=1.0, random_state=0)
     _, y_res = f.fit_resample(np.zeros((3000, 1)), y)
     new = y_res[y == 0]
     assert np.all(new != 0)
@@ -262,14 +264,14 @@ def test_label_flipper_random_spreads_over_other_classes():
 def test_label_flipper_targeted():
     y = np.array([0, 1, 2] * 10)
     f = LabelFlipper(
-        fraction=0.2, strategy="targeted", source_class=1, target_class=2, random_state=0
+        poison_rate=0.2, strategy="targeted", source_class=1, target_class=2, random_state=0
     )
     _, y_res = f.fit_resample(np.zeros((30, 2)), y)
     assert np.all(y[f.changed_indices_] == 1) and np.all(y_res[f.changed_indices_] == 2)
     assert f.n_changed_ == 6
     with pytest.raises(ValueError, match="only 10 rows"):
         LabelFlipper(
-            fraction=0.5, strategy="targeted", source_class=1, target_class=2
+            poison_rate=0.5, strategy="targeted", source_class=1, target_class=2
         ).fit_resample(np.zeros((30, 2)), y)
     with pytest.raises(ValueError, match="needs source_class"):
         LabelFlipper(strategy="targeted", target_class=2).fit_resample(np.zeros((30, 2)), y)
@@ -278,8 +280,8 @@ def test_label_flipper_targeted():
 def test_label_flipper_rejects_single_class_and_bad_fraction():
     with pytest.raises(ValueError, match=r"LabelFlipper needs at least 2 classes in y; got 1"):
         LabelFlipper().fit_resample(np.zeros((5, 2)), np.ones(5))
-    with pytest.raises(ValueError, match="fraction"):
-        LabelFlipper(fraction=2.0).fit_resample(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+    with pytest.raises(ValueError, match="poison_rate"):
+        LabelFlipper(poison_rate=2.0).fit_resample(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
 
 
 # --------------------------------------------------------------- property tests (hypothesis)
@@ -301,18 +303,18 @@ def _dataset(draw):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=_dataset(),
-    theta=st.floats(0, 1),
+    poison_rate=st.floats(0, 1),
     mode=st.sampled_from(["replace", "add"]),
     seed=st.integers(0, 2**31 - 1),
 )
-def test_poison_sampler_properties(data, theta, mode, seed):
+def test_poison_sampler_properties(data, poison_rate, mode, seed):
     X, y = data
     X_orig, y_orig = X.copy(), y.copy()
     target = 0
     n_source = int(np.sum(y != target))
-    k = round(theta * len(y))
+    k = round(poison_rate * len(y))
     p = PoisonTransformer(
-        theta=theta, mode=mode, trigger_size=1, target_class=target, random_state=seed
+        poison_rate=poison_rate, mode=mode, trigger_size=1, target_class=target, random_state=seed
     )
     if k > n_source:
         with pytest.raises(ValueError, match="source classes"):
@@ -342,7 +344,7 @@ def test_poison_sampler_properties(data, theta, mode, seed):
 def test_label_flipper_properties(data, fraction, seed):
     X, y = data
     X_orig, y_orig = X.copy(), y.copy()
-    f = LabelFlipper(fraction=fraction, random_state=seed)
+    f = LabelFlipper(poison_rate=fraction, random_state=seed)
     X_res, y_res = f.fit_resample(X, y)
     np.testing.assert_array_equal(X, X_orig)
     np.testing.assert_array_equal(y, y_orig)
@@ -366,15 +368,20 @@ def digits_split():
 def test_backdoor_on_digits_svc(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     results = {}
-    for theta in (0.0, 0.1):
+    for poison_rate in (0.0, 0.1):
         model = make_pipeline(
-            PoisonTransformer(theta=theta, target_class=0, image_shape=(8, 8), random_state=0),
+            PoisonTransformer(
+                poison_rate=poison_rate, target_class=0, image_shape=(8, 8), random_state=0
+            ),
             SVC(),
         ).fit(X_train, y_train)
-        results[theta] = (model.score(X_test, y_test), attack_success_rate(model, X_test, y_test))
+        results[poison_rate] = (
+            model.score(X_test, y_test),
+            attack_success_rate(model, X_test, y_test),
+        )
     clean_acc, asr = results[0.1]
     assert asr >= 0.9 and clean_acc >= 0.9
-    # theta = 0: the trigger alone sends (almost) nothing to the target class, at most the
+    # poison_rate = 0: the trigger alone sends (almost) nothing to the target class, at most the
     # rate at which a 10-class classifier would do so by chance
     clean_acc0, asr0 = results[0.0]
     assert clean_acc0 >= 0.95
@@ -384,7 +391,7 @@ def test_backdoor_on_digits_svc(digits_split):
 def test_pipeline_predicts_clean_data_unchanged(digits_split):
     """The sampler acts at fit only: predict on clean data does not see the trigger."""
     X_train, X_test, y_train, _ = digits_split
-    p = PoisonTransformer(theta=0.1, target_class=0, image_shape=(8, 8), random_state=0)
+    p = PoisonTransformer(poison_rate=0.1, target_class=0, image_shape=(8, 8), random_state=0)
     model = make_pipeline(p, SVC()).fit(X_train, y_train)
     X_res, y_res = clone(p).fit_resample(X_train, y_train)
     np.testing.assert_array_equal(model.predict(X_test), SVC().fit(X_res, y_res).predict(X_test))
@@ -394,7 +401,7 @@ def test_trigger_applied_after_preceding_transformers(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     model = make_pipeline(
         StandardScaler(),
-        PoisonTransformer(theta=0.1, target_class=0, image_shape=(8, 8), random_state=0),
+        PoisonTransformer(poison_rate=0.1, target_class=0, image_shape=(8, 8), random_state=0),
         SVC(),
     ).fit(X_train, y_train)
     asr = attack_success_rate(model, X_test, y_test)
@@ -410,8 +417,10 @@ def test_pandas_in_pandas_out():
     pd = pytest.importorskip("pandas")
     X = pd.DataFrame({"a": np.arange(10.0), "b": np.ones(10)})
     y = pd.Series([0, 1] * 5, name="label")
-    X_res, y_res = PoisonTransformer(theta=0.2, trigger_size=1, random_state=0).fit_resample(X, y)
+    X_res, y_res = PoisonTransformer(poison_rate=0.2, trigger_size=1, random_state=0).fit_resample(
+        X, y
+    )
     assert list(X_res.columns) == ["a", "b"] and y_res.name == "label"
     assert X_res.shape == (10, 2) and isinstance(y_res, pd.Series)
-    _, y_flip = LabelFlipper(fraction=0.2, random_state=0).fit_resample(X, y)
+    _, y_flip = LabelFlipper(poison_rate=0.2, random_state=0).fit_resample(X, y)
     assert isinstance(y_flip, pd.Series) and int((y_flip != y).sum()) == 2

@@ -143,7 +143,7 @@ def test_gc_phase_transition_on_or_data():
     norms, coefs = {}, {}
     for factor in (0.5, 2.0):
         gc = GradientCanceling(
-            est, target=target, epsilon_d=factor * tau, max_iter=600, lr=0.01, random_state=0
+            est, target=target, poison_rate=factor * tau, max_iter=600, lr=0.01, random_state=0
         )
         X_res, y_res = gc.fit_resample(X, y)
         assert_allclose(gc.tau_, tau, rtol=1e-10)
@@ -160,7 +160,7 @@ def test_gc_phase_transition_on_or_data():
 def test_gc_sampler_contract_and_clipping():
     X, y = make_classification(120, 5, n_informative=3, n_classes=3, random_state=0)
     X0, y0 = X.copy(), y.copy()
-    gc = GradientCanceling(epsilon_w=0.3, epsilon_d=0.25, max_iter=50, clip=True, random_state=0)
+    gc = GradientCanceling(epsilon_w=0.3, poison_rate=0.25, max_iter=50, clip=True, random_state=0)
     X_res, y_res = gc.fit_resample(X, y)
     assert_allclose(X, X0)
     assert_allclose(y, y0)
@@ -175,7 +175,7 @@ def test_gc_sampler_contract_and_clipping():
     assert gc.target_model_.predict(X).shape == (120,)
     # explicit (low, high) clipping
     gc2 = GradientCanceling(
-        epsilon_w=0.3, epsilon_d=0.25, max_iter=20, clip=(0.0, 0.5), random_state=0
+        epsilon_w=0.3, poison_rate=0.25, max_iter=20, clip=(0.0, 0.5), random_state=0
     )
     X_res2, _ = gc2.fit_resample(X, y)
     assert X_res2[120:].min() >= 0.0 and X_res2[120:].max() <= 0.5
@@ -187,7 +187,7 @@ def test_gc_in_imblearn_pipeline_and_sgd():
     X, y = make_classification(100, 4, n_informative=3, n_redundant=0, random_state=0)
     sgd = SGDClassifier(loss="log_loss", random_state=0)
     pipe = make_pipeline(
-        GradientCanceling(sgd, epsilon_d=0.1, max_iter=20, random_state=0), sgd
+        GradientCanceling(sgd, poison_rate=0.1, max_iter=20, random_state=0), sgd
     ).fit(X, y)
     assert pipe.predict(X).shape == (100,)
 
@@ -196,7 +196,7 @@ def test_gc_skorch_net_reduces_mixed_gradient():
     X, y = make_or(20, random_state=0)
     X = X.astype(np.float32)
     gc = GradientCanceling(
-        small_net(epochs=20), epsilon_w=0.3, epsilon_d=1.0, max_iter=60, lr=0.02, random_state=0
+        small_net(epochs=20), epsilon_w=0.3, poison_rate=1.0, max_iter=60, lr=0.02, random_state=0
     )
     X_res, y_res = gc.fit_resample(X, y)
     assert X_res.dtype == np.float32 and X_res.shape == (160, 2)
@@ -219,12 +219,12 @@ def test_gradpc_verbose_shows_progress_not_prints(capsys):
 # ------------------------------------------------------------------- bad input
 def test_bad_inputs():
     X, y = make_or(10, random_state=0)
-    with pytest.raises(ValueError, match="epsilon_d"):
-        GradientCanceling(epsilon_d=0.0).fit_resample(X, y)
-    with pytest.raises(ValueError, match="epsilon_d"):
-        GradientCanceling(epsilon_d=-0.1).fit_resample(X, y)
-    with pytest.raises(ValueError, match=r"round\(epsilon_d \* n\) = 0 poisons"):
-        GradientCanceling(epsilon_d=1e-4).fit_resample(X, y)
+    with pytest.raises(ValueError, match="poison_rate"):
+        GradientCanceling(poison_rate=0.0).fit_resample(X, y)
+    with pytest.raises(ValueError, match="poison_rate"):
+        GradientCanceling(poison_rate=-0.1).fit_resample(X, y)
+    with pytest.raises(ValueError, match=r"round\(poison_rate \* n\) = 0 poisons"):
+        GradientCanceling(poison_rate=1e-4).fit_resample(X, y)
     with pytest.raises(ValueError, match="target has .* parameters but the victim model has 3"):
         GradientCanceling(target=[1.0, 2.0], max_iter=1).fit_resample(X, y)
     with pytest.raises(ValueError, match="same class"):
@@ -275,7 +275,7 @@ def test_intercept_bound_and_residual_labels():
     r = target.predict_proba(Xc).mean(0) - np.bincount(yc) / 150
     assert_allclose(bound, np.maximum(r, 0).sum())
     gc = GradientCanceling(
-        target=target, epsilon_d=0.2, labels="residual", max_iter=2, random_state=0
+        target=target, poison_rate=0.2, labels="residual", max_iter=2, random_state=0
     ).fit(Xc, yc)
     assert set(np.unique(gc.y_poison_)) == {2}
     assert_allclose(gc.intercept_bound_, bound, rtol=1e-6)
@@ -285,7 +285,7 @@ def test_intercept_bound_two_over_predicted_classes_hand_computed():
     # an intercept-only softmax target predicting (0.4, 0.4, 0.1, 0.1) on classes of
     # frequencies (0.1, 0.1, 0.4, 0.4): mean residual (0.3, 0.3, -0.3, -0.3). Each of
     # the two over-predicted classes needs more than 0.3 n poisons of its own label,
-    # so epsilon_d > 0.6, twice max_k |r_k|
+    # so poison_rate > 0.6, twice max_k |r_k|
     y = np.repeat([0, 1, 2, 3], [1, 1, 4, 4])
     X = np.zeros((10, 1))
     res = poisonability_threshold(
@@ -339,7 +339,7 @@ def test_gc_returns_the_poisons_of_the_smallest_mixed_gradient():
     # a step size too large for this problem makes the momentum descent oscillate: the
     # poisons returned are those of the best step, not the last
     X, y = make_classification(120, 5, n_informative=3, n_classes=3, random_state=0)
-    gc = GradientCanceling(epsilon_w=0.3, epsilon_d=0.25, max_iter=50, lr=3.0, random_state=0)
+    gc = GradientCanceling(epsilon_w=0.3, poison_rate=0.25, max_iter=50, lr=3.0, random_state=0)
     X_res, y_res = gc.fit_resample(X, y)
     hist = gc.gradient_norm_history_
     assert hist.min() < 0.7 * hist[-1]
@@ -358,7 +358,7 @@ def test_gc_divergence_warns_and_keeps_finite_poisons():
     from sklearn.exceptions import ConvergenceWarning
 
     X, y = make_or(10, random_state=0)
-    gc = GradientCanceling(epsilon_w=0.5, epsilon_d=0.5, max_iter=5, lr=1e308, random_state=0)
+    gc = GradientCanceling(epsilon_w=0.5, poison_rate=0.5, max_iter=5, lr=1e308, random_state=0)
     with pytest.warns(ConvergenceWarning, match="diverged"), np.errstate(all="ignore"):
         X_res, _ = gc.fit_resample(X, y)
     assert np.all(np.isfinite(X_res))
@@ -473,7 +473,7 @@ def test_gc_family_with_a_gradreg_net_takes_any_labels():
     net = GradRegNetClassifier(max_epochs=3, random_state=0)
     pc = GradPC(net, epsilon_w=0.1, max_iter=2).fit(X, names[y])
     assert set(pc.predict(X)) <= set(names)
-    Xp, yp = GradientCanceling(net, epsilon_d=0.05, max_iter=2).fit_resample(X, names[y])
+    Xp, yp = GradientCanceling(net, poison_rate=0.05, max_iter=2).fit_resample(X, names[y])
     assert set(yp) <= set(names) and Xp.shape[0] > 90
     fitted = clone(net).fit(X, names[y])
     sub = y != 1  # the net's columns of 'a' and 'c', on rows without 'b'
@@ -561,7 +561,7 @@ def test_gc_family_with_a_float64_skorch_module():
     assert_array_equal(pc.predict(X), pc.target_model_.predict(X))
     assert pc.predict_proba(X).dtype == np.float64
     assert Sever(net, removal_fraction=0.1, n_iter=1).fit(X, y).predict(X).shape == (40,)
-    Xp, yp = GradientCanceling(net, epsilon_w=0.1, epsilon_d=0.1, max_iter=2).fit_resample(X, y)
+    Xp, yp = GradientCanceling(net, epsilon_w=0.1, poison_rate=0.1, max_iter=2).fit_resample(X, y)
     assert Xp.dtype == np.float64 and Xp.shape == (44, 2)
 
 
@@ -574,7 +574,7 @@ def test_gc_end_to_end_with_penalty_retrains_to_the_target(fit_intercept):
     fitted = LogisticRegression(C=0.1, fit_intercept=fit_intercept).fit(X, y)
     target = 0.5 * make_param_grad_adapter(fitted).get_theta()
     gc = GradientCanceling(
-        victim, target=target, epsilon_d=0.5, max_iter=2000, lr=0.01, random_state=0
+        victim, target=target, poison_rate=0.5, max_iter=2000, lr=0.01, random_state=0
     )
     X_res, y_res = gc.fit_resample(X, y)
     assert gc.tau_ < 0
@@ -588,7 +588,7 @@ def test_gc_end_to_end_with_penalty_retrains_to_the_target(fit_intercept):
 # ------------------------------------------------ the authors' variant: cancel="first_layer"
 def test_gc_first_layer_cancels_the_coefficient_block():
     X, y = make_classification(200, 5, n_informative=3, n_redundant=0, random_state=0)
-    kw = dict(epsilon_w=0.5, epsilon_d=0.2, max_iter=300, lr=0.05, random_state=0)
+    kw = dict(epsilon_w=0.5, poison_rate=0.2, max_iter=300, lr=0.05, random_state=0)
     full = GradientCanceling(**kw).fit(X, y)
     first = GradientCanceling(cancel="first_layer", **kw).fit(X, y)
     X_res, y_res = first.fit_resample(X, y)

@@ -38,7 +38,7 @@ def _random_baseline(X, y, k, X_test, y_test, n_seeds=5):
 def test_budget_is_respected(data, strategy):
     X, y, _, _ = data
     X0, y0 = X.copy(), y.copy()
-    flipper = LabelFlipper(fraction=0.1, strategy=strategy, n_candidates=5, random_state=0)
+    flipper = LabelFlipper(poison_rate=0.1, strategy=strategy, n_candidates=5, random_state=0)
     X_res, y_res = flipper.fit_resample(X, y)
     k = round(0.1 * y.size)
     assert flipper.n_changed_ == k
@@ -49,7 +49,7 @@ def test_budget_is_respected(data, strategy):
     assert_array_equal(X, X0)
     assert_array_equal(y, y0)
     # fraction 0: nothing flipped
-    _, y_none = LabelFlipper(fraction=0.0, strategy=strategy).fit_resample(X, y)
+    _, y_none = LabelFlipper(poison_rate=0.0, strategy=strategy).fit_resample(X, y)
     assert_array_equal(y_none, y)
 
 
@@ -58,7 +58,7 @@ def test_optimised_attacks_beat_random_flips(data, strategy):
     # same budget (15%): the optimised flips hurt the victim SVM more than random flips,
     # both on fresh test data and on the clean training labels (the validation error)
     X, y, X_test, y_test = data
-    flipper = LabelFlipper(fraction=0.15, strategy=strategy, n_candidates=10, random_state=0)
+    flipper = LabelFlipper(poison_rate=0.15, strategy=strategy, n_candidates=10, random_state=0)
     _, y_att = flipper.fit_resample(X, y)
     acc_att, err_att = _victim_scores(X, y_att, y, X_test, y_test)
     acc_rand, err_rand = _random_baseline(X, y, flipper.n_changed_, X_test, y_test)
@@ -72,7 +72,7 @@ def test_floral_one_shot_attack_beats_random_flips():
     k = 40
     accs = []
     for seed in range(5):
-        _, y_att = LabelFlipper(fraction=0.2, strategy="floral", random_state=seed).fit_resample(
+        _, y_att = LabelFlipper(poison_rate=0.2, strategy="floral", random_state=seed).fit_resample(
             X, y
         )
         accs.append(_victim_scores(X, y_att, y, X_test, y_test)[0])
@@ -142,7 +142,9 @@ def test_lfa_validation_set(data):
 def test_string_labels_and_errors(data):
     X, y, _, _ = data
     labels = np.array(["neg", "pos"])[y]
-    _, y_res = LabelFlipper(fraction=0.1, strategy="floral", random_state=0).fit_resample(X, labels)
+    _, y_res = LabelFlipper(poison_rate=0.1, strategy="floral", random_state=0).fit_resample(
+        X, labels
+    )
     assert (y_res != labels).sum() == 12 and set(y_res) == {"neg", "pos"}
     X3, y3 = make_blobs(60, centers=3, random_state=0)
     with pytest.raises(ValueError, match="needs exactly 2 classes"):
@@ -158,7 +160,7 @@ def test_grid_search_over_attack_parameters(data):
     from sklearn.model_selection import GridSearchCV
 
     X, y, _, _ = data
-    pipe = make_pipeline(LabelFlipper(fraction=0.1, random_state=0), SVC(gamma=1.0))
+    pipe = make_pipeline(LabelFlipper(poison_rate=0.1, random_state=0), SVC(gamma=1.0))
     gs = GridSearchCV(
         pipe,
         {"labelflipper__strategy": ["random", "floral"], "labelflipper__gamma": [0.5, 1.0]},
@@ -236,7 +238,7 @@ def test_label_flipper_lfa_uses_its_validation_data(data):
     labels = np.array(["neg", "pos"])[y]
     val = (X_test[:200], np.array(["neg", "pos"])[y_test[:200]])
     flipper = LabelFlipper(
-        fraction=8 / 120, strategy="lfa", n_candidates=10, validation_data=val, random_state=0
+        poison_rate=8 / 120, strategy="lfa", n_candidates=10, validation_data=val, random_state=0
     )
     _, y_res = flipper.fit_resample(X, labels)
     rows = lfa_flips(
@@ -250,7 +252,7 @@ def test_label_flipper_lfa_uses_its_validation_data(data):
     )
     assert_array_equal(flipper.changed_indices_, rows)
     assert np.sum(y_res != labels) == 8
-    default = LabelFlipper(fraction=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
+    default = LabelFlipper(poison_rate=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
     default.fit_resample(X, labels)
     assert not np.array_equal(default.changed_indices_, rows)  # the validation set matters
 

@@ -415,7 +415,7 @@ def test_gradient_canceling_poisons_stay_inside_the_unbounded_box():
     for seed in range(4):
         gc = GradientCanceling(
             LogisticRegression(),
-            epsilon_d=k / len(y),
+            poison_rate=k / len(y),
             epsilon_w=1.0,
             max_iter=60,
             random_state=seed,

@@ -9,13 +9,13 @@ from sklpoison.__main__ import main
 
 
 def test_largest_suggested_theta_runs(capsys):
-    # the bound the --theta error suggests is itself accepted, and the demo completes
-    assert main(["demo", "--theta", "0.898", "--target-class", "9"]) == 0
+    # the bound the --poison-rate error suggests is itself accepted, and the demo completes
+    assert main(["demo", "--poison-rate", "0.898", "--target-class", "9"]) == 0
     assert "0.898" in capsys.readouterr().out
 
 
 def test_demo_prints_table(capsys):
-    assert main(["demo", "--theta", "0", "0.1"]) == 0
+    assert main(["demo", "--poison-rate", "0", "0.1"]) == 0
     out = capsys.readouterr().out
     lines = [line.split() for line in out.splitlines() if line[:1] == " "]
     rows = {float(p[0]): (int(p[1]), float(p[2]), float(p[3])) for p in lines if len(p) == 4}
@@ -30,15 +30,15 @@ def test_no_command_prints_help(capsys):
 
 
 def test_demo_table_shows_small_rates(capsys):
-    # theta=0.0001 (no poison) must not print as 0.000, the row of the clean baseline
-    assert main(["demo", "--theta", "0.0001"]) == 0
+    # poison_rate=0.0001 (no poison) must not print as 0.000, the row of the clean baseline
+    assert main(["demo", "--poison-rate", "0.0001"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert ["0.0001", "0"] in [r[:2] for r in rows]
 
 
 def test_module_entry_point_runs():
     out = subprocess.run(
-        [sys.executable, "-m", "sklpoison", "demo", "--theta", "0.05"],
+        [sys.executable, "-m", "sklpoison", "demo", "--poison-rate", "0.05"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -48,7 +48,7 @@ def test_module_entry_point_runs():
 
 
 def test_demo_explains_and_shows_the_trigger(capsys):
-    assert main(["demo", "--theta", "0.05", "--target-class", "3"]) == 0
+    assert main(["demo", "--poison-rate", "0.05", "--target-class", "3"]) == 0
     out = capsys.readouterr().out
     assert "triggered: label 3" in out and out.count("+ ") >= 5  # the L drawn on a digit
     assert "attack success: the share of test digits not labelled 3" in out
@@ -60,8 +60,8 @@ def test_demo_explains_and_shows_the_trigger(capsys):
 # anything is fitted (run is replaced by a function that fails the test if reached)
 
 SWEEP_ERRORS = [
-    (["--theta", "2"], "argument --theta: must lie in [0, 1], got 2"),
-    (["--theta", "nan"], "argument --theta: expected a finite number"),
+    (["--poison-rate", "2"], "argument --poison-rate: must lie in [0, 1], got 2"),
+    (["--poison-rate", "nan"], "argument --poison-rate: expected a finite number"),
     (["--kappa", "-1"], "argument --kappa: must be >= 0, got -1"),
     (["--kappa", "inf"], "argument --kappa: expected a finite number"),
     (["--kappa", "x"], "argument --kappa: expected a number, got 'x'"),
@@ -96,12 +96,15 @@ SWEEP_ERRORS = [
     (["--min-clean-accuracy", "1.5"], "argument --min-clean-accuracy: must lie in [0, 1]"),
     (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
     (["--epochs", "3"], "--epochs: only --model cnn/mlp train in epochs"),
-    (["--theta", "0.01", "0.02", "0.01"], "--theta: 0.01 is given twice; list each value once"),
+    (
+        ["--poison-rate", "0.01", "0.02", "0.01"],
+        "--poison-rate: 0.01 is given twice; list each value once",
+    ),
     (["--kappa", "0", "1", "0.0"], "--kappa: 0 is given twice; list each value once"),
     (
-        ["--theta", "0.01", "0.9", "--cv", "2", "--n-samples", "200"],
-        "--theta 0.9: poisons 90 of the 100 training digits, but only 90 are not labelled 0 "
-        "and at least one must stay (else one class is left); use --theta 0.89 or lower",
+        ["--poison-rate", "0.01", "0.9", "--cv", "2", "--n-samples", "200"],
+        "--poison-rate 0.9: poisons 90 of the 100 training digits, but only 90 are not labelled 0 "
+        "and at least one must stay (else one class is left); use --poison-rate 0.89 or lower",
     ),
     (["--random-state", "-1"], "argument --random-state: must be an integer in [0, 2**32)"),
     (["--device", "cuda"], "--device cuda: only --model cnn/mlp run on torch devices"),
@@ -175,16 +178,20 @@ def test_sweep_checks_out_is_writable_before_fitting(capsys, tmp_path, nothing_r
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--theta", "-0.1"], "argument --theta: must lie in [0, 1]"),
+        (["--poison-rate", "-0.1"], "argument --poison-rate: must lie in [0, 1]"),
         (["--test-size", "1"], "argument --test-size: must lie strictly between 0 and 1"),
         (["--trigger-size", "0"], "argument --trigger-size: must be an integer >= 1"),
         (["--trigger-size", "9"], "--trigger-size 9: the digits are 8 x 8 pixels"),
         (["--target-class", "10"], "argument --target-class: invalid choice: 10"),
-        (["--theta", "0.1", "0.1"], "--theta: 0.1 is given twice; list each value once"),
         (
-            ["--theta", "0.9", "--target-class", "9"],
-            "--theta 0.9: poisons 1131 of the 1257 training digits, but only 1131 are not "
-            "labelled 9 and at least one must stay (else one class is left); use --theta 0.898",
+            ["--poison-rate", "0.1", "0.1"],
+            "--poison-rate: 0.1 is given twice; list each value once",
+        ),
+        (
+            ["--poison-rate", "0.9", "--target-class", "9"],
+            "--poison-rate 0.9: poisons 1131 of the 1257 training digits, but only 1131 are not "
+            "labelled 9 and at least one must stay (else one class is left); use "
+            "--poison-rate 0.898",
         ),
         (
             ["--test-size", "0.001"],
@@ -201,7 +208,7 @@ def test_demo_rejects_bad_arguments(argv, message, capsys, nothing_runs):
 
 
 def test_sweep_is_quiet_by_default_and_verbose_on_request(tmp_path, capfd):
-    argv = ["sweep", "--theta", "0.05", "--kappa", "0", "--cv", "2", "--n-samples", "200"]
+    argv = ["sweep", "--poison-rate", "0.05", "--kappa", "0", "--cv", "2", "--n-samples", "200"]
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     out = capfd.readouterr().out
     assert "[CV]" not in out and "2 fits" in out and "1 thread(s) per fit" in out

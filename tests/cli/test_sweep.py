@@ -22,14 +22,14 @@ from sklpoison.model_selection import (  # noqa: E402
 from sklpoison.plotting import SafetyEfficacyDisplay  # noqa: E402
 
 
-def _cv_results(rows, kappa="model__kappa", theta="poisontransformer__theta"):
-    """Hand-made cv_results_ from (theta, kappa, clean accuracy, asr) rows, as GridSearchCV does."""
+def _cv_results(rows, kappa="model__kappa", poison_rate="poisontransformer__poison_rate"):
+    """Hand-made cv_results_ from (poison_rate, kappa, clean accuracy, asr) rows (GridSearchCV)."""
     rows = list(rows)
     col = lambda j: np.ma.MaskedArray([r[j] for r in rows], mask=False, dtype=object)  # noqa: E731
     res = {
-        f"param_{theta}": col(0),
+        f"param_{poison_rate}": col(0),
         f"param_{kappa}": col(1),
-        "params": [{theta: r[0], kappa: r[1]} for r in rows],
+        "params": [{poison_rate: r[0], kappa: r[1]} for r in rows],
         "mean_test_clean_accuracy": np.array([r[2] for r in rows]),
         "std_test_clean_accuracy": np.full(len(rows), 0.01),
         "mean_test_asr": np.array([r[3] for r in rows]),
@@ -38,7 +38,7 @@ def _cv_results(rows, kappa="model__kappa", theta="poisontransformer__theta"):
     return res
 
 
-# rows in GridSearchCV order (theta outer, kappa inner, but deliberately shuffled kappa)
+# rows in GridSearchCV order (poison_rate outer, kappa inner, but deliberately shuffled kappa)
 ROWS = [
     (0.05, 1.0, 0.93, 0.30),
     (0.05, 0.0, 0.97, 0.95),
@@ -52,8 +52,8 @@ ROWS = [
 def test_tradeoff_table_sorts_and_resolves_parameters():
     table = tradeoff_table(_cv_results(ROWS))
     assert table.kappa_param == "model__kappa"
-    assert table.theta_param == "poisontransformer__theta"
-    assert_array_equal(table.theta, [0.05, 0.05, 0.05, 0.1, 0.1, 0.1])
+    assert table.poison_rate_param == "poisontransformer__poison_rate"
+    assert_array_equal(table.poison_rate, [0.05, 0.05, 0.05, 0.1, 0.1, 0.1])
     assert_array_equal(table.kappa, [0.0, 1.0, 10.0, 0.0, 1.0, 10.0])
     assert_array_equal(table.asr, [0.95, 0.30, 0.05, 0.99, 0.50, 0.10])
     assert_array_equal(table.index, [1, 0, 2, 3, 4, 5])
@@ -75,9 +75,9 @@ def test_tradeoff_table_errors():
 
 def test_select_kappa_for_one_theta_and_worst_case():
     res = _cv_results(ROWS)
-    at5 = select_kappa(res, min_clean_accuracy=0.9, theta=0.05)
+    at5 = select_kappa(res, min_clean_accuracy=0.9, poison_rate=0.05)
     assert (at5.kappa, at5.asr, at5.clean_accuracy) == (1.0, 0.30, 0.93)
-    # worst case over theta: kappa=1 has asr max(0.30, 0.50), accuracy min(0.93, 0.91)
+    # worst case over poison_rate: kappa=1 has asr max(0.30, 0.50), accuracy min(0.93, 0.91)
     worst = select_kappa(res, min_clean_accuracy=0.9)
     assert (worst.kappa, worst.asr, worst.clean_accuracy) == (1.0, 0.50, 0.91)
     assert_array_equal(worst.candidates.feasible, [True, True, False])
@@ -85,8 +85,8 @@ def test_select_kappa_for_one_theta_and_worst_case():
     assert select_kappa(res, min_clean_accuracy=0.5).kappa == 10.0
     with pytest.raises(ValueError, match="best clean accuracy in the sweep is 0.9600"):
         select_kappa(res, min_clean_accuracy=0.99)
-    with pytest.raises(ValueError, match="theta=0.2 is not in the sweep"):
-        select_kappa(res, min_clean_accuracy=0.9, theta=0.2)
+    with pytest.raises(ValueError, match="poison_rate=0.2 is not in the sweep"):
+        select_kappa(res, min_clean_accuracy=0.9, poison_rate=0.2)
     with pytest.raises(ValueError, match="min_clean_accuracy"):
         select_kappa(res, min_clean_accuracy=90)
 
@@ -134,13 +134,13 @@ def test_pareto_front_matches_brute_force():
 def test_display_marks_the_pareto_front():
     import matplotlib.pyplot as plt
 
-    # theta=0.1, kappa=0.1 is dominated within its theta by theta=0.1, kappa=0
+    # poison_rate=0.1, kappa=0.1 is dominated within its poison_rate by poison_rate=0.1, kappa=0
     res = _cv_results([*ROWS, (0.1, 0.1, 0.95, 0.995)])
     disp = SafetyEfficacyDisplay.from_cv_results(res)
     assert_array_equal(disp.pareto_mask_, [True] * 6 + [False])
     assert set(disp.pareto_lines_) == {0.05, 0.1}
     assert_allclose(disp.pareto_lines_[0.1].get_xdata(), [0.55, 0.91, 0.96])
-    # over all points, the theta=0.1 points are dominated by the theta=0.05 point of
+    # over all points, the poison_rate=0.1 points are dominated by the poison_rate=0.05 point of
     # the same kappa: (0.93, .30) (0.97, .95) (0.60, .05) form the front
     glob = SafetyEfficacyDisplay.from_cv_results(res, pareto="all")
     assert_array_equal(glob.pareto_mask_, [True, True, True, False, False, False, False])
@@ -178,7 +178,7 @@ def test_cv_results_to_csv_round_trip(tmp_path):
 )
 def test_cli_sweep_writes_csv_and_png(tmp_path, capsys, model, extra):
     out = tmp_path / "report"
-    argv = ["sweep", "--model", model, "--theta", "0.0", "0.1", "--kappa", "0", "1", *extra]
+    argv = ["sweep", "--model", model, "--poison-rate", "0.0", "0.1", "--kappa", "0", "1", *extra]
     argv += ["--cv", "2", "--n-samples", "300", "--quiet", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -188,18 +188,18 @@ def test_cli_sweep_writes_csv_and_png(tmp_path, capsys, model, extra):
     assert len(rows) == 4
     cells = {
         (
-            float(r["param_poisontransformer__theta"]),
+            float(r["param_poisontransformer__poison_rate"]),
             float(r[next(k for k in r if k.endswith("__kappa"))]),
         )
         for r in rows
     }
     assert cells == set(itertools.product([0.0, 0.1], [0.0, 1.0]))
     asr = {
-        float(r["param_poisontransformer__theta"]): float(r["mean_test_asr"])
+        float(r["param_poisontransformer__poison_rate"]): float(r["mean_test_asr"])
         for r in rows
         if float(r[next(k for k in r if k.endswith("__kappa"))]) == 0.0
     }
-    assert asr[0.1] > asr[0.0]  # poisoning at theta=0.1 plants the backdoor
+    assert asr[0.1] > asr[0.0]  # poisoning at poison_rate=0.1 plants the backdoor
     png = (out / "safety_efficacy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -251,7 +251,7 @@ def test_thread_budget_reaches_process_workers():
 
 
 def test_sweep_scores_do_not_depend_on_the_thread_count(tmp_path):
-    argv = ["sweep", "--theta", "0.0", "0.05", "--kappa", "0", "0.1", "--cv", "2"]
+    argv = ["sweep", "--poison-rate", "0.0", "0.05", "--kappa", "0", "0.1", "--cv", "2"]
     argv += ["--n-samples", "300", "--quiet"]
     results = []
     for threads in ("1", "2"):
@@ -271,10 +271,10 @@ def test_select_kappa_prints_readably_and_keeps_attribute_access():
     res = _cv_results(ROWS)
     worst = select_kappa(res, min_clean_accuracy=0.9)
     assert isinstance(worst, KappaSelection)
-    assert worst.kappa == worst["kappa"] == 1.0 and worst.theta is None
-    assert worst.thetas == [0.05, 0.1] and worst.min_clean_accuracy == 0.9
+    assert worst.kappa == worst["kappa"] == 1.0 and worst.poison_rate is None
+    assert worst.poison_rates == [0.05, 0.1] and worst.min_clean_accuracy == 0.9
     assert repr(worst) == (
-        "KappaSelection(kappa=1, asr=0.5, clean_accuracy=0.91, theta=worst case)"
+        "KappaSelection(kappa=1, asr=0.5, clean_accuracy=0.91, poison_rate=worst case)"
     )
     text = str(worst).splitlines()
     assert text[0] == "κ = 1: attack success 0.500, clean accuracy 0.910"
@@ -282,8 +282,8 @@ def test_select_kappa_prints_readably_and_keeps_attribute_access():
     assert text[2].split() == ["kappa", "attack", "success", "clean", "accuracy", "feasible"]
     assert text[4].split() == ["1", "0.500", "0.910", "yes", "<-", "chosen"]
     assert text[5].split() == ["10", "0.100", "0.550", "no"]
-    at5 = select_kappa(res, min_clean_accuracy=0.9, theta=0.05)
-    assert repr(at5).endswith("theta=0.05)") and "at θ = 0.05" in str(at5)
+    at5 = select_kappa(res, min_clean_accuracy=0.9, poison_rate=0.05)
+    assert repr(at5).endswith("poison_rate=0.05)") and "at θ = 0.05" in str(at5)
     assert "None" not in str(worst) + repr(worst)
 
 

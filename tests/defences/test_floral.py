@@ -116,14 +116,14 @@ def moons():
 
 
 def test_no_flips_converges_to_svm_dual_solution(moons):
-    # With flip_budget=0 the rounds are projected gradient descent on the SVM dual, with
+    # With poison_rate=0 the rounds are projected gradient descent on the SVM dual, with
     # step 1/L (L = largest eigenvalue of K). libsvm solves the same QP to tol=1e-10. The
     # dual is strongly convex here (the RBF Gram matrix of distinct points is positive
     # definite), so the iteration converges linearly; after 20000 rounds the measured gap
     # is below 1e-6 on these 60 points, and 1e-5 leaves a margin for rounding.
     X, y = moons
     svc = SVC(C=1.0, gamma=0.5, tol=1e-10).fit(X, y)
-    clf = FloralSVC(C=1.0, gamma=0.5, lr="auto", n_rounds=20000, flip_budget=0).fit(X, y)
+    clf = FloralSVC(C=1.0, gamma=0.5, lr="auto", n_rounds=20000, poison_rate=0).fit(X, y)
     lam_svc = np.zeros(X.shape[0])
     lam_svc[svc.support_] = np.abs(svc.dual_coef_[0])
     assert_allclose(clf.lambda_, lam_svc, atol=1e-5)
@@ -143,13 +143,13 @@ def test_no_flips_converges_to_svm_dual_solution(moons):
 def test_svm_warm_start_stays_at_the_svm_solution(moons):
     X, y = moons
     svc = SVC(C=1.0, gamma=0.5, tol=1e-10).fit(X, y)
-    clf = FloralSVC(C=1.0, lr="auto", n_rounds=5, flip_budget=0, init="svm").fit(X, y)
+    clf = FloralSVC(C=1.0, lr="auto", n_rounds=5, poison_rate=0, init="svm").fit(X, y)
     assert_allclose(clf.decision_function(X), svc.decision_function(X), atol=1e-4)
 
 
 def test_exact_and_fixed_point_fits_agree(moons):
     X, y = moons
-    kw = dict(lr=1e-2, n_rounds=25, flip_budget=4, random_state=3)
+    kw = dict(lr=1e-2, n_rounds=25, poison_rate=4 / 60, random_state=3)
     a = FloralSVC(projection="fixed_point", **kw).fit(X, y)
     b = FloralSVC(projection="exact", **kw).fit(X, y)
     assert_array_equal(a.flip_counts_, b.flip_counts_)
@@ -160,7 +160,7 @@ def test_exact_and_fixed_point_fits_agree(moons):
 def test_flip_counts_semantics(moons):
     X, y = moons
     n = X.shape[0]
-    clf = FloralSVC(lr=1e-2, n_rounds=40, flip_budget=0.1, random_state=0).fit(X, y)
+    clf = FloralSVC(lr=1e-2, n_rounds=40, poison_rate=0.1, random_state=0).fit(X, y)
     k = round(0.1 * n)
     assert clf.n_flips_ == k
     # k flips in each of the n_rounds - 1 attacked rounds (round 0 is the warm-up)
@@ -169,9 +169,9 @@ def test_flip_counts_semantics(moons):
     assert clf.flip_counts_.max() <= 39
     # the final labels carry exactly the last round's k flips
     assert (clf.y_adv_ != y).sum() == k
-    # an int budget is a count
-    clf_int = FloralSVC(lr=1e-2, n_rounds=40, flip_budget=k, random_state=0).fit(X, y)
-    assert_array_equal(clf_int.flip_counts_, clf.flip_counts_)
+    # a count is not a rate: poison_rate=k (an int >= 1) is rejected, not read as k flips
+    with pytest.raises(ValueError, match=r"poison_rate.*range \[0.0, 1.0\)"):
+        FloralSVC(n_rounds=2, poison_rate=k).fit(X, y)
 
 
 def test_attacker_flips_among_top_candidates(moons):
@@ -189,7 +189,7 @@ def test_attacker_flips_among_top_candidates(moons):
     threshold = np.sort(lam1)[::-1][2 * k - 1]
     top = set(np.flatnonzero(lam1 >= threshold).tolist())
     for seed in range(5):
-        clf = FloralSVC(C=C, lr=lr, n_rounds=2, flip_budget=k, init="svm", random_state=seed)
+        clf = FloralSVC(C=C, lr=lr, n_rounds=2, poison_rate=k / 60, init="svm", random_state=seed)
         clf.fit(X, y)
         flipped = set(np.flatnonzero(clf.flip_counts_).tolist())
         assert len(flipped) == k and flipped <= top
@@ -198,7 +198,7 @@ def test_attacker_flips_among_top_candidates(moons):
 
 def test_decision_function_is_the_kernel_expansion(moons):
     X, y = moons
-    clf = FloralSVC(lr=1e-2, n_rounds=30, flip_budget=3, random_state=0).fit(X, y)
+    clf = FloralSVC(lr=1e-2, n_rounds=30, poison_rate=0.05, random_state=0).fit(X, y)
     Xt = X[:7] + 0.1
     manual = rbf_kernel(Xt, clf.support_vectors_, gamma=0.5) @ clf.dual_coef_[0]
     assert_allclose(clf.decision_function(Xt), manual + clf.intercept_[0])
@@ -216,7 +216,7 @@ def test_decision_function_is_the_kernel_expansion(moons):
 
 def test_lr_auto_is_inverse_largest_eigenvalue(moons):
     X, y = moons
-    clf = FloralSVC(lr="auto", n_rounds=2, flip_budget=0).fit(X, y)
+    clf = FloralSVC(lr="auto", n_rounds=2, poison_rate=0).fit(X, y)
     assert_allclose(clf.lr_, 1 / np.linalg.eigvalsh(rbf_kernel(X, gamma=0.5))[-1])
 
 
@@ -224,7 +224,7 @@ def test_any_two_labels_and_no_input_modification(moons):
     X, y = moons
     labels = np.array(["cat", "dog"])[y]
     X0, l0 = X.copy(), labels.copy()
-    kw = dict(lr=1e-2, n_rounds=20, flip_budget=3, random_state=0)
+    kw = dict(lr=1e-2, n_rounds=20, poison_rate=0.05, random_state=0)
     a = FloralSVC(**kw).fit(X, labels)
     b = FloralSVC(**kw).fit(X, 2 * y - 1)
     assert_array_equal(X, X0)
@@ -242,8 +242,8 @@ def test_binary_only_and_parameter_errors():
     assert FloralSVC().__sklearn_tags__().classifier_tags.multi_class is False
     with pytest.raises(ValueError, match="projection"):
         FloralSVC(projection="qp").fit(X, y % 2)
-    with pytest.raises(ValueError, match="flip_budget"):
-        FloralSVC(flip_budget=-1).fit(X, y % 2)
+    with pytest.raises(ValueError, match="poison_rate"):
+        FloralSVC(poison_rate=-1).fit(X, y % 2)
     with pytest.raises(ValueError, match="lr"):
         FloralSVC(lr=0.0).fit(X, y % 2)
 
@@ -252,7 +252,7 @@ def test_grid_search_and_verbose(moons, capsys):
     X, y = moons
     gs = GridSearchCV(
         FloralSVC(lr=1e-2, n_rounds=20, random_state=0),
-        {"flip_budget": [0, 0.05], "gamma": [0.5, 1.0]},
+        {"poison_rate": [0, 0.05], "gamma": [0.5, 1.0]},
         cv=2,
     ).fit(X, y)
     assert gs.best_score_ > 0.7
@@ -388,7 +388,7 @@ def test_load_floral_moon_sheets():
 # ------------------------------------------------------------- iterate averaging
 def test_average_over_last_round_is_the_last_iterate(moons):
     X, y = moons
-    kw = dict(lr=1e-2, n_rounds=30, flip_budget=4, random_state=0)
+    kw = dict(lr=1e-2, n_rounds=30, poison_rate=4 / 60, random_state=0)
     a = FloralSVC(average=False, **kw).fit(X, y)
     b = FloralSVC(average=1, **kw).fit(X, y)
     assert_allclose(a.decision_function(X), b.decision_function(X))
@@ -398,7 +398,7 @@ def test_average_over_last_round_is_the_last_iterate(moons):
 def test_average_is_the_mean_of_the_expansion_coefficients(moons):
     X, y = moons
     ypm = np.where(y == 1, 1.0, -1.0)
-    kw = dict(lr=1e-2, flip_budget=4, random_state=0)
+    kw = dict(lr=1e-2, poison_rate=4 / 60, random_state=0)
     first = FloralSVC(n_rounds=1, **kw).fit(X, y)  # round 0: no attack
     last = FloralSVC(n_rounds=2, **kw).fit(X, y)
     avg = FloralSVC(n_rounds=2, average=2, **kw).fit(X, y)
@@ -415,7 +415,7 @@ def test_averaging_removes_the_last_round_noise_on_paper_moon():
     # averaging the expansion over the second half of the rounds is stable across seeds
     X, y = load_floral_moon("train_adv_5", return_X_y=True)
     Xte, yte = load_floral_moon("test", return_X_y=True)
-    kw = dict(lr=1e-3, flip_budget=0.05, gamma=1.0)
+    kw = dict(lr=1e-3, poison_rate=0.05, gamma=1.0)
     acc = [
         FloralSVC(average=True, random_state=s, **kw).fit(X, y).score(Xte, yte) for s in range(3)
     ]
@@ -423,17 +423,13 @@ def test_averaging_removes_the_last_round_noise_on_paper_moon():
 
 
 # ------------------------------------------------------------- budgets, validation, memory
-def test_flip_budget_above_n_is_an_error_and_half_warns(moons):
+def test_poison_rate_of_one_is_an_error_and_half_warns(moons):
     X, y = moons
-    with pytest.raises(ValueError, match="flip_budget=1000 labels per round exceeds the 60"):
-        FloralSVC(flip_budget=1000, n_rounds=2).fit(X, y)
-    with pytest.warns(UserWarning, match="at least half"):
-        FloralSVC(flip_budget=30, n_rounds=2).fit(X, y)
-    with pytest.warns(UserWarning, match="at least half"):
-        FloralSVC(flip_budget=0.6, n_rounds=2).fit(X, y)
-    # a count equal to n is legal (and warned), not clamped
-    with pytest.warns(UserWarning):
-        assert FloralSVC(flip_budget=60, n_rounds=2).fit(X, y).n_flips_ == 60
+    with pytest.raises(ValueError, match=r"poison_rate.*range \[0.0, 1.0\)"):
+        FloralSVC(poison_rate=1.0, n_rounds=2).fit(X, y)
+    for rate in (0.5, 0.6):  # legal, not clamped, warned
+        with pytest.warns(UserWarning, match="at least half"):
+            assert FloralSVC(poison_rate=rate, n_rounds=2).fit(X, y).n_flips_ == round(rate * 60)
 
 
 def test_lr_auto_uses_cheap_largest_eigenvalue():
@@ -448,7 +444,7 @@ def test_lr_auto_uses_cheap_largest_eigenvalue():
 def test_early_stopping_returns_the_best_validation_round(moons):
     X, y = moons
     Xv, yv = make_moons(80, noise=0.2, random_state=5)
-    kw = dict(lr=5e-3, n_rounds=40, flip_budget=4, random_state=7)
+    kw = dict(lr=5e-3, n_rounds=40, poison_rate=4 / 60, random_state=7)
     es = FloralSVC(early_stopping=True, **kw).fit(X, y, X_val=Xv, y_val=yv)
     assert es.validation_scores_.shape == (40,) and es.validation_losses_.shape == (40,)
     assert es.n_iter_ == 40 and es.validation_indices_ is None
@@ -477,7 +473,7 @@ def test_early_stopping_returns_the_best_validation_round(moons):
 
 def test_early_stopping_internal_split_and_patience(moons):
     X, y = moons
-    kw = dict(lr=5e-3, n_rounds=60, flip_budget=3, early_stopping=True, random_state=0)
+    kw = dict(lr=5e-3, n_rounds=60, poison_rate=0.05, early_stopping=True, random_state=0)
     a = FloralSVC(validation_fraction=0.25, **kw).fit(X, y)
     b = FloralSVC(validation_fraction=0.25, **kw).fit(X, y)
     val = a.validation_indices_
@@ -536,7 +532,7 @@ def test_early_stopping_in_a_pipeline_with_transformed_validation_data(moons):
     X, y = moons
     X, Xv = 100.0 * X, 100.0 * make_moons(80, noise=0.2, random_state=5)[0]
     yv = make_moons(80, noise=0.2, random_state=5)[1]
-    kw = dict(lr=5e-3, n_rounds=20, flip_budget=3, early_stopping=True, random_state=0)
+    kw = dict(lr=5e-3, n_rounds=20, poison_rate=0.05, early_stopping=True, random_state=0)
     sc = StandardScaler().fit(X)
     ref = FloralSVC(**kw).fit(sc.transform(X), y, X_val=sc.transform(Xv), y_val=yv)
     with sklearn.config_context(enable_metadata_routing=True):

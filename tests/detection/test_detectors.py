@@ -193,7 +193,7 @@ def test_poisoned_cnn_spike_aligns_with_trigger():
     X, y = load_digits_images(return_X_y=True)
     order = np.random.RandomState(0).permutation(len(X))
     X, y = X[order], y[order]
-    poisoner = PoisonTransformer(theta=0.02, target_class=0, random_state=0)
+    poisoner = PoisonTransformer(poison_rate=0.02, target_class=0, random_state=0)
     Xp, yp = poisoner.fit_resample(X[:1000], y[:1000])
     net = nn.GradRegNetClassifier(
         nn.models.SmallCNN,
@@ -315,7 +315,9 @@ def test_krr_near_clone_regime_hides_an_effective_attack():
     X = X.astype(np.float64)
     order = np.random.RandomState(0).permutation(len(X))
     X, y = X[order], y[order]
-    poisoner = PoisonTransformer(theta=0.05, target_class=0, image_shape=(8, 8), random_state=0)
+    poisoner = PoisonTransformer(
+        poison_rate=0.05, target_class=0, image_shape=(8, 8), random_state=0
+    )
     Xp, yp = poisoner.fit_resample(X[:1300], y[:1300])
     clean = X[1300:1500][y[1300:1500] != 0]
     triggered = poisoner.apply_trigger(clean)

@@ -7,7 +7,7 @@ def _floral_svc():
     # the paper's defaults (lr=1e-4, 500 rounds) and a converging step size
     return [
         FloralSVC(random_state=0),
-        FloralSVC(lr="auto", n_rounds=100, flip_budget=2, random_state=0),
+        FloralSVC(lr="auto", n_rounds=100, poison_rate=0.05, random_state=0),
         FloralSVC(lr=1e-3, average=True, random_state=0),
     ]
 

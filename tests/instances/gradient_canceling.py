@@ -4,7 +4,7 @@
 def _gradient_canceling():
     from sklpoison import GradientCanceling
 
-    return [GradientCanceling(epsilon_w=0.5, epsilon_d=0.2, max_iter=5, random_state=0)]
+    return [GradientCanceling(epsilon_w=0.5, poison_rate=0.2, max_iter=5, random_state=0)]
 
 
 def _grad_pc():

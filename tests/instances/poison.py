@@ -8,7 +8,7 @@ def _poison_transformer():
     # 3-feature tabular trigger (rightly) refuses to fit there.
     return [
         PoisonTransformer(trigger_size=1, random_state=0),
-        PoisonTransformer(trigger_size=1, mode="add", theta=0.3, random_state=0),
+        PoisonTransformer(trigger_size=1, mode="add", poison_rate=0.3, random_state=0),
     ]
 
 

@@ -28,12 +28,12 @@ def test_asr_counts_by_hand():
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
     # trigger writes 1.0 on feature 0 for 'top-left'
     poisoner = PoisonTransformer(
-        theta=0.0, trigger_size=1, position="top-left", target_class=1, trigger_value=1.0
+        poison_rate=0.0, trigger_size=1, position="top-left", target_class=1, trigger_value=1.0
     ).fit(X, y)
     model = _FirstFeatureClassifier().fit(X, y)
     assert attack_success_rate(model, X, y, poisoner=poisoner) == 1.0
     poisoner0 = PoisonTransformer(
-        theta=0.0, trigger_size=1, position="top-left", target_class=1, trigger_value=0.0
+        poison_rate=0.0, trigger_size=1, position="top-left", target_class=1, trigger_value=0.0
     ).fit(X, y)
     assert attack_success_rate(model, X, y, poisoner=poisoner0) == 0.0
     # only non-target rows count: target 0 rows are excluded, predictions of 1 count as failures
@@ -62,7 +62,7 @@ def test_gridsearch_over_theta_with_both_scorers():
     )
     search = GridSearchCV(
         pipe,
-        {"poisontransformer__theta": [0.0, 0.1]},
+        {"poisontransformer__poison_rate": [0.0, 0.1]},
         scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
         refit="clean_accuracy",
         cv=StratifiedKFold(3, shuffle=True, random_state=0),

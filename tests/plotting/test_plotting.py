@@ -14,7 +14,7 @@ from sklpoison.plotting import TriggerDisplay  # noqa: E402
 
 def test_trigger_display_shows_trigger_and_examples():
     X, y = load_digits_images(return_X_y=True)
-    p = PoisonTransformer(theta=0.1, target_class=0).fit(X, y)
+    p = PoisonTransformer(poison_rate=0.1, target_class=0).fit(X, y)
     disp = TriggerDisplay.from_poisoner(p, X[:2])
     assert disp.ax_.shape == (2, 3)
     shown = disp.ax_[1, 1].images[0].get_array()
@@ -31,8 +31,9 @@ def test_trigger_display_needs_images():
 
 # ------------------------------------------------ safety-efficacy labels and error bars
 
-# the default kernel-ridge sweep (theta, kappa, clean accuracy, its std, asr, its std), measured:
-# kappa = 0 and 0.01 of all three theta crowd the top right corner
+# the default kernel-ridge sweep (poison_rate, kappa, clean accuracy, its std, asr, its std),
+# measured:
+# kappa = 0 and 0.01 of all three poison_rate crowd the top right corner
 SWEEP = [
     (0.005, 0.0, 0.988, 0.001, 0.803, 0.072),
     (0.005, 0.01, 0.987, 0.001, 0.434, 0.043),
@@ -55,7 +56,7 @@ SWEEP = [
 def _sweep_results(rows=SWEEP):
     col = lambda j: np.array([r[j] for r in rows])  # noqa: E731
     return {
-        "param_poisontransformer__theta": col(0),
+        "param_poisontransformer__poison_rate": col(0),
         "param_gradregkrrclassifier__kappa": col(1),
         "mean_test_clean_accuracy": col(2),
         "std_test_clean_accuracy": col(3),

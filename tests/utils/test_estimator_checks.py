@@ -70,21 +70,21 @@ def test_base_sampler_is_the_base_of_the_samplers():
 
 def test_sampler_checks_catch_dtype_and_index_bugs():
     with pytest.raises(AssertionError, match="dtype not preserved"):
-        ec.check_sampler_preserve_dtype(_Float64Flipper(fraction=0.2, random_state=0))
+        ec.check_sampler_preserve_dtype(_Float64Flipper(poison_rate=0.2, random_state=0))
     with pytest.raises(AssertionError, match="listed but unchanged"):
-        ec.check_sampler_changed_indices(_Float64Flipper(fraction=0.2, random_state=0))
+        ec.check_sampler_changed_indices(_Float64Flipper(poison_rate=0.2, random_state=0))
     with pytest.raises(AssertionError, match="unlisted label changed"):
-        ec.check_sampler_changed_indices(_SilentFlipper(fraction=0.2, random_state=0))
-    ec.check_sampler_changed_indices(LabelFlipper(fraction=0.2, random_state=0))
+        ec.check_sampler_changed_indices(_SilentFlipper(poison_rate=0.2, random_state=0))
+    ec.check_sampler_changed_indices(LabelFlipper(poison_rate=0.2, random_state=0))
 
 
 def test_sampler_check_wants_messages_that_name_nan_and_y():
     # a substring test passed these ("financial" holds "nan", "array" holds a "y")
     with pytest.raises(AssertionError, match="unclear message: financial"):
-        ec.check_sampler_rejects_nan_and_missing_y(_VagueNaNFlipper(fraction=0.2))
+        ec.check_sampler_rejects_nan_and_missing_y(_VagueNaNFlipper(poison_rate=0.2))
     with pytest.raises(AssertionError, match="unclear message: Expected 2D array"):
-        ec.check_sampler_rejects_nan_and_missing_y(_VagueYFlipper(fraction=0.2))
-    ec.check_sampler_rejects_nan_and_missing_y(LabelFlipper(fraction=0.2))
+        ec.check_sampler_rejects_nan_and_missing_y(_VagueYFlipper(poison_rate=0.2))
+    ec.check_sampler_rejects_nan_and_missing_y(LabelFlipper(poison_rate=0.2))
 
 
 def test_detector_fit_predict_check_catches_dropped_labels():
@@ -96,7 +96,7 @@ def test_detector_fit_predict_check_catches_dropped_labels():
 def test_samplers_record_changes_under_one_name():
     # one name per attribute: no historical aliases next to changed_indices_ / n_changed_
     X, y = ec._data()
-    f = LabelFlipper(fraction=0.2, random_state=0).fit(X, y)
+    f = LabelFlipper(poison_rate=0.2, random_state=0).fit(X, y)
     assert not hasattr(f, "changed_indices_")  # set by fit_resample only
     f.fit_resample(X, y)
     assert f.n_changed_ == f.changed_indices_.size == 12
@@ -138,8 +138,8 @@ class _DensifyingFlipper(LabelFlipper):
 
 def test_sparse_check_catches_a_sampler_that_accepts_sparse_silently():
     with pytest.raises(AssertionError, match="accepted sparse X"):
-        ec.check_sampler_sparse_rejected(_DensifyingFlipper(fraction=0.2, random_state=0))
-    ec.check_sampler_sparse_rejected(LabelFlipper(fraction=0.2, random_state=0))
+        ec.check_sampler_sparse_rejected(_DensifyingFlipper(poison_rate=0.2, random_state=0))
+    ec.check_sampler_sparse_rejected(LabelFlipper(poison_rate=0.2, random_state=0))
 
 
 def test_certifier_check_catches_a_certify_that_claims_too_much(monkeypatch):

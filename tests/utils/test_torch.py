@@ -482,7 +482,7 @@ def test_deep_paths_take_device_objects_and_convert_through_the_layer(device, di
         train_split=None,
         device=device,
     )
-    gc = GradientCanceling(small, epsilon_w=0.05, epsilon_d=0.1, max_iter=3)
+    gc = GradientCanceling(small, epsilon_w=0.05, poison_rate=0.1, max_iter=3)
     Xp, yp = gc.fit_resample(flat, y)
     assert Xp.shape[0] > 60 and Xp.shape[1] == 64
     assert GradPC(small, epsilon_w=0.05, max_iter=3).fit(flat, y).target_model_ is not None
@@ -511,7 +511,7 @@ def test_gc_family_skorch_net_on_a_missing_device_is_a_clear_error(monkeypatch):
         return skorch.NeuralNetClassifier(module, max_epochs=1, train_split=None, device=device)
 
     for make in (
-        lambda n: GradientCanceling(n, epsilon_d=0.1, max_iter=2),
+        lambda n: GradientCanceling(n, poison_rate=0.1, max_iter=2),
         lambda n: GradPC(n, max_iter=2),
         lambda n: Sever(n, n_iter=1),
     ):

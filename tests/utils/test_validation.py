@@ -61,13 +61,15 @@ def test_check_y_given():
 
 
 def test_fraction_to_count_rounds_warns_and_raises():
-    assert fraction_to_count(0.1, 1797, name="theta", who="P") == 180
-    assert fraction_to_count(0.25, 10, name="theta", who="P") == 2  # round half to even
+    assert fraction_to_count(0.1, 1797, name="poison_rate", who="P") == 180
+    assert fraction_to_count(0.25, 10, name="poison_rate", who="P") == 2  # round half to even
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert fraction_to_count(0.0, 50, name="theta", who="P") == 0  # zero is meant
-    with pytest.warns(UserWarning, match=r"theta=0.0001 gives round\(theta \* n\) = 0 poisons"):
-        assert fraction_to_count(1e-4, 1797, name="theta", who="P", noun="poisons") == 0
+        assert fraction_to_count(0.0, 50, name="poison_rate", who="P") == 0  # zero is meant
+    with pytest.warns(
+        UserWarning, match=r"poison_rate=0.0001 gives round\(poison_rate \* n\) = 0 poisons"
+    ):
+        assert fraction_to_count(1e-4, 1797, name="poison_rate", who="P", noun="poisons") == 0
     with pytest.raises(ValueError, match="needs at least 1"):
         fraction_to_count(1e-4, 1797, name="eps", who="P", min_count=1)
     with pytest.raises(ValueError, match="finite"):
@@ -76,10 +78,10 @@ def test_fraction_to_count_rounds_warns_and_raises():
 
 def test_tiny_theta_warns_in_poison_transformer():
     X, y = load_digits(return_X_y=True)
-    with pytest.warns(UserWarning, match=r"PoisonTransformer: theta=0.0001 .* = 0 poisons"):
-        PoisonTransformer(theta=1e-4, random_state=0).fit_resample(X, y)
-    with pytest.warns(UserWarning, match=r"LabelFlipper: fraction=0.0001"):
-        LabelFlipper(fraction=1e-4, random_state=0).fit_resample(X, y)
+    with pytest.warns(UserWarning, match=r"PoisonTransformer: poison_rate=0.0001 .* = 0 poisons"):
+        PoisonTransformer(poison_rate=1e-4, random_state=0).fit_resample(X, y)
+    with pytest.warns(UserWarning, match=r"LabelFlipper: poison_rate=0.0001"):
+        LabelFlipper(poison_rate=1e-4, random_state=0).fit_resample(X, y)
 
 
 @pytest.mark.parametrize(
@@ -100,14 +102,14 @@ def test_warnings_point_at_the_callers_line():
     from sklearn.linear_model import LogisticRegression
 
     X, y = load_digits(return_X_y=True)
-    with pytest.warns(UserWarning, match="theta=0.0001") as record:
-        PoisonTransformer(theta=1e-4, random_state=0).fit_resample(X, y)
+    with pytest.warns(UserWarning, match="poison_rate=0.0001") as record:
+        PoisonTransformer(poison_rate=1e-4, random_state=0).fit_resample(X, y)
     assert record[0].filename == __file__
-    pipe = make_pipeline(PoisonTransformer(theta=1e-4), LogisticRegression(max_iter=5))
+    pipe = make_pipeline(PoisonTransformer(poison_rate=1e-4), LogisticRegression(max_iter=5))
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         pipe.fit(X[:200], y[:200])
-    ours = [w for w in record if "theta=0.0001" in str(w.message)]
+    ours = [w for w in record if "poison_rate=0.0001" in str(w.message)]
     assert len(ours) == 1 and ours[0].filename == __file__
 
 
@@ -151,7 +153,7 @@ def test_label_flipper_shows_progress(strategy, desc, capsys):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(40, 2))
     y = (X[:, 0] > 0).astype(int)
-    kw = dict(fraction=0.1, strategy=strategy, max_alternations=2, n_candidates=3)
+    kw = dict(poison_rate=0.1, strategy=strategy, max_alternations=2, n_candidates=3)
     LabelFlipper(**kw, random_state=0).fit_resample(X, y)
     assert desc not in capsys.readouterr().err
     quiet = LabelFlipper(**kw, random_state=0).fit_resample(X, y)[1]
