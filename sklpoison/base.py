@@ -7,6 +7,7 @@ samplers may derive from it too.
 
 import functools
 
+import imblearn.base  # noqa: F401  (adds fit_resample to scikit-learn's metadata routing)
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -45,17 +46,20 @@ class BaseSampler(BaseEstimator):
       relabelled). Every other returned row is an unchanged copy of an input row.
     - ``n_changed_`` (int): ``changed_indices_.size``.
 
-    Subclasses implement ``_fit(X, y)`` (validate, store fitted attributes and
-    return the validated arrays) and ``_resample(X, y)``, which returns
-    ``(X_res, y_res, changed_indices)``. A sampler that fits an estimator given
-    as a parameter sets ``_prefer_skip_nested_validation = False``.
+    Subclasses implement ``_fit(X, y, **params)`` (validate, store fitted attributes
+    and return the validated arrays) and ``_resample(X, y, **params)``, which returns
+    ``(X_res, y_res, changed_indices)``; ``params`` are the keyword arguments given to
+    :meth:`fit_resample` (data that is not the training set, such as the attacker's
+    validation set ``X_val, y_val``, is a fit parameter, as in scikit-learn). A sampler
+    that fits an estimator given as a parameter sets
+    ``_prefer_skip_nested_validation = False``.
     """
 
     _estimator_type = "sampler"
     _prefer_skip_nested_validation = True
 
     @_sampler_fit_context
-    def fit(self, X, y):
+    def fit(self, X, y, **params):
         """Validate the data and learn what the resampling needs.
 
         Parameters
@@ -64,17 +68,19 @@ class BaseSampler(BaseEstimator):
             Training inputs.
         y : array-like of shape (n_samples,)
             Training labels.
+        **params : dict
+            Fit parameters of the sampler (see its :meth:`fit_resample`).
 
         Returns
         -------
         self : object
             The fitted sampler.
         """
-        self._fit(X, y)
+        self._fit(X, y, **params)
         return self
 
     @_sampler_fit_context
-    def fit_resample(self, X, y):
+    def fit_resample(self, X, y, **params):
         """Fit and return the resampled (poisoned or sanitised) training set.
 
         Records the rows it created or changed in ``changed_indices_`` and their
@@ -86,6 +92,9 @@ class BaseSampler(BaseEstimator):
             Training inputs. Never modified.
         y : array-like of shape (n_samples,)
             Training labels. Never modified.
+        **params : dict
+            Fit parameters of the sampler, if it has any (such as an attacker's
+            validation set ``X_val, y_val``).
 
         Returns
         -------
@@ -95,8 +104,8 @@ class BaseSampler(BaseEstimator):
             The resampled labels (a new array; a Series for a Series ``y``).
         """
         X_in, y_in = X, y
-        X, y = self._fit(X, y)
-        X_res, y_res, changed = self._resample(X, y)
+        X, y = self._fit(X, y, **params)
+        X_res, y_res, changed = self._resample(X, y, **params)
         self.changed_indices_ = np.asarray(changed, dtype=np.intp)
         self.n_changed_ = int(self.changed_indices_.size)
         return _restore_containers(X_in, y_in, X_res, y_res)

@@ -36,8 +36,8 @@ class LabelFlipper(BaseSampler):
           ``max_alternations`` rounds. Binary labels only.
         - ``"lfa"``: greedy flips, one at a time, each the one among
           ``n_candidates`` random candidates that most increases the error of the
-          retrained SVM on the attacker's validation set (``validation_data``;
-          by default the clean training labels). Binary labels only.
+          retrained SVM on the attacker's validation set (``X_val, y_val``
+          passed to :meth:`fit_resample`; by default the clean training labels). Binary labels only.
         - ``"floral"``: the FLORAL attacker as a one-shot attack: ``k`` flips drawn at
           random among the ``candidate_factor * k`` support vectors of the clean SVM
           with the largest dual variables. Binary labels only.
@@ -60,10 +60,6 @@ class LabelFlipper(BaseSampler):
     candidate_factor : float, default=2.0
         "floral" draws its flips among the top ``ceil(candidate_factor * k)``
         support vectors.
-    validation_data : tuple (X_val, y_val) or None, default=None
-        The attacker's validation set for "lfa": each greedy flip maximises the
-        retrained SVM's error there. Labels must be the two classes of ``y``.
-        ``None`` uses the training set with its clean labels.
     random_state : int, RandomState instance or None, default=None
         Controls which rows are flipped and to what.
     verbose : int, default=0
@@ -102,7 +98,6 @@ class LabelFlipper(BaseSampler):
         "max_alternations": [Interval(Integral, 1, None, closed="left")],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
         "candidate_factor": [Interval(Real, 1, None, closed="left")],
-        "validation_data": [tuple, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -119,7 +114,6 @@ class LabelFlipper(BaseSampler):
         max_alternations=10,
         n_candidates=20,
         candidate_factor=2.0,
-        validation_data=None,
         random_state=None,
         verbose=0,
     ):
@@ -132,11 +126,10 @@ class LabelFlipper(BaseSampler):
         self.max_alternations = max_alternations
         self.n_candidates = n_candidates
         self.candidate_factor = candidate_factor
-        self.validation_data = validation_data
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, X_val=None, y_val=None):
         check_y_given(y, type(self).__name__)
         X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric", ensure_all_finite=True)
         check_classification_targets(y)
@@ -165,34 +158,65 @@ class LabelFlipper(BaseSampler):
                     f"strategy={self.strategy!r} needs 2-D X of shape (n_samples, n_features); "
                     f"got shape {X.shape}. Flatten images first."
                 )
+        if X_val is not None or y_val is not None:  # checked before any work
+            self._validation_set(X_val, y_val, X.shape[1])
         return X, y
 
-    def _validation_set(self, n_features):
+    def fit_resample(self, X, y, X_val=None, y_val=None):
+        """Fit and return the training set with flipped labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Training inputs. Never modified.
+        y : array-like of shape (n_samples,)
+            Training labels. Never modified.
+        X_val : array-like of shape (n_val, n_features), default=None
+            The attacker's validation set for ``strategy="lfa"``: each greedy flip
+            maximises the retrained SVM's error there. ``None`` uses the training set
+            with its clean labels. Inside :class:`imblearn.pipeline.Pipeline`, enable
+            scikit-learn's metadata routing and request it
+            (``set_fit_resample_request(X_val=True, y_val=True)``): without routing,
+            imbalanced-learn passes no parameter to a sampler.
+        y_val : array-like of shape (n_val,), default=None
+            Its labels, among the two classes of ``y``.
+
+        Returns
+        -------
+        X_res : ndarray or DataFrame
+            A copy of ``X``.
+        y_res : ndarray or Series of shape (n_samples,)
+            The labels, ``round(poison_rate * n_samples)`` of them flipped.
+        """
+        return super().fit_resample(X, y, X_val=X_val, y_val=y_val)
+
+    def _validation_set(self, X_val, y_val, n_features):
         """The attacker's validation set for "lfa", labels mapped to +-1 (or Nones)."""
-        if self.validation_data is None:
+        if X_val is None and y_val is None:
             return None, None
-        if len(self.validation_data) != 2:
+        if (X_val is None) != (y_val is None):
             raise ValueError(
-                "validation_data must be a pair (X_val, y_val); got a tuple of length "
-                f"{len(self.validation_data)}."
+                "LabelFlipper.fit_resample: X_val and y_val must be given together; got only "
+                f"{'X_val' if y_val is None else 'y_val'}."
             )
-        X_val = check_array(self.validation_data[0], dtype=np.float64)
-        y_val = np.asarray(self.validation_data[1])
+        if self.strategy != "lfa":
+            raise ValueError(
+                f"LabelFlipper.fit_resample: X_val and y_val are used by strategy='lfa' only; "
+                f"got them with strategy={self.strategy!r}."
+            )
+        X_val = check_array(X_val, dtype=np.float64, input_name="X_val")
+        y_val = np.asarray(y_val)
         if X_val.shape[1] != n_features or y_val.shape != (X_val.shape[0],):
             raise ValueError(
-                f"validation_data must hold X_val of shape (m, {n_features}) and y_val of shape "
-                f"(m,); got {X_val.shape} and {y_val.shape}."
+                f"LabelFlipper.fit_resample: X_val must have shape (m, {n_features}) and y_val "
+                f"shape (m,); got {X_val.shape} and {y_val.shape}."
             )
         check_known_labels(
-            y_val,
-            self.classes_,
-            "LabelFlipper",
-            what="validation_data",
-            known_as="the classes of y",
+            y_val, self.classes_, "LabelFlipper", what="y_val", known_as="the classes of y"
         )
         return X_val, encode_pm1(y_val, self.classes_)
 
-    def _resample(self, X, y):
+    def _resample(self, X, y, X_val=None, y_val=None):
         n = y.shape[0]
         k = fraction_to_count(
             self.poison_rate, n, name="poison_rate", who="LabelFlipper", noun="flips"
@@ -226,7 +250,7 @@ class LabelFlipper(BaseSampler):
                     Xf, y_pm, k, max_iter=self.max_alternations, verbose=self.verbose, **svm
                 )
             elif self.strategy == "lfa":
-                X_val, y_val = self._validation_set(Xf.shape[1])
+                X_val, y_val = self._validation_set(X_val, y_val, Xf.shape[1])
                 rows = _label_attacks.lfa_flips(
                     Xf,
                     y_pm,

@@ -233,14 +233,12 @@ def test_lfa_with_all_candidates_is_the_exhaustive_greedy_attack():
 
 
 def test_label_flipper_lfa_uses_its_validation_data(data):
-    """LabelFlipper(strategy="lfa", validation_data=...) is lfa_flips on that validation set."""
+    """LabelFlipper(strategy="lfa").fit_resample(X, y, X_val, y_val) is lfa_flips on it."""
     X, y, X_test, y_test = data
     labels = np.array(["neg", "pos"])[y]
-    val = (X_test[:200], np.array(["neg", "pos"])[y_test[:200]])
-    flipper = LabelFlipper(
-        poison_rate=8 / 120, strategy="lfa", n_candidates=10, validation_data=val, random_state=0
-    )
-    _, y_res = flipper.fit_resample(X, labels)
+    X_val, y_val = X_test[:200], np.array(["neg", "pos"])[y_test[:200]]
+    flipper = LabelFlipper(poison_rate=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
+    _, y_res = flipper.fit_resample(X, labels, X_val=X_val, y_val=y_val)
     rows = lfa_flips(
         X,
         2.0 * y - 1,
@@ -259,11 +257,27 @@ def test_label_flipper_lfa_uses_its_validation_data(data):
 
 def test_label_flipper_lfa_validation_data_errors(data):
     X, y, X_test, y_test = data
-    for val, match in [
-        ((X_test[:5, :1], y_test[:5]), "shape"),
-        ((X_test[:5], y_test[:4]), "shape"),
-        ((X_test[:5], y_test[:5] + 7), "not among the classes"),
-        ((X_test[:5],), "pair"),
+    for strategy, val, match in [
+        ("lfa", dict(X_val=X_test[:5, :1], y_val=y_test[:5]), "shape"),
+        ("lfa", dict(X_val=X_test[:5], y_val=y_test[:4]), "shape"),
+        ("lfa", dict(X_val=X_test[:5], y_val=y_test[:5] + 7), "not among the classes"),
+        ("lfa", dict(X_val=X_test[:5]), "together"),
+        ("random", dict(X_val=X_test[:5], y_val=y_test[:5]), "strategy='lfa' only"),
     ]:
         with pytest.raises(ValueError, match=match):
-            LabelFlipper(strategy="lfa", validation_data=val).fit_resample(X, y)
+            LabelFlipper(strategy=strategy).fit_resample(X, y, **val)
+
+
+def test_label_flipper_validation_data_through_an_imblearn_pipeline(data):
+    # with metadata routing, the validation set reaches the sampler's fit_resample
+    import sklearn
+    from imblearn.pipeline import make_pipeline
+
+    X, y, X_test, y_test = data
+    kw = dict(poison_rate=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
+    X_val, y_val = X_test[:200], y_test[:200]
+    direct = LabelFlipper(**kw).fit_resample(X, y, X_val=X_val, y_val=y_val)[1]
+    with sklearn.config_context(enable_metadata_routing=True):
+        flipper = LabelFlipper(**kw).set_fit_resample_request(X_val=True, y_val=True)
+        pipe = make_pipeline(flipper, SVC(gamma=1.0)).fit(X, y, X_val=X_val, y_val=y_val)
+    assert_array_equal(np.flatnonzero(direct != y), pipe[0].changed_indices_)

@@ -15,8 +15,8 @@ from sklpoison.utils import estimator_checks as ec
 class _Float64Flipper(LabelFlipper):
     """Casts X to float64 and lists one row too many."""
 
-    def _resample(self, X, y):
-        X_res, y_res, rows = super()._resample(X, y)
+    def _resample(self, X, y, **params):
+        X_res, y_res, rows = super()._resample(X, y, **params)
         extra = np.setdiff1d(np.arange(len(y)), rows)[:1]
         return X_res.astype(np.float64), y_res, np.union1d(rows, extra)
 
@@ -24,8 +24,8 @@ class _Float64Flipper(LabelFlipper):
 class _SilentFlipper(LabelFlipper):
     """Flips labels but reports nothing."""
 
-    def _resample(self, X, y):
-        X_res, y_res, _ = super()._resample(X, y)
+    def _resample(self, X, y, **params):
+        X_res, y_res, _ = super()._resample(X, y, **params)
         return X_res, y_res, np.array([], dtype=np.intp)
 
 
@@ -42,19 +42,19 @@ class _InvertedDetector(SpectralSignatureDetector):
 class _VagueNaNFlipper(LabelFlipper):
     """Rejects NaN with a message that does not name it."""
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, **params):
         if y is not None and np.isnan(np.asarray(X, dtype=float)).any():
             raise ValueError("financial data invalid")
-        return super()._fit(X, y)
+        return super()._fit(X, y, **params)
 
 
 class _VagueYFlipper(LabelFlipper):
     """Rejects y=None with a message that does not name y."""
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, **params):
         if y is None:
             raise ValueError("Expected 2D array, got scalar array instead")
-        return super()._fit(X, y)
+        return super()._fit(X, y, **params)
 
 
 class _LabelDroppingDetector(SpectralSignatureDetector):
@@ -132,7 +132,7 @@ def test_certifier_checks_catch_a_box_without_the_nominal_model(monkeypatch):
 class _DensifyingFlipper(LabelFlipper):
     """Quietly densifies sparse X although its tags say it does not take sparse input."""
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, **params):
         return super()._fit(X.toarray() if hasattr(X, "toarray") else X, y)
 
 
