@@ -361,12 +361,12 @@ def format_tradeoff_table(table):
     >>> res = {"param_m__kappa": [0.0, 1.0], "param_p__poison_rate": [0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.95, 0.9], "mean_test_asr": [0.9, 0.2]}
     >>> print(format_tradeoff_table(tradeoff_table(res)))
-       poison_rate       kappa    clean accuracy    attack success
-    --------------------------------------------------------
-         0.1           0      0.950 ± 0.000      0.900 ± 0.000
-         0.1           1      0.900 ± 0.000      0.200 ± 0.000
+    poison_rate       kappa    clean accuracy    attack success
+    -----------------------------------------------------------
+            0.1           0      0.950 ± 0.000      0.900 ± 0.000
+            0.1           1      0.900 ± 0.000      0.200 ± 0.000
     """
-    head = f"{'poison_rate':>8}  {'kappa':>10}  {'clean accuracy':>16}  {'attack success':>16}"
+    head = f"{'poison_rate':>11}  {'kappa':>10}  {'clean accuracy':>16}  {'attack success':>16}"
     lines = [head, "-" * len(head)]
     for t, k, a, sa, s, ss in zip(
         table.poison_rate,
@@ -377,7 +377,7 @@ def format_tradeoff_table(table):
         table.asr_std,
         strict=True,
     ):
-        lines.append(f"{t:>8.3g}  {k:>10.4g}  {a:>9.3f} ± {sa:.3f}  {s:>9.3f} ± {ss:.3f}")
+        lines.append(f"{t:>11.3g}  {k:>10.4g}  {a:>9.3f} ± {sa:.3f}  {s:>9.3f} ± {ss:.3f}")
     return "\n".join(lines)
 
 
