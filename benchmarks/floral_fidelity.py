@@ -9,7 +9,7 @@ validation data, never on the test data. Data:
   ``test`` (1000 rows));
 - digits 1 vs 7 (:func:`sklearn.datasets.load_digits`, pixels / 16), split 50/25/25 into
   train / validation / test (stratified, seed 0), 10% and 25% of the training labels flipped
-  by ALFA (``LabelFlipper(strategy="alfa")``, RBF SVC with C=1) or at random.
+  by ALFA (``ALFALabelFlipper``, RBF SVC with C=1) or at random.
 
 Methods (FLORAL over seeds 0, 1, 2; the SVC baselines are deterministic):
 
@@ -45,7 +45,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.svm import SVC
 
-from sklpoison import LNSVC, FloralSVC, KNNLabelSanitizer, LabelFlipper
+from sklpoison import LNSVC, ALFALabelFlipper, FloralSVC, KNNLabelSanitizer, RandomLabelFlipper
 from sklpoison.datasets import load_floral_moon
 
 SEEDS = (0, 1, 2)
@@ -65,9 +65,10 @@ def datasets():
     Xv, Xt, yv, yt = train_test_split(Xrest, yrest, train_size=0.5, stratify=yrest, random_state=0)
     gamma_d = 1.0 / (X.shape[1] * Xtr.var())
     for strategy, frac in itertools.product(("alfa", "random"), (0.1, 0.25)):
-        flipper = LabelFlipper(
-            poison_rate=frac, strategy=strategy, C=1.0, gamma=gamma_d, random_state=0
-        )
+        if strategy == "alfa":
+            flipper = ALFALabelFlipper(poison_rate=frac, C=1.0, gamma=gamma_d)
+        else:
+            flipper = RandomLabelFlipper(poison_rate=frac, random_state=0)
         Xp, yp = flipper.fit_resample(Xtr, ytr)
         yield f"digits 1v7 {strategy} {int(frac * 100)}%", (Xp, yp, Xv, yv, Xt, yt), gamma_d
 

@@ -3,7 +3,7 @@ FLORAL against ALFA on fresh moons and on digits 1-vs-7
 =======================================================
 
 The protocol of :ref:`the Moon example <sphx_glr_auto_examples_plot_floral_moon.py>` on
-data we poison ourselves with :class:`sklpoison.LabelFlipper` ``(strategy="alfa")``, the
+data we poison ourselves with :class:`sklpoison.ALFALabelFlipper`, the
 alternating LP/QP label-flip attack of Xiao, Xiao and Eckert (2012) against an RBF SVM:
 
 - fresh ``make_moons(2000, noise=0.2)`` draws (one per seed), split 500 / 500 / 1000 into
@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from sklpoison import LNSVC, FloralSVC, KNNLabelSanitizer, LabelFlipper
+from sklpoison import LNSVC, ALFALabelFlipper, FloralSVC, KNNLabelSanitizer
 from sklpoison.datasets import load_digits_images
 
 BUDGETS = [0.05, 0.10, 0.25]
@@ -49,7 +49,7 @@ def select(X, y, X_val, y_val, gamma, **fixed):
 def evaluate(split, gamma, seed, budget):
     """Attack the training labels with ALFA, fit every method, return test accuracies."""
     X, y, X_val, y_val, X_test, y_test = split
-    flipper = LabelFlipper(poison_rate=budget, strategy="alfa", C=1.0, gamma=gamma)
+    flipper = ALFALabelFlipper(poison_rate=budget, C=1.0, gamma=gamma)
     _, y_att = flipper.fit_resample(X, y)
     models = {
         "FloralSVC": FloralSVC(**select(X, y_att, X_val, y_val, gamma)),

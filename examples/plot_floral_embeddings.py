@@ -8,7 +8,7 @@ small CNN of :mod:`sklpoison.nn.models` is trained on the poisoned training labe
 embedding step returns its penultimate-layer activations, and :class:`sklpoison.FloralSVC`
 is fitted on them. Everything is one :class:`imblearn.pipeline.Pipeline`:
 
-``LabelFlipper(strategy="alfa")`` (training folds only) → ``PenultimateEmbedding`` (the
+``ALFALabelFlipper`` (training folds only) → ``PenultimateEmbedding`` (the
 CNN, trained on the poisoned labels) → ``StandardScaler`` → ``FloralSVC``.
 
 Data: the 8x8 digits 1 vs 7 (the small analogue of the paper's MNIST-1vs7), 3 seeds.
@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from sklpoison import FloralSVC, LabelFlipper
+from sklpoison import ALFALabelFlipper, FloralSVC
 from sklpoison.datasets import load_digits_images
 from sklpoison.nn import GradRegNetClassifier
 from sklpoison.nn.models import SmallCNN
@@ -77,7 +77,7 @@ def make_net(seed):
 def pipeline(seed, budget, head):
     return Pipeline(
         [
-            ("poison", LabelFlipper(poison_rate=budget, strategy="alfa", gamma=1.0 / 64)),
+            ("poison", ALFALabelFlipper(poison_rate=budget, gamma=1.0 / 64)),
             ("embed", PenultimateEmbedding(make_net(seed))),
             ("scale", StandardScaler()),
             ("head", head),
@@ -105,7 +105,7 @@ for budget in (0.1, 0.25):
             if head is None:
                 model = Pipeline(
                     [
-                        ("poison", LabelFlipper(poison_rate=budget, strategy="alfa", gamma=1 / 64)),
+                        ("poison", ALFALabelFlipper(poison_rate=budget, gamma=1 / 64)),
                         ("net", make_net(seed)),
                     ]
                 )

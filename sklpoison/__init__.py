@@ -18,7 +18,11 @@ __version__ = "0.1.0.dev0"
 _LAZY_ATTRIBUTES = {
     # poisoning samplers (foundation)
     "PoisonTransformer": "sklpoison.attacks",
-    "LabelFlipper": "sklpoison.attacks",
+    "RandomLabelFlipper": "sklpoison.attacks",
+    "TargetedLabelFlipper": "sklpoison.attacks",
+    "ALFALabelFlipper": "sklpoison.attacks",
+    "LFALabelFlipper": "sklpoison.attacks",
+    "FloralLabelFlipper": "sklpoison.attacks",
     # kernel ridge regression with input-gradient regularisation
     "GradRegKRR": "sklpoison.defences",
     "GradRegKRRClassifier": "sklpoison.defences",

@@ -57,7 +57,8 @@ def test_core_works_without_torch_and_cvxpy():
         from sklearn.model_selection import GridSearchCV
         import sklpoison
         from sklpoison import (
-            FloralSVC, GradRegKRRClassifier, IntervalCertifier, LabelFlipper, PoisonTransformer,
+            FloralSVC, GradRegKRRClassifier, IntervalCertifier, PoisonTransformer,
+            RandomLabelFlipper,
         )
         from sklpoison.datasets import load_digits_images, make_or
         from sklpoison.metrics import asr_scorer
@@ -79,7 +80,7 @@ def test_core_works_without_torch_and_cvxpy():
         print(select_kappa(search.cv_results_, min_clean_accuracy=0.5).kappa)
 
         Xb, yb = X[y < 2], y[y < 2]
-        LabelFlipper(poison_rate=0.1, random_state=0).fit_resample(Xb, yb)
+        RandomLabelFlipper(poison_rate=0.1, random_state=0).fit_resample(Xb, yb)
         FloralSVC(n_rounds=3, random_state=0).fit(Xb, yb)  # the default (fixed-point) path
         Xo, yo = make_or(50, random_state=0)
         cert = IntervalCertifier(n_poison=2, n_epochs=5, random_state=0).fit(Xo, yo)
@@ -106,10 +107,10 @@ def test_core_works_without_torch_and_cvxpy():
             'pip install "sklpoison[torch]"',
         ),
         (
-            "from sklpoison import LabelFlipper; import numpy as np\n"
+            "from sklpoison import ALFALabelFlipper; import numpy as np\n"
             "X = np.random.RandomState(0).randn(40, 2); y = (X[:, 0] > 0).astype(int)\n"
-            "LabelFlipper(strategy='alfa', poison_rate=0.1).fit_resample(X, y)",
-            "LabelFlipper(strategy='alfa') needs cvxpy: pip install \"sklpoison[convex]\"",
+            "ALFALabelFlipper(poison_rate=0.1).fit_resample(X, y)",
+            'ALFALabelFlipper needs cvxpy: pip install "sklpoison[convex]"',
         ),
         (
             "from sklpoison import FloralSVC; import numpy as np\n"
@@ -176,9 +177,9 @@ def test_highs_banner_is_silenced():
     pytest.importorskip("cvxpy")
     code = (
         "import numpy as np\n"
-        "from sklpoison import LabelFlipper\n"
+        "from sklpoison import ALFALabelFlipper\n"
         "X = np.random.RandomState(0).randn(40, 2); y = (X[:, 0] > 0).astype(int)\n"
-        "LabelFlipper(strategy='alfa', poison_rate=0.1, random_state=0).fit_resample(X, y)\n"
+        "ALFALabelFlipper(poison_rate=0.1).fit_resample(X, y)\n"
         "import highspy; highspy.Highs()\n"  # later solvers stay quiet too
         "print('done')\n"
     )

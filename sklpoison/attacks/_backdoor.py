@@ -106,7 +106,7 @@ class PoisonTransformer(BaseSampler):
 
     See Also
     --------
-    LabelFlipper : Label-only poisoning.
+    RandomLabelFlipper : Label-only poisoning (and the other label flippers).
     sklpoison.metrics.attack_success_rate : Measures the backdoor.
 
     Examples

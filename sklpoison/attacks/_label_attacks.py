@@ -2,8 +2,8 @@
 
 Every attack takes inputs ``X``, labels ``y`` in ±1 and a budget ``k`` (a number of
 flips), trains an RBF-kernel surrogate :class:`~sklearn.svm.SVC` and returns the sorted
-indices of the ``k`` labels to flip. :class:`sklpoison.LabelFlipper` exposes them as
-``strategy="alfa"``, ``"lfa"`` and ``"floral"``.
+indices of the ``k`` labels to flip. The samplers :class:`sklpoison.ALFALabelFlipper`,
+:class:`sklpoison.LFALabelFlipper` and :class:`sklpoison.FloralLabelFlipper` apply them.
 """
 
 import numpy as np
@@ -29,7 +29,7 @@ class _AlfaLP:
     def __init__(self, n, k):
         from ..utils._optional import import_cvxpy
 
-        cp = import_cvxpy("LabelFlipper(strategy='alfa')")
+        cp = import_cvxpy("ALFALabelFlipper")
 
         self._cp = cp
         self.q = cp.Variable(2 * n)

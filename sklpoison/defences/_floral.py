@@ -432,7 +432,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     --------
     LNSVC : SVM with the label-noise robust kernel.
     KNNLabelSanitizer : k-NN label sanitisation.
-    sklpoison.LabelFlipper : Label-flip attacks, including ``strategy="floral"``.
+    sklpoison.FloralLabelFlipper : This attacker as a one-shot label-flip attack.
 
     References
     ----------

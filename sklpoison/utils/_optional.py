@@ -33,7 +33,7 @@ def import_optional(name, *, extra, feature):
         The sklpoison extra that installs it (a key of :data:`EXTRAS`).
     feature : str
         What needs it, as the user wrote it (``"GradRegNetClassifier"``,
-        ``"LabelFlipper(strategy='alfa')"``); starts the message.
+        ``"ALFALabelFlipper"``); starts the message.
 
     Returns
     -------

@@ -253,9 +253,21 @@ def check_sampler_changed_indices(sampler):
 
 
 def check_sampler_multiclass(sampler):
-    """Three classes: consistent output, labels among the input's, exact ``changed_indices_``."""
+    """Three classes: consistent output, labels among the input's, exact ``changed_indices_``.
+
+    A sampler tagged binary-only (``classifier_tags.multi_class=False``) must refuse three
+    classes with a ``ValueError`` that says so.
+    """
     X, y = _data(n_samples=90, n_classes=3)
     s = _with_seed(sampler)
+    tags = get_tags(s)
+    if tags.classifier_tags is not None and not tags.classifier_tags.multi_class:
+        try:
+            s.fit_resample(X, y)
+        except ValueError as exc:
+            assert "2 classes" in str(exc), f"unclear message: {exc}"
+            return
+        raise AssertionError(f"{_name(sampler)} is tagged binary-only but took 3 classes")
     X_res, y_res = s.fit_resample(X, y)
     assert X_res.shape[0] == y_res.shape[0] and X_res.shape[1:] == X.shape[1:]
     assert set(np.unique(y_res)) <= {0, 1, 2}

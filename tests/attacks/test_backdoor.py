@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from sklpoison import LabelFlipper, PoisonTransformer
+from sklpoison import PoisonTransformer, RandomLabelFlipper, TargetedLabelFlipper
 from sklpoison.datasets import load_digits_images
 from sklpoison.metrics import attack_success_rate
 
@@ -206,7 +206,7 @@ def test_nan_inf_rejected(bad):
     with pytest.raises(ValueError, match="NaN|infinity"):
         PoisonTransformer(trigger_size=1).fit_resample(X, np.array([0, 1, 0, 1]))
     with pytest.raises(ValueError, match="NaN|infinity"):
-        LabelFlipper().fit_resample(X, np.array([0, 1, 0, 1]))
+        RandomLabelFlipper().fit_resample(X, np.array([0, 1, 0, 1]))
     p = PoisonTransformer(trigger_size=1).fit(np.zeros((4, 4)), np.array([0, 1, 0, 1]))
     with pytest.raises(ValueError, match="NaN|infinity"):
         p.apply_trigger(X)
@@ -236,13 +236,13 @@ def test_y_required():
         PoisonTransformer().fit_resample(np.zeros((4, 4)), None)
 
 
-# --------------------------------------------------------------------------- LabelFlipper
+# ------------------------------------------------------------------- label flippers
 
 
 def test_label_flipper_random_changes_exactly_k_labels():
     y = np.repeat(np.arange(4), 25)
     X = np.zeros((100, 2))
-    f = LabelFlipper(poison_rate=0.3, random_state=0)
+    f = RandomLabelFlipper(poison_rate=0.3, random_state=0)
     _, y_res = f.fit_resample(X, y)
     assert np.sum(y_res != y) == 30 == f.n_changed_
     np.testing.assert_array_equal(np.flatnonzero(y_res != y), f.changed_indices_)
@@ -253,7 +253,7 @@ def test_label_flipper_random_spreads_over_other_classes():
     y = np.zeros(3000, dtype=int)
     y[::2] = 1
     y[1::4] = 2
-    f = LabelFlipper(poison_rate=1.0, random_state=0)
+    f = RandomLabelFlipper(poison_rate=1.0, random_state=0)
     _, y_res = f.fit_resample(np.zeros((3000, 1)), y)
     new = y_res[y == 0]
     assert np.all(new != 0)
@@ -263,25 +263,25 @@ def test_label_flipper_random_spreads_over_other_classes():
 
 def test_label_flipper_targeted():
     y = np.array([0, 1, 2] * 10)
-    f = LabelFlipper(
-        poison_rate=0.2, strategy="targeted", source_class=1, target_class=2, random_state=0
-    )
+    f = TargetedLabelFlipper(poison_rate=0.2, source_class=1, target_class=2, random_state=0)
     _, y_res = f.fit_resample(np.zeros((30, 2)), y)
     assert np.all(y[f.changed_indices_] == 1) and np.all(y_res[f.changed_indices_] == 2)
     assert f.n_changed_ == 6
     with pytest.raises(ValueError, match="only 10 rows"):
-        LabelFlipper(
-            poison_rate=0.5, strategy="targeted", source_class=1, target_class=2
-        ).fit_resample(np.zeros((30, 2)), y)
+        TargetedLabelFlipper(poison_rate=0.5, source_class=1, target_class=2).fit_resample(
+            np.zeros((30, 2)), y
+        )
     with pytest.raises(ValueError, match="needs source_class"):
-        LabelFlipper(strategy="targeted", target_class=2).fit_resample(np.zeros((30, 2)), y)
+        TargetedLabelFlipper(target_class=2).fit_resample(np.zeros((30, 2)), y)
 
 
 def test_label_flipper_rejects_single_class_and_bad_fraction():
-    with pytest.raises(ValueError, match=r"LabelFlipper needs at least 2 classes in y; got 1"):
-        LabelFlipper().fit_resample(np.zeros((5, 2)), np.ones(5))
+    with pytest.raises(
+        ValueError, match=r"RandomLabelFlipper needs at least 2 classes in y; got 1"
+    ):
+        RandomLabelFlipper().fit_resample(np.zeros((5, 2)), np.ones(5))
     with pytest.raises(ValueError, match="poison_rate"):
-        LabelFlipper(poison_rate=2.0).fit_resample(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+        RandomLabelFlipper(poison_rate=2.0).fit_resample(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
 
 
 # --------------------------------------------------------------- property tests (hypothesis)
@@ -344,7 +344,7 @@ def test_poison_sampler_properties(data, poison_rate, mode, seed):
 def test_label_flipper_properties(data, fraction, seed):
     X, y = data
     X_orig, y_orig = X.copy(), y.copy()
-    f = LabelFlipper(poison_rate=fraction, random_state=seed)
+    f = RandomLabelFlipper(poison_rate=fraction, random_state=seed)
     X_res, y_res = f.fit_resample(X, y)
     np.testing.assert_array_equal(X, X_orig)
     np.testing.assert_array_equal(y, y_orig)
@@ -422,5 +422,5 @@ def test_pandas_in_pandas_out():
     )
     assert list(X_res.columns) == ["a", "b"] and y_res.name == "label"
     assert X_res.shape == (10, 2) and isinstance(y_res, pd.Series)
-    _, y_flip = LabelFlipper(poison_rate=0.2, random_state=0).fit_resample(X, y)
+    _, y_flip = RandomLabelFlipper(poison_rate=0.2, random_state=0).fit_resample(X, y)
     assert isinstance(y_flip, pd.Series) and int((y_flip != y).sum()) == 2

@@ -1,15 +1,25 @@
-"""Tests of the ALFA, LFA and FLORAL flips and LabelFlipper's strategies using them."""
+"""Tests of the ALFA, LFA and FLORAL flips and of the label flippers that use them."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from sklearn.base import clone
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.svm import SVC
 
-from sklpoison import LabelFlipper
+from sklpoison import (
+    ALFALabelFlipper,
+    FloralLabelFlipper,
+    LFALabelFlipper,
+    RandomLabelFlipper,
+)
 from sklpoison.attacks._label_attacks import _AlfaLP, alfa_flips, floral_flips, lfa_flips
 
-ATTACKS = ["alfa", "lfa", "floral"]
+FLIPPERS = [
+    ALFALabelFlipper(),
+    LFALabelFlipper(n_candidates=5, random_state=0),
+    FloralLabelFlipper(random_state=0),
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +44,11 @@ def _random_baseline(X, y, k, X_test, y_test, n_seeds=5):
     return np.mean(out, axis=0)
 
 
-@pytest.mark.parametrize("strategy", ATTACKS)
-def test_budget_is_respected(data, strategy):
+@pytest.mark.parametrize("flipper", FLIPPERS, ids=lambda f: type(f).__name__)
+def test_budget_is_respected(data, flipper):
     X, y, _, _ = data
     X0, y0 = X.copy(), y.copy()
-    flipper = LabelFlipper(poison_rate=0.1, strategy=strategy, n_candidates=5, random_state=0)
+    flipper = clone(flipper).set_params(poison_rate=0.1)
     X_res, y_res = flipper.fit_resample(X, y)
     k = round(0.1 * y.size)
     assert flipper.n_changed_ == k
@@ -48,17 +58,18 @@ def test_budget_is_respected(data, strategy):
     assert_array_equal(X_res, X)
     assert_array_equal(X, X0)
     assert_array_equal(y, y0)
-    # fraction 0: nothing flipped
-    _, y_none = LabelFlipper(poison_rate=0.0, strategy=strategy).fit_resample(X, y)
+    # rate 0: nothing flipped
+    _, y_none = clone(flipper).set_params(poison_rate=0.0).fit_resample(X, y)
     assert_array_equal(y_none, y)
 
 
-@pytest.mark.parametrize("strategy", ["alfa", "lfa"])
-def test_optimised_attacks_beat_random_flips(data, strategy):
+@pytest.mark.parametrize("cls", [ALFALabelFlipper, LFALabelFlipper], ids=lambda c: c.__name__)
+def test_optimised_attacks_beat_random_flips(data, cls):
     # same budget (15%): the optimised flips hurt the victim SVM more than random flips,
     # both on fresh test data and on the clean training labels (the validation error)
     X, y, X_test, y_test = data
-    flipper = LabelFlipper(poison_rate=0.15, strategy=strategy, n_candidates=10, random_state=0)
+    kw = dict(n_candidates=10, random_state=0) if cls is LFALabelFlipper else {}
+    flipper = cls(poison_rate=0.15, **kw)
     _, y_att = flipper.fit_resample(X, y)
     acc_att, err_att = _victim_scores(X, y_att, y, X_test, y_test)
     acc_rand, err_rand = _random_baseline(X, y, flipper.n_changed_, X_test, y_test)
@@ -72,9 +83,7 @@ def test_floral_one_shot_attack_beats_random_flips():
     k = 40
     accs = []
     for seed in range(5):
-        _, y_att = LabelFlipper(poison_rate=0.2, strategy="floral", random_state=seed).fit_resample(
-            X, y
-        )
+        _, y_att = FloralLabelFlipper(poison_rate=0.2, random_state=seed).fit_resample(X, y)
         accs.append(_victim_scores(X, y_att, y, X_test, y_test)[0])
     assert np.mean(accs) < _random_baseline(X, y, k, X_test, y_test)[0] - 0.01
 
@@ -142,17 +151,15 @@ def test_lfa_validation_set(data):
 def test_string_labels_and_errors(data):
     X, y, _, _ = data
     labels = np.array(["neg", "pos"])[y]
-    _, y_res = LabelFlipper(poison_rate=0.1, strategy="floral", random_state=0).fit_resample(
-        X, labels
-    )
+    _, y_res = FloralLabelFlipper(poison_rate=0.1, random_state=0).fit_resample(X, labels)
     assert (y_res != labels).sum() == 12 and set(y_res) == {"neg", "pos"}
     X3, y3 = make_blobs(60, centers=3, random_state=0)
     with pytest.raises(ValueError, match="needs exactly 2 classes"):
-        LabelFlipper(strategy="alfa").fit_resample(X3, y3)
+        ALFALabelFlipper().fit_resample(X3, y3)
     with pytest.raises(ValueError, match="n_candidates"):
-        LabelFlipper(strategy="lfa", n_candidates=0).fit_resample(X, y)
-    with pytest.raises(ValueError, match="strategy"):
-        LabelFlipper(strategy="greedy").fit_resample(X, y)
+        LFALabelFlipper(n_candidates=0).fit_resample(X, y)
+    with pytest.raises(TypeError, match="n_candidates"):  # each attack takes its own parameters
+        FloralLabelFlipper(n_candidates=5)
 
 
 def test_grid_search_over_attack_parameters(data):
@@ -160,13 +167,16 @@ def test_grid_search_over_attack_parameters(data):
     from sklearn.model_selection import GridSearchCV
 
     X, y, _, _ = data
-    pipe = make_pipeline(LabelFlipper(poison_rate=0.1, random_state=0), SVC(gamma=1.0))
+    pipe = make_pipeline(FloralLabelFlipper(poison_rate=0.1, random_state=0), SVC(gamma=1.0))
     gs = GridSearchCV(
         pipe,
-        {"labelflipper__strategy": ["random", "floral"], "labelflipper__gamma": [0.5, 1.0]},
+        [  # the attack itself is a grid parameter: a step, as any estimator
+            {"florallabelflipper__gamma": [0.5, 1.0]},
+            {"florallabelflipper": [RandomLabelFlipper(poison_rate=0.1, random_state=0)]},
+        ],
         cv=2,
     ).fit(X, y)
-    assert len(gs.cv_results_["params"]) == 4
+    assert len(gs.cv_results_["params"]) == 3
 
 
 def _alfa_reference(X, y, k, *, C, gamma, max_iter):
@@ -233,11 +243,11 @@ def test_lfa_with_all_candidates_is_the_exhaustive_greedy_attack():
 
 
 def test_label_flipper_lfa_uses_its_validation_data(data):
-    """LabelFlipper(strategy="lfa").fit_resample(X, y, X_val, y_val) is lfa_flips on it."""
+    """LFALabelFlipper().fit_resample(X, y, X_val, y_val) is lfa_flips on that set."""
     X, y, X_test, y_test = data
     labels = np.array(["neg", "pos"])[y]
     X_val, y_val = X_test[:200], np.array(["neg", "pos"])[y_test[:200]]
-    flipper = LabelFlipper(poison_rate=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
+    flipper = LFALabelFlipper(poison_rate=8 / 120, n_candidates=10, random_state=0)
     _, y_res = flipper.fit_resample(X, labels, X_val=X_val, y_val=y_val)
     rows = lfa_flips(
         X,
@@ -250,22 +260,23 @@ def test_label_flipper_lfa_uses_its_validation_data(data):
     )
     assert_array_equal(flipper.changed_indices_, rows)
     assert np.sum(y_res != labels) == 8
-    default = LabelFlipper(poison_rate=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
+    default = LFALabelFlipper(poison_rate=8 / 120, n_candidates=10, random_state=0)
     default.fit_resample(X, labels)
     assert not np.array_equal(default.changed_indices_, rows)  # the validation set matters
 
 
 def test_label_flipper_lfa_validation_data_errors(data):
     X, y, X_test, y_test = data
-    for strategy, val, match in [
-        ("lfa", dict(X_val=X_test[:5, :1], y_val=y_test[:5]), "shape"),
-        ("lfa", dict(X_val=X_test[:5], y_val=y_test[:4]), "shape"),
-        ("lfa", dict(X_val=X_test[:5], y_val=y_test[:5] + 7), "not among the classes"),
-        ("lfa", dict(X_val=X_test[:5]), "together"),
-        ("random", dict(X_val=X_test[:5], y_val=y_test[:5]), "strategy='lfa' only"),
+    for val, match in [
+        (dict(X_val=X_test[:5, :1], y_val=y_test[:5]), "shape"),
+        (dict(X_val=X_test[:5], y_val=y_test[:4]), "shape"),
+        (dict(X_val=X_test[:5], y_val=y_test[:5] + 7), "not among the classes"),
+        (dict(X_val=X_test[:5]), "together"),
     ]:
         with pytest.raises(ValueError, match=match):
-            LabelFlipper(strategy=strategy).fit_resample(X, y, **val)
+            LFALabelFlipper().fit_resample(X, y, **val)
+    with pytest.raises(TypeError, match="X_val"):  # the other flippers take no validation set
+        RandomLabelFlipper().fit_resample(X, y, X_val=X_test[:5], y_val=y_test[:5])
 
 
 def test_label_flipper_validation_data_through_an_imblearn_pipeline(data):
@@ -274,10 +285,10 @@ def test_label_flipper_validation_data_through_an_imblearn_pipeline(data):
     from imblearn.pipeline import make_pipeline
 
     X, y, X_test, y_test = data
-    kw = dict(poison_rate=8 / 120, strategy="lfa", n_candidates=10, random_state=0)
+    kw = dict(poison_rate=8 / 120, n_candidates=10, random_state=0)
     X_val, y_val = X_test[:200], y_test[:200]
-    direct = LabelFlipper(**kw).fit_resample(X, y, X_val=X_val, y_val=y_val)[1]
+    direct = LFALabelFlipper(**kw).fit_resample(X, y, X_val=X_val, y_val=y_val)[1]
     with sklearn.config_context(enable_metadata_routing=True):
-        flipper = LabelFlipper(**kw).set_fit_resample_request(X_val=True, y_val=True)
+        flipper = LFALabelFlipper(**kw).set_fit_resample_request(X_val=True, y_val=True)
         pipe = make_pipeline(flipper, SVC(gamma=1.0)).fit(X, y, X_val=X_val, y_val=y_val)
     assert_array_equal(np.flatnonzero(direct != y), pipe[0].changed_indices_)

@@ -7,12 +7,12 @@ real estimators pass them in tests/test_common.py.
 import numpy as np
 import pytest
 
-from sklpoison import LabelFlipper, SpectralSignatureDetector
+from sklpoison import RandomLabelFlipper, SpectralSignatureDetector
 from sklpoison.base import BaseSampler
 from sklpoison.utils import estimator_checks as ec
 
 
-class _Float64Flipper(LabelFlipper):
+class _Float64Flipper(RandomLabelFlipper):
     """Casts X to float64 and lists one row too many."""
 
     def _resample(self, X, y, **params):
@@ -21,7 +21,7 @@ class _Float64Flipper(LabelFlipper):
         return X_res.astype(np.float64), y_res, np.union1d(rows, extra)
 
 
-class _SilentFlipper(LabelFlipper):
+class _SilentFlipper(RandomLabelFlipper):
     """Flips labels but reports nothing."""
 
     def _resample(self, X, y, **params):
@@ -39,7 +39,7 @@ class _InvertedDetector(SpectralSignatureDetector):
         return np.where(super().score_samples(X, y) < self.offset_, -1, 1)
 
 
-class _VagueNaNFlipper(LabelFlipper):
+class _VagueNaNFlipper(RandomLabelFlipper):
     """Rejects NaN with a message that does not name it."""
 
     def _fit(self, X, y, **params):
@@ -48,7 +48,7 @@ class _VagueNaNFlipper(LabelFlipper):
         return super()._fit(X, y, **params)
 
 
-class _VagueYFlipper(LabelFlipper):
+class _VagueYFlipper(RandomLabelFlipper):
     """Rejects y=None with a message that does not name y."""
 
     def _fit(self, X, y, **params):
@@ -65,7 +65,7 @@ class _LabelDroppingDetector(SpectralSignatureDetector):
 
 
 def test_base_sampler_is_the_base_of_the_samplers():
-    assert issubclass(LabelFlipper, BaseSampler)
+    assert issubclass(RandomLabelFlipper, BaseSampler)
 
 
 def test_sampler_checks_catch_dtype_and_index_bugs():
@@ -75,7 +75,7 @@ def test_sampler_checks_catch_dtype_and_index_bugs():
         ec.check_sampler_changed_indices(_Float64Flipper(poison_rate=0.2, random_state=0))
     with pytest.raises(AssertionError, match="unlisted label changed"):
         ec.check_sampler_changed_indices(_SilentFlipper(poison_rate=0.2, random_state=0))
-    ec.check_sampler_changed_indices(LabelFlipper(poison_rate=0.2, random_state=0))
+    ec.check_sampler_changed_indices(RandomLabelFlipper(poison_rate=0.2, random_state=0))
 
 
 def test_sampler_check_wants_messages_that_name_nan_and_y():
@@ -84,7 +84,7 @@ def test_sampler_check_wants_messages_that_name_nan_and_y():
         ec.check_sampler_rejects_nan_and_missing_y(_VagueNaNFlipper(poison_rate=0.2))
     with pytest.raises(AssertionError, match="unclear message: Expected 2D array"):
         ec.check_sampler_rejects_nan_and_missing_y(_VagueYFlipper(poison_rate=0.2))
-    ec.check_sampler_rejects_nan_and_missing_y(LabelFlipper(poison_rate=0.2))
+    ec.check_sampler_rejects_nan_and_missing_y(RandomLabelFlipper(poison_rate=0.2))
 
 
 def test_detector_fit_predict_check_catches_dropped_labels():
@@ -96,7 +96,7 @@ def test_detector_fit_predict_check_catches_dropped_labels():
 def test_samplers_record_changes_under_one_name():
     # one name per attribute: no historical aliases next to changed_indices_ / n_changed_
     X, y = ec._data()
-    f = LabelFlipper(poison_rate=0.2, random_state=0).fit(X, y)
+    f = RandomLabelFlipper(poison_rate=0.2, random_state=0).fit(X, y)
     assert not hasattr(f, "changed_indices_")  # set by fit_resample only
     f.fit_resample(X, y)
     assert f.n_changed_ == f.changed_indices_.size == 12
@@ -129,7 +129,7 @@ def test_certifier_checks_catch_a_box_without_the_nominal_model(monkeypatch):
         ec.check_certifier_monotone_in_budget(cert)
 
 
-class _DensifyingFlipper(LabelFlipper):
+class _DensifyingFlipper(RandomLabelFlipper):
     """Quietly densifies sparse X although its tags say it does not take sparse input."""
 
     def _fit(self, X, y, **params):
@@ -139,7 +139,7 @@ class _DensifyingFlipper(LabelFlipper):
 def test_sparse_check_catches_a_sampler_that_accepts_sparse_silently():
     with pytest.raises(AssertionError, match="accepted sparse X"):
         ec.check_sampler_sparse_rejected(_DensifyingFlipper(poison_rate=0.2, random_state=0))
-    ec.check_sampler_sparse_rejected(LabelFlipper(poison_rate=0.2, random_state=0))
+    ec.check_sampler_sparse_rejected(RandomLabelFlipper(poison_rate=0.2, random_state=0))
 
 
 def test_certifier_check_catches_a_certify_that_claims_too_much(monkeypatch):

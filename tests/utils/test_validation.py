@@ -4,14 +4,17 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from sklpoison import (
     LNSVC,
+    ALFALabelFlipper,
     GradientCanceling,
     GradPC,
-    LabelFlipper,
+    LFALabelFlipper,
     PoisonTransformer,
+    RandomLabelFlipper,
     Sever,
 )
 from sklpoison.utils.validation import (
@@ -80,13 +83,13 @@ def test_tiny_theta_warns_in_poison_transformer():
     X, y = load_digits(return_X_y=True)
     with pytest.warns(UserWarning, match=r"PoisonTransformer: poison_rate=0.0001 .* = 0 poisons"):
         PoisonTransformer(poison_rate=1e-4, random_state=0).fit_resample(X, y)
-    with pytest.warns(UserWarning, match=r"LabelFlipper: poison_rate=0.0001"):
-        LabelFlipper(poison_rate=1e-4, random_state=0).fit_resample(X, y)
+    with pytest.warns(UserWarning, match=r"RandomLabelFlipper: poison_rate=0.0001"):
+        RandomLabelFlipper(poison_rate=1e-4, random_state=0).fit_resample(X, y)
 
 
 @pytest.mark.parametrize(
     "estimator",
-    [Sever(), GradPC(), LNSVC(), LabelFlipper(), GradientCanceling(), PoisonTransformer()],
+    [Sever(), GradPC(), LNSVC(), RandomLabelFlipper(), GradientCanceling(), PoisonTransformer()],
     ids=repr,
 )
 def test_one_class_error_names_the_wrapper(estimator):
@@ -148,15 +151,20 @@ def test_knn_sanitizer_refuses_more_neighbours_than_rows():
     assert y_res.shape == y.shape
 
 
-@pytest.mark.parametrize("strategy, desc", [("alfa", "ALFA alternations"), ("lfa", "LFA flips")])
-def test_label_flipper_shows_progress(strategy, desc, capsys):
+@pytest.mark.parametrize(
+    "flipper, desc",
+    [
+        (ALFALabelFlipper(poison_rate=0.1, max_iter=2), "ALFA alternations"),
+        (LFALabelFlipper(poison_rate=0.1, n_candidates=3, random_state=0), "LFA flips"),
+    ],
+)
+def test_label_flipper_shows_progress(flipper, desc, capsys):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(40, 2))
     y = (X[:, 0] > 0).astype(int)
-    kw = dict(poison_rate=0.1, strategy=strategy, max_alternations=2, n_candidates=3)
-    LabelFlipper(**kw, random_state=0).fit_resample(X, y)
+    flipper.fit_resample(X, y)
     assert desc not in capsys.readouterr().err
-    quiet = LabelFlipper(**kw, random_state=0).fit_resample(X, y)[1]
-    loud = LabelFlipper(**kw, verbose=1, random_state=0).fit_resample(X, y)[1]
+    quiet = clone(flipper).fit_resample(X, y)[1]
+    loud = clone(flipper).set_params(verbose=1).fit_resample(X, y)[1]
     assert desc in capsys.readouterr().err
     np.testing.assert_array_equal(quiet, loud)
