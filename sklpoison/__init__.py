@@ -10,7 +10,6 @@ resolved from its implementation module on first access.
 """
 
 from importlib import import_module
-from importlib.util import find_spec
 
 __version__ = "0.1.0.dev0"
 
@@ -59,18 +58,7 @@ _SUBMODULES = [
     "utils",
 ]
 
-
-def _available(module):
-    try:
-        return find_spec(module) is not None
-    except (ImportError, ValueError):  # pragma: no cover
-        return False
-
-
-__all__ = sorted(
-    [name for name, module in _LAZY_ATTRIBUTES.items() if _available(module)]
-    + [name for name in _SUBMODULES if _available(f"sklpoison.{name}")]
-)
+__all__ = sorted([*_LAZY_ATTRIBUTES, *_SUBMODULES])
 
 
 def __getattr__(name):

@@ -10,7 +10,6 @@ exit status 2 when the arguments do not go together.
 import argparse
 import importlib
 import sys
-from importlib.util import find_spec
 
 _COMMANDS = ["demo", "sweep"]
 
@@ -22,9 +21,7 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        module = f"sklpoison.cli._{name}"
-        if find_spec(module) is not None:
-            importlib.import_module(module).add_parser(subparsers)
+        importlib.import_module(f"sklpoison.cli._{name}").add_parser(subparsers)
     return parser
 
 

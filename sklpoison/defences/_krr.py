@@ -224,10 +224,6 @@ class _BaseGradRegKRR(BaseEstimator):
             )
         return self._effective_dof
 
-    def _coef_2d(self):
-        c = self.dual_coef_
-        return c[:, None] if c.ndim == 1 else c
-
     def input_gradient(self, X):
         """Analytic input gradient of the fitted function at every row of ``X``.
 

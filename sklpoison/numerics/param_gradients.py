@@ -323,9 +323,6 @@ class ParamGradTorchAdapter:
             i += size
         return out
 
-    def _flat(self, grads):
-        return self.torch.cat([g.reshape(-1) for g in grads])
-
     def _tensor(self, X):
         return _torch.to_tensor(X, dtype=self.dtype, device=self.device)
 

@@ -1,7 +1,6 @@
 """Plotting helpers in scikit-learn's ``Display`` style (matplotlib is imported on use)."""
 
 from importlib import import_module
-from importlib.util import find_spec
 
 _LAZY_ATTRIBUTES = {
     "TriggerDisplay": "sklpoison.plotting._trigger",
@@ -10,7 +9,7 @@ _LAZY_ATTRIBUTES = {
     "CertificationDisplay": "sklpoison.plotting._certification",
 }
 
-__all__ = sorted(name for name, mod in _LAZY_ATTRIBUTES.items() if find_spec(mod) is not None)
+__all__ = sorted(_LAZY_ATTRIBUTES)
 
 
 def __getattr__(name):
