@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ..utils._memory import check_memory
+from ..utils._memory import explain_memory_error
 from ..utils.validation import check_known_labels, check_n_classes, encode_pm1, fraction_to_count
 
 # dual variables above this value count as support vectors (the authors' threshold)
@@ -260,16 +260,18 @@ def _scatter(values, idx, n, fill):
     return out
 
 
-def _check_kernel_memory(n, n_val, name):
-    """Refuse a fit whose dense kernel matrices cannot fit in memory, before allocating."""
+def _kernel_matrix(X, gamma, n_val, name):
+    """The RBF kernel matrix of ``X``, a :class:`MemoryError` naming the fit's needs if not."""
+    n = X.shape[0]
     per = 8 * n * n
-    check_memory(
+    with explain_memory_error(
         per + 8 * n_val * n + 8 * 8 * n,
         f"{name} cannot fit n_samples={n}",
         detail=f"the n x n kernel matrix alone takes {per} bytes",
         advice="Fit on a subsample (FLORAL's rounds cost O(n^2) each), or use an approximate "
         "kernel map (sklearn.kernel_approximation.Nystroem) with a linear model.",
-    )
+    ):
+        return rbf_kernel(X, gamma=gamma)
 
 
 def _encode_binary(estimator, y):
@@ -548,9 +550,8 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
                 f"one class only; pass X_val and y_val or lower validation_fraction."
             )
         n_val = 0 if X_val is None else X_val.shape[0]
-        _check_kernel_memory(n, n_val, name)
         C = float(self.C)
-        K = rbf_kernel(Xt, gamma=self.gamma)
+        K = _kernel_matrix(Xt, self.gamma, n_val, name)
         if self.lr == "auto":
             lr = 1.0 / max(_largest_eigenvalue(K), 1e-12)
         else:

@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..numerics import kernels as _kernels
-from ..utils._memory import check_memory, format_bytes
+from ..utils._memory import explain_memory_error, format_bytes
 from ..utils.validation import check_n_classes
 
 __all__ = ["GradRegKRR", "GradRegKRRClassifier"]
@@ -26,10 +26,11 @@ _BUFFERS_KAPPA0 = 2
 _BUFFERS_KAPPA = 3
 
 
-def _check_memory(n_samples, kappa, name):
+def _memory_error_message(n_samples, kappa, name):
+    """Names the fit's memory needs on a :class:`MemoryError` (see ``explain_memory_error``)."""
     per_matrix = 8 * n_samples * n_samples
     n_buffers = _BUFFERS_KAPPA if kappa > 0 else _BUFFERS_KAPPA0
-    check_memory(
+    return explain_memory_error(
         n_buffers * per_matrix,
         f"{name} cannot fit n_samples={n_samples}",
         detail=(
@@ -178,22 +179,22 @@ class _BaseGradRegKRR(BaseEstimator):
 
     def _fit_targets(self, X, Y):
         """Fit on validated ``X`` (float64) and 2-D targets ``Y``."""
-        _check_memory(X.shape[0], self.kappa, type(self).__name__)
         self.X_fit_ = X
-        K = _kernels.kernel_matrix(X, kernel=self.kernel, gamma=self._gamma())
-        # K is not used after the solve, which may overwrite it (compute_dof=True)
-        a, dof, method = _solve(
-            K,
-            Y,
-            X,
-            float(self.alpha),
-            float(self.kappa),
-            self.kernel,
-            self._gamma(),
-            compute_dof=self.compute_dof,
-            name=type(self).__name__,
-        )
-        del K
+        with _memory_error_message(X.shape[0], self.kappa, type(self).__name__):
+            K = _kernels.kernel_matrix(X, kernel=self.kernel, gamma=self._gamma())
+            # K is not used after the solve, which may overwrite it (compute_dof=True)
+            a, dof, method = _solve(
+                K,
+                Y,
+                X,
+                float(self.alpha),
+                float(self.kappa),
+                self.kernel,
+                self._gamma(),
+                compute_dof=self.compute_dof,
+                name=type(self).__name__,
+            )
+            del K
         self.solver_ = method
         self._effective_dof = dof
         return a

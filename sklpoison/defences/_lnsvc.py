@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils._memory import check_memory
+from ..utils._memory import explain_memory_error
 from ..utils.validation import check_n_classes
 
 
@@ -188,13 +188,6 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         check_n_classes(y, "LNSVC")
-        check_memory(
-            3 * 8 * X.shape[0] ** 2,
-            f"LNSVC cannot fit n_samples={X.shape[0]}",
-            detail="the base and the corrected n x n Gram matrices and libsvm's copy",
-            advice="Fit on a subsample, or use an approximate kernel map "
-            "(sklearn.kernel_approximation.Nystroem) with a linear model.",
-        )
         if self.gamma == "scale":
             var = X.var()
             self.gamma_ = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
@@ -203,7 +196,14 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         else:
             self.gamma_ = float(self.gamma)
         self.X_fit_ = X.copy()
-        K = self.noise_kernel_matrix(self._base_kernel(X, X, self.gamma_))
+        with explain_memory_error(
+            3 * 8 * X.shape[0] ** 2,
+            f"LNSVC cannot fit n_samples={X.shape[0]}",
+            detail="the base and the corrected n x n Gram matrices and libsvm's copy",
+            advice="Fit on a subsample, or use an approximate kernel map "
+            "(sklearn.kernel_approximation.Nystroem) with a linear model.",
+        ):
+            K = self.noise_kernel_matrix(self._base_kernel(X, X, self.gamma_))
         self.svc_ = SVC(
             kernel="precomputed",
             C=self.C,

@@ -543,18 +543,20 @@ def test_early_stopping_in_a_pipeline_with_transformed_validation_data(moons):
     assert pipe[-1].best_round_ == ref.best_round_ and ref.validation_scores_.max() > 0.8
 
 
-def test_memory_guard_before_allocating(moons, monkeypatch):
+def _no_memory(*args, **kwargs):
+    raise MemoryError("Unable to allocate 28.1 KiB for an array with shape (60, 60)")
+
+
+def test_out_of_memory_names_the_fit_and_the_fix(moons, monkeypatch):
     import sklpoison.defences._floral as floral
-    import sklpoison.utils._memory as memory
 
     X, y = moons
-    monkeypatch.setattr(memory, "_available_memory_with_source", lambda: (20_000, "a test"))
-    with pytest.raises(ValueError, match=r"FloralSVC cannot fit n_samples=60.*28800 bytes"):
+    monkeypatch.setattr(floral, "rbf_kernel", _no_memory)
+    with pytest.raises(MemoryError, match=r"FloralSVC cannot fit n_samples=60.*28800 bytes"):
         FloralSVC(n_rounds=2).fit(X, y)
     # at n = 60000 the kernel matrix alone is 26.8 GiB
-    monkeypatch.setattr(memory, "_available_memory_with_source", lambda: (8 * 2**30, "a test"))
-    with pytest.raises(ValueError, match=r"26\.8 GiB"):
-        floral._check_kernel_memory(60000, 0, "FloralSVC")
+    with pytest.raises(MemoryError, match=r"26\.8 GiB"):
+        floral._kernel_matrix(np.zeros((60000, 1)), 0.5, 0, "FloralSVC")
 
 
 def test_lnsvc_mu_half_is_rejected_and_near_half_still_classifies(moons):
@@ -581,17 +583,15 @@ def test_lnsvc_warns_when_near_half_predicts_one_class():
         assert np.unique(LNSVC(mu=0.3).fit(X, y).predict(X)).size == 2
 
 
-def test_lnsvc_memory_guard(moons, monkeypatch):
-    import sklpoison.utils._memory as memory
-
+def test_lnsvc_out_of_memory_names_the_fit(moons, monkeypatch):
     X, y = moons
-    monkeypatch.setattr(memory, "_available_memory_with_source", lambda: (20_000, "a test"))
-    with pytest.raises(ValueError, match=r"LNSVC cannot fit n_samples=60"):
+    monkeypatch.setattr(LNSVC, "_base_kernel", _no_memory)
+    with pytest.raises(MemoryError, match=r"LNSVC cannot fit n_samples=60"):
         LNSVC().fit(X, y)
 
 
 def test_floral_fit_holds_one_kernel_matrix():
-    # the memory guard counts one n x n matrix: the fit must not hold a second one (the
+    # the MemoryError message counts one n x n matrix: the fit must not hold a second one (the
     # intercept took K[support] @ v, a copy of up to all of K: peak 2.04 n^2 doubles before)
     import tracemalloc
 

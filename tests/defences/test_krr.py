@@ -14,7 +14,6 @@ from sklearn.linear_model import RidgeClassifier
 
 from sklpoison import GradRegKRR, GradRegKRRClassifier
 from sklpoison.defences import _krr
-from sklpoison.utils import _memory
 
 
 @pytest.fixture
@@ -296,21 +295,25 @@ def test_nan_and_inf_inputs(reg_data):
         model.input_gradient(Xn)
 
 
-def test_refuses_kernels_that_do_not_fit_in_memory(reg_data, monkeypatch):
+def _no_memory(*args, **kwargs):
+    raise MemoryError("Unable to allocate 12.5 KiB for an array with shape (40, 40)")
+
+
+def test_out_of_memory_names_the_fit_and_the_fix(reg_data, monkeypatch):
     X, y = reg_data
-    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (10_000, "test"))
-    with pytest.raises(ValueError, match=r"kernel matrix alone needs 12800 bytes"):
+    monkeypatch.setattr(_krr._kernels, "kernel_matrix", _no_memory)
+    with pytest.raises(MemoryError, match=r"kernel matrix alone needs 12800 bytes.*Nystroem"):
         GradRegKRR().fit(X, y)
-    with pytest.raises(ValueError, match=r"n_samples=40"):
+    with pytest.raises(MemoryError, match=r"n_samples=40"):
         GradRegKRRClassifier(kappa=1.0).fit(X, y > 0)
-    # the check uses the real figure: a million samples would need 8e12 bytes per matrix
-    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (16 * 2**30, "test"))
-    with pytest.raises(ValueError, match=r"8000000000000 bytes"):
-        _krr._check_memory(1_000_000, 0.0, "GradRegKRR")
+    # the message uses the real figure: a million samples would need 8e12 bytes per matrix
+    with pytest.raises(MemoryError, match=r"8000000000000 bytes"):
+        with _krr._memory_error_message(1_000_000, 0.0, "GradRegKRR"):
+            _no_memory()
 
 
-def test_memory_estimate_is_the_measured_peak(monkeypatch):
-    # the refusal counts _BUFFERS_* n x n matrices: check that a fit (with and without
+def test_memory_estimate_is_the_measured_peak():
+    # the MemoryError message counts _BUFFERS_* n x n matrices: check that a fit (with and without
     # compute_dof) really peaks there, with tracemalloc (sees numpy buffers)
     import tracemalloc
 
@@ -332,23 +335,6 @@ def test_memory_estimate_is_the_measured_peak(monkeypatch):
         assert model.solver_ == "cholesky"
         assert (buffers - 0.5) * matrix < fit_peak < (buffers + 0.5) * matrix
         assert dof_peak < (buffers + 0.5) * matrix
-    # and the threshold is the estimate: exactly enough memory fits, one byte less refuses
-    needed = _krr._BUFFERS_KAPPA * 8 * 40 * 40
-    X, y = X[:40], y[:40]
-    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (needed, "test"))
-    GradRegKRR(kappa=0.1).fit(X, y)
-    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (needed - 1, "test"))
-    with pytest.raises(ValueError, match=rf"about {_krr._BUFFERS_KAPPA} such matrices"):
-        GradRegKRR(kappa=0.1).fit(X, y)
-    GradRegKRR(kappa=0.0).fit(X, y)  # kappa = 0 needs fewer matrices
-    # unknown available memory (non-Linux): no refusal
-    monkeypatch.setattr(_memory, "_available_memory_with_source", lambda: (None, None))
-    GradRegKRR(kappa=0.1).fit(X, y)
-
-
-def test_available_memory_is_read_from_the_system():
-    available = _memory.available_memory()
-    assert available is None or 2**20 < available < 2**50
 
 
 def test_range_fallback_solves_the_same_problem(reg_data, monkeypatch):
