@@ -7,6 +7,8 @@ indices of the ``k`` labels to flip. The samplers :class:`sklpoison.ALFALabelFli
 """
 
 import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
 from sklearn.svm import SVC
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
@@ -19,41 +21,34 @@ def _hinge(margin):
 
 
 class _AlfaLP:
-    """The ALFA linear program, built once with a cvxpy Parameter (DPP) and re-solved.
+    """The ALFA linear program, built once (sparse constraints) and re-solved per cost.
 
     Over the doubled training set (each point once with its label and once flipped),
     ``min_q sum_j q_j (xi_j - psi_j)`` s.t. ``q_i + q_{n+i} = 1``, ``sum_i q_{n+i} <= k``
-    and ``0 <= q <= 1``.
+    and ``0 <= q <= 1``, solved by HiGHS through :func:`scipy.optimize.linprog` (a vertex
+    solution; scipy's HiGHS prints nothing).
     """
 
     def __init__(self, n, k):
-        from ..utils._optional import import_cvxpy
-
-        cp = import_cvxpy("ALFALabelFlipper")
-
-        self._cp = cp
-        self.q = cp.Variable(2 * n)
-        self.cost = cp.Parameter(2 * n)
-        constraints = [
-            self.q >= 0,
-            self.q <= 1,
-            self.q[:n] + self.q[n:] == 1,
-            cp.sum(self.q[n:]) <= k,
-        ]
-        self.problem = cp.Problem(cp.Minimize(self.cost @ self.q), constraints)
-        if not self.problem.is_dcp(dpp=True):  # pragma: no cover - guards the formulation
-            raise RuntimeError(
-                "internal error: the ALFA linear program is not DPP, so cvxpy would rebuild "
-                "it on every solve; please report this with your cvxpy version"
-            )
+        eye = sparse.identity(n, format="csr")
+        self.A_eq = sparse.hstack([eye, eye], format="csr")
+        self.b_eq = np.ones(n)
+        self.A_ub = sparse.csr_matrix(np.concatenate([np.zeros(n), np.ones(n)])[None, :])
+        self.b_ub = np.array([float(k)])
 
     def __call__(self, cost):
-        cp = self._cp
-        self.cost.value = cost
-        self.problem.solve(solver=cp.HIGHS)
-        if self.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            raise RuntimeError(f"The ALFA linear program failed: status {self.problem.status}.")
-        return np.asarray(self.q.value, dtype=float)
+        res = linprog(
+            cost,
+            A_ub=self.A_ub,
+            b_ub=self.b_ub,
+            A_eq=self.A_eq,
+            b_eq=self.b_eq,
+            bounds=(0.0, 1.0),
+            method="highs",
+        )
+        if res.status != 0:
+            raise RuntimeError(f"The ALFA linear program failed: {res.message}")
+        return np.asarray(res.x, dtype=float)
 
 
 def alfa_flips(X, y, k, *, C=1.0, gamma=1.0, max_iter=10, verbose=0):
@@ -64,7 +59,7 @@ def alfa_flips(X, y, k, *, C=1.0, gamma=1.0, max_iter=10, verbose=0):
     hinge losses ``psi_j`` of ``f_S`` and ``xi_j`` of ``f``, it alternates
 
     1. the LP ``min_q sum_j q_j (xi_j - psi_j)`` over ``0 <= q <= 1``, ``q_i + q_{n+i}
-       = 1``, ``sum_i q_{n+i} <= k`` (solved with cvxpy/HiGHS), and
+       = 1``, ``sum_i q_{n+i} <= k`` (solved by scipy's HiGHS), and
     2. the QP: the SVM on ``U`` with sample weights ``q`` (solved with libsvm),
 
     starting from ``xi = 0``. The flips are the ``k`` largest ``q_{n+i}`` (the LP's

@@ -111,7 +111,6 @@ def test_alfa_lp_is_the_greedy_closed_form():
     rng = np.random.RandomState(0)
     n, k = 30, 7
     lp = _AlfaLP(n, k)
-    assert lp.problem.is_dcp(dpp=True)
     for _ in range(3):
         cost = rng.randn(2 * n)
         q = lp(cost)
