@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from sklpoison import GradientCanceling, GradPC
 from sklpoison.datasets import load_digits_images
-from sklpoison.numerics.param_gradients import make_param_grad_adapter
+from sklpoison.numerics._param_gradients import make_param_grad_adapter
 from sklpoison.utils._testing import linear_torch_adapter
 
 

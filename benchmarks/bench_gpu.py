@@ -217,7 +217,8 @@ def bench_hessian(table, args, sizes, device):
     import torch
 
     from sklpoison.nn.models import SmallCNN
-    from sklpoison.numerics import input_hessian, lanczos
+    from sklpoison.numerics import _input_hessian as input_hessian
+    from sklpoison.numerics import _lanczos as lanczos
 
     n, steps, chw = sizes["hessian_n"], 10, (3, 32, 32)
     X, y, _ = _cifar_shaped(args, n, device)

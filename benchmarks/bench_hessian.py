@@ -70,8 +70,8 @@ def _timeit(fn, repeat=2):
 
 def bench_eigenpairs(chw, n_samples, max_iters, dense_columns=None):
     """Lanczos top-5 vs the dense Hessian; ``dense_columns`` < d extrapolates the dense time."""
-    from sklpoison.numerics import input_hessian as IH
-    from sklpoison.numerics import lanczos as H
+    from sklpoison.numerics import _input_hessian as IH
+    from sklpoison.numerics import _lanczos as H
 
     model = _model(chw)
     d = int(np.prod(chw))
@@ -112,8 +112,8 @@ def bench_eigenpairs(chw, n_samples, max_iters, dense_columns=None):
 
 
 def bench_per_sample(chw, n_samples, max_iter=10):
-    from sklpoison.numerics import input_hessian as IH
-    from sklpoison.numerics import lanczos as H
+    from sklpoison.numerics import _input_hessian as IH
+    from sklpoison.numerics import _lanczos as H
 
     model = _model(chw)
     d = int(np.prod(chw))

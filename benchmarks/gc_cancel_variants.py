@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from sklpoison import GradientCanceling, GradPC, poisonability_threshold
 from sklpoison.datasets import load_digits_images
-from sklpoison.numerics.param_gradients import make_param_grad_adapter
+from sklpoison.numerics._param_gradients import make_param_grad_adapter
 
 EPS = (0.03, 0.1, 1.0)
 SEEDS = (0, 1, 2)

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..base import BaseSampler
-from ..numerics.param_gradients import check_supported, make_param_grad_adapter
+from ..numerics._param_gradients import check_supported, make_param_grad_adapter
 from ..utils.validation import (
     _default_estimator,
     _fit_clean,

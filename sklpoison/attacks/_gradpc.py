@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fi
 from sklearn.utils._param_validation import Interval
 
 from ..base import _DelegatingClassifierMixin
-from ..numerics.param_gradients import check_supported, make_param_grad_adapter
+from ..numerics._param_gradients import check_supported, make_param_grad_adapter
 from ..utils.validation import (
     _default_estimator,
     _fit_clean,

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import lambertw
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..numerics.param_gradients import check_supported, make_param_grad_adapter
+from ..numerics._param_gradients import check_supported, make_param_grad_adapter
 from ..utils.validation import _check_skorch_labels, _label_codes
 
 _FORMULAS = ("auto", "binary", "multiclass", "tau2")
@@ -221,7 +221,7 @@ def poisonability_threshold(
     >>> round(res.lambert_w, 6), round(res.tau, 4)
     (0.278465, 2.6253)
     """
-    from ..numerics.param_gradients import ParamGradLinearAdapter
+    from ..numerics._param_gradients import ParamGradLinearAdapter
 
     if formula not in _FORMULAS:
         raise ValueError(f"formula must be one of {_FORMULAS}; got {formula!r}.")

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.extmath import randomized_svd
 
 from ..base import _DelegatingClassifierMixin
-from ..numerics.param_gradients import check_supported, make_param_grad_adapter
+from ..numerics._param_gradients import check_supported, make_param_grad_adapter
 from ..utils.validation import (
     _default_estimator,
     _fit_clean,

@@ -9,8 +9,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ..numerics import input_hessian as _hessian
-from ..numerics import lanczos
+from ..numerics import _input_hessian as _hessian
+from ..numerics import _lanczos as lanczos
 from ..utils._images import resolve_image_shape
 from ._base import _CONTAMINATION, _BaseScoreDetector
 
@@ -26,7 +26,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
     :class:`GradRegKRRClassifier` or scikit-learn
     :class:`~sklearn.linear_model.LogisticRegression`) and uses batched
     Hessian-vector products (double backward, or the models' closed forms) and
-    Lanczos with full reorthogonalisation (see :mod:`sklpoison.numerics.lanczos`).
+    Lanczos with full reorthogonalisation.
 
     - ``fit(X, y)``: the top eigenpairs of the mean input Hessian
       ``H̄ = (1/N) Σ_i ∇²_x ℓ(x_i, y_i)`` on reference data (``eigenvalues_``,

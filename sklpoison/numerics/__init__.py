@@ -1,10 +1,10 @@
 """Numerical building blocks shared by several estimators (no estimators here).
 
 - :mod:`sklpoison.numerics.kernels`: kernel matrices and their input derivatives.
-- :mod:`sklpoison.numerics.lanczos`: Hessian-vector products and (batched) Lanczos.
-- :mod:`sklpoison.numerics.input_hessian`: adapters giving a model's per-sample input-Hessian
+- ``_lanczos`` (private): Hessian-vector products and (batched) Lanczos.
+- ``_input_hessian`` (private): adapters giving a model's per-sample input-Hessian
   products.
-- :mod:`sklpoison.numerics.param_gradients`: adapters giving a model's per-sample parameter
+- ``_param_gradients`` (private): adapters giving a model's per-sample parameter
   gradients.
 - :mod:`sklpoison.numerics.interval`: interval arithmetic with outward rounding.
 - :mod:`sklpoison.numerics.rounding`: unit roundoff, Higham's gamma_n and directed rounding.

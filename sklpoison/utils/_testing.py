@@ -8,8 +8,7 @@ the tests can compare the two:
 - :func:`project_exact`: FLORAL's projection onto ``{0 <= lam <= C, y^T lam = 0}`` as a
   cvxpy QP (checks the fixed-point projection);
 - :func:`linear_torch_adapter`: a torch twin of a
-  :class:`~sklpoison.numerics.param_gradients.ParamGradLinearAdapter` (checks the analytic numpy
-  gradients against autograd);
+  ``ParamGradLinearAdapter`` (checks the analytic numpy gradients against autograd);
 - :func:`replay_training` (with :func:`training_targets`): a fitted certifier's own SGD
   rerun on many attacked training sets at once (the replayed attacks that every
   certificate is checked against).
@@ -17,7 +16,7 @@ the tests can compare the two:
 
 import numpy as np
 
-from ..numerics.lanczos import _batches
+from ..numerics._lanczos import _batches
 
 
 def dense_per_sample_hessians(adapter, X, y, *, batch_size=None):
@@ -49,7 +48,7 @@ def linear_torch_adapter(lin):
     """
     import torch
 
-    from ..numerics.param_gradients import ParamGradTorchAdapter
+    from ..numerics._param_gradients import ParamGradTorchAdapter
 
     K, d = lin.K, lin.d
     theta = torch.as_tensor(lin.get_theta(), dtype=torch.float64)

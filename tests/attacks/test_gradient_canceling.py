@@ -14,7 +14,7 @@ from sklearn.svm import SVC
 from sklpoison import GradientCanceling, GradPC, Sever, poisonability_threshold
 from sklpoison.attacks._threshold import _threshold_from_adapter
 from sklpoison.datasets import make_or
-from sklpoison.numerics.param_gradients import make_param_grad_adapter
+from sklpoison.numerics._param_gradients import make_param_grad_adapter
 from tests._skorch_nets import SoftmaxMLP, small_net
 
 torch = pytest.importorskip("torch")

@@ -309,7 +309,7 @@ def test_krr_near_clone_regime_hides_an_effective_attack():
     # spike; with a narrow kernel the same attack is visible.
     from sklpoison import GradRegKRRClassifier
     from sklpoison.metrics import attack_success_rate
-    from sklpoison.numerics import input_hessian as IH
+    from sklpoison.numerics import _input_hessian as IH
 
     X, y = load_digits_images(return_X_y=True, flat=True)
     X = X.astype(np.float64)
@@ -341,7 +341,7 @@ def test_krr_near_clone_regime_hides_an_effective_attack():
 def test_multi_output_regression_targets():
     # the loss of a 2-output GradRegKRR is 1/2 ||f(x) - y||^2 with y of shape (n, 2)
     from sklpoison import GradRegKRR
-    from sklpoison.numerics import input_hessian as IH
+    from sklpoison.numerics import _input_hessian as IH
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(40, 5))

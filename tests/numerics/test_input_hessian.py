@@ -1,4 +1,4 @@
-"""Tests of numerics.input_hessian and numerics.lanczos: dense Hessians, closed forms, FD."""
+"""Tests of numerics._input_hessian and numerics._lanczos: dense Hessians, closed forms, FD."""
 
 import subprocess
 import sys
@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from sklpoison.numerics import input_hessian as IH  # noqa: E402
-from sklpoison.numerics import lanczos as H  # noqa: E402
+from sklpoison.numerics import _input_hessian as IH  # noqa: E402
+from sklpoison.numerics import _lanczos as H  # noqa: E402
 from sklpoison.utils._testing import dense_per_sample_hessians  # noqa: E402
 
 N_CLASSES = 5
@@ -413,7 +413,7 @@ def test_adapter_errors():
 
 def test_torch_is_imported_lazily():
     code = (
-        "import sys, sklpoison, sklpoison.numerics.input_hessian, sklpoison.numerics.lanczos, "
+        "import sys, sklpoison, sklpoison.numerics._input_hessian, sklpoison.numerics._lanczos, "
         "sklpoison.detection, "
         "sklpoison.plotting._spectrum; "
         "sklpoison.HessianSpectrumDetector; sklpoison.SpectralSignatureDetector; "

@@ -1,4 +1,4 @@
-"""Tests of sklpoison.numerics.param_gradients: the adapters' parameter gradients and the
+"""Tests of sklpoison.numerics._param_gradients: the adapters' parameter gradients and the
 Gradient Canceling objective's gradient in the poisons, against finite differences and autograd."""
 
 import numpy as np
@@ -8,7 +8,7 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from sklpoison.datasets import make_or
-from sklpoison.numerics.param_gradients import ParamGradLinearAdapter, make_param_grad_adapter
+from sklpoison.numerics._param_gradients import ParamGradLinearAdapter, make_param_grad_adapter
 from sklpoison.utils._testing import linear_torch_adapter
 from tests._skorch_nets import small_net
 

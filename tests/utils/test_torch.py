@@ -136,7 +136,7 @@ def test_concurrent_spectral_detectors_leave_module_untouched(bn_model):
 def test_concurrent_parameter_gradients_on_one_skorch_net(bn_model):
     """The parameter-gradient adapter (GC, GradPC, Sever, tau) on a net left in training mode."""
     from sklpoison import poisonability_threshold
-    from sklpoison.numerics.param_gradients import make_param_grad_adapter
+    from sklpoison.numerics._param_gradients import make_param_grad_adapter
 
     rng = np.random.RandomState(2)
     X = rng.normal(size=(60, 12)).astype(np.float32)
