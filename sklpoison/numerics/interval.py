@@ -100,6 +100,21 @@ def interval_mul(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
     """Exact elementwise interval product (min/max of the four corner products).
 
     Broadcasts like ``a * b``.
+
+    Parameters
+    ----------
+    a_lo, a_hi : ndarray
+        Ends of the first interval (``a_lo <= a_hi``).
+    b_lo, b_hi : ndarray
+        Ends of the second interval.
+    round_outward : bool, default=True
+        Widen the result outward so that it contains the exact result of the
+        floating-point operation (see :func:`sklpoison.numerics.rounding.outward`).
+
+    Returns
+    -------
+    lo, hi : ndarray
+        Ends of the result, broadcast to the common shape.
     """
     p1 = a_lo * b_lo
     p2 = a_lo * b_hi
@@ -114,7 +129,23 @@ def interval_mul(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
 
 
 def interval_add(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
-    """Elementwise interval sum."""
+    """Elementwise interval sum, broadcast like ``a + b``.
+
+    Parameters
+    ----------
+    a_lo, a_hi : ndarray
+        Ends of the first interval (``a_lo <= a_hi``).
+    b_lo, b_hi : ndarray
+        Ends of the second interval.
+    round_outward : bool, default=True
+        Widen the result outward so that it contains the exact result of the
+        floating-point operation (see :func:`sklpoison.numerics.rounding.outward`).
+
+    Returns
+    -------
+    lo, hi : ndarray
+        Ends of the result, broadcast to the common shape.
+    """
     lo, hi = a_lo + b_lo, a_hi + b_hi
     if round_outward:
         # one rounded addition: the exact sum is a float neighbour away at most
@@ -123,7 +154,18 @@ def interval_add(a_lo, a_hi, b_lo, b_hi, *, round_outward=True):
 
 
 def relu(lo, hi):
-    """Interval ReLU (exact, monotone)."""
+    """Interval ReLU (exact, monotone).
+
+    Parameters
+    ----------
+    lo, hi : ndarray
+        Ends of the input interval (``lo <= hi``).
+
+    Returns
+    -------
+    lo, hi : ndarray
+        Ends of the result, of the shape of ``lo``.
+    """
     return np.maximum(lo, 0.0), np.maximum(hi, 0.0)
 
 
@@ -132,12 +174,36 @@ def relu_derivative(lo, hi):
 
     Returns ``(1(lo > 0), 1(hi > 0))`` as float arrays (the derivative at 0 is
     taken as 0, as in torch and in :func:`relu` backward passes here).
+
+    Parameters
+    ----------
+    lo, hi : ndarray
+        Ends of the input interval (``lo <= hi``).
+
+    Returns
+    -------
+    lo, hi : ndarray
+        Ends of the result, of the shape of ``lo``.
     """
     return (lo > 0).astype(np.float64), (hi > 0).astype(np.float64)
 
 
 def mul_by_01_interval(lo, hi, s_lo, s_hi):
-    """Product of ``[lo, hi]`` with an interval whose ends are 0 or 1 (exact)."""
+    """Product of ``[lo, hi]`` with an interval whose ends are 0 or 1 (exact).
+
+    Parameters
+    ----------
+    lo, hi : ndarray
+        Ends of the interval to scale.
+    s_lo, s_hi : ndarray
+        Ends of the scaling interval, each 0 or 1 (``[0, 0]``, ``[0, 1]`` or ``[1, 1]``,
+        as :func:`relu_derivative` gives).
+
+    Returns
+    -------
+    lo, hi : ndarray
+        Ends of the product.
+    """
     both = s_lo > 0  # [1, 1]
     maybe = (s_hi > 0) & ~both  # [0, 1]
     out_lo = np.where(both, lo, np.where(maybe, np.minimum(lo, 0.0), 0.0))
@@ -146,7 +212,18 @@ def mul_by_01_interval(lo, hi, s_lo, s_hi):
 
 
 def sigmoid(z):
-    """Numerically stable logistic function."""
+    """Numerically stable logistic function ``1 / (1 + exp(-z))``.
+
+    Parameters
+    ----------
+    z : array-like
+        Points.
+
+    Returns
+    -------
+    s : ndarray of float64
+        The logistic function at ``z`` (no overflow for large ``|z|``).
+    """
     z = np.asarray(z, dtype=np.float64)
     out = np.empty_like(z)
     pos = z >= 0
@@ -157,7 +234,18 @@ def sigmoid(z):
 
 
 def sigmoid_interval(lo, hi):
-    """Enclosure of the sigmoid over ``[lo, hi]`` (monotone, widened outward, in [0, 1])."""
+    """Enclosure of the sigmoid over ``[lo, hi]`` (monotone, widened outward, in [0, 1]).
+
+    Parameters
+    ----------
+    lo, hi : ndarray
+        Ends of the input interval (``lo <= hi``).
+
+    Returns
+    -------
+    lo, hi : ndarray
+        Ends of the result, of the shape of ``lo``.
+    """
     # 1 / (1 + exp(-z)) (or e / (1 + e)): exp errs by <= 2 U relative (glibc: < 1 ulp),
     # the addition and division by U each: <= 4 U + O(U^2) < ELEM_REL = 8 U
     s_lo, s_hi = outward(sigmoid(lo), sigmoid(hi))
@@ -222,7 +310,19 @@ def softmax_interval(lo, hi):
 def squared_error_grad(lo, hi, y, label_epsilon=0.0):
     """Interval of ``d/dz (z - y')**2 = 2 (z - y')`` for ``z in [lo, hi]``, ``|y' - y| <= eps``.
 
-    ``label_epsilon`` may be a scalar or an array broadcastable to ``lo``.
+    Parameters
+    ----------
+    lo, hi : ndarray
+        Ends of the interval of the prediction ``z``.
+    y : array-like
+        Targets, broadcastable to ``lo``.
+    label_epsilon : float or ndarray, default=0.0
+        Bound on the change of a target (a scalar or an array broadcastable to ``lo``).
+
+    Returns
+    -------
+    g_lo, g_hi : ndarray
+        Ends of an interval containing every gradient, rounded outward.
     """
     y = np.asarray(y, dtype=np.float64)
     # two rounded subtractions, each bounded by one nextafter step (no cancellation
@@ -313,5 +413,18 @@ def topk_sum(values, k, *, largest=True, axis=0):
 
 
 def clip_interval(lo, hi, clip_value):
-    """Interval of the elementwise clamp to ``[-clip_value, clip_value]`` (exact, monotone)."""
+    """Interval of the elementwise clamp to ``[-clip_value, clip_value]`` (exact, monotone).
+
+    Parameters
+    ----------
+    lo, hi : ndarray
+        Ends of the input interval.
+    clip_value : float
+        The clamp's bound (positive).
+
+    Returns
+    -------
+    lo, hi : ndarray
+        Ends of the clamped interval.
+    """
     return np.clip(lo, -clip_value, clip_value), np.clip(hi, -clip_value, clip_value)

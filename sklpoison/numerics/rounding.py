@@ -102,12 +102,35 @@ def round_down(x):
     If ``x = fl(a op b)`` for one correctly rounded operation, the exact value
     lies between the float neighbours of ``x`` (round-to-nearest never skips a
     float), so ``round_down(x) <= a op b``. Infinities and NaN are left as they are.
+
+    Parameters
+    ----------
+    x : array-like
+        Floating-point results.
+
+    Returns
+    -------
+    bound : ndarray of float64
+        The neighbouring floats, elementwise.
     """
     x = np.asarray(x, dtype=np.float64)
     return np.where(np.isfinite(x), np.nextafter(x, -np.inf), x)
 
 
 def round_up(x):
-    """The next float above ``x``: an upper bound on the exact result of one rounded operation."""
+    """The next float above ``x``: an upper bound on the exact result of one rounded operation.
+
+    Infinities and NaN are left as they are.
+
+    Parameters
+    ----------
+    x : array-like
+        Floating-point results.
+
+    Returns
+    -------
+    bound : ndarray of float64
+        The neighbouring floats, elementwise.
+    """
     x = np.asarray(x, dtype=np.float64)
     return np.where(np.isfinite(x), np.nextafter(x, np.inf), x)
