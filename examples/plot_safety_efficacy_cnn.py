@@ -48,7 +48,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklpoison import PoisonTransformer
 from sklpoison.datasets import load_digits_images
 from sklpoison.metrics import asr_scorer
-from sklpoison.model_selection import format_tradeoff_table, select_kappa, tradeoff_table
+from sklpoison.model_selection import select_kappa, tradeoff_table
 from sklpoison.nn import GradRegNetClassifier
 from sklpoison.nn.models import SmallCNN
 from sklpoison.plotting import SafetyEfficacyDisplay
@@ -95,7 +95,10 @@ def subset(cv_results, mask):
 for name in ("False", "crop"):
     part = subset(res, augment == name)
     print(f"\naugment={name}")
-    print(format_tradeoff_table(tradeoff_table(part)))
+    table = tradeoff_table(part)
+    print(f"{'poison_rate':>11} {'kappa':>6} {'clean accuracy':>15} {'attack success':>15}")
+    for row in zip(table.poison_rate, table.kappa, table.clean_accuracy, table.asr, strict=True):
+        print("{:>11.3g} {:>6.3g} {:>15.3f} {:>15.3f}".format(*row))
     try:
         choice = select_kappa(part, min_clean_accuracy=0.9)
         print(

@@ -348,12 +348,8 @@ def _parallel_backend(address, n_jobs, threads):
 def run(args):
     import numpy as np
 
-    from ..model_selection import (
-        cv_results_to_csv,
-        format_tradeoff_table,
-        select_kappa,
-        tradeoff_table,
-    )
+    from ..model_selection import select_kappa, tradeoff_table
+    from ._tables import cv_results_to_csv, format_tradeoff_table
 
     poison_rates = (
         args.poison_rate if args.poison_rate is not None else _DEFAULT_POISON_RATES[args.model]

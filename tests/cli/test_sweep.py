@@ -12,13 +12,8 @@ matplotlib.use("Agg")
 
 from sklpoison.__main__ import main  # noqa: E402
 from sklpoison.cli import _sweep  # noqa: E402
-from sklpoison.model_selection import (  # noqa: E402
-    cv_results_to_csv,
-    format_tradeoff_table,
-    pareto_front,
-    select_kappa,
-    tradeoff_table,
-)
+from sklpoison.cli._tables import cv_results_to_csv, format_tradeoff_table  # noqa: E402
+from sklpoison.model_selection import pareto_front, select_kappa, tradeoff_table  # noqa: E402
 from sklpoison.plotting import SafetyEfficacyDisplay  # noqa: E402
 
 
