@@ -31,7 +31,7 @@ class BaseLabelFlipper(BaseSampler):
     ``k = round(poison_rate * n_samples)`` labels are flipped; the flipped rows are
     recorded in ``changed_indices_``. Subclasses implement
     ``_choose_rows(X, y, k, rng, **params)``, which returns ``(rows, new_labels)``
-    (``params``: the fit parameters of :meth:`fit_resample`).
+    (``params``: the fit parameters of ``fit_resample``).
     """
 
     _parameter_constraints = {"poison_rate": [Interval(Real, 0, 1, closed="both")]}
@@ -74,7 +74,7 @@ class RandomLabelFlipper(BaseLabelFlipper):
     classes_ : ndarray
         Labels seen at fit.
     changed_indices_ : ndarray of int
-        Rows whose labels the last :meth:`fit_resample` flipped.
+        Rows whose labels the last ``fit_resample`` flipped.
     n_changed_ : int
         Number of flipped labels.
     n_features_in_ : int
@@ -133,7 +133,7 @@ class TargetedLabelFlipper(BaseLabelFlipper):
     classes_ : ndarray
         Labels seen at fit.
     changed_indices_ : ndarray of int
-        Rows whose labels the last :meth:`fit_resample` flipped.
+        Rows whose labels the last ``fit_resample`` flipped.
     n_changed_ : int
         Number of flipped labels.
     n_features_in_ : int
@@ -241,7 +241,7 @@ _SVM_ATTRIBUTES = """Attributes
     classes_ : ndarray of shape (2,)
         Labels seen at fit.
     changed_indices_ : ndarray of int
-        Rows whose labels the last :meth:`fit_resample` flipped.
+        Rows whose labels the last ``fit_resample`` flipped.
     n_changed_ : int
         Number of flipped labels.
     n_features_in_ : int
@@ -309,7 +309,7 @@ class LFALabelFlipper(_SVMLabelFlipper):
 
     One flip at a time, each the one among ``n_candidates`` random candidates that
     most increases the error of the retrained SVM on the attacker's validation set
-    (``X_val, y_val`` given to :meth:`fit_resample`; by default the training set with
+    (``X_val, y_val`` given to ``fit_resample``; by default the training set with
     its clean labels); see :func:`sklpoison.attacks.lfa_flips`. Binary labels only.
 
     Parameters
