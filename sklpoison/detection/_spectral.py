@@ -3,29 +3,16 @@
 from numbers import Integral
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils import _torch
-from ..utils._images import resolve_image_shape
 from ..utils.validation import check_known_labels
 from ._base import _CONTAMINATION, _BaseScoreDetector
+from ._features import _FeatureMixin
 
 
-def _check_finite(F, source):
-    # the SVD of non-finite features fails with a bare LinAlgError
-    if not np.all(np.isfinite(F)):
-        raise ValueError(
-            f"SpectralSignatureDetector: {source} gave NaN or infinite features for "
-            f"{int(np.sum(~np.all(np.isfinite(F), axis=1)))} of {F.shape[0]} samples; the "
-            "representations must be finite (check the extractor or the model's weights)."
-        )
-    return F
-
-
-class SpectralSignatureDetector(_BaseScoreDetector):
+class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
     """Spectral-signature backdoor detection (Tran, Li and Madry, 2018).
 
     Within each class, the representations of the inputs are centred on the
@@ -123,128 +110,6 @@ class SpectralSignatureDetector(_BaseScoreDetector):
         self.contamination = contamination
         self.batch_size = batch_size
         self.image_shape = image_shape
-
-    # ---------------------------------------------------------------- features
-    def _model(self):
-        """The estimator, out of any FrozenEstimator; an unfitted skorch net raises."""
-        from sklearn.frozen import FrozenEstimator
-
-        est = self.estimator
-        while isinstance(est, FrozenEstimator):  # kept fitted through clone: unwrap
-            est = est.estimator
-        if _torch.is_skorch_net(est) and not _torch.is_fitted_skorch_net(est):
-            raise ValueError(
-                f"The skorch net {type(est).__name__} is not fitted: fit it before detecting. "
-                "clone (and so GridSearchCV, cross_validate) clones it unfitted: wrap it in "
-                "sklearn.frozen.FrozenEstimator to keep it fitted."
-            )
-        return est
-
-    def _torch_module(self):
-        est = self._model()
-        if est is None:
-            return None
-        if _torch.is_fitted_skorch_net(est):
-            return est.module_
-        if _torch.is_torch_module(est):
-            return est
-        return None
-
-    def _features(self, X):
-        if callable(self.feature_extractor):
-            F = np.asarray(self.feature_extractor(X), dtype=np.float64)
-            if F.ndim == 0 or F.shape[0] != X.shape[0]:
-                raise ValueError(
-                    "feature_extractor must return one row of features per sample, an array "
-                    f"of shape (n_samples, n_features); it returned an array of shape {F.shape} "
-                    f"for {X.shape[0]} samples."
-                )
-            return _check_finite(F.reshape(F.shape[0], -1), "feature_extractor")
-        module = self._torch_module()
-        if module is None:
-            if isinstance(self.feature_extractor, str):
-                raise ValueError(
-                    "feature_extractor given as a layer name needs a torch module or skorch "
-                    f"net as estimator; got {type(self.estimator).__name__}."
-                )
-            return X.reshape(X.shape[0], -1).astype(np.float64)
-        return _check_finite(self._hooked_features(module, X), "the model's layer")
-
-    def _module_input(self, X):
-        shape = (
-            getattr(self._model(), "image_shape_", None)
-            or resolve_image_shape(self.input_shape_, self.image_shape)
-            or self.input_shape_
-        )
-        return X.reshape(X.shape[0], *shape)
-
-    def _hooked_features(self, module, X):
-        import torch
-
-        # eval semantics on a view: the hook and the eval flags never reach the caller's module
-        view = _torch.eval_view(module)
-        if isinstance(self.feature_extractor, str):
-            layers = dict(view.named_modules())
-            if self.feature_extractor not in layers:
-                raise ValueError(
-                    f"feature_extractor={self.feature_extractor!r} is not a submodule of the "
-                    f"model; choose one of {[n for n in layers if n]}."
-                )
-            layer, take_input = layers[self.feature_extractor], False
-        else:
-            linears = [m for m in view.modules() if isinstance(m, torch.nn.Linear)]
-            if not linears:
-                raise ValueError(
-                    "The model has no torch.nn.Linear layer to take penultimate features "
-                    "from; pass feature_extractor (a layer name or a callable)."
-                )
-            layer, take_input = linears[-1], True
-        Xm = self._module_input(X)
-        captured = []
-
-        def hook(mod, inputs, output):
-            t = inputs[0] if take_input else output
-            captured.append(_torch.to_numpy(t.reshape(t.shape[0], -1)))
-
-        layer.register_forward_hook(hook)
-        with torch.no_grad():
-            for start in range(0, X.shape[0], self.batch_size):
-                view(_torch.to_tensor(Xm[start : start + self.batch_size], module=module))
-        return np.concatenate(captured, axis=0)
-
-    def _labels(self, X, y, F=None):
-        if y is not None:
-            return y
-        est = self._model()
-        if est is None:
-            if self.classes_.size == 1:
-                return np.full(X.shape[0], self.classes_[0])
-            # no model: the class of the nearest class mean (nearest-centroid rule)
-            F = self._features(X) if F is None else F
-            d2 = (
-                np.einsum("nd,nd->n", F, F)[:, None]
-                - 2 * F @ self.means_.T
-                + np.einsum("cd,cd->c", self.means_, self.means_)[None, :]
-            )
-            return self.classes_[np.argmin(d2, axis=1)]
-        module = self._torch_module()
-        if module is None:  # sklearn models take flat rows
-            return np.asarray(est.predict(X.reshape(X.shape[0], -1)))
-        # a fitted skorch net is not asked to predict: skorch's predict puts the caller's
-        # module in eval mode (and leaves it there); its module runs on an eval view instead
-        import torch
-
-        with torch.no_grad():
-            out = _torch.forward(
-                _torch.eval_view(module),
-                _torch.to_tensor(self._module_input(X), module=module),
-            )
-        out = _torch.to_numpy(out.reshape(out.shape[0], -1), dtype=None)
-        if _torch.is_skorch_net(est) and _torch.skorch_label_kind(est) == "binary":
-            return (expit(out[:, 0]) > est.threshold).astype(np.uint8)  # skorch's predict
-        codes = out.argmax(axis=1)
-        # sklpoison.nn nets predict their classes_; skorch's NeuralNetClassifier the indices
-        return est.classes_[codes] if hasattr(est, "label_encoder_") else codes
 
     # --------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=False)
