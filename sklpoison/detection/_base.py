@@ -11,25 +11,65 @@ from sklearn.utils.validation import FLOAT_DTYPES, validate_data
 
 # modified z-score cut of Iglewicz and Hoaglin (1993), used by contamination="auto"
 _AUTO_Z = 3.5
+# 1.4826 * MAD and 1.2533 * mean absolute deviation estimate a normal standard deviation
+_MAD_TO_SD = 1.4826
+_MEAN_AD_TO_SD = 1.2533
 
 
 def _robust_threshold(raw):
     """``median + 3.5 * 1.4826 * MAD`` of raw suspiciousness scores."""
     med = float(np.median(raw))
     mad = float(np.median(np.abs(raw - med)))
-    return med + _AUTO_Z * 1.4826 * mad
+    return med + _AUTO_Z * _MAD_TO_SD * mad
+
+
+def _robust_location_scale(P):
+    """Column-wise median and robust standard deviation of ``P`` (n, k).
+
+    The scale is ``1.4826 * MAD``; where the MAD is zero (more than half the
+    values tied) ``1.2533 * mean absolute deviation`` from the median, and ``1``
+    where every value is the same (all z-scores are then zero).
+    """
+    P = np.asarray(P, dtype=np.float64)
+    med = np.median(P, axis=0)
+    dev = np.abs(P - med)
+    scale = _MAD_TO_SD * np.median(dev, axis=0)
+    tied = ~(scale > 0)
+    if np.any(tied):
+        scale = np.where(tied, _MEAN_AD_TO_SD * dev.mean(axis=0), scale)
+        scale = np.where(scale > 0, scale, 1.0)
+    return med, scale
+
+
+def _check_finite_scores(scores, name):
+    if not np.all(np.isfinite(scores)):
+        bad = int(np.sum(~np.isfinite(scores)))
+        raise ValueError(
+            f"{name}: {bad} suspicion score(s) overflowed to infinity or NaN: the features "
+            "span more than the float64 range allows (an entry near 1e300?). Rescale X "
+            "(e.g. sklearn.preprocessing.StandardScaler) or fix the offending rows."
+        )
+    return scores
 
 
 class _BaseScoreDetector(OutlierMixin, BaseEstimator):
     """Outlier-detector plumbing shared by the two detectors.
 
-    Subclasses implement ``_raw_scores(X, y)`` (higher is more suspicious) on
-    validated inputs and call ``_set_offset(raw_reference_scores)`` in ``fit``.
+    Subclasses implement ``_raw(X, y)`` (higher is more suspicious), store the
+    raw scores of the reference data in the attribute named by
+    ``_reference_attr`` and call ``_set_offset(raw_reference_scores)`` in
+    ``fit``; they may override ``_auto_threshold`` (the cut of
+    ``contamination="auto"``).
     """
+
+    _reference_attr = "reference_scores_"
+
+    def _auto_threshold(self, raw):
+        return _robust_threshold(raw)
 
     def _set_offset(self, raw):
         if self.contamination == "auto":
-            threshold = _robust_threshold(raw)
+            threshold = float(self._auto_threshold(raw))
         else:
             threshold = float(np.percentile(raw, 100.0 * (1.0 - self.contamination)))
         self.threshold_ = threshold
@@ -127,8 +167,12 @@ class _BaseScoreDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            The reference scores computed by ``fit`` are thresholded, not
+            recomputed: the result equals ``fit(X, y).predict(X, y)`` at the
+            cost of ``fit`` alone.
         """
-        return self.fit(X, y).predict(X, y)
+        raw = getattr(self.fit(X, y), self._reference_attr)
+        return np.where(raw > self.threshold_, -1, 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

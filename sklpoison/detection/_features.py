@@ -15,11 +15,11 @@ from ..utils import _torch
 from ..utils._images import resolve_image_shape
 
 
-def _check_finite(F, source):
+def _check_finite(F, source, name):
     # the SVD of non-finite features fails with a bare LinAlgError
     if not np.all(np.isfinite(F)):
         raise ValueError(
-            f"SpectralSignatureDetector: {source} gave NaN or infinite features for "
+            f"{name}: {source} gave NaN or infinite features for "
             f"{int(np.sum(~np.all(np.isfinite(F), axis=1)))} of {F.shape[0]} samples; the "
             "representations must be finite (check the extractor or the model's weights)."
         )
@@ -68,7 +68,9 @@ class _FeatureMixin:
                     f"of shape (n_samples, n_features); it returned an array of shape {F.shape} "
                     f"for {X.shape[0]} samples."
                 )
-            return _check_finite(F.reshape(F.shape[0], -1), "feature_extractor")
+            return _check_finite(
+                F.reshape(F.shape[0], -1), "feature_extractor", type(self).__name__
+            )
         module = self._torch_module()
         if module is None:
             if isinstance(self.feature_extractor, str):
@@ -77,7 +79,9 @@ class _FeatureMixin:
                     f"net as estimator; got {type(self.estimator).__name__}."
                 )
             return X.reshape(X.shape[0], -1).astype(np.float64)
-        return _check_finite(self._hooked_features(module, X), "the model's layer")
+        return _check_finite(
+            self._hooked_features(module, X), "the model's layer", type(self).__name__
+        )
 
     def _module_input(self, X):
         shape = (
@@ -120,6 +124,14 @@ class _FeatureMixin:
             for start in range(0, X.shape[0], self.batch_size):
                 view(_torch.to_tensor(Xm[start : start + self.batch_size], module=module))
         return np.concatenate(captured, axis=0)
+
+    def _reference_labels(self, X, y):
+        """Labels of the reference data at fit: ``y``, the model's predictions, or one group."""
+        if y is not None:
+            return y
+        if self.estimator is None:
+            return np.zeros(X.shape[0], dtype=int)
+        return self._labels(X, None)
 
     def _labels(self, X, y, F=None):
         if y is not None:

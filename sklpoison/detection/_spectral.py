@@ -8,7 +8,13 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils.validation import check_known_labels
-from ._base import _CONTAMINATION, _BaseScoreDetector
+from ._base import (
+    _AUTO_Z,
+    _CONTAMINATION,
+    _BaseScoreDetector,
+    _check_finite_scores,
+    _robust_location_scale,
+)
 from ._features import _FeatureMixin
 
 
@@ -18,8 +24,20 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
     Within each class, the representations of the inputs are centred on the
     class mean and projected on the top right singular vector of the centred
     matrix; poisoned inputs, which share a trigger feature, project far along
-    it. The suspiciousness of an input is its squared projection
-    (:meth:`signature_scores`); ``score_samples`` is its negative.
+    it. The suspiciousness of an input is its projection, robustly standardised
+    within its class (``standardize=True``: the distance from the class's median
+    projection in units of its robust standard deviation, so that one threshold
+    and one ranking make sense across classes), or the paper's squared
+    projection (``standardize=False``); see :meth:`signature_scores`.
+    ``score_samples`` is its negative.
+
+    The paper's squared projection from the class *mean* assumes few poisons:
+    when they are a large share of their class (5% of the data all relabelled to
+    one class of ten make a third of it), the mean sits between the two groups
+    and the many clean rows project as far as the poisons. The median projection
+    stays with the clean majority, and the per-class scale makes classes of
+    different spread comparable (on digits with a 5% L trigger, the global
+    ROC-AUC goes from 0.90-0.95 to 0.95-1.00; see the user guide).
 
     Parameters
     ----------
@@ -39,8 +57,14 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
         a str names a submodule of the torch module whose output is taken.
     contamination : "auto" or float in (0, 0.5], default="auto"
         Expected proportion of suspicious reference inputs (the threshold is
-        that upper quantile of the reference scores); ``"auto"``: the robust
-        cut ``median + 3.5 · 1.4826 · MAD``.
+        that upper quantile of the reference scores). ``"auto"``: a robust
+        z-score of 3.5 within the class (Iglewicz and Hoaglin's cut) with
+        ``standardize=True``, the cut ``median + 3.5 · 1.4826 · MAD`` of the
+        squared projections otherwise (which flags about 8% of the rows of a
+        clean model: the squared projections are heavy-tailed).
+    standardize : bool, default=True
+        Score by the robust z-score of the projection within each class
+        (comparable across classes) instead of the raw squared projection.
     batch_size : int, default=256
         Samples per forward pass when extracting features.
     image_shape : tuple of int or None, default=None
@@ -56,10 +80,18 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
     signatures_ : ndarray of shape (n_classes, n_features_out)
         Top right singular vector of each class's centred representations
         (zero for a class with a single sample).
+    locations_ : ndarray of shape (n_classes, n_features_out)
+        Coordinate-wise class medians of the representations (the origin of
+        the standardised projections: exact even when one row is huge).
+    centers_ : ndarray of shape (n_classes,)
+        Median projection of each class (from ``locations_``).
+    scales_ : ndarray of shape (n_classes,)
+        Robust standard deviation of each class's projections
+        (``1.4826 · MAD``).
     reference_scores_ : ndarray of shape (n_samples,)
-        Squared projections of the reference inputs.
+        Suspicion scores of the reference inputs (see :meth:`signature_scores`).
     threshold_ : float
-        Squared projection above which an input is flagged.
+        Score above which an input is flagged.
     offset_ : float
         ``-threshold_``.
     input_shape_ : tuple of int
@@ -69,12 +101,15 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
 
     See Also
     --------
+    ActivationClusteringDetector : Per-class clustering of the same features.
     HessianSpectrumDetector : Curvature-based detection.
 
     References
     ----------
     B. Tran, J. Li and A. Madry (2018). Spectral Signatures in Backdoor Attacks.
     NeurIPS.
+
+    B. Iglewicz and D. Hoaglin (1993). How to Detect and Handle Outliers. ASQC.
 
     Examples
     --------
@@ -92,6 +127,7 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
         "estimator": [object, None],
         "feature_extractor": [callable, str, None],
         "contamination": _CONTAMINATION,
+        "standardize": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "image_shape": [tuple, list, None],
     }
@@ -102,12 +138,14 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
         *,
         feature_extractor=None,
         contamination="auto",
+        standardize=True,
         batch_size=256,
         image_shape=None,
     ):
         self.estimator = estimator
         self.feature_extractor = feature_extractor
         self.contamination = contamination
+        self.standardize = standardize
         self.batch_size = batch_size
         self.image_shape = image_shape
 
@@ -132,36 +170,51 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
         X = self._validate_X(X, reset=True)
         y = self._check_y(X, y)
         self.input_shape_ = tuple(X.shape[1:])
-        if y is None:
-            if self.estimator is None:
-                y = np.zeros(X.shape[0], dtype=int)
-            else:
-                y = self._labels(X, None)
+        y = self._reference_labels(X, y)
         F = self._features(X)
         classes, inverse = np.unique(y, return_inverse=True)
         self.classes_ = classes
         means = np.zeros((classes.size, F.shape[1]))
         sigs = np.zeros((classes.size, F.shape[1]))
+        locs = np.zeros((classes.size, F.shape[1]))
+        centers, scales = np.zeros(classes.size), np.ones(classes.size)
         for c in range(classes.size):  # one SVD per class
             Fc = F[inverse == c]
             means[c] = Fc.mean(axis=0)
+            locs[c] = np.median(Fc, axis=0)
             if Fc.shape[0] > 1:
                 _, _, Vt = np.linalg.svd(Fc - means[c], full_matrices=False)
                 sigs[c] = Vt[0]
-        self.means_ = means
-        self.signatures_ = sigs
+                med, scale = _robust_location_scale(((Fc - locs[c]) @ Vt[0])[:, None])
+                centers[c], scales[c] = med[0], scale[0]
+        self.means_, self.signatures_, self.locations_ = means, sigs, locs
+        self.centers_, self.scales_ = centers, scales
         self.reference_scores_ = self._project(F, inverse)
         self._set_offset(self.reference_scores_)
         return self
 
+    def _auto_threshold(self, raw):
+        return _AUTO_Z if self.standardize else super()._auto_threshold(raw)
+
     def _project(self, F, idx):
-        return np.einsum("nd,nd->n", F - self.means_[idx], self.signatures_[idx]) ** 2
+        name = type(self).__name__
+        if not self.standardize:
+            proj = np.einsum("nd,nd->n", F - self.means_[idx], self.signatures_[idx])
+            with np.errstate(over="ignore"):
+                return _check_finite_scores(proj**2, name)
+        proj = np.einsum("nd,nd->n", F - self.locations_[idx], self.signatures_[idx])
+        with np.errstate(over="ignore"):
+            return _check_finite_scores(np.abs(proj - self.centers_[idx]) / self.scales_[idx], name)
 
     def _raw(self, X, y):
         return self.signature_scores(X, y)
 
     def signature_scores(self, X, y=None):
-        """Squared projection of each input on its class's spectral signature.
+        """Suspicion of each input: its projection on its class's spectral signature.
+
+        With ``standardize=True`` the robust z-score ``|p - centers_| / scales_``
+        of the projection ``p`` (from the class median), else the paper's
+        squared projection from the class mean.
 
         Parameters
         ----------
