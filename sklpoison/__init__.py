@@ -35,6 +35,7 @@ _LAZY_ATTRIBUTES = {
     "Sever": "sklpoison.defences",
     "poisonability_threshold": "sklpoison.attacks",
     # curvature-based detection
+    "ActivationClusteringDetector": "sklpoison.detection",
     "HessianSpectrumDetector": "sklpoison.detection",
     "SpectralSignatureDetector": "sklpoison.detection",
     # certification
