@@ -11,6 +11,7 @@ from ..utils.validation import check_known_labels
 from ._base import (
     _AUTO_Z,
     _CONTAMINATION,
+    _MAD_TO_SD,
     _BaseScoreDetector,
     _check_finite_scores,
     _robust_location_scale,
@@ -59,9 +60,11 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
         Expected proportion of suspicious reference inputs (the threshold is
         that upper quantile of the reference scores). ``"auto"``: a robust
         z-score of 3.5 within the class (Iglewicz and Hoaglin's cut) with
-        ``standardize=True``, the cut ``median + 3.5 · 1.4826 · MAD`` of the
-        squared projections otherwise (which flags about 8% of the rows of a
-        clean model: the squared projections are heavy-tailed).
+        ``standardize=True``; with ``standardize=False``,
+        ``|p| > 3.5 · 1.4826 · median |p|`` for the projections ``p`` from the
+        class means (the cut ``median + 3.5 · 1.4826 · MAD`` of the squared
+        projections, which are heavy-tailed, flagged about 8% of the rows of a
+        clean model).
     standardize : bool, default=True
         Score by the robust z-score of the projection within each class
         (comparable across classes) instead of the raw squared projection.
@@ -194,7 +197,12 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
         return self
 
     def _auto_threshold(self, raw):
-        return _AUTO_Z if self.standardize else super()._auto_threshold(raw)
+        if self.standardize:
+            return _AUTO_Z
+        # squared projections are heavy-tailed (a MAD cut on them flags ~8% of a clean
+        # model's rows); the projections p are centred, so 1.4826 * median |p| estimates
+        # their standard deviation and the cut is |p| > 3.5 of it
+        return float((_AUTO_Z * _MAD_TO_SD * np.median(np.sqrt(raw))) ** 2)
 
     def _project(self, F, idx):
         name = type(self).__name__
