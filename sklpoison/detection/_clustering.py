@@ -121,7 +121,10 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         components come in arbitrary order and scale, and with a few of them
         k-means sometimes splits the clean rows instead of the poisons).
     n_clusters : int, default=2
-        Clusters per class (the paper's 2: clean and poisoned).
+        Clusters per class (the paper's 2: clean and poisoned). ``1`` clusters
+        nothing: the score is then the robust z-score of the distance along
+        the first reduced axis (a spectral signature), and no class is judged
+        poisoned.
     n_init : int, default=3
         k-means starts per class, run together (vectorised); the clustering of
         least inertia is kept. With two clusters the starts are the splits of
@@ -157,12 +160,12 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         Class means of the representations.
     locations_ : ndarray of shape (n_classes, n_features_out)
         Coordinate-wise class medians (the origin of the projections).
-    axes_ : ndarray of shape (n_classes, n_features_out, n_clusters - 1)
+    axes_ : ndarray of shape (n_classes, n_features_out, max(n_clusters - 1, 1))
         The cluster axes mapped back to feature space (unit length in the
         reduced space; zero for a class too small to cluster).
-    centers_ : ndarray of shape (n_classes, n_clusters - 1)
+    centers_ : ndarray of shape (n_classes, max(n_clusters - 1, 1))
         Median projection of each class on each axis.
-    scales_ : ndarray of shape (n_classes, n_clusters - 1)
+    scales_ : ndarray of shape (n_classes, max(n_clusters - 1, 1))
         Robust standard deviation of those projections.
     relative_sizes_ : ndarray of shape (n_classes,)
         Share of each class's rows in its smallest cluster (``nan`` when not
@@ -215,7 +218,7 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         "feature_extractor": [callable, str, None],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "reduce": [StrOptions({"pca", "ica"})],
-        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "analysis": [StrOptions({"size", "silhouette", "both"})],
         "size_threshold": [Interval(Real, 0, 0.5, closed="right")],
@@ -289,8 +292,9 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         self.classes_ = classes
         n_cls, p, k = classes.size, F.shape[1], self.n_clusters
         self.means_, self.locations_ = np.zeros((n_cls, p)), np.zeros((n_cls, p))
-        self.axes_ = np.zeros((n_cls, p, k - 1))
-        self.centers_, self.scales_ = np.zeros((n_cls, k - 1)), np.ones((n_cls, k - 1))
+        n_axes = max(k - 1, 1)
+        self.axes_ = np.zeros((n_cls, p, n_axes))
+        self.centers_, self.scales_ = np.zeros((n_cls, n_axes)), np.ones((n_cls, n_axes))
         self.relative_sizes_ = np.full(n_cls, np.nan)
         self.silhouette_scores_ = np.full(n_cls, np.nan)
         self.cluster_labels_ = np.zeros(X.shape[0], dtype=int)
@@ -340,6 +344,11 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
     def _fit_class(self, c, Fc, rng):
         k = self.n_clusters
         W = self._reduce(Fc, rng)
+        if k == 1:  # no clustering: the first reduced axis
+            self.axes_[c] = W[:, :1] / np.linalg.norm(W[:, 0])
+            P = (Fc - self.locations_[c]) @ self.axes_[c]
+            self.centers_[c], self.scales_[c] = _robust_location_scale(P)
+            return np.zeros(Fc.shape[0], dtype=int)
         Z = (Fc - Fc.mean(axis=0)) @ W
         if k == 2:  # splits at the mean along the leading principal axes
             Zc = Z - Z.mean(axis=0)
@@ -384,7 +393,8 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         P = np.einsum("nd,ndk->nk", F - self.locations_[idx], self.axes_[idx])
         with np.errstate(over="ignore", invalid="ignore"):
             z = (P - self.centers_[idx]) / self.scales_[idx]
-        return _check_finite_scores(z.max(axis=1), type(self).__name__)
+        z = np.abs(z[:, 0]) if self.n_clusters == 1 else z.max(axis=1)
+        return _check_finite_scores(z, type(self).__name__)
 
     def _raw(self, X, y):
         return self.cluster_scores(X, y)
