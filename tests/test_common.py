@@ -123,7 +123,11 @@ SAMPLER_NAMES = {
     "GradientCanceling",
     "KNNLabelSanitizer",
 }
-DETECTOR_NAMES = {"HessianSpectrumDetector", "SpectralSignatureDetector"}
+DETECTOR_NAMES = {
+    "ActivationClusteringDetector",
+    "HessianSpectrumDetector",
+    "SpectralSignatureDetector",
+}
 CERTIFIER_NAMES = {"IntervalCertifier", "IntervalCertifierRegressor"}
 
 

@@ -31,7 +31,10 @@ Detectors (scikit-learn's outlier-detector convention)
     ``decision_function = score_samples - offset_``; ``predict`` is ``-1``
     exactly where ``decision_function < 0`` and ``+1`` elsewhere; ``fit_predict``
     equals ``fit(...).predict(...)``; a float ``contamination`` flags that
-    share of the reference data, and the flagged rows are those of lowest score.
+    share of the reference data, and the flagged rows are those of lowest score;
+    a planted anomaly (a tight group far from its class) scores lower than the
+    other rows (an inverted score fails); the default ``contamination`` flags at
+    most 5% of clean data.
 
 Certifiers (the public API of :class:`sklpoison.IntervalCertifier`)
     The parameter box contains the nominal parameters; a zero poisoning budget
@@ -357,35 +360,106 @@ def check_sampler(sampler):
 def check_detector_score_convention(detector):
     """``decision_function = score_samples - offset_``; ``predict`` is its sign in {-1, +1}.
 
-    With and without labels; the flagged rows are exactly those with
-    ``score_samples < offset_`` (higher scores are more normal).
+    With and without labels, with the detector's ``contamination`` and with
+    ``contamination=0.2`` (so that rows are flagged); the flagged rows are exactly
+    those with ``score_samples < offset_`` (higher scores are more normal).
     """
     X, y = _data()
-    for labels in (y, None):
-        d = _with_seed(detector).fit(X, labels)
-        scores = d.score_samples(X, labels)
-        decision = d.decision_function(X, labels)
-        pred = d.predict(X, labels)
-        assert scores.shape == decision.shape == pred.shape == (X.shape[0],)
-        assert np.all(np.isfinite(scores)), "score_samples must be finite"
-        np.testing.assert_allclose(decision, scores - d.offset_, rtol=1e-12, atol=1e-12)
-        assert set(np.unique(pred)) <= {-1, 1}, f"predict gave {np.unique(pred)}"
-        np.testing.assert_array_equal(pred, np.where(decision < 0, -1, 1))
-        np.testing.assert_array_equal(pred == -1, scores < d.offset_)
+    for params in _contamination_settings(detector):
+        for labels in (y, None):
+            d = _with_seed(detector).set_params(**params).fit(X, labels)
+            scores = d.score_samples(X, labels)
+            decision = d.decision_function(X, labels)
+            pred = d.predict(X, labels)
+            assert scores.shape == decision.shape == pred.shape == (X.shape[0],)
+            assert np.all(np.isfinite(scores)), "score_samples must be finite"
+            np.testing.assert_allclose(decision, scores - d.offset_, rtol=1e-12, atol=1e-12)
+            assert set(np.unique(pred)) <= {-1, 1}, f"predict gave {np.unique(pred)}"
+            np.testing.assert_array_equal(pred, np.where(decision < 0, -1, 1))
+            np.testing.assert_array_equal(pred == -1, scores < d.offset_)
+
+
+def _contamination_settings(detector):
+    # the default, and a float contamination under which rows are certainly flagged
+    if "contamination" in detector.get_params():
+        return [{}, {"contamination": 0.2}]
+    return [{}]
 
 
 def check_detector_fit_predict(detector):
     """``fit_predict(X, y)`` equals ``fit(X, y).predict(X, y)``.
 
     With the true labels, with labels unrelated to ``X`` (so that a ``fit_predict``
-    that drops ``y`` and falls back on predicted labels shows) and with ``y=None``.
+    that drops ``y`` and falls back on predicted labels shows) and with ``y=None``;
+    with the detector's ``contamination`` and with ``contamination=0.2`` (so that
+    rows are flagged and the comparison tells something).
     """
     X, y = _data()
     noise = np.random.RandomState(0).randint(0, 2, size=y.shape[0])
-    for labels, what in ((y, "the true labels"), (noise, "unrelated labels"), (None, "y=None")):
-        a = _with_seed(detector).fit_predict(X, labels)
-        b = _with_seed(detector).fit(X, labels).predict(X, labels)
-        np.testing.assert_array_equal(a, b, err_msg=f"fit_predict differs with {what}")
+    for params in _contamination_settings(detector):
+        for labels, what in ((y, "the true labels"), (noise, "unrelated labels"), (None, "y=None")):
+            a = _with_seed(detector).set_params(**params).fit_predict(X, labels)
+            b = _with_seed(detector).set_params(**params).fit(X, labels).predict(X, labels)
+            np.testing.assert_array_equal(
+                a, b, err_msg=f"fit_predict differs with {what} and {params or 'defaults'}"
+            )
+
+
+def _planted_anomaly_data(n_per_class=40, n_planted=6, n_features=4, random_state=0):
+    """Two tight classes at +5 and -5 in every coordinate, and a planted group at 0.
+
+    The planted rows carry the label of the first class, far from its other rows
+    (an obvious anomaly for a feature-space detector), and sit where a model with
+    saturating units is most curved (an obvious one for a curvature detector).
+    Returns ``X, y, planted`` (a boolean mask).
+    """
+    rng = np.random.RandomState(random_state)
+    centre = np.repeat([5.0, -5.0], n_per_class)[:, None]
+    X = centre + 0.3 * rng.normal(size=(2 * n_per_class, n_features))
+    X_planted = 0.3 * rng.normal(size=(n_planted, n_features))
+    y = np.r_[np.repeat([0, 1], n_per_class), np.zeros(n_planted, dtype=int)]
+    planted = np.r_[np.zeros(2 * n_per_class, bool), np.ones(n_planted, bool)]
+    return np.vstack([X, X_planted]), y, planted
+
+
+def check_detector_flags_planted_anomaly(detector):
+    """A planted group far from its class scores lower (more suspicious) than the rest.
+
+    Fails a detector whose score points the wrong way (``score_samples`` higher
+    for anomalies): the ROC-AUC of ``-score_samples`` for the planted rows must
+    be at least 0.9 (an inverted score gets at most 0.1).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    X, y, planted = _planted_anomaly_data()
+    d = _with_seed(detector).fit(X, y)
+    auc = roc_auc_score(planted, -d.score_samples(X, y))
+    assert auc >= 0.9, (
+        f"{_name(detector)} ranks a planted anomaly as normal (ROC-AUC {auc:.2f} of "
+        "-score_samples for the planted rows): score_samples must be lower for "
+        "suspicious inputs (scikit-learn's convention: higher is more normal)."
+    )
+
+
+def check_detector_quiet_on_clean_data(detector):
+    """With ``contamination="auto"``, the detector flags at most 5% of clean data.
+
+    Two Gaussian classes with no planted anomaly: a detector whose ``"auto"``
+    threshold sits inside the bulk of the scores (e.g. a robust cut applied to
+    heavy-tailed scores) flags far more. A detector without a ``contamination``
+    parameter is checked with its defaults.
+    """
+    rng = np.random.RandomState(0)
+    X = np.repeat([[5.0], [-5.0]], 100, axis=0) + 0.3 * rng.normal(size=(200, 4))
+    y = np.repeat([0, 1], 100)
+    params = {"contamination": "auto"} if "contamination" in detector.get_params() else {}
+    for labels in (y, None):
+        d = _with_seed(detector).set_params(**params).fit(X, labels)
+        flagged = float(np.mean(d.predict(X, labels) == -1))
+        assert flagged <= 0.05, (
+            f"{_name(detector)} with contamination='auto' flags {flagged:.1%} of clean "
+            "data (at most 5% expected)."
+        )
 
 
 def check_detector_contamination(detector):
@@ -408,6 +482,8 @@ DETECTOR_CHECKS = [
     check_detector_score_convention,
     check_detector_fit_predict,
     check_detector_contamination,
+    check_detector_flags_planted_anomaly,
+    check_detector_quiet_on_clean_data,
 ]
 
 

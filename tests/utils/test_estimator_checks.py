@@ -39,6 +39,19 @@ class _InvertedDetector(SpectralSignatureDetector):
         return np.where(super().score_samples(X, y) < self.offset_, -1, 1)
 
 
+class _ConsistentlyInvertedDetector(SpectralSignatureDetector):
+    """Suspicion negated everywhere: self-consistent, but pointing the wrong way."""
+
+    def _raw(self, X, y):
+        return -super()._raw(X, y)
+
+    def fit(self, X, y=None):
+        super().fit(X, y)
+        self.reference_scores_ = -self.reference_scores_
+        self._set_offset(self.reference_scores_)
+        return self
+
+
 class _VagueNaNFlipper(RandomLabelFlipper):
     """Rejects NaN with a message that does not name it."""
 
@@ -88,7 +101,7 @@ def test_sampler_check_wants_messages_that_name_nan_and_y():
 
 
 def test_detector_fit_predict_check_catches_dropped_labels():
-    with pytest.raises(AssertionError, match="fit_predict differs with unrelated labels"):
+    with pytest.raises(AssertionError, match="fit_predict differs with"):
         ec.check_detector_fit_predict(_LabelDroppingDetector())
     ec.check_detector_fit_predict(SpectralSignatureDetector())
 
@@ -108,6 +121,30 @@ def test_detector_checks_catch_an_inverted_score():
     with pytest.raises(AssertionError):
         ec.check_detector_score_convention(_InvertedDetector())
     ec.check_detector_score_convention(SpectralSignatureDetector())
+
+
+def test_planted_anomaly_check_catches_a_consistently_inverted_detector():
+    inverted = _ConsistentlyInvertedDetector(contamination=0.1)
+    ec.check_detector_score_convention(inverted)  # the convention alone cannot tell
+    ec.check_detector_fit_predict(inverted)
+    with pytest.raises(AssertionError, match="ranks a planted anomaly as normal"):
+        ec.check_detector_flags_planted_anomaly(inverted)
+    ec.check_detector_flags_planted_anomaly(SpectralSignatureDetector())
+
+
+class _RawMADCutDetector(SpectralSignatureDetector):
+    """'auto' as the MAD cut on the raw squared projections (heavy-tailed)."""
+
+    def _auto_threshold(self, raw):
+        med = np.median(raw)
+        return med + 3.5 * 1.4826 * np.median(np.abs(raw - med))
+
+
+def test_quiet_check_catches_a_heavy_tailed_auto_cut():
+    with pytest.raises(AssertionError, match="flags .* of clean data"):
+        ec.check_detector_quiet_on_clean_data(_RawMADCutDetector(standardize=False))
+    ec.check_detector_quiet_on_clean_data(SpectralSignatureDetector(standardize=False))
+    ec.check_detector_quiet_on_clean_data(SpectralSignatureDetector())
 
 
 def test_certifier_checks_catch_a_box_without_the_nominal_model(monkeypatch):
