@@ -104,8 +104,10 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         (flattened). A fitted skorch net or torch ``nn.Module``: the penultimate
         features (the input of the last ``torch.nn.Linear`` layer, or the output
         of the layer named by ``feature_extractor``), taken in eval mode on a
-        view of the module, which is never modified. Any other fitted
-        estimator: the inputs, with the estimator's predictions as labels.
+        view of the module, which is never modified. A fitted scikit-learn
+        :class:`~sklearn.pipeline.Pipeline`: the output of all its steps but the
+        last. Any other fitted estimator: the inputs. The labels, when ``y`` is
+        ``None``, are the estimator's predictions.
         Wrap a skorch net in :class:`sklearn.frozen.FrozenEstimator` to keep it
         fitted through :func:`sklearn.base.clone`.
     feature_extractor : callable, str or None, default=None
@@ -311,9 +313,9 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
             self.cluster_labels_[rows] = self._fit_class(c, Fc, rng)
         if too_small:
             warnings.warn(
-                f"{type(self).__name__}: classes {too_small} have at most n_clusters="
-                f"{k} rows and were not clustered (their rows score 0). Pass more rows per "
-                "class or a smaller n_clusters.",
+                f"{type(self).__name__}: classes {np.asarray(too_small).tolist()} have at "
+                f"most n_clusters={k} rows and were not clustered (their rows score 0). "
+                "Pass more rows per class or a smaller n_clusters.",
                 UserWarning,
                 stacklevel=2,
             )

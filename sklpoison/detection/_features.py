@@ -4,12 +4,14 @@
 the same features: the inputs themselves, a user's ``feature_extractor``, or the
 penultimate activations of a fitted skorch net or torch module (a forward hook on
 an eval view that shares the module's tensors, so the caller's module is never
-modified); and the same labels when ``y`` is ``None`` (the model's predictions,
-or the nearest class mean without a model).
+modified), or the output of all steps but the last of a scikit-learn
+:class:`~sklearn.pipeline.Pipeline`; and the same labels when ``y`` is ``None``
+(the model's predictions, or the nearest class mean without a model).
 """
 
 import numpy as np
 from scipy.special import expit
+from sklearn.pipeline import Pipeline
 
 from ..utils import _torch
 from ..utils._images import resolve_image_shape
@@ -78,7 +80,14 @@ class _FeatureMixin:
                     "feature_extractor given as a layer name needs a torch module or skorch "
                     f"net as estimator; got {type(self.estimator).__name__}."
                 )
-            return X.reshape(X.shape[0], -1).astype(np.float64)
+            X2 = X.reshape(X.shape[0], -1)
+            est = self._model()
+            if isinstance(est, Pipeline) and len(est) > 1:  # the penultimate representation
+                F = np.asarray(est[:-1].transform(X2), dtype=np.float64)
+                return _check_finite(
+                    F.reshape(F.shape[0], -1), "the pipeline's transform", type(self).__name__
+                )
+            return X2.astype(np.float64)
         return _check_finite(
             self._hooked_features(module, X), "the model's layer", type(self).__name__
         )

@@ -50,7 +50,9 @@ class SpectralSignatureDetector(_FeatureMixin, _BaseScoreDetector):
         ``feature_extractor``), in eval mode on the module's device; the hook and
         the eval flags live on a view of the module that shares its tensors, so the
         caller's module is never modified. Any other fitted estimator: the inputs, with the
-        estimator's predictions as labels. :func:`sklearn.base.clone` (and so
+        estimator's predictions as labels; for a scikit-learn
+        :class:`~sklearn.pipeline.Pipeline`, the output of all its steps but
+        the last (its penultimate representation). :func:`sklearn.base.clone` (and so
         ``GridSearchCV``) clones a skorch net unfitted: wrap it in
         :class:`sklearn.frozen.FrozenEstimator` to keep it fitted.
     feature_extractor : callable, str or None, default=None
