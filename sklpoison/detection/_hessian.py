@@ -95,7 +95,8 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         Lanczos start vectors. Fix it for reproducible results.
     verbose : int, default=0
         Show progress bars: over the Hessian-vector products of the Lanczos run on
-        ``H̄`` at fit, and over the batches of per-sample scoring.
+        ``H̄`` at fit, over the batches of per-sample scoring, and over the null
+        batches of :meth:`trigger_test`.
 
     Attributes
     ----------
@@ -483,7 +484,12 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         rng = check_random_state(self.random_state)
         n_ref = self._fit_X.shape[0]
         null = np.empty((n_resamples, 2))
-        for r in range(n_resamples):  # one Lanczos run per reference batch
+        resamples = range(n_resamples)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            resamples = tqdm(resamples, desc="trigger_test null batches", unit="batch")
+        for r in resamples:  # one Lanczos run per reference batch
             rows = rng.choice(n_ref, X2.shape[0], replace=X2.shape[0] > n_ref)
             v, _ = self._mean_spectrum(adapter, self._fit_X[rows], self._fit_labels[rows], k, 0)
             null[r] = self._spike(v), v[0]

@@ -83,9 +83,12 @@ def test_trigger_test_tells_triggered_batches_from_clean_ones(backdoored_mlp):
     assert_allclose(again.spike_null, control.spike_null)  # reproducible with random_state
 
 
-def test_trigger_test_bad_input(clean_lr):
+def test_trigger_test_bad_input_and_progress(clean_lr, capsys):
     X, y, clf = clean_lr
     det = HessianSpectrumDetector(clf, n_components=2, random_state=0).fit(X[:40])
+    det.set_params(verbose=1).trigger_test(X[:5], n_resamples=3)
+    assert "trigger_test null batches" in capsys.readouterr().err
+    det.set_params(verbose=0)
     with pytest.raises(ValueError, match="at least 2 inputs"):
         det.trigger_test(X[:1])
     with pytest.raises(ValueError, match="n_resamples must be a positive integer"):
