@@ -40,36 +40,38 @@ def _silhouette(Z, labels, n_clusters):
     means[np.arange(Z.shape[0]), labels] = np.inf
     means[:, counts == 0] = np.inf
     b = means.min(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.where(own > 1, (b - a) / np.maximum(a, b), 0.0)
-    return float(np.nan_to_num(s).mean())
+    denom = np.maximum(a, b)
+    ok = (own > 1) & (denom > 0)
+    s = np.zeros(Z.shape[0])
+    s[ok] = (b[ok] - a[ok]) / denom[ok]
+    return float(s.mean())
 
 
 def _kmeans(Z, starts, n_iter=50):
     """Lloyd's k-means from several starts at once; the run of least inertia.
 
-    ``starts`` has shape ``(r, k, m)``; every iteration is one batched matrix
-    product over all starts (no loop over rows or starts), until no label
+    ``starts`` has shape ``(r, k, m)``; every iteration is two matrix products
+    over all starts together (no loop over rows or starts), until no label
     changes. An emptied cluster keeps its previous centroid. Returns
     ``(centroids, labels)``.
     """
-    C = np.array(starts, dtype=np.float64)
-    k = C.shape[1]
-    z2 = np.einsum("nm,nm->n", Z, Z)[None, :, None]
+    r, k, m = np.shape(starts)
+    C = np.array(starts, dtype=np.float64).reshape(r * k, m)
+    z2 = np.einsum("nm,nm->n", Z, Z)[:, None]
+    codes = np.arange(k)
     labels = None
     for _ in range(n_iter + 1):
-        d2 = z2 - 2 * np.matmul(Z[None], C.transpose(0, 2, 1)) + np.sum(C**2, -1)[:, None]
-        new = d2.argmin(axis=2)  # (r, n)
+        d2 = (z2 - 2 * Z @ C.T + np.einsum("cm,cm->c", C, C)).reshape(-1, r, k)
+        new = d2.argmin(axis=2)  # (n, r)
         if labels is not None and np.array_equal(new, labels):
             break
         labels = new
-        onehot = (labels[..., None] == np.arange(k)).astype(np.float64)  # (r, n, k)
-        counts = onehot.sum(axis=1)[..., None]  # (r, k, 1)
-        sums = np.matmul(onehot.transpose(0, 2, 1), Z)  # (r, k, m)
-        C = np.where(counts > 0, sums / np.maximum(counts, 1), C)
-    inertia = np.take_along_axis(d2, labels[..., None], axis=2)[..., 0].sum(axis=1)
+        member = (labels[:, :, None] == codes).reshape(-1, r * k).astype(np.float64)
+        counts = member.sum(axis=0)[:, None]
+        C = np.where(counts > 0, (member.T @ Z) / np.maximum(counts, 1), C)
+    inertia = np.take_along_axis(d2, labels[:, :, None], axis=2)[..., 0].sum(axis=0)
     best = int(np.argmin(inertia))
-    return C[best], labels[best]
+    return C.reshape(r, k, m)[best], labels[:, best]
 
 
 class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
@@ -328,9 +330,17 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         """Linear reduction of one class: ``Z = (Fc - mean) @ W`` with W of shape (p, m)."""
         m = min(self.n_components, Fc.shape[0] - 1, Fc.shape[1])
         centred = Fc - Fc.mean(axis=0)
-        _, S, Vt = np.linalg.svd(centred, full_matrices=False)
-        rank = int(np.sum(S > S[0] * max(Fc.shape) * np.finfo(float).eps)) if S[0] > 0 else 0
+        # principal axes from the Gram matrix (a third of the SVD's cost), scaled first so
+        # that huge entries do not overflow when squared
+        scale = np.max(np.abs(centred))
+        if not scale > 0:
+            return np.eye(Fc.shape[1], 1)
+        G = (centred / scale).T @ (centred / scale)
+        w, V = np.linalg.eigh(G)
+        w, V = w[::-1], V[:, ::-1]
+        rank = int(np.sum(w > w[0] * max(Fc.shape) * np.finfo(float).eps))
         m = max(min(m, rank), 1)
+        Vt = V.T
         if self.reduce == "ica" and m > 1:
             from sklearn.decomposition import FastICA
 
