@@ -439,9 +439,13 @@ class HessianSpectrumDetector(_BaseScoreDetector):
           triggered inputs: λ1 about 0.1 against 3.4 for clean batches in the
           same setting).
 
-        ``pvalue`` combines the two by Bonferroni. With a known or candidate
-        trigger ``pattern``, ``overlap`` is the ``|cos|`` of the batch's
-        eigenvectors with it (the paper's detectability measure).
+        Without a ``pattern``, ``pvalue`` combines the two by Bonferroni. With a
+        known or candidate trigger ``pattern``, the test is the paper's
+        detectability measure: ``overlap`` is the ``|cos|`` of the batch's
+        eigenvectors with it, and ``pvalue`` is that of its best overlap against
+        the reference batches' (``overlap_pvalue``; on digits with a 5%
+        backdoor the top eigenvector of triggered batches has ``|cos|`` of
+        0.47-0.70 with the trigger, of clean ones 0.07-0.16).
 
         Parameters
         ----------
@@ -459,11 +463,12 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         -------
         result : :class:`~sklearn.utils.Bunch`
             ``spike``, ``top`` (the batch's statistics), ``spike_null``,
-            ``top_null`` (ndarrays of shape ``(n_resamples,)``),
-            ``spike_pvalue``, ``top_pvalue``, ``pvalue`` (floats),
-            ``eigenvalues``, ``eigenvectors`` (the batch's spectrum) and
-            ``overlap`` (the result of :meth:`overlap` on the batch's
-            eigenvectors, or ``None`` without a pattern).
+            ``top_null``, ``overlap_null`` (ndarrays of shape
+            ``(n_resamples,)``; ``None`` without a pattern), ``spike_pvalue``,
+            ``top_pvalue``, ``overlap_pvalue`` (``None`` without a pattern),
+            ``pvalue`` (floats), ``eigenvalues``, ``eigenvectors`` (the batch's
+            spectrum) and ``overlap`` (the result of :meth:`overlap` on the
+            batch's eigenvectors, or ``None`` without a pattern).
         """
         check_is_fitted(self, "eigenvalues_")
         if not (isinstance(n_resamples, Integral) and n_resamples >= 1):
@@ -480,35 +485,49 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         X2 = X.reshape(X.shape[0], -1)
         k = min(max(self.n_components, 2), d)
         vals, vecs = self._mean_spectrum(adapter, X2, adapter.loss_labels(X2, y), k)
-        stats = np.array([self._spike(vals), vals[0]])
+        overlap = None if pattern is None else self._overlap(vecs, pattern)
+        null = self._null_statistics(adapter, X2.shape[0], k, pattern, n_resamples)
+
+        def pvalue(column, stat, greater=True):
+            hits = null[:, column] >= stat if greater else null[:, column] <= stat
+            return (1 + np.sum(hits)) / (1 + n_resamples)
+
+        p_spike = pvalue(0, self._spike(vals))
+        p_top = min(1.0, 2 * min(pvalue(1, vals[0]), pvalue(1, vals[0], greater=False)))
+        p_overlap = None if pattern is None else float(pvalue(2, overlap.max))
+        combined = min(1.0, 2 * min(p_spike, p_top)) if pattern is None else p_overlap
+        return Bunch(
+            spike=self._spike(vals),
+            top=float(vals[0]),
+            spike_null=null[:, 0],
+            top_null=null[:, 1],
+            overlap_null=None if pattern is None else null[:, 2],
+            spike_pvalue=float(p_spike),
+            top_pvalue=float(p_top),
+            overlap_pvalue=p_overlap,
+            pvalue=float(combined),
+            eigenvalues=vals,
+            eigenvectors=self._as_images(vecs),
+            overlap=overlap,
+        )
+
+    def _null_statistics(self, adapter, size, k, pattern, n_resamples):
+        """Spike, top eigenvalue and best trigger overlap of reference batches of ``size``."""
         rng = check_random_state(self.random_state)
         n_ref = self._fit_X.shape[0]
-        null = np.empty((n_resamples, 2))
+        null = np.full((n_resamples, 3), np.nan)
         resamples = range(n_resamples)
         if self.verbose:
             from tqdm.auto import tqdm
 
             resamples = tqdm(resamples, desc="trigger_test null batches", unit="batch")
         for r in resamples:  # one Lanczos run per reference batch
-            rows = rng.choice(n_ref, X2.shape[0], replace=X2.shape[0] > n_ref)
-            v, _ = self._mean_spectrum(adapter, self._fit_X[rows], self._fit_labels[rows], k, 0)
-            null[r] = self._spike(v), v[0]
-        p_spike = (1 + np.sum(null[:, 0] >= stats[0])) / (1 + n_resamples)
-        p_high = (1 + np.sum(null[:, 1] >= stats[1])) / (1 + n_resamples)
-        p_low = (1 + np.sum(null[:, 1] <= stats[1])) / (1 + n_resamples)
-        p_top = min(1.0, 2 * min(p_high, p_low))
-        return Bunch(
-            spike=float(stats[0]),
-            top=float(stats[1]),
-            spike_null=null[:, 0],
-            top_null=null[:, 1],
-            spike_pvalue=float(p_spike),
-            top_pvalue=float(p_top),
-            pvalue=float(min(1.0, 2 * min(p_spike, p_top))),
-            eigenvalues=vals,
-            eigenvectors=self._as_images(vecs),
-            overlap=None if pattern is None else self._overlap(vecs, pattern),
-        )
+            rows = rng.choice(n_ref, size, replace=size > n_ref)
+            v, V = self._mean_spectrum(adapter, self._fit_X[rows], self._fit_labels[rows], k, 0)
+            null[r, :2] = self._spike(v), v[0]
+            if pattern is not None:
+                null[r, 2] = self._overlap(V, pattern).max
+        return null
 
     @staticmethod
     def _spike(vals):

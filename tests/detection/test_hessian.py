@@ -72,7 +72,10 @@ def test_trigger_test_tells_triggered_batches_from_clean_ones(backdoored_mlp):
     triggered = det.trigger_test(b["poisoner"].apply_trigger(clean[300:350]), pattern=mask)
     control = det.trigger_test(clean[350:400], pattern=mask)
     assert triggered.spike > triggered.spike_null.max()  # a rank-one spike
-    assert triggered.pvalue <= 0.1 < control.pvalue
+    assert triggered.overlap_pvalue == triggered.pvalue == 0.05 < control.pvalue
+    blind = det.trigger_test(b["poisoner"].apply_trigger(clean[300:350]))
+    assert blind.overlap is None and blind.overlap_pvalue is None
+    assert blind.pvalue == min(1, 2 * min(blind.spike_pvalue, blind.top_pvalue)) <= 0.1
     # the top eigenvector of the triggered batch leans on the trigger (the paper's measure)
     assert triggered.overlap.overlaps[0] > 3 * control.overlap.overlaps[0]
     assert triggered.spike_null.shape == triggered.top_null.shape == (19,)
