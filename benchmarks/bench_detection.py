@@ -256,7 +256,7 @@ def main(argv=None):
                 a, b = res[name], res[name + " (no pattern)"]
                 print(
                     f"  seed {seed} {name:9s}: with the pattern p={a.pvalue:.2f} "
-                    f"(best overlap {a.overlap.max:.2f}, v1 {a.overlap.overlaps[0]:.2f}); "
+                    f"(v1 overlap {a.overlap.overlaps[0]:.2f}, best {a.overlap.max:.2f}); "
                     f"without p={b.pvalue:.2f} (spike {b.spike:.1f}, top {b.top:.3g})"
                 )
 

@@ -442,10 +442,12 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         Without a ``pattern``, ``pvalue`` combines the two by Bonferroni. With a
         known or candidate trigger ``pattern``, the test is the paper's
         detectability measure: ``overlap`` is the ``|cos|`` of the batch's
-        eigenvectors with it, and ``pvalue`` is that of its best overlap against
-        the reference batches' (``overlap_pvalue``; on digits with a 5%
-        backdoor the top eigenvector of triggered batches has ``|cos|`` of
-        0.47-0.70 with the trigger, of clean ones 0.07-0.16).
+        eigenvectors with it, and ``pvalue`` is that of the top eigenvector's
+        overlap against the reference batches' (``overlap_pvalue``; on digits
+        with a 5% backdoor the top eigenvector of triggered batches has a
+        ``|cos|`` of 0.47-0.70 with the trigger, of clean ones 0.04-0.16; the
+        best of the top five is less telling, as one of five random directions
+        often reaches 0.3-0.5 in 64 dimensions).
 
         Parameters
         ----------
@@ -494,7 +496,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
 
         p_spike = pvalue(0, self._spike(vals))
         p_top = min(1.0, 2 * min(pvalue(1, vals[0]), pvalue(1, vals[0], greater=False)))
-        p_overlap = None if pattern is None else float(pvalue(2, overlap.max))
+        p_overlap = None if pattern is None else float(pvalue(2, overlap.overlaps[0]))
         combined = min(1.0, 2 * min(p_spike, p_top)) if pattern is None else p_overlap
         return Bunch(
             spike=self._spike(vals),
@@ -512,7 +514,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         )
 
     def _null_statistics(self, adapter, size, k, pattern, n_resamples):
-        """Spike, top eigenvalue and best trigger overlap of reference batches of ``size``."""
+        """Spike, top eigenvalue and top eigenvector's trigger overlap of reference batches."""
         rng = check_random_state(self.random_state)
         n_ref = self._fit_X.shape[0]
         null = np.full((n_resamples, 3), np.nan)
@@ -526,7 +528,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
             v, V = self._mean_spectrum(adapter, self._fit_X[rows], self._fit_labels[rows], k, 0)
             null[r, :2] = self._spike(v), v[0]
             if pattern is not None:
-                null[r, 2] = self._overlap(V, pattern).max
+                null[r, 2] = self._overlap(V, pattern).overlaps[0]
         return null
 
     @staticmethod
