@@ -53,7 +53,7 @@ def _check_finite_scores(scores, name):
 
 
 class _BaseScoreDetector(OutlierMixin, BaseEstimator):
-    """Outlier-detector plumbing shared by the two detectors.
+    """Outlier-detector plumbing shared by the detectors.
 
     Subclasses implement ``_raw(X, y)`` (higher is more suspicious), store the
     raw scores of the reference data in the attribute named by
@@ -115,7 +115,8 @@ class _BaseScoreDetector(OutlierMixin, BaseEstimator):
             Higher is more normal (scikit-learn's convention): the *negated*
             raw suspiciousness (``-top_eigenvalues(X, y)`` for
             :class:`HessianSpectrumDetector`, ``-signature_scores(X, y)`` for
-            :class:`SpectralSignatureDetector`).
+            :class:`SpectralSignatureDetector`, ``-cluster_scores(X, y)`` for
+            :class:`ActivationClusteringDetector`).
         """
         return -self._raw(X, y)
 
