@@ -120,10 +120,12 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
         minus one and the number of features.
     reduce : {"pca", "ica"}, default="pca"
         Dimension reduction per class. The paper uses ICA
-        (:class:`sklearn.decomposition.FastICA`); PCA (one SVD per class) is
-        deterministic and cheaper, and measured better on digits (ICA's
-        components come in arbitrary order and scale, and with a few of them
-        k-means sometimes splits the clean rows instead of the poisons).
+        (:class:`sklearn.decomposition.FastICA`); PCA (one eigendecomposition
+        per class) is deterministic, 20-30 times cheaper and measured better:
+        global ROC-AUC 0.99 and 0.97 against ICA's 0.88 ± 0.10 and
+        0.83 ± 0.21 on digits with a 5% L and 4-pixel backdoor (ICA's
+        components come in arbitrary order and scale, and k-means on them
+        sometimes splits the clean rows instead of the poisons).
     n_clusters : int, default=2
         Clusters per class (the paper's 2: clean and poisoned). ``1`` clusters
         nothing: the score is then the robust z-score of the distance along
