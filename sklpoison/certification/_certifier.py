@@ -32,6 +32,7 @@ from ._box import BoxPropagator, Intersection, _interval_forward
 from ._plan import _forward, _sgd_step, _TrainingPlan
 from ._threat import _Threat
 from ._zonotope import LinearZonotopePropagator, LogitZonotopePropagator
+from ._zonotope_mlp import MLPZonotopePropagator
 
 
 def _to_numpy_params(module):
@@ -260,21 +261,36 @@ class _BaseIntervalCertifier(BaseEstimator):
 
     def _propagator(self, params, kind, label_sets, n_samples):
         threat = self._threat(kind, label_sets)
-        single = len(params) == 1 and self.clip_gamma is None and not self.unbounded
-        if self.domain == "zonotope" and not single:
+        plain = self.clip_gamma is None and not self.unbounded
+        single = len(params) == 1 and plain
+        full_batch = self.batch_size is None or self.batch_size >= n_samples
+        # networks: classification, no poisoning or full-batch label flips (persistent symbols)
+        network = (
+            len(params) > 1
+            and plain
+            and kind != "squared_error"
+            and threat.kx == 0
+            and (threat.ky == 0 or full_batch)
+        )
+        if self.domain == "zonotope" and not (single or network):
             raise ValueError(
-                "domain='zonotope' needs a single-layer model (model='linear' or 'logistic', or "
-                "a torch Sequential with one Linear layer), clip_gamma=None and "
-                "unbounded=False; use domain='box' (or 'auto')."
+                "domain='zonotope' needs clip_gamma=None and unbounded=False, and either a "
+                "single-layer model (model='linear' or 'logistic', or a torch Sequential with "
+                "one Linear layer) or a ReLU network classifier with, as threat, full-batch label "
+                "flips only (batch_size=None, n_poison=0); use domain='box' (or 'auto')."
             )
-        if self.domain == "box" or not single:
+        if self.domain == "box" or not (single or network):
             return BoxPropagator(params, threat)
+        P = sum(W.size + b.size for W, b in params)
+        if network:
+            return Intersection(
+                BoxPropagator(params, threat),
+                MLPZonotopePropagator(params, threat, n_samples, full_batch, 2 * P),
+            )
         # the clean gradient of linear regression is affine in the parameters: the
         # clean part of the step maps a zonotope of parameters exactly
         if kind == "squared_error":
             return LinearZonotopePropagator(params, threat)
-        P = params[0][0].size + params[0][1].size
-        full_batch = self.batch_size is None or self.batch_size >= n_samples
         # the box alongside the zonotope: each step starts from their intersection
         return Intersection(
             BoxPropagator(params, threat),
@@ -467,6 +483,8 @@ class _BaseIntervalCertifier(BaseEstimator):
 
     def _zonotope_outputs(self, x_lo, x_hi):
         """Output (logit) bounds over the zonotope: the margins against an implicit zero logit."""
+        if hasattr(self.zonotope_, "outputs"):  # a network's set: its own forward pass
+            return self.zonotope_.outputs(x_lo, x_hi, self._box())
         C = self.zonotope_.n_out
         n = x_lo.shape[0]
         lo, hi = np.empty((n, C)), np.empty((n, C))
@@ -487,6 +505,8 @@ class _BaseIntervalCertifier(BaseEstimator):
         ``sum_f r_f max|W_ref,f - W_j,f|`` over the parameter box.
         """
         Z = self.zonotope_
+        if hasattr(Z, "margins"):  # a network's set: its own forward pass
+            return Z.margins(x_lo, x_hi, ref, self._box())
         n, d = x_lo.shape
         C = Z.n_out
         Mout = np.array([[0.0], [1.0]]) if C == 1 else np.eye(C)

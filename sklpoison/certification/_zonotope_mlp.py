@@ -1,0 +1,617 @@
+"""Zonotope (affine-arithmetic) propagation through ReLU networks (MLPs).
+
+The parameters ``theta`` (every layer's ``vec([W; b])``, row-major, stacked) reachable
+under the threat model are kept, as for logistic regression
+(:mod:`~sklpoison.certification._zonotope`), as
+
+    theta = c + G e + D s,    e in [-1, 1]^m,
+
+with ``s`` the persistent label-flip symbols of a full-batch run (``s`` in
+``{0, 1}^(n x A)``, at most one alternative label per row, at most ``k`` rows).
+Unlike logistic regression, a flip's effect on the gradient depends on the
+parameters (it is ``J_i(theta)^T (y_i - y'_i)`` with ``J_i`` the Jacobian of the
+outputs), so ``D`` is kept column by column, ``(P, n, A)``.
+
+Every quantity of one step is an *affine form* over the symbols,
+``c + E e + F s + [-r, r]`` (:class:`_Form`; ``r`` collects the errors that are
+local to one row or one step). One SGD step ``theta <- decay theta - eta g``:
+
+* forward pass of every training row: the first layer is linear in
+  ``theta`` (exact); the products of activations and uncertain weights of later
+  layers are products of two affine forms: the linear part plus the range of the
+  product of the two deviations (interval of the quadratic remainder);
+* ReLU: DeepZ (``relu(z) in lam z + T/2 +/- T/2`` on the pre-activation range,
+  intersected with the interval range of the box propagated alongside); the
+  output: the sigmoid's DeepZ relaxation or the softmax's mean-value form of
+  the logistic zonotope;
+* backward pass: products with the uncertain weights as above, and the ReLU
+  derivative, a {0, 1} step: exact where the pre-activation keeps its sign,
+  otherwise ``1(z > 0) t in t / 2 +/- max|t| / 2``;
+* the flips: the clean gradient (original labels) is taken through the forms
+  above; row ``i`` flipped to ``a`` adds ``J_i(theta)^T (Y_i - Y'_a) / B``, which
+  is ``J0_ia + [-rad_ia, rad_ia]`` over the set (interval Jacobian, ``J0`` its
+  midpoint): ``J0_ia / B`` enters ``D``'s column ``(i, a)`` and the remainder, the
+  sorted sum of the ``k`` largest ``rad``, a new generator;
+* ``theta' = decay theta - eta g`` maps ``c``, ``G`` and ``D`` exactly (one
+  rounding per entry); the local errors ``eta r`` enter as one new diagonal
+  generator; Girard's order reduction keeps ``max_generators`` columns.
+
+The box propagated alongside is intersected with the zonotope's hull after
+every step, so the set is never looser than the box.
+All rounding is accounted for (:mod:`sklpoison.numerics.rounding`): every
+operation adds ``gamma(n)`` times the magnitude of its terms to ``r``.
+"""
+
+import numpy as np
+
+from ..numerics import interval as ia
+from ..numerics.rounding import TINY, gamma, round_down, round_up
+from ._box import _interval_deltas, _interval_forward, _Propagator
+from ._flips import _alternatives
+from ._threat import _topk_last
+from ._zonotope import _reduce, relax_sigmoid, relax_softmax
+
+
+# --------------------------------------------------------------------------
+# affine forms over (e, s)
+# --------------------------------------------------------------------------
+class _Form:
+    """Affine forms ``c + E e + F s + [-r, r]`` of an array of shape ``S``.
+
+    ``c`` and ``r`` have shape ``S``, ``E`` ``S + (m,)`` (``e`` in ``[-1, 1]^m``),
+    ``F`` ``S + (n, A)`` or ``None`` (no flip symbols); ``r >= 0``.
+    """
+
+    __slots__ = ("c", "E", "F", "r")
+
+    def __init__(self, c, E, F, r):
+        self.c, self.E, self.F, self.r = c, E, F, r
+
+    @property
+    def T(self):
+        """Transpose of a 2-d array of forms."""
+        F = None if self.F is None else self.F.transpose(1, 0, 2, 3)
+        return _Form(self.c.T, self.E.transpose(1, 0, 2), F, self.r.T)
+
+    def mag(self):
+        """Upper bound on ``|c| + sum|E| + sum|F| + r`` (the magnitude of every term)."""
+        m = np.abs(self.c) + np.abs(self.E).sum(axis=-1) + self.r
+        if self.F is not None:
+            m = m + np.abs(self.F).sum(axis=(-2, -1))
+        return m * (1 + gamma(self.E.shape[-1] + _n_flip(self.F) + 3))
+
+
+def _n_flip(F):
+    return 0 if F is None else F.shape[-2] * F.shape[-1]
+
+
+def _rad(*terms, n=0):
+    """Rounded-up sum of non-negative radius terms (Lemma 3.1: relative gamma)."""
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total * (1 + gamma(len(terms) + n + 1)) + TINY
+
+
+def flip_range(F, k):
+    """Range ``(lo, hi)`` of ``F s`` over ``s`` in ``{0, 1}^(n x A)``, one per row, ``k`` rows.
+
+    Exact sorted sums: the ``k`` largest per-row maxima (clamped at 0: a row need
+    not be flipped) and the ``k`` smallest minima; the sums of ``k`` same-signed
+    terms are rounded outward by ``gamma(k + 1)``.
+    """
+    if F is None or k == 0:
+        z = np.zeros(F.shape[:-2]) if F is not None else 0.0
+        return z, z
+    pos = np.maximum(F.max(axis=-1), 0.0)
+    neg = np.minimum(F.min(axis=-1), 0.0)
+    g = gamma(k + 1)
+    hi = _topk_last(pos, k, largest=True, overwrite=True)
+    lo = _topk_last(neg, k, largest=False, overwrite=True)
+    return lo * (1 + g) - TINY, hi * (1 + g) + TINY
+
+
+def dev_range(f, k):
+    """Range ``(lo, hi)`` of ``E e + F s + [-r, r]`` (the deviation from the centre)."""
+    er = np.abs(f.E).sum(axis=-1)
+    flo, fhi = flip_range(f.F, k)
+    g = gamma(f.E.shape[-1] + 4)
+    slack = g * (er + f.r + np.abs(flo) + np.abs(fhi)) + TINY
+    return flo - er - f.r - slack, fhi + er + f.r + slack
+
+
+def form_bounds(f, k, dev=None):
+    """Interval ``(lo, hi)`` of the forms ``f`` (``dev``: a sound deviation range to use)."""
+    lo, hi = dev_range(f, k) if dev is None else dev
+    return round_down(f.c + lo), round_up(f.c + hi)
+
+
+def _intersect_dev(dev, c, lo, hi):
+    """Deviation range ``dev`` intersected with ``[lo - c, hi - c]`` (``lo, hi`` sound bounds)."""
+    return np.maximum(dev[0], round_down(lo - c)), np.minimum(dev[1], round_up(hi - c))
+
+
+# --------------------------------------------------------------------------
+# operations on forms (each rounded outward into r)
+# --------------------------------------------------------------------------
+def const_matmul(X, f):
+    """``X @ f`` for a constant matrix ``X`` (N, K) and forms ``f`` (K, C)."""
+    K = X.shape[1]
+    c = X @ f.c
+    E = np.einsum("nk,kcm->ncm", X, f.E)
+    F = None if f.F is None else np.einsum("nk,kcia->ncia", X, f.F)
+    aX = np.abs(X)
+    # Higham (3.5): every entry of c, E, F errs by <= gamma(K) |X| |.|, so the value by
+    # <= gamma(K) |X| mag(f) (|e| <= 1, s in {0, 1}); the radius |X| r by gamma(K) more
+    r = _rad(aX @ f.r, 2 * gamma(K + 2) * (aX @ f.mag()), n=K)
+    return _Form(c, E, F, r)
+
+
+def add(f, g):
+    """Elementwise ``f + g`` (broadcasting ``g`` over the leading axes of ``f``)."""
+    F = f.F if g.F is None else (g.F if f.F is None else f.F + g.F)
+    # one rounding per entry
+    r = _rad(f.r, g.r, 2 * gamma(1) * (f.mag() + g.mag()))
+    return _Form(f.c + g.c, f.E + g.E, F, r)
+
+
+def shift(f, y):
+    """``f - y`` for a constant array ``y``."""
+    c = f.c - y
+    return _Form(c, f.E, f.F, _rad(f.r, 2 * gamma(1) * (np.abs(f.c) + np.abs(y))))
+
+
+def scale(f, lam, mu=0.0, beta=0.0):
+    """``lam f + mu +/- beta`` elementwise (``lam >= 0``-free: any float arrays)."""
+    lam = np.asarray(lam, dtype=np.float64)
+    c = lam * f.c + mu
+    E = lam[..., None] * f.E
+    F = None if f.F is None else lam[..., None, None] * f.F
+    al = np.abs(lam)
+    r = _rad(al * f.r, beta, 2 * gamma(3) * (al * f.mag() + np.abs(mu)))
+    return _Form(c, E, F, r)
+
+
+def form_matmul(a, b, k, a_dev=None, b_dev=None):
+    """``a @ b`` for forms ``a`` (N, K) and ``b`` (K, C): linear part plus quadratic remainder.
+
+    ``a b = a_c b_c + a_c (b - b_c) + (a - a_c) b_c + (a - a_c)(b - b_c)``: the middle
+    terms are affine (their ``r`` parts go to the radius), the last is bounded by the
+    interval product of the deviation ranges (``a_dev``, ``b_dev``: sound, possibly
+    tighter ranges), summed over ``K``; its midpoint moves the centre.
+    """
+    K = a.c.shape[1]
+    a_dev = dev_range(a, k) if a_dev is None else a_dev
+    b_dev = dev_range(b, k) if b_dev is None else b_dev
+    c = a.c @ b.c
+    E = np.einsum("nk,kcm->ncm", a.c, b.E) + np.einsum("nkm,kc->ncm", a.E, b.c)
+    F = None
+    if b.F is not None:
+        F = np.einsum("nk,kcia->ncia", a.c, b.F)
+    if a.F is not None:
+        Fa = np.einsum("nkia,kc->ncia", a.F, b.c)
+        F = Fa if F is None else F + Fa
+    lo, hi = ia.interval_mul(
+        a_dev[0][:, :, None], a_dev[1][:, :, None], b_dev[0][None], b_dev[1][None]
+    )
+    q_lo, q_hi = lo.sum(axis=1), hi.sum(axis=1)
+    q_c = 0.5 * (q_lo + q_hi)
+    q_r = np.maximum(round_up(q_hi - q_c), round_up(q_c - q_lo))
+    aa, ab = np.abs(a.c), np.abs(b.c)
+    amax = np.maximum(np.abs(a_dev[0]), np.abs(a_dev[1]))
+    bmax = np.maximum(np.abs(b_dev[0]), np.abs(b_dev[1]))
+    # c, E, F: sums of <= 2K products (Higham (3.5)): <= gamma(2K) |a_c| mag(b) + mag(a) |b_c|
+    # over all symbols; q: K rounded corner sums (<= gamma(K + 2) amax bmax), q_c one more
+    mag = aa @ b.mag() + a.mag() @ ab + amax @ bmax
+    r = _rad(aa @ b.r, a.r @ ab, q_r, 2 * gamma(2 * K + 6) * mag, n=K)
+    return _Form(c + q_c, E, F, r)
+
+
+def relu(z, lo, hi):
+    """DeepZ ReLU on the forms ``z`` with the sound range ``[lo, hi]`` of every entry.
+
+    For ``lo < 0 < hi`` and any ``lam`` in ``[0, 1]``, ``relu(z) - lam z`` lies in
+    ``[0, max(-lam lo, (1 - lam) hi)]``; ``lam = hi / (hi - lo)`` (the float value) and
+    the maximum rounded up. ``lo >= 0``: the identity; ``hi <= 0``: zero.
+    """
+    cross = (lo < 0) & (hi > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam = np.where(cross, hi / (hi - lo), (lo >= 0).astype(np.float64))
+    lam = np.clip(np.nan_to_num(lam, nan=1.0), 0.0, 1.0)
+    t1 = round_up(-(lam * lo))
+    t2 = round_up(round_up(1.0 - lam) * hi)
+    T = np.where(cross, np.maximum(t1, t2), 0.0)
+    half = 0.5 * T
+    # c + T/2 rounds once more than scale()'s product (covered by its gamma(3))
+    return scale(z, lam, half, half)
+
+
+def step01(t, lo, hi, k):
+    """``t * 1(z > 0)`` for forms ``t`` and the range ``[lo, hi]`` of ``z`` (ReLU derivative).
+
+    ``lo > 0``: ``t``; ``hi <= 0``: 0; otherwise the value is 0 or ``t``, both within
+    ``t / 2 +/- max|t| / 2``.
+    """
+    on = lo > 0
+    cross = (~on) & (hi > 0)
+    lam = np.where(on, 1.0, np.where(cross, 0.5, 0.0))
+    t_lo, t_hi = form_bounds(t, k)
+    beta = np.where(cross, 0.5 * np.maximum(np.abs(t_lo), np.abs(t_hi)), 0.0)
+    return scale(t, lam, 0.0, beta)
+
+
+def sum_rows(f):
+    """Sum of the forms over the first axis."""
+    N = f.c.shape[0]
+    F = None if f.F is None else f.F.sum(axis=0)
+    r = _rad(f.r.sum(axis=0), 2 * gamma(N + 1) * f.mag().sum(axis=0), n=N)
+    return _Form(f.c.sum(axis=0), f.E.sum(axis=0), F, r)
+
+
+def output_derivative(z, lo, hi, Y, kind):
+    """Forms of the loss derivative ``p(z) - Y`` (sigmoid or softmax relaxation)."""
+    if kind == "binary":
+        lam, mu, beta = relax_sigmoid(lo, hi)
+        return shift(scale(z, lam, mu, beta), Y)
+    J0, mu, err = relax_softmax(lo, hi)
+    C = J0.shape[1]
+    c = np.einsum("nkc,nc->nk", J0, z.c) + mu
+    E = np.einsum("nkc,ncm->nkm", J0, z.E)
+    F = None if z.F is None else np.einsum("nkc,ncia->nkia", J0, z.F)
+    aJ = np.abs(J0)
+    mag = np.einsum("nkc,nc->nk", aJ, z.mag()) + np.abs(mu)
+    r = _rad(np.einsum("nkc,nc->nk", aJ, z.r), err, 2 * gamma(C + 3) * mag, n=C)
+    return shift(_Form(c, E, F, r), Y)
+
+
+# --------------------------------------------------------------------------
+# the network over the set of parameters
+# --------------------------------------------------------------------------
+class _Layout:
+    """Where every layer's ``[W; b]`` sits in ``theta``."""
+
+    def __init__(self, shapes):
+        self.shapes = shapes  # [(n_in, n_out), ...]
+        sizes = [(i + 1) * o for i, o in shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.P = int(self.offsets[-1])
+
+    def split(self, theta):
+        """``theta`` (P, ...) -> per layer ``(W (n_in, n_out, ...), b (n_out, ...))`` views."""
+        out = []
+        for (i, o), a in zip(self.shapes, self.offsets[:-1]):
+            block = theta[a : a + (i + 1) * o].reshape((i + 1, o) + theta.shape[1:])
+            out.append((block[:-1], block[-1]))
+        return out
+
+    def param_forms(self, centre, gens, D):
+        """Per layer the forms ``(W, b)`` of the parameters (zero radius)."""
+        cs, Es = self.split(centre), self.split(gens)
+        Ds = self.split(D) if D is not None else [(None, None)] * len(cs)
+        out = []
+        for (cW, cb), (EW, Eb), (DW, Db) in zip(cs, Es, Ds):
+            out.append(
+                (
+                    _Form(cW, EW, DW, np.zeros(cW.shape)),
+                    _Form(cb, Eb, Db, np.zeros(cb.shape)),
+                )
+            )
+        return out
+
+    def join(self, per_layer, trailing):
+        """Stack per-layer ``(gW, gb)`` arrays (trailing shape ``trailing``) into ``(P, ...)``."""
+        out = np.empty((self.P,) + trailing)
+        for (gW, gb), (i, o), a in zip(per_layer, self.shapes, self.offsets[:-1]):
+            block = out[a : a + (i + 1) * o].reshape((i + 1, o) + trailing)
+            block[:-1], block[-1] = gW, gb
+        return out
+
+
+def _param_devs(params, box, k):
+    """Deviation ranges of the parameter forms, intersected with the (sound) box."""
+    devs = []
+    for (Wf, bf), (W_lo, W_hi, b_lo, b_hi) in zip(params, box):
+        devs.append(
+            (
+                _intersect_dev(dev_range(Wf, k), Wf.c, W_lo, W_hi),
+                _intersect_dev(dev_range(bf, k), bf.c, b_lo, b_hi),
+            )
+        )
+    return devs
+
+
+def forward_forms(params, devs, box_zs, x, k, x_rad=None, box=None):
+    """Forms of every layer input and pre-activation for the rows ``x``.
+
+    ``box_zs``: the interval pre-activation ranges over the box (intersected with the
+    forms' ranges for the relaxations); ``x_rad``: radii of an l-infinity input ball
+    (its contribution ``r |W_1|`` goes to the radius of the first layer).
+    Returns ``(hs, zs, ranges)``: layer inputs from the second layer on, pre-activation
+    forms and their intersected ranges.
+    """
+    hs, zs, ranges = [], [], []
+    L = len(params)
+    for layer, ((Wf, bf), (W_dev, _)) in enumerate(zip(params, devs)):
+        if layer == 0:
+            z = add(const_matmul(x, Wf), bf)
+            if x_rad is not None:
+                W_lo, W_hi = box[0][0], box[0][1]
+                Wabs = np.maximum(np.abs(W_lo), np.abs(W_hi))
+                z.r = _rad(z.r, x_rad @ Wabs, n=x.shape[1])
+        else:
+            z = add(form_matmul(hs[-1], Wf, k, b_dev=W_dev), bf)
+        lo, hi = form_bounds(z, k)
+        lo, hi = np.maximum(lo, box_zs[layer][0]), np.minimum(hi, box_zs[layer][1])
+        zs.append(z)
+        ranges.append((lo, hi))
+        if layer < L - 1:
+            hs.append(relu(z, lo, hi))
+    return hs, zs, ranges
+
+
+def backward_forms(params, devs, x, hs, ranges, delta, k):
+    """Forms of the batch-summed gradient ``[(gW, gb), ...]`` from the output derivative."""
+    out = [None] * len(params)
+    for layer in range(len(params) - 1, -1, -1):
+        if layer == 0:
+            gW = const_matmul(x.T, delta)
+        else:
+            gW = form_matmul(hs[layer - 1].T, delta, k)
+        out[layer] = (gW, sum_rows(delta))
+        if layer > 0:
+            Wf, (W_dev, _) = params[layer][0], devs[layer]
+            t = form_matmul(delta, Wf.T, k, b_dev=(W_dev[0].T, W_dev[1].T))
+            delta = step01(t, *ranges[layer - 1], k)
+    return out
+
+
+def flip_jacobians(box, x, ranges, change):
+    """Interval ``J_i(theta)^T v_i`` per row (``(lo, hi)``, ``(N, P)``) for output changes ``v``.
+
+    Interval backward pass of the constant output derivative ``v`` through the box,
+    with the ReLU derivatives of the (intersected) pre-activation ranges.
+    """
+    deltas = _interval_deltas(box, ranges, change, change)
+    lows, highs = [], []
+    for layer, (d_lo, d_hi) in enumerate(deltas):
+        if layer == 0:
+            h_lo = h_hi = x
+        else:
+            h_lo, h_hi = ia.relu(*ranges[layer - 1])
+        W_lo, W_hi = ia.interval_mul(
+            h_lo[:, :, None], h_hi[:, :, None], d_lo[:, None], d_hi[:, None]
+        )
+        lows.append((W_lo, d_lo))
+        highs.append((W_hi, d_hi))
+    return lows, highs
+
+
+def _row_chunks(N, width, elems=1 << 21):
+    step = max(1, elems // max(width, 1))
+    return [slice(s, min(s + step, N)) for s in range(0, N, step)]
+
+
+def _flip_changes(label_sets, C):
+    """``(n, A, C)`` output-derivative changes ``Y_i - Y'_a`` of every alternative (0: none)."""
+    onehot, _ = label_sets
+    alts = _alternatives(label_sets)
+    yi = np.argmax(onehot, axis=1)
+    if C == 1:
+        return np.where(alts >= 0, yi[:, None] - alts, 0)[:, :, None] * 1.0, alts
+    E = np.eye(C)
+    own = E[yi][:, None, :]
+    return np.where(alts[..., None] >= 0, own - E[np.maximum(alts, 0)], 0.0), alts
+
+
+class MLPZonotope:
+    """The final set of a fit, ``theta = c + G e + D s``, for certificates."""
+
+    def __init__(self, layout, centre, gens, D, k, n_alts):
+        self.layout, self.centre, self.gens, self.D, self.k = layout, centre, gens, D, k
+        self._n_alts = n_alts
+        self.n_out = layout.shapes[-1][1]
+
+    @property
+    def n_generators(self):
+        return self.gens.shape[1] + self._n_alts
+
+    def linear_bounds(self, V):
+        """Lower and upper bounds on ``v . theta`` over the set for every row of ``V`` (q, P)."""
+        F = None if self.D is None else np.einsum("qp,pia->qia", V, self.D)
+        theta = _Form(self.centre, self.gens, self.D, np.zeros(self.layout.P))
+        # Higham (3.5): every entry of V c, V G, V D errs by <= gamma(P) |V| |.|
+        r = _rad(2 * gamma(self.layout.P + 2) * (np.abs(V) @ theta.mag()))
+        return form_bounds(_Form(V @ self.centre, V @ self.gens, F, r), self.k)
+
+    def output_forms(self, x_lo, x_hi, box):
+        """Forms of the outputs ``(N, C)`` for inputs in the boxes ``[x_lo, x_hi]``.
+
+        ``box``: a box containing the set (the estimator's final bounds), intersected
+        with the forms' parameter and pre-activation ranges.
+        """
+        xc = 0.5 * (x_lo + x_hi)
+        xr = np.maximum(round_up(x_hi - xc), round_up(xc - x_lo))
+        point = not np.any(xr > 0)
+        params = self.layout.param_forms(self.centre, self.gens, self.D)
+        devs = _param_devs(params, box, self.k)
+        _, box_zs = _interval_forward(box, x_lo, x_hi)
+        _, zs, _ = forward_forms(params, devs, box_zs, xc, self.k, None if point else xr, box)
+        return zs[-1]
+
+    def _chunks(self, n):
+        width = self.layout.P + self.gens.shape[1] + (0 if self.D is None else self.D[0].size)
+        width *= max(s[1] for s in self.layout.shapes)
+        return _row_chunks(n, width, elems=1 << 22)
+
+    def outputs(self, x_lo, x_hi, box):
+        """Bounds ``(lo, hi)`` of the outputs over the set, ``(N, C)``."""
+        lo, hi = np.empty((len(x_lo), self.n_out)), np.empty((len(x_lo), self.n_out))
+        for rows in self._chunks(len(x_lo)):
+            z = self.output_forms(x_lo[rows], x_hi[rows], box)
+            lo[rows], hi[rows] = form_bounds(z, self.k)
+        return lo, hi
+
+    def margins(self, x_lo, x_hi, ref, box):
+        """Bounds on ``z_ref - z_j`` (the single-logit layout reads as logits ``(0, z)``)."""
+        n = len(x_lo)
+        K = 2 if self.n_out == 1 else self.n_out
+        m_lo, m_hi = np.empty((n, K)), np.empty((n, K))
+        for rows in self._chunks(n):
+            z = self.output_forms(x_lo[rows], x_hi[rows], box)
+            if self.n_out == 1:
+                zero = _Form(
+                    np.zeros_like(z.c),
+                    np.zeros_like(z.E),
+                    None if z.F is None else np.zeros_like(z.F),
+                    np.zeros_like(z.r),
+                )
+                z = _concat([zero, z])
+            q = np.arange(rows.stop - rows.start)
+            rr = ref[rows]
+            F = None if z.F is None else z.F[q, rr][:, None] - z.F
+            d = _Form(
+                z.c[q, rr][:, None] - z.c,
+                z.E[q, rr][:, None] - z.E,
+                F,
+                z.r[q, rr][:, None] + z.r,
+            )
+            # one rounded subtraction per entry
+            d.r = _rad(d.r, 2 * gamma(1) * (z.mag()[q, rr][:, None] + z.mag()))
+            m_lo[rows], m_hi[rows] = form_bounds(d, self.k)
+        return m_lo, m_hi
+
+
+def _concat(forms):
+    F = None
+    if forms[0].F is not None:
+        F = np.concatenate([f.F for f in forms], axis=1)
+    return _Form(
+        np.concatenate([f.c for f in forms], axis=1),
+        np.concatenate([f.E for f in forms], axis=1),
+        F,
+        np.concatenate([f.r for f in forms], axis=1),
+    )
+
+
+class MLPZonotopePropagator(_Propagator):
+    """Zonotope propagation of a ReLU network's training (see module notes).
+
+    Meant to run in an :class:`~sklpoison.certification._box.Intersection` with a
+    :class:`~sklpoison.certification._box.BoxPropagator`: every step starts from the
+    box intersected with the zonotope's hull, whose parameter and pre-activation
+    ranges tighten the relaxations. Supports the loss derivative of binary (sigmoid)
+    and softmax heads, no poisoning or full-batch label flips (persistent symbols).
+    """
+
+    def __init__(self, params, threat, n_samples, full_batch, max_generators):
+        self.threat = threat
+        self.layout = _Layout([W.shape for W, _ in params])
+        P = self.layout.P
+        self.centre = self.layout.join(params, ())
+        self.gens = np.zeros((P, 0))
+        self.box = [(W.copy(), W.copy(), b.copy(), b.copy()) for W, b in params]
+        self.max_generators = max_generators
+        self.k = threat.ky
+        self.D, self.change, self.alts = None, None, None
+        if self.k > 0:
+            C = params[-1][0].shape[1]
+            self.change, self.alts = _flip_changes(threat.label_sets, C)
+            self.D = np.zeros((P, n_samples, self.alts.shape[1]))
+
+    def bounds(self):
+        """The interval hull after the last step (vacuous once it is not finite)."""
+        return self.box
+
+    def reachable_set(self):
+        if self.diverged:
+            return None
+        n_alts = 0 if self.alts is None else int(np.sum(self.alts >= 0))
+        return MLPZonotope(self.layout, self.centre, self.gens, self.D, self.k, n_alts)
+
+    def step(self, Xb, Yb, idx, eta, decay, box=None):
+        if self.diverged:
+            return
+        start = self.box if box is None else box  # a box of the parameters before the step
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            self._zonotope_step(Xb, Yb, eta, decay, start)
+            lo, hi = form_bounds(self._theta(), self.k)
+        hull = zip(self.layout.split(lo), self.layout.split(hi))
+        self.box = self._check_finite([(Wl, Wh, bl, bh) for (Wl, bl), (Wh, bh) in hull])
+
+    def _theta(self):
+        return _Form(self.centre, self.gens, self.D, np.zeros(self.layout.P))
+
+    def _zonotope_step(self, Xb, Yb, eta, decay, start_box):
+        kind, k, B = self.threat.kind, self.k, Xb.shape[0]
+        params = self.layout.param_forms(self.centre, self.gens, self.D)
+        devs = _param_devs(params, start_box, k)
+        _, box_zs = _interval_forward(start_box, Xb, Xb)
+        P, m = self.layout.P, self.gens.shape[1]
+        g_c, g_E, g_r = np.zeros(P), np.zeros((P, m)), np.zeros(P)
+        g_F = None if self.D is None else np.zeros(self.D.shape)
+        g_mag = np.zeros(P)
+        if k > 0:
+            n, A = self.alts.shape
+            J0 = np.zeros((P, n, A))
+            J_rad = np.zeros((P, n))
+        width = (m + _n_flip(self.D)) * max(o for _, o in self.layout.shapes)
+        for rows in _row_chunks(B, width):
+            x = Xb[rows]
+            zb = [(lo[rows], hi[rows]) for lo, hi in box_zs]
+            hs, zs, ranges = forward_forms(params, devs, zb, x, k)
+            delta = output_derivative(zs[-1], *ranges[-1], Yb[rows], kind)
+            grads = backward_forms(params, devs, x, hs, ranges, delta, k)
+            g, mag = self._stack(grads)
+            g_c += g.c
+            g_E += g.E
+            g_r += g.r
+            g_mag += mag
+            if g_F is not None:
+                g_F += g.F
+            if k > 0:
+                self._flip_terms(start_box, x, ranges, rows, J0, J_rad)
+        # the chunk sums: <= n_chunks roundings of the running sums
+        g_r = _rad(g_r, 2 * gamma(B + 2) * g_mag)
+        # theta' = decay theta - eta g / B: per entry a product, a division and a
+        # subtraction: gamma(4) of the magnitudes (summed over the symbols)
+        a = eta / B
+        new_c = decay * self.centre - a * g_c
+        new_G = decay * self.gens - a * g_E
+        mag = decay * np.abs(self.centre) + decay * np.abs(self.gens).sum(axis=1)
+        mag = mag + a * (np.abs(g_c) + np.abs(g_E).sum(axis=1))
+        radius = [a * g_r]
+        if k > 0:
+            new_D = decay * self.D - a * (g_F + J0)
+            mag = mag + (decay * np.abs(self.D) + a * (np.abs(g_F) + np.abs(J0))).sum(axis=(1, 2))
+            # the flips' remainder: sum s_ia (J_ia - J0_ia) / B over <= k rows
+            radius.append(a * _topk_last(J_rad, k, largest=True) * (1 + gamma(k + 1)))
+            self.D = new_D
+        radius.append(2 * gamma(6) * mag * (1 + eta))
+        radius = _rad(*radius, n=4)
+        gens = np.hstack([new_G, np.diag(radius)])
+        keep = np.any(gens != 0, axis=0)
+        self.centre, self.gens = new_c, _reduce(gens[:, keep], self.max_generators)
+
+    def _stack(self, grads):
+        """Per-layer gradient forms -> one form of shape (P,) and its magnitudes."""
+        c = self.layout.join([(gW.c, gb.c) for gW, gb in grads], ())
+        E = self.layout.join([(gW.E, gb.E) for gW, gb in grads], (self.gens.shape[1],))
+        r = self.layout.join([(gW.r, gb.r) for gW, gb in grads], ())
+        mag = self.layout.join([(gW.mag(), gb.mag()) for gW, gb in grads], ())
+        F = None
+        if self.D is not None:
+            F = self.layout.join([(gW.F, gb.F) for gW, gb in grads], self.D.shape[1:])
+        return _Form(c, E, F, r), mag
+
+    def _flip_terms(self, box, x, ranges, rows, J0, J_rad):
+        """Midpoints (into ``J0``) and radii (max over alternatives, into ``J_rad``)."""
+        A = self.alts.shape[1]
+        for alt in range(A):
+            v = self.change[rows, alt]  # (N, C)
+            lows, highs = flip_jacobians(box, x, ranges, v)
+            lo = self.layout.join([(W.transpose(1, 2, 0), b.T) for W, b in lows], (x.shape[0],))
+            hi = self.layout.join([(W.transpose(1, 2, 0), b.T) for W, b in highs], (x.shape[0],))
+            mid = 0.5 * (lo + hi)
+            rad = np.maximum(round_up(hi - mid), round_up(mid - lo))
+            J0[:, rows, alt] = mid
+            np.maximum(J_rad[:, rows], rad, out=J_rad[:, rows])
