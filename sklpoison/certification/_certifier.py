@@ -264,21 +264,21 @@ class _BaseIntervalCertifier(BaseEstimator):
         plain = self.clip_gamma is None and not self.unbounded
         single = len(params) == 1 and plain
         full_batch = self.batch_size is None or self.batch_size >= n_samples
-        # networks: classification, no poisoning or full-batch label flips (persistent symbols)
-        network = (
-            len(params) > 1
-            and plain
-            and kind != "squared_error"
-            and threat.kx == 0
-            and (threat.ky == 0 or full_batch)
-        )
+        # networks: classification (binary or softmax head)
+        network = len(params) > 1 and plain and kind != "squared_error"
         if self.domain == "zonotope" and not (single or network):
             raise ValueError(
                 "domain='zonotope' needs clip_gamma=None and unbounded=False, and either a "
                 "single-layer model (model='linear' or 'logistic', or a torch Sequential with "
-                "one Linear layer) or a ReLU network classifier with, as threat, full-batch label "
-                "flips only (batch_size=None, n_poison=0); use domain='box' (or 'auto')."
+                "one Linear layer) or a ReLU network classifier (IntervalCertifier); use "
+                "domain='box' (or 'auto')."
             )
+        # "auto" takes a network's zonotope where it gains most for its cost: full-batch
+        # label flips (persistent symbols); the per-step excess of other threats needs every
+        # row's gradient as forms (rows x parameters x generators) and gains less
+        persistent = full_batch and threat.ky > 0 and threat.kx == 0
+        if network and self.domain == "auto" and not persistent:
+            network = False
         if self.domain == "box" or not (single or network):
             return BoxPropagator(params, threat)
         P = sum(W.size + b.size for W, b in params)

@@ -45,10 +45,10 @@ operation adds ``gamma(n)`` times the magnitude of its terms to ``r``.
 import numpy as np
 
 from ..numerics import interval as ia
-from ..numerics.rounding import TINY, gamma, round_down, round_up
+from ..numerics.rounding import TINY, U, gamma, round_down, round_up
 from ._box import _interval_deltas, _interval_forward, _Propagator
 from ._flips import _alternatives
-from ._threat import _topk_last
+from ._threat import _combine_chunk, _topk_last, _variant_terms
 from ._zonotope import _reduce, relax_sigmoid, relax_softmax
 
 
@@ -72,6 +72,16 @@ class _Form:
         """Transpose of a 2-d array of forms."""
         F = None if self.F is None else self.F.transpose(1, 0, 2, 3)
         return _Form(self.c.T, self.E.transpose(1, 0, 2), F, self.r.T)
+
+    def expand(self, axis):
+        """A new axis of length 1 at ``axis`` (of the shape ``S``; axis >= 0)."""
+        F = None if self.F is None else np.expand_dims(self.F, axis)
+        return _Form(
+            np.expand_dims(self.c, axis),
+            np.expand_dims(self.E, axis),
+            F,
+            np.expand_dims(self.r, axis),
+        )
 
     def mag(self):
         """Upper bound on ``|c| + sum|E| + sum|F| + r`` (the magnitude of every term)."""
@@ -103,8 +113,12 @@ def flip_range(F, k):
     if F is None or k == 0:
         z = np.zeros(F.shape[:-2]) if F is not None else 0.0
         return z, z
-    pos = np.maximum(F.max(axis=-1), 0.0)
-    neg = np.minimum(F.min(axis=-1), 0.0)
+    # maxima over the (few) alternatives as elementwise maxima: a reduction over a short
+    # last axis is slow
+    pos, neg = np.maximum(F[..., 0], 0.0), np.minimum(F[..., 0], 0.0)
+    for a in range(1, F.shape[-1]):
+        np.maximum(pos, F[..., a], out=pos)
+        np.minimum(neg, F[..., a], out=neg)
     g = gamma(k + 1)
     hi = _topk_last(pos, k, largest=True, overwrite=True)
     lo = _topk_last(neg, k, largest=False, overwrite=True)
@@ -204,6 +218,30 @@ def form_matmul(a, b, k, a_dev=None, b_dev=None):
     # over all symbols; q: K rounded corner sums (<= gamma(K + 2) amax bmax), q_c one more
     mag = aa @ b.mag() + a.mag() @ ab + amax @ bmax
     r = _rad(aa @ b.r, a.r @ ab, q_r, 2 * gamma(2 * K + 6) * mag, n=K)
+    return _Form(c + q_c, E, F, r)
+
+
+def form_mul(a, b, k):
+    """Elementwise ``a * b`` of two forms (broadcasting), as :func:`form_matmul` with ``K = 1``."""
+    a_lo, a_hi = dev_range(a, k)
+    b_lo, b_hi = dev_range(b, k)
+    c = a.c * b.c
+    E = a.c[..., None] * b.E + b.c[..., None] * a.E
+    F = None
+    if b.F is not None:
+        F = a.c[..., None, None] * b.F
+    if a.F is not None:
+        Fa = b.c[..., None, None] * a.F
+        F = Fa if F is None else F + Fa
+    q_lo, q_hi = ia.interval_mul(a_lo, a_hi, b_lo, b_hi)
+    q_c = 0.5 * (q_lo + q_hi)
+    q_r = np.maximum(round_up(q_hi - q_c), round_up(q_c - q_lo))
+    aa, ab = np.abs(a.c), np.abs(b.c)
+    amax = np.maximum(np.abs(a_lo), np.abs(a_hi))
+    bmax = np.maximum(np.abs(b_lo), np.abs(b_hi))
+    # two products and a sum per entry of E, F; the centre's product and q's shift
+    mag = aa * b.mag() + a.mag() * ab + amax * bmax
+    r = _rad(aa * b.r, a.r * ab, q_r, 2 * gamma(8) * mag)
     return _Form(c + q_c, E, F, r)
 
 
@@ -365,17 +403,55 @@ def backward_forms(params, devs, x, hs, ranges, delta, k):
     return out
 
 
-def flip_jacobians(box, x, ranges, change):
+def per_row_gradients(params, devs, x, x_rad, hs, ranges, delta):
+    """Forms ``(N, P)`` of every row's gradient (no flip symbols), in the layout of ``theta``.
+
+    The first layer's input ``x`` may carry the radii ``x_rad`` of an input ball.
+    """
+    N, d = x.shape
+    m = delta.E.shape[-1]
+    blocks = []
+    for layer in range(len(params) - 1, -1, -1):
+        if layer == 0:
+            r = np.zeros(x.shape) if x_rad is None else x_rad
+            h = _Form(x, np.zeros((N, d, m)), None, r)
+        else:
+            h = hs[layer - 1]
+        gW = form_mul(h.expand(2), delta.expand(1), 0)
+        size = (gW.c.shape[1] + 1) * gW.c.shape[2]
+        blocks.append(
+            _Form(
+                np.concatenate([gW.c, delta.c[:, None]], axis=1).reshape(N, -1),
+                np.concatenate([gW.E, delta.E[:, None]], axis=1).reshape(N, size, m),
+                None,
+                np.concatenate([gW.r, delta.r[:, None]], axis=1).reshape(N, -1),
+            )
+        )
+        if layer > 0:
+            Wf, (W_dev, _) = params[layer][0], devs[layer]
+            t = form_matmul(delta, Wf.T, 0, b_dev=(W_dev[0].T, W_dev[1].T))
+            delta = step01(t, *ranges[layer - 1], 0)
+    blocks = blocks[::-1]
+    return _Form(
+        np.concatenate([b.c for b in blocks], axis=1),
+        np.concatenate([b.E for b in blocks], axis=1),
+        None,
+        np.concatenate([b.r for b in blocks], axis=1),
+    )
+
+
+def flip_jacobians(box, x, ranges, change, x_hi=None):
     """Interval ``J_i(theta)^T v_i`` per row (``(lo, hi)``, ``(N, P)``) for output changes ``v``.
 
     Interval backward pass of the constant output derivative ``v`` through the box,
-    with the ReLU derivatives of the (intersected) pre-activation ranges.
+    with the ReLU derivatives of the (intersected) pre-activation ranges; the first
+    layer's inputs are ``x`` or the boxes ``[x, x_hi]``.
     """
     deltas = _interval_deltas(box, ranges, change, change)
     lows, highs = [], []
     for layer, (d_lo, d_hi) in enumerate(deltas):
         if layer == 0:
-            h_lo = h_hi = x
+            h_lo, h_hi = x, (x if x_hi is None else x_hi)
         else:
             h_lo, h_hi = ia.relu(*ranges[layer - 1])
         W_lo, W_hi = ia.interval_mul(
@@ -500,7 +576,12 @@ class MLPZonotopePropagator(_Propagator):
     :class:`~sklpoison.certification._box.BoxPropagator`: every step starts from the
     box intersected with the zonotope's hull, whose parameter and pre-activation
     ranges tighten the relaxations. Supports the loss derivative of binary (sigmoid)
-    and softmax heads, no poisoning or full-batch label flips (persistent symbols).
+    and softmax heads. Full-batch label flips (without feature poisoning) keep persistent
+    symbols; other threats (feature poisoning in an ``eps`` ball, label flips in
+    mini-batches) bound the poisoning's excess over the clean gradient per step: every
+    row's gradient change, as the range of the difference of two forms over the same
+    symbols (poisoned features) or as the interval Jacobian times the label change,
+    summed over the ``k`` rows that change it most (the box's sorted sums).
     """
 
     def __init__(self, params, threat, n_samples, full_batch, max_generators):
@@ -511,11 +592,13 @@ class MLPZonotopePropagator(_Propagator):
         self.gens = np.zeros((P, 0))
         self.box = [(W.copy(), W.copy(), b.copy(), b.copy()) for W, b in params]
         self.max_generators = max_generators
-        self.k = threat.ky
+        persistent = full_batch and threat.ky > 0 and threat.kx == 0
+        self.k = threat.ky if persistent else 0
         self.D, self.change, self.alts = None, None, None
-        if self.k > 0:
+        if threat.ky > 0:
             C = params[-1][0].shape[1]
             self.change, self.alts = _flip_changes(threat.label_sets, C)
+        if persistent:
             self.D = np.zeros((P, n_samples, self.alts.shape[1]))
 
     def bounds(self):
@@ -525,7 +608,7 @@ class MLPZonotopePropagator(_Propagator):
     def reachable_set(self):
         if self.diverged:
             return None
-        n_alts = 0 if self.alts is None else int(np.sum(self.alts >= 0))
+        n_alts = 0 if self.D is None else int(np.sum(self.alts >= 0))
         return MLPZonotope(self.layout, self.centre, self.gens, self.D, self.k, n_alts)
 
     def step(self, Xb, Yb, idx, eta, decay, box=None):
@@ -533,7 +616,7 @@ class MLPZonotopePropagator(_Propagator):
             return
         start = self.box if box is None else box  # a box of the parameters before the step
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            self._zonotope_step(Xb, Yb, eta, decay, start)
+            self._zonotope_step(Xb, Yb, idx, eta, decay, start)
             lo, hi = form_bounds(self._theta(), self.k)
         hull = zip(self.layout.split(lo), self.layout.split(hi))
         self.box = self._check_finite([(Wl, Wh, bl, bh) for (Wl, bl), (Wh, bh) in hull])
@@ -541,7 +624,7 @@ class MLPZonotopePropagator(_Propagator):
     def _theta(self):
         return _Form(self.centre, self.gens, self.D, np.zeros(self.layout.P))
 
-    def _zonotope_step(self, Xb, Yb, eta, decay, start_box):
+    def _zonotope_step(self, Xb, Yb, idx, eta, decay, start_box):
         kind, k, B = self.threat.kind, self.k, Xb.shape[0]
         params = self.layout.param_forms(self.centre, self.gens, self.D)
         devs = _param_devs(params, start_box, k)
@@ -554,7 +637,12 @@ class MLPZonotopePropagator(_Propagator):
             n, A = self.alts.shape
             J0 = np.zeros((P, n, A))
             J_rad = np.zeros((P, n))
+        t = self.threat
+        excess = self.k == 0 and (t.kx > 0 or t.ky > 0)
+        diffs = {}
         width = (m + _n_flip(self.D)) * max(o for _, o in self.layout.shapes)
+        if excess:
+            width = max(width, m * P)
         for rows in _row_chunks(B, width):
             x = Xb[rows]
             zb = [(lo[rows], hi[rows]) for lo, hi in box_zs]
@@ -570,8 +658,19 @@ class MLPZonotopePropagator(_Propagator):
                 g_F += g.F
             if k > 0:
                 self._flip_terms(start_box, x, ranges, rows, J0, J_rad)
+            if excess:
+                clean = per_row_gradients(params, devs, x, None, hs, ranges, delta)
+                for name, (lo, hi) in self._row_excess(
+                    params, devs, start_box, x, Yb[rows], idx[rows], ranges, clean
+                ).items():
+                    diffs.setdefault(name, []).append((lo, hi))
         # the chunk sums: <= n_chunks roundings of the running sums
         g_r = _rad(g_r, 2 * gamma(B + 2) * g_mag)
+        if excess:
+            e_c, e_r = self._sorted_excess(diffs, B)
+            g_c = g_c + e_c
+            g_mag = g_mag + np.abs(e_c) + e_r
+            g_r = _rad(g_r, e_r, 2 * gamma(2) * g_mag)
         # theta' = decay theta - eta g / B: per entry a product, a division and a
         # subtraction: gamma(4) of the magnitudes (summed over the symbols)
         a = eta / B
@@ -602,6 +701,61 @@ class MLPZonotopePropagator(_Propagator):
         if self.D is not None:
             F = self.layout.join([(gW.F, gb.F) for gW, gb in grads], self.D.shape[1:])
         return _Form(c, E, F, r), mag
+
+    def _row_excess(self, params, devs, box, x, Y, idx, ranges, clean):
+        """Per-row ranges ``(lo, hi)`` ``(N, P)`` of the gradient change of every variant."""
+        t = self.threat
+        out = {}
+        if t.kx > 0:
+            eps = np.full(x.shape, t.eps)
+            x_lo, x_hi = ia.outward(x - t.eps, x + t.eps, rel=4 * U)
+            _, bz = _interval_forward(box, x_lo, x_hi)
+            hs, zs, rg = forward_forms(params, devs, bz, x, 0, eps, box)
+            delta = output_derivative(zs[-1], *rg[-1], Y, t.kind)
+            moved = per_row_gradients(params, devs, x, eps, hs, rg, delta)
+            dx = form_bounds(add(moved, scale(clean, -1.0)), 0)
+            out["x"] = dx
+        if t.ky > 0:
+            dy = self._label_change(box, x, x, ranges, idx)
+            out["y"] = dy
+            if t.kx > 0:
+                j_lo, j_hi = self._label_change(box, x_lo, x_hi, rg, idx)
+                out["xy"] = (round_down(dx[0] + j_lo), round_up(dx[1] + j_hi))
+        return out
+
+    def _label_change(self, box, x_lo, x_hi, ranges, idx):
+        """Range over the alternative labels of ``J_i(theta)^T (Y_i - Y'_a)``, ``(N, P)``."""
+        lo = hi = None
+        for alt in range(self.alts.shape[1]):
+            lows, highs = flip_jacobians(box, x_lo, ranges, self.change[idx, alt], x_hi)
+            a = self._rows_layout(lows, len(idx))
+            b = self._rows_layout(highs, len(idx))
+            lo = a if lo is None else np.minimum(lo, a)
+            hi = b if hi is None else np.maximum(hi, b)
+        return lo, hi
+
+    def _rows_layout(self, per_layer, N):
+        return self.layout.join([(W.transpose(1, 2, 0), b.T) for W, b in per_layer], (N,)).T
+
+    def _sorted_excess(self, diffs, B):
+        """Centre and radius ``(P,)`` of the batch-summed excess: the box's sorted sums."""
+        t = self.threat
+        P = self.layout.P
+        pre, mag = {}, np.zeros(P)
+        for name, parts in diffs.items():
+            lo = np.concatenate([a for a, _ in parts], axis=0).T  # (P, B)
+            hi = np.concatenate([b for _, b in parts], axis=0).T
+            pre[name] = (np.minimum(lo, 0.0), np.maximum(hi, 0.0))
+            mag += np.maximum(np.abs(lo), np.abs(hi)).sum(axis=1)
+        zero = np.zeros(P)
+        terms = _variant_terms(t.kx, t.ky, t.paired)
+        s_lo, s_hi = _combine_chunk({}, B, terms, None, None, pre, (zero, zero))
+        # the joint term's subtractions and the top-k sums: <= B + 4 roundings of terms
+        # bounded by the magnitudes (at most three variants per row), as for the logit model
+        slack = 4 * gamma(B + 12) * mag
+        e_c = 0.5 * (s_lo + s_hi)
+        e_r = np.maximum(round_up(s_hi - e_c), round_up(e_c - s_lo))
+        return e_c, _rad(e_r, slack)
 
     def _flip_terms(self, box, x, ranges, rows, J0, J_rad):
         """Midpoints (into ``J0``) and radii (max over alternatives, into ``J_rad``)."""

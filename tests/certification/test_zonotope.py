@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from sklpoison import IntervalCertifier
+from sklpoison import IntervalCertifier, IntervalCertifierRegressor
 from sklpoison.certification._plan import _forward
 from sklpoison.utils._testing import replay_training, training_targets
 
@@ -538,10 +538,10 @@ def test_zonotope_collapses_and_is_monotone(data):
 
 def test_zonotope_domain_validation_and_box_selectable():
     X, y = _moons(30)
-    with pytest.raises(ValueError, match="domain='zonotope' needs .* full-batch label"):
-        IntervalCertifier(
-            "mlp", hidden_layer_sizes=(3,), domain="zonotope", n_label_flips=1, batch_size=10
-        ).fit(X, y)
+    with pytest.raises(ValueError, match="domain='zonotope' needs .* network classifier"):
+        IntervalCertifierRegressor("mlp", hidden_layer_sizes=(3,), domain="zonotope").fit(
+            X, y.astype(float)
+        )
     with pytest.raises(ValueError, match="domain='zonotope'"):
         IntervalCertifier(domain="zonotope", clip_gamma=1.0).fit(X, y)
     box = IntervalCertifier(domain="box", n_label_flips=1, n_epochs=2).fit(X, y)

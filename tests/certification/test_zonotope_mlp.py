@@ -2,15 +2,15 @@
 trajectories inside the final set, replayed label flips, never looser than the box."""
 
 import itertools
-import warnings
 from fractions import Fraction
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_moons
 
-from sklpoison import IntervalCertifier
+from sklpoison import IntervalCertifier, IntervalCertifierRegressor
 from sklpoison.certification import _zonotope_mlp as zm
+from sklpoison.utils._testing import replay_training, training_targets
 
 mp = pytest.importorskip("mpmath")
 
@@ -199,7 +199,7 @@ def _exact_run(est, X, y_att, prec=80):
     with mp.workprec(prec):
         n, d = X.shape
         plan = est._training_plan(n, d, est.n_outputs_)
-        Y = est._targets(y_att)
+        Y = training_targets(est, y_att)
         params = [
             ([[mp.mpf(float(v)) for v in row] for row in W], [mp.mpf(float(v)) for v in b])
             for W, b in plan.params0
@@ -313,7 +313,7 @@ def test_exact_trajectories_of_every_flip_are_inside(C, kw):
     """k = 0: the set is rounding slack around the float run, yet holds the exact run;
     k = 1: every single label change, retrained in exact arithmetic, is inside."""
     X, y = _tiny(C)
-    zero = IntervalCertifier("mlp", random_state=0, **kw).fit(X, y)
+    zero = IntervalCertifier("mlp", domain="zonotope", random_state=0, **kw).fit(X, y)
     one = IntervalCertifier("mlp", n_label_flips=1, random_state=0, **kw).fit(X, y)
     assert zero.max_width_ < 1e-12 and zero.zonotope_ is not None
     _assert_inside(zero, _exact_run(zero, X, y))
@@ -363,7 +363,7 @@ def test_single_flip_replays_inside_and_certificates_hold(n_classes):
             ya = y.copy()
             ya[i] = c
             Ya.append(ya)
-    params = est._replay(np.broadcast_to(X, (len(Ya),) + X.shape), np.array(Ya))
+    params = replay_training(est, np.broadcast_to(X, (len(Ya),) + X.shape), np.array(Ya))
     theta = _flat(params)
     for layer, (W, b) in enumerate(params):
         assert np.all((W >= est.coefs_lower_[layer]) & (W <= est.coefs_upper_[layer]))
@@ -377,7 +377,7 @@ def test_single_flip_replays_inside_and_certificates_hold(n_classes):
     assert np.all((proj >= v_lo) & (proj <= v_hi))
     Xt, _ = make_moons(80, noise=0.15, random_state=1)
     cert, pred = est.certify(Xt), est.predict(Xt)
-    from sklpoison.certification._nominal import _forward
+    from sklpoison.certification._plan import _forward
 
     z = _forward(params, Xt)[1][-1]
     att = (z[..., 0] > 0).astype(int) if z.shape[-1] == 1 else np.argmax(z, axis=-1)
@@ -404,8 +404,8 @@ def test_test_time_ball_is_sound_and_monotone():
     rng = np.random.RandomState(0)
     Ya = np.repeat(y[None], len(y), axis=0)
     Ya[np.arange(len(y)), np.arange(len(y))] ^= 1
-    params = est._replay(np.broadcast_to(X, (len(y),) + X.shape), Ya)
-    from sklpoison.certification._nominal import _forward
+    params = replay_training(est, np.broadcast_to(X, (len(y),) + X.shape), Ya)
+    from sklpoison.certification._plan import _forward
 
     for _ in range(5):
         Xp = X + rng.choice([-0.05, 0.05], size=X.shape)
@@ -413,15 +413,42 @@ def test_test_time_ball_is_sound_and_monotone():
         assert not np.any((est.classes_[(z > 0).astype(int)] != pred) & cert)
 
 
+@pytest.mark.parametrize(
+    "C, kw",
+    [
+        (1, dict(n_poison=1, epsilon=0.2)),
+        (3, dict(n_poison=1, epsilon=0.2, n_label_flips=1, paired=True)),
+        (1, dict(n_poison=1, epsilon=0.1, n_label_flips=1, batch_size=3)),
+    ],
+    ids=["bin-features", "smx-paired", "bin-mini-batch-both"],
+)
+def test_exact_trajectories_of_feature_and_mini_batch_attacks_are_inside(C, kw):
+    """The per-step excess (no persistent symbols): one row moved to every vertex of its
+    eps-ball (and relabelled where the threat allows), retrained in exact arithmetic."""
+    X, y = _tiny(C)
+    est = IntervalCertifier(
+        "mlp", hidden_layer_sizes=(3,), lr=0.7, n_epochs=3, random_state=0, **kw
+    )
+    assert est.fit(X, y).zonotope_ is None  # "auto": the box for these threats
+    est.set_params(domain="zonotope").fit(X, y)
+    assert est.zonotope_ is not None and est.zonotope_.D is None
+    eps = kw["epsilon"]
+    flips = kw.get("n_label_flips", 0)
+    for i in (0, 1, 4):
+        for corner in itertools.product([-eps, eps], repeat=X.shape[1]):
+            X_att = X.copy()
+            X_att[i] += corner
+            y_att = y.copy()
+            if flips and corner[0] > 0:
+                y_att[i] = (y[i] + 1) % (2 if C == 1 else C)
+            _assert_inside(est, _exact_run(est, X_att, y_att))
+
+
 def test_unsupported_network_threats_use_the_box():
+    """Regression networks have no zonotope: 'auto' uses the box, 'zonotope' says why."""
     X, y = make_moons(30, noise=0.2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = IntervalCertifier(
-            "mlp", hidden_layer_sizes=(3,), n_poison=1, epsilon=0.1, n_epochs=2
-        ).fit(X, y)
+    kw = dict(hidden_layer_sizes=(3,), n_epochs=2)
+    est = IntervalCertifierRegressor("mlp", **kw).fit(X, y.astype(float))
     assert est.zonotope_ is None
-    with pytest.raises(ValueError, match="domain='zonotope' needs"):
-        IntervalCertifier(
-            "mlp", hidden_layer_sizes=(3,), domain="zonotope", n_poison=1, epsilon=0.1
-        ).fit(X, y)
+    with pytest.raises(ValueError, match="domain='zonotope' needs .* network classifier"):
+        IntervalCertifierRegressor("mlp", domain="zonotope", **kw).fit(X, y.astype(float))
