@@ -630,9 +630,15 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         clipping or the unbounded adversary; for logistic / softmax regression
         a sound linear relaxation of the loss derivative is used on each
         sample's logit range and a box is propagated alongside and intersected
-        with it (never looser than ``"box"``). ``"box"``: interval bounds of
-        every parameter (Sosnin et al.). ``"auto"``: ``"zonotope"`` where
-        available, otherwise ``"box"``.
+        with it (never looser than ``"box"``). For ReLU networks (no clipping,
+        not the unbounded adversary) the forward and backward passes are taken
+        in affine arithmetic over the zonotope's symbols (DeepZ ReLU, the ReLU
+        derivative as a {0, 1} step, products of uncertain weights and
+        activations with an interval remainder), again with the box alongside.
+        ``"box"``: interval bounds of every parameter (Sosnin et al.).
+        ``"auto"``: ``"zonotope"`` where available (for networks: with
+        full-batch label flips and no feature poisoning, where its persistent
+        flip symbols pay off), otherwise ``"box"``.
     bound : {"interval", "lp"}, default="interval"
         Forward bounds used by the certificates: plain interval propagation,
         or in addition a linear relaxation (McCormick envelopes of the
@@ -666,9 +672,10 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         True when the box became unbounded during training (it is then set to
         ``(-inf, inf)`` and every certificate is vacuous).
     zonotope_ : object or None
-        The final zonotope of logistic / softmax regression with the zonotope
-        domain (certificates minimise the class margins over it in closed form
-        and intersect with the box); ``None`` otherwise.
+        The final zonotope of logistic / softmax regression or of a ReLU
+        network with the zonotope domain (certificates bound the class margins
+        over it, in closed form or by an affine-arithmetic forward pass, and
+        intersect with the box); ``None`` otherwise.
     n_generators_ : int
         Number of generator columns of ``zonotope_`` (0 without one): the
         ``[-1, 1]`` generators plus, with persistent label-flip symbols (full

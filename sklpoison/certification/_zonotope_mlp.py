@@ -506,7 +506,7 @@ class MLPZonotope:
         with the forms' parameter and pre-activation ranges.
         """
         xc = 0.5 * (x_lo + x_hi)
-        xr = np.maximum(round_up(x_hi - xc), round_up(xc - x_lo))
+        xr = np.where(x_lo == x_hi, 0.0, np.maximum(round_up(x_hi - xc), round_up(xc - x_lo)))
         point = not np.any(xr > 0)
         params = self.layout.param_forms(self.centre, self.gens, self.D)
         devs = _param_devs(params, box, self.k)
