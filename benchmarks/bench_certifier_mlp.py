@@ -250,11 +250,13 @@ def _section(n_classes, quick):
 
 def _input_grad(est, X, y):
     """Gradient of every training row's loss w.r.t. its features, at the nominal model."""
-    from sklpoison.certification._nominal import _forward, _output_grad
+    from sklpoison.certification._plan import _forward, _output_grad
+    from sklpoison.utils._testing import training_targets
 
     params = _nominal(est)
     hs, zs = _forward(params, X)
-    delta = _output_grad(est._kind, zs[-1], est._targets(y))
+    kind = "binary" if est.n_outputs_ == 1 else "ce"
+    delta = _output_grad(kind, zs[-1], training_targets(est, y))
     for layer in range(len(params) - 1, 0, -1):
         delta = (delta @ params[layer][0].T) * (zs[layer - 1] > 0)
     return delta @ params[0][0].T
@@ -262,6 +264,8 @@ def _input_grad(est, X, y):
 
 def _feature_section(n_classes, quick, eps=0.05):
     """Feature poisoning (k rows moved within eps, full batch), domain='zonotope'."""
+    from sklpoison.utils._testing import replay_training
+
     X, y, Xt, yt = _data(n_classes)
     print(f"\n-- feature poisoning, eps={eps}, full batch ({n_classes} classes) --")
     print(f"{'k':>3} {'box':>6} {'zonotope':>8} {'nominal':>7} {'box s':>6} {'zono s':>7}")
@@ -294,7 +298,7 @@ def _feature_section(n_classes, quick, eps=0.05):
             rand[near] += eps * rng.choice([-1.0, 1.0], size=(k, X.shape[1]))
             Xa.extend([up, rand])
         Xa = np.array(Xa)
-        params = est._replay(Xa, np.broadcast_to(y, Xa.shape[:2]))
+        params = replay_training(est, Xa, np.broadcast_to(y, Xa.shape[:2]))
         _check(est, params, Xt, f"k={k} feature vertices")
         tgt = targets.repeat(2)
         att = _margins(params, Xt, ref)[np.arange(len(tgt)), tgt]
