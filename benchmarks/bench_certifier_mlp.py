@@ -176,7 +176,7 @@ def _replay(est, X, Y):
     return replay_training(est, Xs, Y)
 
 
-def _section(n_classes, quick):
+def _section(n_classes, quick, n_attacks=300):
     X, y, Xt, yt = _data(n_classes)
     print(f"\n== {'binary' if n_classes == 2 else 'softmax (3 classes)'} head ==")
     print(f"{'k':>3} {'box':>6} {'zonotope':>8} {'nominal':>7} {'box s':>6} {'zono s':>7}")
@@ -211,7 +211,7 @@ def _section(n_classes, quick):
     ref = np.searchsorted(est.classes_, est.predict(Xt))
     eff = _margins(params, Xt, ref) - _margins(_nominal(est), Xt, ref)[None]
     rng = np.random.RandomState(0)
-    n_targets = 20 if quick else 150
+    n_targets = 20 if quick else n_attacks
     for k in (2, 3, 5, 10):
         est = ests[k]
         ref = np.searchsorted(est.classes_, est.predict(Xt))
@@ -332,11 +332,15 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer attacks")
     parser.add_argument("--binary-only", action="store_true", help="no softmax head")
     parser.add_argument("--no-features", action="store_true", help="label flips only")
+    parser.add_argument("--softmax-only", action="store_true", help="no binary head")
+    parser.add_argument(
+        "--attacks", type=int, default=150, help="targeted flip attacks per budget (default 150)"
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", RuntimeWarning)
-    parser_sections = [2] if args.binary_only else [2, 3]
+    parser_sections = [2] if args.binary_only else ([3] if args.softmax_only else [2, 3])
     for n_classes in parser_sections:
-        _section(n_classes, args.quick)
+        _section(n_classes, args.quick, args.attacks)
     if not args.no_features:
         for n_classes in parser_sections:
             _feature_section(n_classes, args.quick)
