@@ -62,16 +62,22 @@ class _Form:
     ``F`` ``S + (n, A)`` or ``None`` (no flip symbols); ``r >= 0``.
     """
 
-    __slots__ = ("c", "E", "F", "r")
+    __slots__ = ("c", "E", "F", "r", "_dev", "_mag")
 
     def __init__(self, c, E, F, r):
         self.c, self.E, self.F, self.r = c, E, F, r
+        self._dev = self._mag = None  # computed once (the arrays are never modified)
 
     @property
     def T(self):
         """Transpose of a 2-d array of forms."""
         F = None if self.F is None else self.F.transpose(1, 0, 2, 3)
-        return _Form(self.c.T, self.E.transpose(1, 0, 2), F, self.r.T)
+        out = _Form(self.c.T, self.E.transpose(1, 0, 2), F, self.r.T)
+        if self._dev is not None:
+            out._dev = (self._dev[0], (self._dev[1][0].T, self._dev[1][1].T))
+        if self._mag is not None:
+            out._mag = self._mag.T
+        return out
 
     def expand(self, axis):
         """A new axis of length 1 at ``axis`` (of the shape ``S``; axis >= 0)."""
@@ -85,10 +91,12 @@ class _Form:
 
     def mag(self):
         """Upper bound on ``|c| + sum|E| + sum|F| + r`` (the magnitude of every term)."""
-        m = np.abs(self.c) + np.abs(self.E).sum(axis=-1) + self.r
-        if self.F is not None:
-            m = m + np.abs(self.F).sum(axis=(-2, -1))
-        return m * (1 + gamma(self.E.shape[-1] + _n_flip(self.F) + 3))
+        if self._mag is None:
+            m = np.abs(self.c) + np.abs(self.E).sum(axis=-1) + self.r
+            if self.F is not None:
+                m = m + np.abs(self.F).sum(axis=(-2, -1))
+            self._mag = m * (1 + gamma(self.E.shape[-1] + _n_flip(self.F) + 3))
+        return self._mag
 
 
 def _n_flip(F):
@@ -127,6 +135,12 @@ def flip_range(F, k):
 
 def dev_range(f, k):
     """Range ``(lo, hi)`` of ``E e + F s + [-r, r]`` (the deviation from the centre)."""
+    if f._dev is None or f._dev[0] != k:
+        f._dev = (k, _dev_range(f, k))
+    return f._dev[1]
+
+
+def _dev_range(f, k):
     er = np.abs(f.E).sum(axis=-1)
     flo, fhi = flip_range(f.F, k)
     g = gamma(f.E.shape[-1] + 4)
@@ -375,7 +389,7 @@ def forward_forms(params, devs, box_zs, x, k, x_rad=None, box=None):
             if x_rad is not None:
                 W_lo, W_hi = box[0][0], box[0][1]
                 Wabs = np.maximum(np.abs(W_lo), np.abs(W_hi))
-                z.r = _rad(z.r, x_rad @ Wabs, n=x.shape[1])
+                z = _Form(z.c, z.E, z.F, _rad(z.r, x_rad @ Wabs, n=x.shape[1]))
         else:
             z = add(form_matmul(hs[-1], Wf, k, b_dev=W_dev), bf)
         lo, hi = form_bounds(z, k)
@@ -552,7 +566,7 @@ class MLPZonotope:
                 z.r[q, rr][:, None] + z.r,
             )
             # one rounded subtraction per entry
-            d.r = _rad(d.r, 2 * gamma(1) * (z.mag()[q, rr][:, None] + z.mag()))
+            d = _Form(d.c, d.E, d.F, _rad(d.r, 2 * gamma(1) * (z.mag()[q, rr][:, None] + z.mag())))
             m_lo[rows], m_hi[rows] = form_bounds(d, self.k)
         return m_lo, m_hi
 
