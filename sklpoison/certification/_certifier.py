@@ -264,8 +264,9 @@ class _BaseIntervalCertifier(BaseEstimator):
         plain = self.clip_gamma is None and not self.unbounded
         single = len(params) == 1 and plain
         full_batch = self.batch_size is None or self.batch_size >= n_samples
-        # networks: classification (binary or softmax head)
-        network = len(params) > 1 and plain and kind != "squared_error"
+        # networks: classification (binary or softmax head), plain SGD steps only
+        sgd = not getattr(self, "momentum", 0) and not getattr(self, "l1", 0)
+        network = len(params) > 1 and plain and sgd and kind != "squared_error"
         if self.domain == "zonotope" and not (single or network):
             raise ValueError(
                 "domain='zonotope' needs clip_gamma=None and unbounded=False, and either a "
