@@ -412,11 +412,16 @@ class LogitZonotopePropagator(_Propagator):
         slack = gamma(self.d + m + 6) * mag + TINY
         lo, hi = zc - zg - slack, zc + zg + slack
         if self.flips is not None:
-            f_lo, f_hi = self.flips.logit_range(Xa)
+            f_lo, f_hi = self.flips.logit_range(Xa, hi - lo, self._step_cost(B, m))
             # two more additions of magnitude <= |lo|, |hi| plus the flips' part
             lo = round_down(lo + f_lo) - gamma(2) * (np.abs(lo) + np.abs(f_lo))
             hi = round_up(hi + f_hi) + gamma(2) * (np.abs(hi) + np.abs(f_hi))
         return lo, hi
+
+    def _step_cost(self, B, m):
+        """Multiply-adds of a step without the flip ranges (logit ranges, Gram, generator map)."""
+        d1, C, P = self.d + 1, self.C, self.P
+        return B * C * d1 * (m + d1 * C) + m * min(P * P, B * C * (2 * d1 + C))
 
     def _zonotope_step(self, Xb, Yb, idx, eta, decay, start_box):
         t = self.threat
