@@ -334,6 +334,119 @@ def _combine_per_sample(variants, n_layers, B, terms, k_unbounded, clip):
     return out
 
 
+def _labels_for(threat, Yb, idx, flipped):
+    t = threat
+    if t.kind == "squared_error":
+        return (Yb, float(t.nu) if flipped else 0.0)
+    onehot, flip = t.label_sets
+    return flip[idx] if flipped else onehot[idx]
+
+
+def _gradient_bounds(threat, box, Xb, Yb, idx):
+    """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient over box."""
+    t = threat
+    kind, kx, ky, eps, clip = t.kind, t.kx, t.ky, t.eps, t.clip
+    B = Xb.shape[0]
+    hs, zs = _interval_forward(box, Xb, Xb)
+    clean_lab = _labels_for(t, Yb, idx, False)
+    d_lo, d_hi = _output_grad_interval(kind, *zs[-1], clean_lab)
+    poisoned = (kx > 0 or ky > 0 or t.unbounded) and B > 0
+    if not (poisoned or clip is not None):
+        clean = _interval_backward(box, hs, zs, d_lo, d_hi)
+        return [tuple(a / B for a in layer) for layer in clean]
+
+    # per-sample bounds: (layer inputs, output deltas) of every variant
+    variants = {"clean": (hs, _interval_deltas(box, zs, d_lo, d_hi))}
+    hs_x = zs_x = None
+    if kx > 0:
+        # x -/+ eps: one rounded operation each, 2 U plus a nextafter step covers it
+        x_lo, x_hi = ia.outward(Xb - eps, Xb + eps, rel=2 * U)
+        hs_x, zs_x = _interval_forward(box, x_lo, x_hi)
+    flip_lab = _labels_for(t, Yb, idx, True) if ky > 0 else None
+    wanted = []
+    if kx > 0 and not (t.paired and ky > 0):
+        wanted.append(("x", hs_x, zs_x, clean_lab))
+    if ky > 0 and not (t.paired and kx > 0):
+        wanted.append(("y", hs, zs, flip_lab))
+    if kx > 0 and ky > 0:
+        wanted.append(("xy", hs_x, zs_x, flip_lab))
+    for name, hv, zv, lab in wanted:
+        pd_lo, pd_hi = _output_grad_interval(kind, *zv[-1], lab)
+        variants[name] = (hv, _interval_deltas(box, zv, pd_lo, pd_hi))
+    if t.unbounded:
+        terms = None
+    else:
+        terms = _variant_terms(kx, ky, t.paired)
+    return _combine_per_sample(variants, len(box), B, terms, min(t.n_poison, B), clip)
+
+
+def _add_intervals(*terms):
+    """Sum of intervals ``(lo, hi)``, left to right, rounded outward.
+
+    Each term is a float or a single rounded product; the sum of ``n`` of them errs by
+    at most ``gamma(n)`` times the sum of their magnitudes (Higham (3.5)), and the
+    widening's own operations by a few ``U`` more: ``gamma(n + 2)``.
+    """
+    lo, hi = terms[0]
+    for t_lo, t_hi in terms[1:]:
+        lo, hi = lo + t_lo, hi + t_hi
+    g = gamma(len(terms) + 2)
+    mag_lo = sum(np.abs(t[0]) for t in terms)
+    mag_hi = sum(np.abs(t[1]) for t in terms)
+    return lo - g * mag_lo - TINY, hi + g * mag_hi + TINY
+
+
+def _penalty_terms(p_lo, p_hi, m_lo, m_hi, momentum, l1):
+    """``momentum buf`` and ``l1 sign(theta)`` as intervals (both exact or one rounding)."""
+    return (momentum * m_lo, momentum * m_hi), (l1 * np.sign(p_lo), l1 * np.sign(p_hi))
+
+
+def _penalty_excess(box, bufs, momentum, l1):
+    """Per layer ``(W_lo, W_hi, b_lo, b_hi)``: ``momentum buf + l1 sign(theta)`` over the boxes.
+
+    What SGD with momentum and an L1 penalty adds to the gradient in the update
+    ``theta' = decay theta - eta (g + momentum buf + l1 sign(theta))`` (see
+    :func:`._plan._penalised_step`); ``sign`` is monotone, so its range over ``[lo, hi]``
+    is ``[sign(lo), sign(hi)]``.
+    """
+    out = []
+    for layer, layer_buf in zip(box, bufs):
+        terms = []
+        for j in (0, 2):  # the weights, then the biases
+            m, s = _penalty_terms(
+                layer[j], layer[j + 1], layer_buf[j], layer_buf[j + 1], momentum, l1
+            )
+            terms += _add_intervals(m, s)
+        out.append(tuple(terms))
+    return out
+
+
+def _buffer_update(box, bufs, grads, momentum, l1, l2):
+    """Box of ``buf' = momentum buf + g + l2 theta + l1 sign(theta)`` (``g`` in ``grads``)."""
+    out = []
+    for layer, layer_buf, layer_g in zip(box, bufs, grads):
+        terms = []
+        for j in (0, 2):
+            p_lo, p_hi = layer[j], layer[j + 1]
+            m, s = _penalty_terms(p_lo, p_hi, layer_buf[j], layer_buf[j + 1], momentum, l1)
+            terms += _add_intervals(m, (layer_g[j], layer_g[j + 1]), (l2 * p_lo, l2 * p_hi), s)
+        out.append(tuple(terms))
+    return out
+
+
+def _penalised_box_update(box, bufs, grads, eta, decay, momentum, l1, l2):
+    """Boxes of ``theta`` and the momentum buffer after a step (see :func:`_penalty_excess`)."""
+    pen = _penalty_excess(box, bufs, momentum, l1)
+    theta = []
+    for layer, g, e in zip(box, grads, pen):
+        out = []
+        for j in (0, 2):  # the weights, then the biases
+            lo, hi = _add_intervals((g[j], g[j + 1]), (e[j], e[j + 1]))
+            out += _sgd_box_update(layer[j], layer[j + 1], lo, hi, decay, eta)
+        theta.append(tuple(out))
+    return theta, _buffer_update(box, bufs, grads, momentum, l1, l2)
+
+
 # --------------------------------------------------------------------------
 # the propagator
 # --------------------------------------------------------------------------
@@ -407,9 +520,14 @@ class BoxPropagator(_Propagator):
     mapped by the SGD update (the lower end moves by the upper gradient bound).
     """
 
-    def __init__(self, params, threat):
+    def __init__(self, params, threat, *, momentum=0.0, l1=0.0, l2=0.0):
         self.threat = threat
         self.box = [(W.copy(), W.copy(), b.copy(), b.copy()) for W, b in params]
+        self.momentum, self.l1, self.l2 = momentum, l1, l2
+        # the momentum buffers' box (zero before the first step); None: plain SGD
+        self.bufs = None
+        if momentum > 0 or l1 > 0:
+            self.bufs = [tuple(np.zeros_like(a) for a in layer) for layer in self.box]
 
     def bounds(self):
         return self.box
@@ -420,57 +538,19 @@ class BoxPropagator(_Propagator):
                 return
             box = self.box
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            grads = self._gradient_bounds(Xb, Yb, idx, box)
+            grads = _gradient_bounds(self.threat, box, Xb, Yb, idx)
+            if self.bufs is not None:
+                new, self.bufs = _penalised_box_update(
+                    box, self.bufs, grads, eta, decay, self.momentum, self.l1, self.l2
+                )
+                self.box = self._check_finite(new)
+                return
             new = []
             for (W_lo, W_hi, b_lo, b_hi), (gW_lo, gW_hi, gb_lo, gb_hi) in zip(box, grads):
                 nW_lo, nW_hi = _sgd_box_update(W_lo, W_hi, gW_lo, gW_hi, decay, eta)
                 nb_lo, nb_hi = _sgd_box_update(b_lo, b_hi, gb_lo, gb_hi, decay, eta)
                 new.append((nW_lo, nW_hi, nb_lo, nb_hi))
         self.box = self._check_finite(new)
-
-    def _labels_for(self, Yb, idx, flipped):
-        t = self.threat
-        if t.kind == "squared_error":
-            return (Yb, float(t.nu) if flipped else 0.0)
-        onehot, flip = t.label_sets
-        return flip[idx] if flipped else onehot[idx]
-
-    def _gradient_bounds(self, Xb, Yb, idx, box):
-        """Bounds ``(gW_lo, gW_hi, gb_lo, gb_hi)`` per layer on the batch-mean gradient over box."""
-        t = self.threat
-        kind, kx, ky, eps, clip = t.kind, t.kx, t.ky, t.eps, t.clip
-        B = Xb.shape[0]
-        hs, zs = _interval_forward(box, Xb, Xb)
-        clean_lab = self._labels_for(Yb, idx, False)
-        d_lo, d_hi = _output_grad_interval(kind, *zs[-1], clean_lab)
-        poisoned = (kx > 0 or ky > 0 or t.unbounded) and B > 0
-        if not (poisoned or clip is not None):
-            clean = _interval_backward(box, hs, zs, d_lo, d_hi)
-            return [tuple(a / B for a in layer) for layer in clean]
-
-        # per-sample bounds: (layer inputs, output deltas) of every variant
-        variants = {"clean": (hs, _interval_deltas(box, zs, d_lo, d_hi))}
-        hs_x = zs_x = None
-        if kx > 0:
-            # x -/+ eps: one rounded operation each, 2 U plus a nextafter step covers it
-            x_lo, x_hi = ia.outward(Xb - eps, Xb + eps, rel=2 * U)
-            hs_x, zs_x = _interval_forward(box, x_lo, x_hi)
-        flip_lab = self._labels_for(Yb, idx, True) if ky > 0 else None
-        wanted = []
-        if kx > 0 and not (t.paired and ky > 0):
-            wanted.append(("x", hs_x, zs_x, clean_lab))
-        if ky > 0 and not (t.paired and kx > 0):
-            wanted.append(("y", hs, zs, flip_lab))
-        if kx > 0 and ky > 0:
-            wanted.append(("xy", hs_x, zs_x, flip_lab))
-        for name, hv, zv, lab in wanted:
-            pd_lo, pd_hi = _output_grad_interval(kind, *zv[-1], lab)
-            variants[name] = (hv, _interval_deltas(box, zv, pd_lo, pd_hi))
-        if t.unbounded:
-            terms = None
-        else:
-            terms = _variant_terms(kx, ky, t.paired)
-        return _combine_per_sample(variants, len(box), B, terms, min(t.n_poison, B), clip)
 
 
 class Intersection(_Propagator):

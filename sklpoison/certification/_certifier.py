@@ -29,7 +29,7 @@ from ..numerics.rounding import TINY, U, gamma
 from ..utils._optional import import_optional
 from ..utils.validation import check_known_labels, check_n_classes
 from ._box import BoxPropagator, Intersection, _interval_forward
-from ._plan import _forward, _sgd_step, _TrainingPlan
+from ._plan import _forward, _TrainingPlan
 from ._threat import _Threat
 from ._zonotope import LinearZonotopePropagator, LogitZonotopePropagator
 from ._zonotope_mlp import MLPZonotopePropagator
@@ -110,6 +110,8 @@ class _BaseIntervalCertifier(BaseEstimator):
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "l2": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
         "domain": [StrOptions({"auto", "zonotope", "box"})],
         "bound": [StrOptions({"interval", "lp"})],
         "random_state": ["random_state"],
@@ -133,6 +135,8 @@ class _BaseIntervalCertifier(BaseEstimator):
         n_epochs=50,
         batch_size=None,
         l2=0.0,
+        l1=0.0,
+        momentum=0.0,
         domain="auto",
         bound="interval",
         random_state=None,
@@ -152,6 +156,8 @@ class _BaseIntervalCertifier(BaseEstimator):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.l2 = l2
+        self.l1 = l1
+        self.momentum = momentum
         self.domain = domain
         self.bound = bound
         self.random_state = random_state
@@ -261,12 +267,19 @@ class _BaseIntervalCertifier(BaseEstimator):
 
     def _propagator(self, params, kind, label_sets, n_samples):
         threat = self._threat(kind, label_sets)
+        sgd = dict(momentum=self.momentum, l1=self.l1, l2=self.l2)
         plain = self.clip_gamma is None and not self.unbounded
         single = len(params) == 1 and plain
         full_batch = self.batch_size is None or self.batch_size >= n_samples
         # networks: classification (binary or softmax head), plain SGD steps only
-        sgd = not getattr(self, "momentum", 0) and not getattr(self, "l1", 0)
-        network = len(params) > 1 and plain and sgd and kind != "squared_error"
+        # (momentum and l1 are bounded by the box domain there)
+        network = (
+            len(params) > 1
+            and plain
+            and not self.momentum
+            and not self.l1
+            and kind != "squared_error"
+        )
         if self.domain == "zonotope" and not (single or network):
             raise ValueError(
                 "domain='zonotope' needs clip_gamma=None and unbounded=False, and either a "
@@ -281,21 +294,21 @@ class _BaseIntervalCertifier(BaseEstimator):
         if network and self.domain == "auto" and not persistent:
             network = False
         if self.domain == "box" or not (single or network):
-            return BoxPropagator(params, threat)
+            return BoxPropagator(params, threat, **sgd)
         P = sum(W.size + b.size for W, b in params)
         if network:
             return Intersection(
-                BoxPropagator(params, threat),
+                BoxPropagator(params, threat, **sgd),
                 MLPZonotopePropagator(params, threat, n_samples, full_batch, 2 * P),
             )
         # the clean gradient of linear regression is affine in the parameters: the
         # clean part of the step maps a zonotope of parameters exactly
         if kind == "squared_error":
-            return LinearZonotopePropagator(params, threat)
+            return LinearZonotopePropagator(params, threat, **sgd)
         # the box alongside the zonotope: each step starts from their intersection
         return Intersection(
-            BoxPropagator(params, threat),
-            LogitZonotopePropagator(params, threat, full_batch, 2 * P),
+            BoxPropagator(params, threat, **sgd),
+            LogitZonotopePropagator(params, threat, full_batch, 2 * P, **sgd),
         )
 
     # ------------------------------------------------------------------- fit
@@ -344,6 +357,8 @@ class _BaseIntervalCertifier(BaseEstimator):
             lr_decay=self.lr_decay,
             lr_min=self.lr_min,
             l2=self.l2,
+            momentum=self.momentum,
+            l1=self.l1,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -370,9 +385,11 @@ class _BaseIntervalCertifier(BaseEstimator):
         plan = self._training_plan(X.shape[0], X.shape[1], n_out)
         self._check_step_size(X, kind, n_out)
         propagator = self._propagator(plan.params0, kind, label_sets, X.shape[0])
-        params = plan.params0
+        params, bufs = plan.params0, plan.initial_buffers()
         for step, idx, eta, decay in plan.steps(self.verbose):
-            params = _sgd_step(params, X[idx], Y[idx], kind, eta, decay, self.clip_gamma)
+            params, bufs = plan.step(
+                params, bufs, X[idx], Y[idx], kind, eta, decay, self.clip_gamma
+            )
             was_diverged = propagator.diverged
             propagator.step(X[idx], Y[idx], idx, eta, decay)
             if propagator.diverged and not was_diverged:
@@ -623,6 +640,14 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
     l2 : float, default=0.0
         L2 penalty (weight decay on all parameters): ``theta <- (1 - lr l2) theta - lr g``.
         Requires ``max(lr, lr_min) * l2 < 1`` (the step size never exceeds it).
+    l1 : float, default=0.0
+        L1 penalty ``l1 ||theta||_1`` on all parameters (its subgradient
+        ``l1 sign(theta)``, ``sign(0) = 0``, is added to the gradient).
+    momentum : float, default=0.0
+        Momentum of SGD, as ``torch.optim.SGD(momentum=momentum, weight_decay=l2)``:
+        ``buf <- momentum buf + g + l2 theta + l1 sign(theta)``, ``theta <- theta -
+        lr buf``. The certified sets bound the buffer by a box (propagated alongside,
+        from interval bounds of the gradient), in both domains.
     domain : {"auto", "zonotope", "box"}, default="auto"
         Abstract domain of the training bounds. ``"zonotope"``: the reachable
         parameters are kept as a zonotope (affine arithmetic) mapped exactly by
@@ -746,6 +771,8 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         n_epochs=50,
         batch_size=None,
         l2=0.0,
+        l1=0.0,
+        momentum=0.0,
         domain="auto",
         bound="interval",
         random_state=None,
@@ -766,6 +793,8 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
             n_epochs=n_epochs,
             batch_size=batch_size,
             l2=l2,
+            l1=l1,
+            momentum=momentum,
             domain=domain,
             bound=bound,
             random_state=random_state,
@@ -1092,6 +1121,14 @@ class IntervalCertifierRegressor(RegressorMixin, _BaseIntervalCertifier):
     l2 : float, default=0.0
         L2 penalty (weight decay on all parameters): ``theta <- (1 - lr l2) theta - lr g``.
         Requires ``max(lr, lr_min) * l2 < 1`` (the step size never exceeds it).
+    l1 : float, default=0.0
+        L1 penalty ``l1 ||theta||_1`` on all parameters (its subgradient
+        ``l1 sign(theta)``, ``sign(0) = 0``, is added to the gradient).
+    momentum : float, default=0.0
+        Momentum of SGD, as ``torch.optim.SGD(momentum=momentum, weight_decay=l2)``:
+        ``buf <- momentum buf + g + l2 theta + l1 sign(theta)``, ``theta <- theta -
+        lr buf``. The certified sets bound the buffer by a box (propagated alongside,
+        from interval bounds of the gradient), in both domains.
     domain : {"auto", "zonotope", "box"}, default="auto"
         Abstract domain of the training bounds. ``"zonotope"``: the reachable
         parameters are kept as a zonotope (affine arithmetic) mapped exactly by
@@ -1188,6 +1225,8 @@ class IntervalCertifierRegressor(RegressorMixin, _BaseIntervalCertifier):
         n_epochs=50,
         batch_size=None,
         l2=0.0,
+        l1=0.0,
+        momentum=0.0,
         domain="auto",
         bound="interval",
         random_state=None,
@@ -1208,6 +1247,8 @@ class IntervalCertifierRegressor(RegressorMixin, _BaseIntervalCertifier):
             n_epochs=n_epochs,
             batch_size=batch_size,
             l2=l2,
+            l1=l1,
+            momentum=momentum,
             domain=domain,
             bound=bound,
             random_state=random_state,

@@ -65,14 +65,53 @@ def _sgd_step(params, Xb, Yb, kind, eta, decay, clip_gamma):
     return [(decay * W - eta * gW, decay * b - eta * gb) for (W, b), (gW, gb) in zip(params, grads)]
 
 
-class _TrainingPlan:
-    """Initial parameters, batch order and step sizes of one (replayable) SGD run."""
+def _penalised_step(params, bufs, grads, eta, decay, momentum, l1, l2):
+    """SGD with momentum and an L1 penalty, as ``torch.optim.SGD(momentum, weight_decay=l2)``
+    on the loss plus ``l1 ||theta||_1``: ``d = g + l2 theta + l1 sign(theta)``,
+    ``buf <- momentum buf + d`` (``buf = 0`` before the first step) and
+    ``theta <- theta - eta buf``, computed as ``decay theta - eta (g + momentum buf + l1
+    sign(theta))`` (``decay = 1 - eta l2``, the same in exact arithmetic), the form the
+    certified sets are propagated in. Returns the new parameters and buffers.
+    """
+    new_params, new_bufs = [], []
+    for (W, b), (gW, gb), (mW, mb) in zip(params, grads, bufs):
+        layer, layer_buf = [], []
+        for p, g, m in ((W, gW, mW), (b, gb, mb)):
+            s = l1 * np.sign(p)
+            layer.append(decay * p - eta * (g + momentum * m + s))
+            layer_buf.append(momentum * m + g + l2 * p + s)
+        new_params.append(tuple(layer))
+        new_bufs.append(tuple(layer_buf))
+    return new_params, new_bufs
 
-    def __init__(self, params0, batches, n_epochs, *, lr, lr_decay, lr_min, l2):
+
+class _TrainingPlan:
+    """Initial parameters, batch order, step sizes and update rule of one (replayable) SGD run."""
+
+    def __init__(
+        self, params0, batches, n_epochs, *, lr, lr_decay, lr_min, l2, momentum=0.0, l1=0.0
+    ):
         self.params0 = params0
         self.batches = batches
         self.n_epochs = n_epochs
         self.lr, self.lr_decay, self.lr_min, self.l2 = lr, lr_decay, lr_min, l2
+        self.momentum, self.l1 = momentum, l1
+
+    def initial_buffers(self):
+        """Zero momentum buffers of the shape of the parameters (``None`` for plain SGD)."""
+        if self.momentum == 0 and self.l1 == 0:
+            return None
+        return [(np.zeros_like(W), np.zeros_like(b)) for W, b in self.params0]
+
+    def step(self, params, bufs, Xb, Yb, kind, eta, decay, clip_gamma):
+        """One step of the run: ``(params, bufs)`` after it (``bufs`` from :meth:`initial_buffers`).
+
+        ``Xb`` / ``Yb`` (and the parameters, buffers) may carry leading "replay" axes.
+        """
+        if bufs is None:  # plain SGD: decay theta - eta g
+            return _sgd_step(params, Xb, Yb, kind, eta, decay, clip_gamma), None
+        grads = _nominal_grads(params, Xb, Yb, kind, clip_gamma)
+        return _penalised_step(params, bufs, grads, eta, decay, self.momentum, self.l1, self.l2)
 
     def steps(self, verbose=0, desc="IntervalCertifier"):
         """Yield ``(step, batch_indices, eta, decay)`` for every SGD step, in order."""

@@ -45,7 +45,15 @@ import numpy as np
 
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma, round_down, round_up
-from ._box import _interval_forward, _Propagator, meet
+from ._box import (
+    _add_intervals,
+    _buffer_update,
+    _gradient_bounds,
+    _interval_forward,
+    _penalty_excess,
+    _Propagator,
+    meet,
+)
 from ._flips import _Flips, _row_blocks
 from ._threat import _combine_chunk, _variant_terms
 
@@ -172,6 +180,40 @@ def _zonotope_box(centre, gens):
     return (lo[: n - 1, None], hi[: n - 1, None], lo[n - 1 :], hi[n - 1 :])
 
 
+class _Penalty:
+    """Momentum and L1 penalty of the SGD update, for the zonotope propagators.
+
+    They add ``momentum buf + l1 sign(theta)`` to the gradient (see
+    :func:`~sklpoison.certification._box._penalty_excess`): an interval per coordinate,
+    added to the poisoning excess (one more diagonal generator). The momentum buffer is
+    bounded by a box, advanced from interval bounds of the gradient over the box of
+    the parameters before the step.
+    """
+
+    def __init__(self, box, threat, momentum, l1, l2):
+        self.threat, self.momentum, self.l1, self.l2 = threat, momentum, l1, l2
+        self.active = momentum > 0 or l1 > 0
+        self.bufs = [tuple(np.zeros_like(a) for a in layer) for layer in box]
+
+    def add_to(self, excess, start, Xb, Yb, idx):
+        """``excess + momentum buf + l1 sign(theta)`` (per-layer boxes); advances the buffer."""
+        if not self.active:
+            return excess
+        pen = _penalty_excess(start, self.bufs, self.momentum, self.l1)
+        out = []
+        for e, p in zip(excess, pen):
+            out.append(
+                (
+                    *_add_intervals((e[0], e[1]), (p[0], p[1])),
+                    *_add_intervals((e[2], e[3]), (p[2], p[3])),
+                )
+            )
+        if self.momentum > 0:
+            grads = _gradient_bounds(self.threat, start, Xb, Yb, idx)
+            self.bufs = _buffer_update(start, self.bufs, grads, self.momentum, self.l1, self.l2)
+        return out
+
+
 class LinearZonotopePropagator(_Propagator):
     """Zonotope propagation for single-output linear regression (squared error, no clipping).
 
@@ -180,12 +222,13 @@ class LinearZonotopePropagator(_Propagator):
     bounded by intervals (one new diagonal generator per step).
     """
 
-    def __init__(self, params, threat):
+    def __init__(self, params, threat, *, momentum=0.0, l1=0.0, l2=0.0):
         ((W, b),) = params
         self.threat = threat
         self.centre = np.concatenate([W[:, 0], b])
         self.gens = np.zeros((len(self.centre), 0))
         self.box = [(W.copy(), W.copy(), b.copy(), b.copy())]
+        self.penalty = _Penalty(self.box, threat, momentum, l1, l2)
 
     def bounds(self):
         return self.box
@@ -197,6 +240,7 @@ class LinearZonotopePropagator(_Propagator):
         t = self.threat
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             excess = _linear_excess(start[0], Xb, Yb, t.kx, t.ky, t.eps, float(t.nu), t.paired)
+            (excess,) = self.penalty.add_to([excess], start, Xb, Yb, idx)
             self.centre, self.gens = _affine_zonotope_update(
                 self.centre, self.gens, Xb, Yb, excess, decay, eta
             )
@@ -340,7 +384,7 @@ class LogitZonotopePropagator(_Propagator):
     result is never looser than the box alone.
     """
 
-    def __init__(self, params, threat, full_batch, max_generators):
+    def __init__(self, params, threat, full_batch, max_generators, *, momentum=0.0, l1=0.0, l2=0.0):
         ((W, b),) = params
         self.threat = threat
         self.d, self.C = W.shape
@@ -349,6 +393,7 @@ class LogitZonotopePropagator(_Propagator):
         self.gens = np.zeros((self.P, 0))
         self.box = [(W.copy(), W.copy(), b.copy(), b.copy())]
         self.max_generators = max_generators
+        self.penalty = _Penalty(self.box, threat, momentum, l1, l2)
         self.flips = None
         t = threat
         # full batch, label flips only: the flipped rows are the same at every step
@@ -448,6 +493,10 @@ class LogitZonotopePropagator(_Propagator):
         relax = (absX.T @ err).ravel() / B
         # poisoning excess over the clean gradient (per step), as an interval
         e_lo, e_hi, e_slack = self._excess(Xa, start_box, idx)
+        if self.penalty.active:
+            (excess,) = self.penalty.add_to(_theta_box(e_lo, e_hi, self.C), start_box, Xb, Yb, idx)
+            e_lo = np.vstack([excess[0], excess[2][None, :]]).ravel()
+            e_hi = np.vstack([excess[1], excess[3][None, :]]).ravel()
         # one affine step
         M = -eta * A
         M[np.diag_indices(P)] += decay

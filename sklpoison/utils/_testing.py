@@ -97,8 +97,6 @@ def replay_training(certifier, X, y, clip_gamma="fit"):
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from ..certification._plan import _sgd_step
-
     check_is_fitted(certifier)
     X = np.asarray(X, dtype=np.float64)
     n_out = certifier.n_outputs_
@@ -107,6 +105,9 @@ def replay_training(certifier, X, y, clip_gamma="fit"):
     clip = certifier.clip_gamma if clip_gamma == "fit" else clip_gamma
     kind = certifier._loss_kind(n_out)
     params = [(W.copy(), b.copy()) for W, b in plan.params0]
+    bufs = plan.initial_buffers()
     for _, idx, eta, decay in plan.steps():
-        params = _sgd_step(params, X[..., idx, :], Y[..., idx, :], kind, eta, decay, clip)
+        params, bufs = plan.step(
+            params, bufs, X[..., idx, :], Y[..., idx, :], kind, eta, decay, clip
+        )
     return params
