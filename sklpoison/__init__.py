@@ -41,6 +41,7 @@ _LAZY_ATTRIBUTES = {
     # certification
     "IntervalCertifier": "sklpoison.certification",
     "IntervalCertifierRegressor": "sklpoison.certification",
+    "PartitionAggregationClassifier": "sklpoison.certification",
 }
 
 _SUBMODULES = [
