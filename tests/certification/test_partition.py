@@ -1,0 +1,271 @@
+"""Tests of PartitionAggregationClassifier: brute-force radii, replayed attacks, layout, API."""
+
+import contextlib
+import hashlib
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from sklpoison import PartitionAggregationClassifier
+from sklpoison.certification import _partition
+from sklpoison.certification._partition import row_digests
+
+AGGREGATIONS = [("dpa", 1), ("finite", 2), ("runoff", 1), ("runoff", 2)]
+
+
+@pytest.fixture
+def no_thread_budget(monkeypatch):
+    """The brute-force tests refit thousands of times: skip threadpoolctl's library scan."""
+    monkeypatch.setattr(_partition, "thread_budget", lambda **_: contextlib.nullcontext())
+
+
+def _digits(n_train=400, n_test=40):
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    return X[:n_train], y[:n_train], X[n_train : n_train + n_test], y[n_train : n_train + n_test]
+
+
+def _bucket(X, n_buckets):
+    return (row_digests(np.atleast_2d(X))[:, 0] % np.uint64(n_buckets)).astype(int)
+
+
+def _in_bucket(x, bucket, n_buckets, scale=1e-9, start=0):
+    """A copy of ``x`` moved by a few ``scale`` on feature 0 whose hash lands in ``bucket``."""
+    for a in range(start, start + 100_000, 500):
+        cand = np.repeat(x[None, :], 500, axis=0)
+        cand[:, 0] += scale * np.arange(a, a + 500)
+        hit = np.flatnonzero(_bucket(cand, n_buckets) == bucket)
+        if hit.size:
+            return cand[hit[0]]
+    raise AssertionError("no row found for the bucket")  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- hashing
+def test_row_digest_normalisation():
+    rng = np.random.RandomState(0)
+    X = rng.rand(20, 7)
+    ref = [hashlib.sha256(row.astype("<f8").tobytes()).digest() for row in X]
+    words = row_digests(X)
+    assert_array_equal(words, np.frombuffer(b"".join(ref), dtype=">u8").reshape(20, 4))
+    X32 = X.astype(np.float32)
+    assert_array_equal(row_digests(X32), row_digests(X32.astype(np.float64)))
+    assert_array_equal(row_digests(np.asfortranarray(X)), words)
+    assert_array_equal(row_digests(-np.zeros((1, 3))), row_digests(np.zeros((1, 3))))
+    assert_array_equal(
+        row_digests(np.arange(6).reshape(2, 3)), row_digests(np.arange(6.0).reshape(2, 3))
+    )
+    assert len({tuple(w) for w in words}) == 20
+
+
+def test_layout_places_rows_by_content():
+    X, y, _, _ = _digits(300)
+    for agg, spread in [("dpa", 1), ("finite", 3)]:
+        clf = PartitionAggregationClassifier(
+            DummyClassifier(), n_partitions=10, aggregation=agg, spread=spread
+        ).fit(X, y)
+        B = 10 * spread
+        assert len(clf.estimators_) == B and len(clf.shifts_) == spread
+        assert len(set(clf.shifts_.tolist())) == spread
+        bucket = _bucket(X, B)
+        expected = np.zeros(B, dtype=int)
+        for s in clf.shifts_:  # bucket h feeds models (h + s) % B
+            np.add.at(expected, (bucket + s) % B, 1)
+        assert_array_equal(clf.partition_sizes_, expected)
+        assert clf.partition_sizes_.sum() == spread * len(y)
+
+
+def test_finite_with_spread_one_is_dpa():
+    X, y, Xt, _ = _digits(300, 60)
+    base = LogisticRegression(max_iter=300)
+    dpa = PartitionAggregationClassifier(base, n_partitions=12).fit(X, y)
+    fa = PartitionAggregationClassifier(base, n_partitions=12, aggregation="finite", spread=1)
+    fa.fit(X, y)
+    assert_array_equal(dpa.predict(Xt), fa.predict(Xt))
+    assert_array_equal(dpa.certified_radius(Xt), fa.certified_radius(Xt))
+    assert dpa.certified_radius(Xt).max() > 0
+
+
+def test_row_order_and_dtype_do_not_matter():
+    X, y, Xt, _ = _digits(300, 60)
+    perm = np.random.RandomState(1).permutation(len(y))
+    for agg, spread in [("dpa", 1), ("runoff", 2)]:
+        est = PartitionAggregationClassifier(
+            LogisticRegression(max_iter=300), n_partitions=8, aggregation=agg, spread=spread
+        )
+        a = clone(est).fit(X, y)
+        b = clone(est).fit(X[perm].astype(np.float32), y[perm])
+        assert_array_equal(a.partition_sizes_, b.partition_sizes_)
+        for ma, mb in zip(a.estimators_, b.estimators_):
+            assert_array_equal(ma.coef_, mb.coef_)  # the same rows in the same order
+        assert_array_equal(a.predict(Xt), b.predict(Xt))
+        assert_array_equal(a.certified_radius(Xt), b.certified_radius(Xt))
+
+
+# ------------------------------------------------------------------ brute-force radii
+def _tiny_problem(n_buckets, labels, seed):
+    """One training row per bucket (1-D features), and test points among them."""
+    rng = np.random.RandomState(seed)
+    X = np.array(
+        [_in_bucket(np.array([rng.rand()]), b, n_buckets, scale=1e-3) for b in range(n_buckets)]
+    )
+    return X, np.asarray(labels), np.sort(rng.rand(3))[:, None]
+
+
+def _attacked(X, y, combo, spots):
+    keep = np.ones(len(y), dtype=bool)
+    y_att = y.copy()
+    for op in combo:
+        if op[0] == "del":
+            keep[op[1]] = False
+        elif op[0] == "flip":
+            y_att[op[1]] = op[2]
+    new = [op for op in combo if op[0] == "ins"]
+    X_att = np.vstack([X[keep]] + [spots[op[1]][None, :] for op in new])
+    return X_att, np.concatenate([y_att[keep], [op[2] for op in new]]).astype(int)
+
+
+def _min_change(est, X, y, x, n_classes, n_buckets, max_size):
+    """Smallest attack (insertions, removals, label flips) that changes the prediction at x.
+
+    Insertion candidates: one row per bucket at ``x`` (1-NN's most harmful spot), with
+    every label. ``max_size + 1`` when nothing of size <= max_size changes it.
+    """
+    base = clone(est).fit(X, y).predict(x[None])[0]
+    spots = [_in_bucket(x, b, n_buckets, start=10_000 * b) for b in range(n_buckets)]
+    ops = [("del", i) for i in range(len(y))]
+    ops += [("flip", i, c) for i in range(len(y)) for c in range(n_classes) if c != y[i]]
+    ops += [("ins", j, c) for j in range(len(spots)) for c in range(n_classes)]
+    for size in range(1, max_size + 1):
+        for combo in itertools.combinations(ops, size):
+            rows = [op[1] for op in combo if op[0] != "ins"]
+            if len(set(rows)) < len(rows):
+                continue
+            X_att, y_att = _attacked(X, y, combo, spots)
+            if len(y_att) < est.n_partitions:  # fit refuses fewer rows than partitions
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # empty partitions after removals
+                if clone(est).fit(X_att, y_att).predict(x[None])[0] != base:
+                    return size
+    return max_size + 1
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 0, 1], [0, 0, 1, 2]])
+@pytest.mark.parametrize("aggregation, spread", AGGREGATIONS)
+def test_radius_against_brute_force(aggregation, spread, labels, no_thread_budget):
+    X, y, X_test = _tiny_problem(4, labels, seed=5)
+    est = PartitionAggregationClassifier(
+        KNeighborsClassifier(n_neighbors=1),
+        n_partitions=4 // spread,
+        aggregation=aggregation,
+        spread=spread,
+    )
+    radius = clone(est).fit(X, y).certified_radius(X_test[:2])
+    if labels == [0, 0, 0, 1]:
+        assert radius.max() >= 1  # not only the trivial radius 0
+    for x, r in zip(X_test, radius):
+        found = _min_change(est, X, y, x, 3, 4, max_size=min(r + 1, 2))
+        assert found > r  # sound: nothing of size <= r changes the prediction
+        if aggregation == "dpa":  # one row per partition: every vote is one change away
+            assert found == r + 1
+
+
+def test_dpa_radius_two_against_brute_force(no_thread_budget):
+    # five one-row partitions of class 0, and a far row of class 1 in partition 0: all five
+    # vote 0 near x, radius (5 - 0 - 0) // 2 = 2
+    X, _, X_test = _tiny_problem(5, [0] * 5, seed=0)
+    X = np.vstack([X, _in_bucket(np.array([7.0]), int(_bucket(X[:1], 5)[0]), 5)])
+    y = np.array([0, 0, 0, 0, 0, 1])
+    est = PartitionAggregationClassifier(KNeighborsClassifier(n_neighbors=1), n_partitions=5)
+    x = X_test[0]
+    assert clone(est).fit(X, y).certified_radius(x[None])[0] == 2
+    assert _min_change(est, X, y, x, 2, 5, max_size=2) == 3
+    # and three label flips do it
+    flips = [("flip", i, 1) for i in range(3)]
+    assert clone(est).fit(*_attacked(X, y, flips, [])).predict(x[None])[0] == 1
+
+
+def test_runoff_dp_closed_form():
+    # two gaps closed by votes that move (2, 1) or (1, 2): Rezaei et al.'s table, here as
+    # max(ceil(g1 / 2), ceil(g2 / 2), ceil((g1 + g2) / 3)) through the bucket greedy
+    table = np.zeros((30, 30), dtype=int)
+    for i, j in itertools.product(range(30), range(30)):
+        if i + j == 0:
+            continue
+        prev = [table[max(i - a, 0), max(j - b, 0)] for a, b in [(2, 1), (1, 2)]]
+        table[i, j] = 1 + min(prev)
+    g1, g2 = np.meshgrid(np.arange(30), np.arange(30), indexing="ij")
+    pw = np.full((30, 30, 100), 3)  # a model voting pred switched to c1 / c2: 3 in all
+    got = np.maximum(
+        np.maximum(_partition._needed(g1, pw - 1), _partition._needed(g2, pw - 1)),
+        _partition._needed(g1 + g2, pw),
+    )
+    assert_array_equal(got, table)
+
+
+# ------------------------------------------------------------------ replayed attacks
+def _insert_attack(X, y, x, buckets, label, n_buckets):
+    new = np.array([_in_bucket(x, b, n_buckets, start=1000 * i) for i, b in enumerate(buckets)])
+    return np.vstack([X, new.reshape(-1, X.shape[1])]), np.append(y, [label] * len(buckets))
+
+
+def test_replayed_dpa_attacks_are_tight_at_scale():
+    X, y, Xt, _ = _digits(400, 8)
+    K = 16
+    est = PartitionAggregationClassifier(KNeighborsClassifier(n_neighbors=1), n_partitions=K)
+    clf = clone(est).fit(X, y)
+    votes, _, counts = clf._tally(Xt)
+    pred, radius = clf._certify(Xt)
+    assert radius.max() >= 5
+    for i, x in enumerate(Xt):
+        rival = counts[i] + (np.arange(10) < pred[i])
+        rival[pred[i]] = -1
+        c = int(np.argmax(rival))
+        voting = np.flatnonzero(votes[i] == pred[i])  # partitions voting for the prediction
+        r = int(radius[i])
+        # insert r near-copies of x labelled c into partitions voting pred: 1-NN follows them
+        X_att, y_att = _insert_attack(X, y, x, voting[:r], c, K)
+        assert clone(est).fit(X_att, y_att).predict(x[None])[0] == pred[i]
+        X_att, y_att = _insert_attack(X, y, x, voting[: r + 1], c, K)
+        assert clone(est).fit(X_att, y_att).predict(x[None])[0] != pred[i]
+        # the same with label flips of each partition's nearest row to x
+        bucket = _bucket(X, K)
+        y_flip = y.copy()
+        for j, p in enumerate(voting[: r + 1]):
+            rows = np.flatnonzero(bucket == p)
+            y_flip[rows[np.argmin(np.linalg.norm(X[rows] - x, axis=1))]] = c
+            if j == r - 1:
+                assert clone(est).fit(X, y_flip).predict(x[None])[0] == pred[i]
+        assert clone(est).fit(X, y_flip).predict(x[None])[0] != pred[i]
+
+
+@pytest.mark.parametrize("aggregation, spread", [("finite", 4), ("runoff", 1), ("runoff", 3)])
+def test_replayed_greedy_attacks_never_beat_the_radius(aggregation, spread):
+    X, y, Xt, _ = _digits(400, 4)
+    K = 12
+    B = K * spread
+    est = PartitionAggregationClassifier(
+        KNeighborsClassifier(n_neighbors=1), n_partitions=K, aggregation=aggregation, spread=spread
+    )
+    clf = clone(est).fit(X, y)
+    votes, ranks, counts = clf._tally(Xt)
+    pred, radius = clf._certify(Xt)
+    mob = (np.arange(B)[:, None] + clf.shifts_[None, :]) % B
+    for i, x in enumerate(Xt):
+        # the most harmful buckets for the first rivals: those feeding most models voting
+        # pred, fewest voting c
+        for c in np.argsort(-counts[i])[:3]:
+            if c == pred[i]:
+                continue
+            harm = (votes[i][mob] == pred[i]).sum(axis=1) - (votes[i][mob] == c).sum(axis=1)
+            worst = np.argsort(-harm, kind="stable")[: radius[i]]
+            X_att, y_att = _insert_attack(X, y, x, worst, c, B)
+            assert clone(est).fit(X_att, y_att).predict(x[None])[0] == pred[i]
