@@ -3,15 +3,17 @@
 import contextlib
 import hashlib
 import itertools
+import pickle
 import warnings
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_digits
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 
 from sklpoison import PartitionAggregationClassifier
@@ -269,3 +271,150 @@ def test_replayed_greedy_attacks_never_beat_the_radius(aggregation, spread):
             worst = np.argsort(-harm, kind="stable")[: radius[i]]
             X_att, y_att = _insert_attack(X, y, x, worst, c, B)
             assert clone(est).fit(X_att, y_att).predict(x[None])[0] == pred[i]
+
+
+# ------------------------------------------------------------------------ bad input
+class _PredictOnly(ClassifierMixin, BaseEstimator):
+    """A classifier with predict only (no scores)."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_bad_input():
+    X, y, _, _ = _digits(60)
+    base = LogisticRegression(max_iter=200)
+    with pytest.raises(ValueError, match=r"n_partitions=61 .*n_samples=60"):
+        PartitionAggregationClassifier(base, n_partitions=61).fit(X, y)
+    with pytest.raises(ValueError, match="aggregation='runoff' needs .*_PredictOnly"):
+        PartitionAggregationClassifier(_PredictOnly(), n_partitions=3, aggregation="runoff").fit(
+            X, y
+        )
+    with pytest.raises(ValueError, match="spread=2 does not apply to aggregation='dpa'"):
+        PartitionAggregationClassifier(base, n_partitions=3, spread=2).fit(X, y)
+    with pytest.raises(ValueError, match="aggregation"):
+        PartitionAggregationClassifier(base, aggregation="vote").fit(X, y)
+    X_bad = X.copy()
+    X_bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        PartitionAggregationClassifier(base, n_partitions=3).fit(X_bad, y)
+    X_bad[3, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        PartitionAggregationClassifier(base, n_partitions=3).fit(X_bad, y)
+    clf = PartitionAggregationClassifier(base, n_partitions=3).fit(X, y)
+    with pytest.raises(ValueError, match="k must be a non-negative integer"):
+        clf.certified_accuracy(X, y, k=-1)
+    with pytest.raises(ValueError, match="k must be a non-negative integer"):
+        clf.certified_accuracy(X, y, k=[1.5])
+    with pytest.raises(ValueError, match="not among the classes seen in fit|classes seen in fit"):
+        clf.certified_accuracy(X, np.full(len(y), 99), k=1)
+
+
+def test_empty_partitions_warn_with_their_count():
+    X, y, Xt, _ = _digits(30, 5)
+    with pytest.warns(UserWarning, match=r"(\d+) of the 25 partitions are empty") as record:
+        clf = PartitionAggregationClassifier(DummyClassifier(), n_partitions=25).fit(X, y)
+    n_empty = int(np.sum(clf.partition_sizes_ == 0))
+    assert n_empty > 0 and f"{n_empty} of the 25" in str(record[0].message)
+    assert sum(m is None for m in clf.estimators_) == n_empty
+    clf.predict(Xt)  # empty partitions abstain
+
+
+# ----------------------------------------------------------------- scikit-learn API
+def test_certified_accuracy_conventions():
+    X, y, Xt, yt = _digits(300, 60)
+    clf = PartitionAggregationClassifier(LogisticRegression(max_iter=300), n_partitions=10)
+    clf.fit(X, y)
+    worst, nominal, best = clf.certified_accuracy(Xt, yt, 0)
+    assert isinstance(worst, float) and worst == nominal == best == clf.score(Xt, yt)
+    ks = np.array([0, 1, 2, 3, 5])
+    worst, nominal, best = clf.certified_accuracy(Xt, yt, ks)
+    assert worst.shape == best.shape == (5,) and isinstance(nominal, float)
+    assert np.all(np.diff(worst) <= 0) and np.all(np.diff(best) >= 0)
+    radius, pred = clf.certified_radius(Xt), clf.predict(Xt)
+    for k, w, b in zip(ks, worst, best):
+        assert w == np.mean((pred == yt) & (radius >= k))
+        assert b == 1 - np.mean((pred != yt) & (radius >= k))
+        assert clf.certified_accuracy(Xt, yt, int(k)) == (w, nominal, b)
+
+
+def test_strings_pandas_pickle_clone_grid_search():
+    pd = pytest.importorskip("pandas")
+    X, y, Xt, yt = _digits(300, 40)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "8", "9"])
+    df = pd.DataFrame(X, columns=[f"px{i}" for i in range(64)])
+    clf = PartitionAggregationClassifier(
+        LogisticRegression(max_iter=300), n_partitions=6, aggregation="runoff"
+    ).fit(df, names[y])
+    assert_array_equal(clf.classes_, np.sort(names))
+    assert_array_equal(clf.feature_names_in_, df.columns)
+    pred = clf.predict(pd.DataFrame(Xt, columns=df.columns))
+    assert set(pred) <= set(names)
+    clone_pred = pickle.loads(pickle.dumps(clf)).predict(pd.DataFrame(Xt, columns=df.columns))
+    assert_array_equal(clone_pred, pred)
+    assert clf.certified_accuracy(pd.DataFrame(Xt, columns=df.columns), names[yt], 1)[1] > 0.7
+    search = GridSearchCV(clone(clf), {"n_partitions": [3, 6]}, cv=2).fit(X, names[y])
+    assert search.best_params_["n_partitions"] in (3, 6)
+
+
+def test_parallel_progress_and_thread_budget(capsys):
+    X, y, Xt, _ = _digits(200, 30)
+
+    class _Threads(LogisticRegression):
+        def fit(self, X, y):
+            from threadpoolctl import threadpool_info
+
+            self.threads_ = max((p["num_threads"] for p in threadpool_info()), default=1)
+            return super().fit(X, y)
+
+    est = PartitionAggregationClassifier(_Threads(max_iter=200), n_partitions=4, threads=1)
+    one = clone(est).fit(X, y)
+    assert all(m.threads_ == 1 for m in one.estimators_)
+    from joblib import parallel_config
+
+    with parallel_config(backend="threading"):
+        two = clone(est).set_params(n_jobs=2, verbose=1).fit(X, y)
+    assert "partition models" in capsys.readouterr().err
+    assert_array_equal(one.predict(Xt), two.predict(Xt))
+    assert_array_equal(one.certified_radius(Xt), two.certified_radius(Xt))
+
+
+def test_last_step_of_an_imblearn_pipeline_after_a_poisoner():
+    from imblearn.pipeline import make_pipeline
+
+    from sklpoison import PoisonTransformer
+
+    X, y, Xt, yt = _digits(300, 60)
+    pipe = make_pipeline(
+        PoisonTransformer(target_class=0, image_shape=(8, 8), random_state=0),
+        PartitionAggregationClassifier(LogisticRegression(max_iter=300), n_partitions=5),
+    ).fit(X, y)
+    clf = pipe[-1]
+    assert clf.partition_sizes_.sum() == len(y)  # the poisoned set, same size (replace mode)
+    assert pipe.score(Xt, yt) > 0.7
+    assert clf.certified_radius(Xt).shape == (60,)
+
+
+def test_imblearn_pipeline_and_skorch_as_base_models():
+    torch = pytest.importorskip("torch")
+    from imblearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklpoison.nn import GradRegNetClassifier
+
+    X, y, Xt, yt = _digits(240, 40)
+    pipe_base = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
+    clf = PartitionAggregationClassifier(pipe_base, n_partitions=4, aggregation="runoff")
+    assert clf.fit(X, y).score(Xt, yt) > 0.7
+    torch.manual_seed(0)
+    net = GradRegNetClassifier(
+        max_epochs=3, lr=0.05, module__hidden_sizes=(16,), random_state=0, batch_size=64
+    )
+    clf = PartitionAggregationClassifier(net, n_partitions=3, aggregation="runoff")
+    clf.fit(X.astype(np.float32), y)
+    assert clf.predict(Xt.astype(np.float32)).shape == (40,)
+    assert np.all(clf.certified_radius(Xt.astype(np.float32)) >= 0)
