@@ -1,4 +1,10 @@
-"""CertificationDisplay: certified accuracy (or MSE bound) against the poisoning budget."""
+"""CertificationDisplay: certified accuracy (or MSE bound) against the poisoning budget.
+
+Both kinds of certificate draw here, on one axes if asked: those of
+:class:`~sklpoison.IntervalCertifier` (one trained model, one refit per budget) and those of
+:class:`~sklpoison.PartitionAggregationClassifier` (a certified defence, one fit for the whole
+curve).
+"""
 
 import numpy as np
 
@@ -7,8 +13,11 @@ class CertificationDisplay:
     """Certified worst-case accuracy (or MSE) against the poisoning budget ``k`` and ``epsilon``.
 
     Build it with :meth:`from_estimator` (refits an
-    :class:`~sklpoison.IntervalCertifier` for every budget) or
-    :meth:`from_results` (precomputed numbers); both call :meth:`plot`.
+    :class:`~sklpoison.IntervalCertifier` for every budget, or fits a
+    :class:`~sklpoison.PartitionAggregationClassifier` once) or
+    :meth:`from_results` (precomputed numbers); both call :meth:`plot`. Displays drawn
+    on one axes with a ``name`` each share its legend, and each draws its nominal
+    accuracy in its own colour.
 
     Parameters
     ----------
@@ -138,8 +147,14 @@ class CertificationDisplay:
 
         Parameters
         ----------
-        estimator : IntervalCertifier
-            Unfitted or fitted; it is cloned for every budget.
+        estimator : IntervalCertifier or PartitionAggregationClassifier
+            Unfitted or fitted; it is cloned for every budget. An estimator with
+            ``certified_radius`` (a certified defence such as
+            :class:`~sklpoison.PartitionAggregationClassifier`) is cloned and fitted once:
+            its :meth:`certified_accuracy` gives the whole curve, ``budgets`` counting
+            poisoned training rows (insertions, removals or label flips) and the x axis
+            is labelled ``"k (poisoned training rows)"``; ``budget_param``, ``epsilons``
+            and ``test_epsilon`` do not apply to it.
         X_train, y_train : array-like
             Training data.
         X_test, y_test : array-like
@@ -164,6 +179,23 @@ class CertificationDisplay:
         """
         from sklearn.base import clone, is_regressor
 
+        if hasattr(estimator, "certified_radius"):
+            if epsilons is not None or test_epsilon != 0.0:
+                raise ValueError(
+                    f"epsilons and test_epsilon do not apply to {type(estimator).__name__}: its "
+                    "certificates count poisoned training rows, not feature perturbations."
+                )
+            fitted = clone(estimator).fit(X_train, y_train)
+            worst, nominal, best = fitted.certified_accuracy(X_test, y_test, np.asarray(budgets))
+            return cls.from_results(
+                budgets,
+                worst,
+                nominal,
+                best,
+                budget_name="k (poisoned training rows)",
+                ax=ax,
+                name=name,
+            )
         if budget_param not in estimator.get_params():
             raise ValueError(f"{budget_param!r} is not a parameter of {type(estimator).__name__}.")
         eps_list = [None] if epsilons is None else list(epsilons)
@@ -252,11 +284,17 @@ class CertificationDisplay:
                 ax.add_line(Line2D([], [], color="gray", ls=":", label=best_text))
         if self.nominal is not None:
             nominal = np.atleast_2d(np.asarray(self.nominal, dtype=float))
+            # a named display (one of several on this axes): its nominal in its own colour,
+            # keyed by a gray dashed line
+            color = "k" if name is None else self.lines_[0].get_color()
+            label = "nominal" if name is None else None
             if nominal.size == 1:
-                ax.axhline(float(nominal.ravel()[0]), color="k", ls="--", label="nominal")
+                ax.axhline(float(nominal.ravel()[0]), color=color, ls="--", label=label)
             else:
                 nominal = nominal.reshape(-1, len(budgets))[0]
-                ax.plot(budgets, nominal, "k--", label="nominal")
+                ax.plot(budgets, nominal, color=color, ls="--", label=label)
+            if name is not None:
+                ax.plot([], [], color="gray", ls="--", label="nominal")
         ax.set_xlabel(self.budget_name)
         ax.set_ylabel(f"{word} on the test data")
         if self.metric == "accuracy":
