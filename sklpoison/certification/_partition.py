@@ -137,14 +137,19 @@ def _finite_radius(counts, votes_b, onehot_b, pred, spread):
     return need.min(axis=1) - 1
 
 
-def _runoff_finalists(counts, prefer):
-    """Round one's top two and round two's winner (ties to the smaller class index)."""
+def _runoff_finalists(counts, ranks):
+    """Round one's top two and round two's winner (ties to the smaller class index).
+
+    ``ranks`` (n, M, C): each model's rank of each class (0 = top; abstainers rank all 0
+    and so prefer neither finalist).
+    """
     rows = np.arange(counts.shape[0])
     m1 = np.argmax(counts, axis=1)
     masked = counts.copy()
     masked[rows, m1] = -1
     m2 = np.argmax(masked, axis=1)
-    duel = prefer[rows, m1, m2] - prefer[rows, m2, m1]
+    r1, r2 = ranks[rows, :, m1], ranks[rows, :, m2]  # (n, M)
+    duel = (r1 < r2).sum(axis=1) - (r2 < r1).sum(axis=1)
     pred = np.where((duel > 0) | ((duel == 0) & (m1 < m2)), m1, m2)
     return pred, np.where(pred == m1, m2, m1)
 
@@ -447,16 +452,11 @@ class PartitionAggregationClassifier(ClassifierMixin, BaseEstimator):
             ranks = np.concatenate([ranks, (votes >= 0)[..., None].astype(ranks.dtype)], axis=2)
         return votes, ranks, counts
 
-    @staticmethod
-    def _prefer(ranks):
-        """``[..., i, j]``: the model ranks class i above j (abstainers, all ranks 0: never)."""
-        return ranks[..., :, None] < ranks[..., None, :]
-
     def _predict_index(self, counts, ranks):
         """Predicted class indices and, for run-off, the other finalist."""
         if ranks is None:
             return np.argmax(counts, axis=1), None
-        return _runoff_finalists(counts, self._prefer(ranks).sum(axis=1))
+        return _runoff_finalists(counts, ranks)
 
     def predict(self, X):
         """Aggregated prediction of the partition models.
