@@ -418,3 +418,24 @@ def test_imblearn_pipeline_and_skorch_as_base_models():
     assert all(type(m).__name__ == "GradRegNetClassifier" for m in clf.estimators_)
     assert clf.predict(Xt.astype(np.float32)).shape == (40,)
     assert np.all(clf.certified_radius(Xt.astype(np.float32)) >= 0)
+
+
+def test_dask_backend_matches_sequential():
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_config
+
+    X, y, Xt, _ = _digits(200, 30)
+    est = PartitionAggregationClassifier(
+        LogisticRegression(max_iter=200), n_partitions=4, aggregation="finite", spread=2, n_jobs=2
+    )
+    ref = clone(est).set_params(n_jobs=None).fit(X, y)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+        parallel_config(backend="dask"),
+    ):
+        on_dask = clone(est).fit(X, y)
+    assert_array_equal(ref.predict(Xt), on_dask.predict(Xt))
+    assert_array_equal(ref.certified_radius(Xt), on_dask.certified_radius(Xt))
