@@ -191,11 +191,12 @@ class PartitionAggregationClassifier(ClassifierMixin, BaseEstimator):
 
     A meta-estimator (like :class:`~sklearn.ensemble.BaggingClassifier`) that trains one
     clone of ``estimator`` per partition of the training set and predicts by a vote. Rows
-    are assigned by a hash of their features only (SHA-256 of the normalised row bytes, see
-    :func:`row_digests`), never by position, so a poisoner who inserts, removes or relabels
-    one row changes the training set of one partition (DPA), or of the ``spread`` models fed
-    by one bucket (Finite Aggregation), and nothing else. The vote margin then certifies
-    each prediction (:meth:`certified_radius`).
+    are assigned by a hash of their features only (SHA-256 of the row's bytes as
+    little-endian float64, ``-0.0`` read as ``0.0``, so that float32, float64 and integer
+    copies of a row land alike), never by position: a poisoner who inserts, removes or
+    relabels one row changes the training set of one partition (DPA), or of the ``spread``
+    models fed by one bucket (Finite Aggregation), and nothing else. The vote margin then
+    certifies each prediction (:meth:`certified_radius`).
 
     - ``aggregation="dpa"``: Deep Partition Aggregation (Levine & Feizi, 2021).
       ``n_partitions`` models, one per bucket; plurality vote, ties to the smaller class
