@@ -251,8 +251,8 @@ def test_replayed_dpa_attacks_are_tight_at_scale():
 
 @pytest.mark.parametrize("aggregation, spread", [("finite", 4), ("runoff", 1), ("runoff", 3)])
 def test_replayed_greedy_attacks_never_beat_the_radius(aggregation, spread):
-    X, y, Xt, _ = _digits(400, 4)
-    K = 12
+    X, y, Xt, _ = _digits(300, 3)
+    K = 10
     B = K * spread
     est = PartitionAggregationClassifier(
         KNeighborsClassifier(n_neighbors=1), n_partitions=K, aggregation=aggregation, spread=spread
@@ -261,16 +261,33 @@ def test_replayed_greedy_attacks_never_beat_the_radius(aggregation, spread):
     votes, ranks, counts = clf._tally(Xt)
     pred, radius = clf._certify(Xt)
     mob = (np.arange(B)[:, None] + clf.shifts_[None, :]) % B
+    bucket = _bucket(X, B)
     for i, x in enumerate(Xt):
-        # the most harmful buckets for the first rivals: those feeding most models voting
-        # pred, fewest voting c
-        for c in np.argsort(-counts[i])[:3]:
-            if c == pred[i]:
-                continue
-            harm = (votes[i][mob] == pred[i]).sum(axis=1) - (votes[i][mob] == c).sum(axis=1)
-            worst = np.argsort(-harm, kind="stable")[: radius[i]]
-            X_att, y_att = _insert_attack(X, y, x, worst, c, B)
-            assert clone(est).fit(X_att, y_att).predict(x[None])[0] == pred[i]
+        # the rival with most votes, and the most harmful buckets against it: those feeding
+        # most models voting pred and fewest voting c
+        c = next(int(c) for c in np.argsort(-counts[i], kind="stable") if c != pred[i])
+        harm = (votes[i][mob] == pred[i]).sum(axis=1) - (votes[i][mob] == c).sum(axis=1)
+        worst = np.argsort(-harm, kind="stable")[: radius[i]]
+        nearest = [  # each bucket's row nearest to x (1-NN's vote there)
+            (rows := np.flatnonzero(bucket == b))[np.argmin(np.linalg.norm(X[rows] - x, axis=1))]
+            for b in worst
+            if np.any(bucket == b)
+        ]
+        # r insertions labelled c
+        X_att, y_att = _insert_attack(X, y, x, worst, c, B)
+        assert clone(est).fit(X_att, y_att).predict(x[None])[0] == pred[i]
+        # r label flips to c
+        y_flip = y.copy()
+        y_flip[nearest] = c
+        assert clone(est).fit(X, y_flip).predict(x[None])[0] == pred[i]
+        # r // 2 moved rows (2 each): a bucket's nearest row to x moved next to x, into
+        # another harmful bucket, relabelled c
+        moves = len(worst) // 2
+        X_mv, y_mv = X.copy(), y.copy()
+        for j in range(min(moves, len(nearest))):
+            X_mv[nearest[j]] = _in_bucket(x, worst[moves + j], B, start=1000 * j)
+            y_mv[nearest[j]] = c
+        assert clone(est).fit(X_mv, y_mv).predict(x[None])[0] == pred[i]
 
 
 # ------------------------------------------------------------------------ bad input
