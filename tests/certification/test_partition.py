@@ -82,6 +82,9 @@ def test_layout_places_rows_by_content():
             np.add.at(expected, (bucket + s) % B, 1)
         assert_array_equal(clf.partition_sizes_, expected)
         assert clf.partition_sizes_.sum() == spread * len(y)
+        # only the models are kept: no fitted attribute holds the training rows
+        kept = [v for v in vars(clf).values() if isinstance(v, np.ndarray)]
+        assert all(v.shape[0] != len(y) for v in kept)
 
 
 def test_finite_with_spread_one_is_dpa():
