@@ -16,9 +16,11 @@ The setting of the partition-aggregation papers' small-data analogue: ``load_dig
 Measured on the shared 2-core machine (load 5-8 from other jobs; timings +-30 %, ratios
 within one run only), ``--repeat 3``:
 
-- fit time: one fit on all rows 0.40 s; hand-written DPA loop 6.31 s (1.00x); ensemble
-  ``n_jobs=1`` 6.81 s (1.08x); ensemble ``n_jobs=2`` 5.41 s (0.86x) warm, 23.8 s (3.78x) on
-  the first call, which starts the two loky workers on the loaded machine.
+- fit time, load about 9: one fit on all rows 0.40 s; hand-written DPA loop 6.31 s (1.00x);
+  ensemble ``n_jobs=1`` 6.81 s (1.08x); ensemble ``n_jobs=2`` 5.41 s (0.86x) warm, 23.8 s
+  (3.78x) on the first call, which starts the two loky workers on the loaded machine. A
+  second run at load 14 (no core free): 0.36 s; 3.91 s (1.00x); 3.62 s (0.93x); ``n_jobs=2``
+  4.53 s (1.16x) warm, 27.4 s cold. Two processes only pay off with a second core free.
 - certified accuracy at k = 0, 1, 2, 5, 10, 20, mean over splits 0, 1, 2 (fit time):
 
   ============  =====  =====  =====  =====  =====  =====  ======
