@@ -364,6 +364,10 @@ class ActivationClusteringDetector(_FeatureMixin, _BaseScoreDetector):
             self.centers_[c], self.scales_[c] = _robust_location_scale(P)
             return np.zeros(Fc.shape[0], dtype=int)
         Z = (Fc - Fc.mean(axis=0)) @ W
+        # k-means, the silhouette and the unit cluster axes ignore a global scale: bring Z to
+        # unit size so that squared distances do not overflow (an entry near 1e300)
+        z_max = np.max(np.abs(Z))
+        Z = Z / z_max if np.isfinite(z_max) and z_max > 0 else Z
         if k == 2:  # splits at the mean along the leading principal axes
             Zc = Z - Z.mean(axis=0)
             if self.reduce == "pca":  # the columns of Z are the principal axes already

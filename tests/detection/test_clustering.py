@@ -169,3 +169,17 @@ def test_backdoored_mlp_poisons_rank_first(backdoored_mlp):
     assert auc >= roc_auc_score(b["mask"], spectral.reference_scores_) - 0.01
     assert det.poisoned_classes_[0]
     assert_array_equal(det.fit_predict(b["X"], b["y"]), det.predict(b["X"], b["y"]))
+
+
+def test_one_huge_entry_is_flagged_not_overflowed():
+    # an entry of 1e300 made k-means' squared distances overflow (inf - inf = nan): the
+    # clustering broke silently and the huge row was not flagged
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=200, n_features=5, random_state=0)
+    X[7, 2] = 1e300
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        det = ActivationClusteringDetector(n_components=3).fit(X, y)
+        flagged = np.flatnonzero(det.predict(X, y) == -1)
+    assert 7 in flagged and len(flagged) <= 10
+    assert np.all(np.isfinite(det.score_samples(X, y)))
