@@ -459,8 +459,11 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         pattern : array-like or None, default=None
             A candidate trigger (e.g. ``PoisonTransformer.trigger_mask_``).
         n_resamples : int, default=19
-            Reference batches in the null distribution (the smallest p-value
-            is ``1 / (n_resamples + 1)``); each costs one Lanczos run.
+            Reference batches in the null distribution; each costs one Lanczos
+            run. The smallest p-value is ``1 / (n_resamples + 1)`` with a
+            ``pattern`` and ``2 / (n_resamples + 1)`` without (the Bonferroni
+            pair): at the default 19, a blind ``pvalue`` is at least 0.10, so
+            pass ``n_resamples >= 39`` to test at the 0.05 level.
 
         Returns
         -------
