@@ -6,7 +6,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.spatial.distance import cdist
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -22,17 +23,22 @@ from ._features import _FeatureMixin
 
 
 def _silhouette(Z, labels, n_clusters):
-    """Mean silhouette coefficient of a clustering (one pairwise-distance matrix).
+    """Mean silhouette coefficient of a clustering (pairwise distances in row blocks).
 
     Equals :func:`sklearn.metrics.silhouette_score` (tested), without its
     per-call overhead, which would dominate the detector's cost on small classes.
+    The distances are taken a block of rows at a time, within scikit-learn's
+    ``working_memory``, never as a whole ``(n, n)`` matrix (20 GB for a class of
+    50,000 rows).
     """
     counts = np.bincount(labels, minlength=n_clusters)
     if np.count_nonzero(counts) < 2:
         return 0.0
-    D = cdist(Z, Z)
     onehot = np.eye(n_clusters)[labels]
-    sums = D @ onehot  # (n, k): summed distances to each cluster
+    n = Z.shape[0]
+    sums = np.empty((n, n_clusters))  # summed distances of each row to each cluster
+    for block in gen_batches(n, get_chunk_n_rows(row_bytes=8 * n, max_n_rows=n)):
+        sums[block] = cdist(Z[block], Z) @ onehot
     own = counts[labels]
     a = sums[np.arange(Z.shape[0]), labels] / np.maximum(own - 1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -183,3 +183,28 @@ def test_one_huge_entry_is_flagged_not_overflowed():
         flagged = np.flatnonzero(det.predict(X, y) == -1)
     assert 7 in flagged and len(flagged) <= 10
     assert np.all(np.isfinite(det.score_samples(X, y)))
+
+
+def test_silhouette_keeps_to_the_working_memory():
+    # the whole (n, n) distance matrix (72 MB at n = 3000) was built at once; a class of
+    # 50,000 rows needed 20 GB
+    import tracemalloc
+
+    from sklearn import config_context
+
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(3000, 4))
+    labels = (Z[:, 0] > 0.5).astype(int)
+    with config_context(working_memory=4):  # MiB
+        tracemalloc.start()
+        try:
+            value = _silhouette(Z, labels, 2)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 20e6
+    sub = rng.choice(3000, 600, replace=False)
+    assert _silhouette(Z[sub], labels[sub], 2) == pytest.approx(
+        silhouette_score(Z[sub], labels[sub]), rel=1e-12
+    )
+    assert value == pytest.approx(silhouette_score(Z, labels), rel=1e-10)
