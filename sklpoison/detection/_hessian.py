@@ -1,5 +1,6 @@
 """Backdoor detection by the input-Hessian spectrum (Granziol et al.)."""
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -275,7 +276,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         self.reference_top_eigenvalues_ = self._per_sample(adapter, X2, labels)
         self._set_offset(self.reference_top_eigenvalues_)
         # kept for trigger_test's null distribution (as LocalOutlierFactor keeps its data)
-        self._fit_X, self._fit_labels = X2, labels
+        self._fit_X, self._fit_labels, self._fit_labelled = X2, labels, y is not None
         return self
 
     def _as_images(self, vecs):
@@ -492,7 +493,9 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         k = min(max(self.n_components, 2), d)
         vals, vecs = self._mean_spectrum(adapter, X2, adapter.loss_labels(X2, y), k)
         overlap = None if pattern is None else self._overlap(vecs, pattern)
-        null = self._null_statistics(adapter, X2.shape[0], k, pattern, n_resamples)
+        null = self._null_statistics(
+            adapter, X2.shape[0], k, pattern, n_resamples, self._null_labels(adapter, y)
+        )
 
         def pvalue(column, stat, greater=True):
             hits = null[:, column] >= stat if greater else null[:, column] <= stat
@@ -517,7 +520,27 @@ class HessianSpectrumDetector(_BaseScoreDetector):
             overlap=overlap,
         )
 
-    def _null_statistics(self, adapter, size, k, pattern, n_resamples):
+    def _null_labels(self, adapter, y):
+        """Labels of the reference rows of the same kind as the batch's (given or predicted).
+
+        A loss with the model's predictions is less curved than with true labels
+        wherever the model errs (off piecewise-linear networks): a batch without
+        labels tested against reference batches with them is not a draw from the
+        null distribution.
+        """
+        if y is None and self._fit_labelled:
+            return adapter.loss_labels(self._fit_X, None)
+        if y is not None and not self._fit_labelled:
+            warnings.warn(
+                "trigger_test got labels y, but fit had none: the reference batches use the "
+                "model's predictions, a different loss. Fit with the reference labels, or "
+                "call trigger_test without y.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return self._fit_labels
+
+    def _null_statistics(self, adapter, size, k, pattern, n_resamples, labels):
         """Spike, top eigenvalue and top eigenvector's trigger overlap of reference batches."""
         rng = check_random_state(self.random_state)
         n_ref = self._fit_X.shape[0]
@@ -529,7 +552,7 @@ class HessianSpectrumDetector(_BaseScoreDetector):
             resamples = tqdm(resamples, desc="trigger_test null batches", unit="batch")
         for r in resamples:  # one Lanczos run per reference batch
             rows = rng.choice(n_ref, size, replace=size > n_ref)
-            v, V = self._mean_spectrum(adapter, self._fit_X[rows], self._fit_labels[rows], k, 0)
+            v, V = self._mean_spectrum(adapter, self._fit_X[rows], labels[rows], k, 0)
             null[r, :2] = self._spike(v), v[0]
             if pattern is not None:
                 null[r, 2] = self._overlap(V, pattern).overlaps[0]

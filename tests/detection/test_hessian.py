@@ -98,3 +98,31 @@ def test_trigger_test_bad_input_and_progress(clean_lr, capsys):
         det.trigger_test(X[:5], n_resamples=0)
     with pytest.raises(ValueError, match="pattern has 3 values"):
         det.trigger_test(X[:5], pattern=np.ones(3))
+
+
+def test_trigger_test_null_batches_take_labels_of_the_batchs_kind():
+    # an unlabelled batch (the model's predictions) was tested against reference batches
+    # scored with the labels given at fit: a smooth network's loss is more curved where it
+    # errs, so the null distribution was not that of the batch
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    ).double()
+    rng = np.random.RandomState(0)
+    A, B = rng.normal(size=(60, 6)), rng.normal(size=(10, 6))
+    with torch.no_grad():
+        wrong = (model(torch.as_tensor(A)).argmax(1).numpy() + 1) % 3  # every label an error
+    params = dict(n_components=2, max_iter=6, random_state=0)
+    labelled = HessianSpectrumDetector(model, **params).fit(A, wrong)
+    unlabelled = HessianSpectrumDetector(model, **params).fit(A)
+    assert not np.allclose(
+        labelled.reference_top_eigenvalues_, unlabelled.reference_top_eigenvalues_
+    )
+    a = labelled.trigger_test(B, n_resamples=4)
+    b = unlabelled.trigger_test(B, n_resamples=4)
+    assert_allclose(a.top_null, b.top_null)
+    assert_allclose(a.spike_null, b.spike_null)
+    with pytest.warns(UserWarning, match="fit had none"):
+        unlabelled.trigger_test(B, np.zeros(10, dtype=int), n_resamples=2)
