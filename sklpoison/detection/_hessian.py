@@ -456,7 +456,8 @@ class HessianSpectrumDetector(_BaseScoreDetector):
         X : array-like of shape (n_samples, ...)
             The batch, in the layout seen at fit (at least 2 rows).
         y : array-like of shape (n_samples,) or None, default=None
-            Labels; ``None`` uses the model's predictions.
+            Labels; ``None`` uses the model's predictions, for the reference
+            batches too (the same loss); with labels, fit must have had them.
         pattern : array-like or None, default=None
             A candidate trigger (e.g. ``PoisonTransformer.trigger_mask_``).
         n_resamples : int, default=19
