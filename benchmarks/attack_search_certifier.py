@@ -1,4 +1,4 @@
-"""Optimised poisoning attacks against IntervalCertifier's certificates (review script).
+"""Optimised poisoning attacks against IntervalCertifier's certificates (a soundness audit).
 
 For each configuration: projected gradient ascent through the unrolled SGD (torch autograd,
 float64) on every parameter coordinate in both directions and on the margins of the least

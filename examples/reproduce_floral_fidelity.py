@@ -1,4 +1,9 @@
-"""FLORAL against its baselines with honest model selection (issue 15, section 1).
+"""
+FLORAL against its baselines with honest model selection
+========================================================
+
+A reproduction of the FLORAL paper's comparison, shown here and not run by the gallery
+(about 5 minutes on one core).
 
 Every number is a clean-test accuracy; every choice (round, step size, C, gamma) is made on
 validation data, never on the test data. Data:
@@ -31,8 +36,8 @@ poisoned training data (``GridSearchCV``, same grid).
 
 Usage::
 
-    python benchmarks/floral_fidelity.py                  # both tables, about 5 minutes
-    python benchmarks/floral_fidelity.py --internal-only  # the second table only
+    python examples/reproduce_floral_fidelity.py                  # both tables, about 5 minutes
+    python examples/reproduce_floral_fidelity.py --internal-only  # the second table only
 """
 
 import argparse
