@@ -10,7 +10,8 @@ SGD (``sklpoison.utils._testing.replay_training``) and checked: parameters insid
 attacks reach into the bounds (fraction of the half-width from the nominal; > 1 would be
 a soundness failure).
 
-Run once: ``python benchmarks/attack_search_certifier.py`` (a few minutes on one core).
+Run once: ``python benchmarks/attack_search_certifier.py [CONFIG ...]`` (a few minutes on one
+core); ``tests/test_attack_search_certifier.py`` runs every configuration as a slow test.
 """
 
 import sys
@@ -23,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklpoison import IntervalCertifier
 from sklpoison.certification._plan import _forward
-from sklpoison.utils._testing import replay_training
+from sklpoison.utils._testing import replay_training, training_targets
 
 torch.set_default_dtype(torch.float64)
 
@@ -94,7 +95,7 @@ def attack(est, X, y, objective, rng, pgd_steps=8):
     kx = kw["n_poison"] if kw["epsilon"] > 0 or kw["unbounded"] else 0
     ky = kw["n_label_flips"]
     classes = est.classes_
-    Y0 = est._targets(y)
+    Y0 = training_targets(est, y)
     Xt = torch.tensor(X)
     X_att, y_att = X.copy(), y.copy()
     # --- labels: gradient w.r.t. a relaxed label move towards every allowed class
@@ -104,7 +105,7 @@ def attack(est, X, y, objective, rng, pgd_steps=8):
             allowed = [int(np.flatnonzero(classes == kw["poison_target"])[0])]
         gains, best_c = np.full(n, -np.inf), np.zeros(n, dtype=int)
         for c in allowed:
-            tgt = est._targets(np.full(n, classes[c]))
+            tgt = training_targets(est, np.full(n, classes[c]))
             t = torch.zeros(n, 1, requires_grad=True)
             Y = torch.tensor(Y0) + t * torch.tensor(tgt - Y0)
             obj = objective(*unrolled(est, Xt, Y))
@@ -125,7 +126,7 @@ def attack(est, X, y, objective, rng, pgd_steps=8):
         label_rows = []
     # --- features: PGD on the rows with the largest l1 input gradient
     if kx > 0:
-        Ya = torch.tensor(est._targets(y_att))
+        Ya = torch.tensor(training_targets(est, y_att))
         Xv = Xt.clone().requires_grad_(True)
         obj = objective(*unrolled(est, Xv, Ya))
         (g,) = torch.autograd.grad(obj, Xv)
