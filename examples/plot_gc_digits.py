@@ -100,7 +100,7 @@ def attack_drop(target, poison_rate, *, labels="residual", clip=False, seed=0, d
 # can cancel. The authors' code cancels the first layer's weight only
 # (``cancel="first_layer"``) and so never meets this constraint, but then the
 # intercept's gradient is left over and retraining does not reach the target
-# either (``examples/reproduce_gc_cancel_variants.py``: -8.0 instead of -43.6 at
+# either (``benchmarks/gc_cancel_variants.py``: -8.0 instead of -43.6 at
 # eps_d = 1 with residual labels). The gradient norms printed are those of the
 # "residual" runs, at the start and at the poisons returned (the smallest
 # along the descent). Three GC runs per budget (different poison

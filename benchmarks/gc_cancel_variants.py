@@ -1,9 +1,8 @@
-"""
-Gradient Canceling on digits: every parameter or the first layer only
-=====================================================================
+"""Gradient Canceling on digits: cancelling every parameter vs the first layer only.
 
-A reproduction of the authors' variant against ours, shown here and not run by the gallery
-(minutes on one core).
+A reproduction of the authors' variant against ours (minutes on one core). It stays among the
+benchmarks, not the gallery, because it reads the mixed gradient's blocks through the private
+parameter-gradient adapters.
 
 The authors' code minimises the norm of the mixed gradient of the first parameter tensor only
 (``cancel="first_layer"``: the coefficients of logistic regression, the first layer's weight of
@@ -18,9 +17,9 @@ LR trained by SGD, lr 0.1, 100 epochs, batch 128) next to LBFGS to convergence.
 
 Usage::
 
-    python examples/reproduce_gc_cancel_variants.py          # LR and MLP
-    python examples/reproduce_gc_cancel_variants.py --lr-only
-    python examples/reproduce_gc_cancel_variants.py --sgd-retraining
+    python benchmarks/gc_cancel_variants.py          # LR and MLP
+    python benchmarks/gc_cancel_variants.py --lr-only
+    python benchmarks/gc_cancel_variants.py --sgd-retraining
 """
 
 import argparse
