@@ -17,6 +17,7 @@ from ..utils.validation import (
     _fit_clean,
     _label_codes,
     _validate_Xy,
+    check_finite_result,
     check_n_classes,
     check_y_given,
     fraction_to_count,
@@ -370,6 +371,12 @@ class GradientCanceling(BaseSampler):
         g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, n, m)
         mask = adapter.cancel_mask(self.cancel)
         self.initial_gradient_norm_ = float(np.linalg.norm(g_eff if mask is None else g_eff[mask]))
+        check_finite_result(
+            self.initial_gradient_norm_,
+            "GradientCanceling.fit_resample",
+            what="gradient norm of the target model",
+            X=X,
+        )
         scale = n / (n + m)  # u -> g(chi)
         velocity = np.zeros_like(Xp)
         history = []

@@ -13,6 +13,7 @@ from ..utils.validation import (
     _fit_clean,
     _label_codes,
     _validate_Xy,
+    check_finite_result,
     check_n_classes,
 )
 
@@ -36,6 +37,7 @@ def _grad_pc(adapter, X, yi, epsilon_w, max_iter, lr, verbose=0):
         steps = tqdm(steps, desc="GradPC", unit="step")
     for _ in steps:
         g = adapter.data_grad(theta0 + a, X, yi)
+        check_finite_result(g, "GradPC.fit", what="training-loss gradient", X=X)
         gn = np.linalg.norm(g)
         if gn == 0 or radius == 0:
             break

@@ -19,7 +19,13 @@ from sklearn.utils.validation import (
 )
 
 from ..utils._memory import explain_memory_error
-from ..utils.validation import check_known_labels, check_n_classes, encode_pm1, fraction_to_count
+from ..utils.validation import (
+    check_finite_result,
+    check_known_labels,
+    check_n_classes,
+    encode_pm1,
+    fraction_to_count,
+)
 
 # dual variables above this value count as support vectors (the authors' threshold)
 _SV_TOL = 1e-5
@@ -552,6 +558,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         n_val = 0 if X_val is None else X_val.shape[0]
         C = float(self.C)
         K = _kernel_matrix(Xt, self.gamma, n_val, name)
+        check_finite_result(K, f"{name}.fit", what="kernel matrix", X=Xt)
         if self.lr == "auto":
             lr = 1.0 / max(_largest_eigenvalue(K), 1e-12)
         else:
@@ -598,6 +605,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = np.asarray(monitor.scores)
             self.validation_losses_ = np.asarray(monitor.losses)
         self._set_solution(Xt, K, lam, y_adv, C, alpha_avg)
+        check_finite_result(self.dual_coef_, f"{name}.fit", what="dual coefficients", X=Xt)
         if n < n_all:  # report per-row quantities over all rows; held-out rows are inert
             self.lambda_ = _scatter(lam, train_idx, n_all, 0.0)
             self.y_adv_ = y.copy()
@@ -698,7 +706,9 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "dual_coef_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         Ks = rbf_kernel(X, self.support_vectors_, gamma=self.gamma)
-        return Ks @ self.dual_coef_[0] + self.intercept_[0]
+        scores = Ks @ self.dual_coef_[0] + self.intercept_[0]
+        check_finite_result(scores, type(self).__name__, what="prediction", X=X)
+        return scores
 
     def predict(self, X):
         """Predict class labels.

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..numerics import kernels as _kernels
 from ..utils._memory import explain_memory_error, format_bytes
-from ..utils.validation import check_n_classes
+from ..utils.validation import check_finite_result, check_n_classes
 
 __all__ = ["GradRegKRR", "GradRegKRRClassifier"]
 
@@ -182,6 +182,8 @@ class _BaseGradRegKRR(BaseEstimator):
         self.X_fit_ = X
         with _memory_error_message(X.shape[0], self.kappa, type(self).__name__):
             K = _kernels.kernel_matrix(X, kernel=self.kernel, gamma=self._gamma())
+            name = type(self).__name__
+            check_finite_result(K, f"{name}.fit", what="kernel matrix", X=X)
             # K is not used after the solve, which may overwrite it (compute_dof=True)
             a, dof, method = _solve(
                 K,
@@ -195,6 +197,7 @@ class _BaseGradRegKRR(BaseEstimator):
                 name=type(self).__name__,
             )
             del K
+        check_finite_result(a, f"{name}.fit", what="dual coefficients", X=X)
         self.solver_ = method
         self._effective_dof = dof
         return a
@@ -203,7 +206,9 @@ class _BaseGradRegKRR(BaseEstimator):
         check_is_fitted(self, "dual_coef_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         K = _kernels.kernel_matrix(X, self.X_fit_, kernel=self.kernel, gamma=self._gamma())
-        return K @ self.dual_coef_
+        scores = K @ self.dual_coef_
+        check_finite_result(scores, type(self).__name__, what="prediction", X=X)
+        return scores
 
     @property
     def effective_dof_(self):
@@ -242,9 +247,11 @@ class _BaseGradRegKRR(BaseEstimator):
         """
         check_is_fitted(self, "dual_coef_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return _kernels.input_gradient(
+        grad = _kernels.input_gradient(
             X, self.X_fit_, self.dual_coef_, kernel=self.kernel, gamma=self._gamma()
         )
+        check_finite_result(grad, type(self).__name__, what="input gradient", X=X)
+        return grad
 
     def input_hessian(self, X):
         """Analytic input Hessian of the fitted function at every row of ``X``.
@@ -262,9 +269,11 @@ class _BaseGradRegKRR(BaseEstimator):
         """
         check_is_fitted(self, "dual_coef_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return _kernels.input_hessian(
+        hess = _kernels.input_hessian(
             X, self.X_fit_, self.dual_coef_, kernel=self.kernel, gamma=self._gamma()
         )
+        check_finite_result(hess, type(self).__name__, what="input Hessian", X=X)
+        return hess
 
     def input_hessian_operator(self, X, output_weights=None):
         """Matrix-free products with the input Hessians of the fitted function.

@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import explain_memory_error
-from ..utils.validation import check_n_classes
+from ..utils.validation import check_finite_result, check_n_classes
 
 
 # ---------------------------------------------------------------------------
@@ -204,6 +204,7 @@ class LNSVC(ClassifierMixin, BaseEstimator):
             "(sklearn.kernel_approximation.Nystroem) with a linear model.",
         ):
             K = self.noise_kernel_matrix(self._base_kernel(X, X, self.gamma_))
+        check_finite_result(K, "LNSVC.fit", what="kernel matrix", X=X)
         self.svc_ = SVC(
             kernel="precomputed",
             C=self.C,
@@ -240,7 +241,9 @@ class LNSVC(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         # prediction reads the fitted state only and writes nothing on the estimator
         c = 1.0 - 4.0 * self.mu * (1.0 - self.mu)
-        return c * self._base_kernel(X, self.X_fit_, self.gamma_)
+        K = c * self._base_kernel(X, self.X_fit_, self.gamma_)
+        check_finite_result(K, "LNSVC", what="kernel matrix", X=X)
+        return K
 
     def decision_function(self, X):
         """Decision values of the SVC on the kernel ``c k(x, x_train)``.

@@ -15,6 +15,7 @@ from ..utils.validation import (
     _fit_clean,
     _label_codes,
     _validate_Xy,
+    check_finite_result,
     check_n_classes,
     fraction_to_count,
     warn_user,
@@ -159,6 +160,7 @@ class Sever(_DelegatingClassifierMixin, ClassifierMixin, MetaEstimatorMixin, Bas
             else:
                 v = np.ones(G.shape[1]) / np.sqrt(G.shape[1])
             s = (G @ v) ** 2
+            check_finite_result(s, "Sever.fit", what="outlier scores", X=X[rows])
             scores[rows] = s
             if target > 0:
                 drop = _highest_keeping_each_class(rows, s, codes[rows], target)

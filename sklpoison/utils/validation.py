@@ -9,7 +9,11 @@ them:
 - :func:`check_known_labels`: labels all among known classes, as integer codes;
 - :func:`encode_pm1`: binary labels as ``-1`` / ``+1`` floats;
 - :func:`fraction_to_count`: a poisoning fraction as a number of rows, with a
-  warning when a positive fraction rounds to zero rows.
+  warning when a positive fraction rounds to zero rows;
+- :func:`check_finite_result`: a kernel matrix, weight vector or prediction
+  computed from finite input holds no NaN or infinity (extreme input values
+  overflow silently in numpy, and the overflow must not become a silent NaN
+  prediction).
 
 Third-party estimators built on sklpoison may use them too::
 
@@ -28,6 +32,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 __all__ = [
+    "check_finite_result",
     "check_known_labels",
     "check_n_classes",
     "check_y_given",
@@ -288,6 +293,78 @@ def fraction_to_count(fraction, n, *, name, who, noun="rows", min_count=0):
             f"so nothing changes. Use {name} >= {smallest} for at least one."
         )
     return count
+
+
+def _largest_entry(X):
+    """``(value, row, column)`` of the entry of largest magnitude of a 2-D (or flattened
+    n-D) array; ``None`` for an empty or non-numeric one."""
+    A = np.asarray(X)
+    if A.size == 0 or A.dtype.kind not in "biuf":
+        return None
+    A = A.reshape(A.shape[0], -1) if A.ndim > 1 else A.reshape(-1, 1)
+    flat = int(np.argmax(np.abs(A)))
+    i, j = divmod(flat, A.shape[1])
+    return float(A[i, j]), i, j
+
+
+def check_finite_result(values, who, *, what, X=None):
+    """Raise a ValueError when a quantity computed from finite input is not finite.
+
+    numpy overflows silently (a ``RuntimeWarning`` at most): one entry of ``1e300``
+    in ``X`` turns a squared distance into ``inf - inf = nan``, a whole kernel
+    matrix and then every prediction into NaN. Estimators call this after
+    computing a kernel matrix, a weight vector or a gradient, so that such input
+    gives the error scikit-learn's ``MLPClassifier`` gives ("Solver produced
+    non-finite parameter weights. The input data may contain large values and
+    need to be preprocessed.") instead of a silent NaN or a constant prediction.
+
+    The check costs one summation (no temporary array) when ``values`` is finite;
+    the element-wise test runs only when the sum is not finite.
+
+    Parameters
+    ----------
+    values : array-like of float
+        The computed quantity.
+    who : str
+        What computed it, e.g. ``"GradRegKRR.fit"``, used in the message.
+    what : str
+        What it is, e.g. ``"kernel matrix"``, used in the message.
+    X : array-like or None, default=None
+        The input it was computed from; the message then names its entry of
+        largest magnitude.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` holds NaN or infinity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklpoison.utils.validation import check_finite_result
+    >>> X = np.array([[1.0, 2.0], [1e300, 0.0]])
+    >>> with np.errstate(over="ignore"):
+    ...     gram = X @ X.T
+    >>> check_finite_result(gram, "MyModel.fit", what="Gram matrix", X=X)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: MyModel.fit produced a non-finite Gram matrix (NaN or infinity) although...
+    """
+    values = np.asarray(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(values)) or np.isfinite(values).all():
+            return
+    where = ""
+    largest = None if X is None else _largest_entry(X)
+    if largest is not None:
+        value, i, j = largest
+        where = f" (the entry of largest magnitude is X[{i}, {j}] = {value:.3g})"
+    raise ValueError(
+        f"{who} produced a non-finite {what} (NaN or infinity) although the input is "
+        f"finite. The input data may contain large values and need to be "
+        f"preprocessed{where}: scale the features (sklearn.preprocessing.StandardScaler, "
+        f"or RobustScaler when a few rows are extreme) or remove the extreme rows."
+    )
 
 
 # ------------------------------------------------------ the GC family's helpers
