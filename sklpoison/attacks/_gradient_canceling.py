@@ -17,6 +17,7 @@ from ..utils.validation import (
     _fit_clean,
     _label_codes,
     _validate_Xy,
+    check_budget_rows,
     check_finite_result,
     check_n_classes,
     check_y_given,
@@ -25,8 +26,12 @@ from ..utils.validation import (
 from ._gradpc import GradPC
 from ._threshold import _threshold_from_adapter
 
-
 # ------------------------------------------------------------ Gradient Canceling
+# most poisons per clean row accepted: beyond it the clean data are under 1% of the
+# training set, which no indiscriminate-poisoning threat model means
+_MAX_POISON_RATE = 100.0
+
+
 def _resolve_target(target, clean_model, adapter, X, y, epsilon_w, kind):
     """Return ``(target_model, target_theta)`` from the ``target`` parameter."""
     if target is None or isinstance(target, GradPC):
@@ -134,8 +139,10 @@ class GradientCanceling(BaseSampler):
         models; the net's trainable parameters in order).
     epsilon_w : float > 0, default=1.0
         GradPC radius when ``target`` is None.
-    poison_rate : float > 0, default=0.1
-        Poisons relative to the clean set size.
+    poison_rate : float in (0, 100], default=0.1
+        Poisons relative to the clean set size (may exceed 1). A value above 100
+        is refused before anything is allocated (the message gives the rows and
+        bytes it implies).
     max_iter : int, default=1000
         Optimisation steps (epochs of full-batch descent).
     lr : float > 0, default=0.005
@@ -341,6 +348,24 @@ class GradientCanceling(BaseSampler):
             who="GradientCanceling",
             noun="poisons",
             min_count=1,
+        )
+        # the poisons, their gradient, momentum and next iterate, and the resampled set
+        check_budget_rows(
+            m,
+            n,
+            name="poison_rate",
+            value=self.poison_rate,
+            who="GradientCanceling",
+            row_shape=X.shape[1:],
+            itemsize=X.dtype.itemsize,
+            n_copies=5,
+            max_per_row=_MAX_POISON_RATE,
+            sensible=(
+                f"poison_rate is the number of poisons per clean row: the Gradient Canceling "
+                f"paper uses 0.03 to 1, the poisonability threshold tau can call for a few; "
+                f"use 0 < poison_rate <= {_MAX_POISON_RATE:g}, and fewer rows (a subsample) "
+                f"when memory is short."
+            ),
         )
         self.clean_model_ = _fit_clean(estimator, X, y)
         classes = np.unique(y) if kind == "skorch" else None

@@ -13,7 +13,9 @@ them:
 - :func:`check_finite_result`: a kernel matrix, weight vector or prediction
   computed from finite input holds no NaN or infinity (extreme input values
   overflow silently in numpy, and the overflow must not become a silent NaN
-  prediction).
+  prediction);
+- :func:`check_budget_rows`: a budget that asks for more rows than the data
+  can sensibly carry (or memory can hold) is refused before any allocation.
 
 Third-party estimators built on sklpoison may use them too::
 
@@ -32,6 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 __all__ = [
+    "check_budget_rows",
     "check_finite_result",
     "check_known_labels",
     "check_n_classes",
@@ -365,6 +368,94 @@ def check_finite_result(values, who, *, what, X=None):
         f"preprocessed{where}: scale the features (sklearn.preprocessing.StandardScaler, "
         f"or RobustScaler when a few rows are extreme) or remove the extreme rows."
     )
+
+
+def check_budget_rows(
+    count,
+    n,
+    *,
+    name,
+    value,
+    who,
+    row_shape,
+    itemsize=8,
+    n_copies=1,
+    max_per_row=None,
+    sensible="",
+    noun="poison rows",
+):
+    """Refuse a budget that implies absurdly many rows, before anything is allocated.
+
+    A budget given relative to the data (``poison_rate = 1e6`` poisons per clean row)
+    can ask for more rows than any experiment means, and the allocation then
+    exhausts the memory of the machine before a single line of the algorithm runs.
+    This check runs first and raises a ``ValueError`` that names the parameter, the
+    number of rows and bytes it implies, and the sensible range. (A budget within
+    the range that still does not fit in memory is left to the ``MemoryError`` of
+    the allocation, which :func:`sklpoison.utils._memory.explain_memory_error`
+    words.)
+
+    Parameters
+    ----------
+    count : int
+        Rows the budget asks for (``round(value * n)``, say).
+    n : int
+        Rows of the data the budget is relative to.
+    name : str
+        The parameter's name (``"poison_rate"``).
+    value : float or int
+        The parameter's value.
+    who : str
+        The estimator's name.
+    row_shape : tuple of int
+        The shape of one row (``X.shape[1:]``).
+    itemsize : int, default=8
+        Bytes per entry.
+    n_copies : float, default=1
+        How many ``count``-row arrays the estimator holds at its peak.
+    max_per_row : float or None, default=None
+        Most rows per row of the data (``count / n``) that is accepted at all;
+        ``None``: no such cap (the memory check still applies).
+    sensible : str, default=""
+        The range to use, in words, appended to the message.
+    noun : str, default="poison rows"
+        What the rows are, used in the message.
+
+    Returns
+    -------
+    n_bytes : int
+        The bytes the budget implies.
+
+    Raises
+    ------
+    ValueError
+        If ``count / n`` exceeds ``max_per_row``.
+
+    Examples
+    --------
+    >>> from sklpoison.utils.validation import check_budget_rows
+    >>> check_budget_rows(200_000_000, 200, name="poison_rate", value=1e6, who="GC",
+    ...                   row_shape=(5,), max_per_row=100)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: GC: poison_rate=1e+06 asks for 200000000 poison rows for n=200 rows ...
+    """
+    from ._memory import format_bytes
+
+    row_bytes = int(itemsize) * int(np.prod(row_shape, dtype=np.int64))
+    n_bytes = int(n_copies * count * row_bytes)
+    implied = (
+        f"{who}: {name}={value:g} asks for {count} {noun} for n={n} rows "
+        f"({count / max(n, 1):g} per row), about {n_bytes} bytes ({format_bytes(n_bytes)}: "
+        f"{n_copies:g} array(s) of {count} x {' x '.join(map(str, row_shape)) or '1'} "
+        f"entries of {itemsize} bytes)"
+    )
+    advice = f" {sensible}" if sensible else ""
+    if max_per_row is not None and count > max_per_row * n:
+        raise ValueError(
+            f"{implied}; more than {max_per_row:g} {noun} per row of the data is refused.{advice}"
+        )
+    return n_bytes
 
 
 # ------------------------------------------------------ the GC family's helpers
