@@ -90,6 +90,29 @@ def _rows_by_residual(adapter, theta, X, yi, m, rng):
     return rng.permutation(np.concatenate(rows))
 
 
+def _check_poison_budget(poison_rate, m, X):
+    """Refuse ``m`` poisons the data cannot sensibly carry, before any allocation: the
+    poisons, their gradient, momentum and next iterate, and the resampled set."""
+    n = X.shape[0]
+    check_budget_rows(
+        m,
+        n,
+        name="poison_rate",
+        value=poison_rate,
+        who="GradientCanceling",
+        row_shape=X.shape[1:],
+        itemsize=X.dtype.itemsize,
+        n_copies=5,
+        max_per_row=_MAX_POISON_RATE,
+        sensible=(
+            f"poison_rate is the number of poisons per clean row: the Gradient Canceling "
+            f"paper uses 0.03 to 1, the poisonability threshold tau can call for a few; "
+            f"use 0 < poison_rate <= {_MAX_POISON_RATE:g}, and fewer rows (a subsample) "
+            f"when memory is short."
+        ),
+    )
+
+
 def _cosine_lr(lr, t, T):
     return lr * 0.5 * (1.0 + np.cos(np.pi * t / max(T, 1)))
 
@@ -349,24 +372,7 @@ class GradientCanceling(BaseSampler):
             noun="poisons",
             min_count=1,
         )
-        # the poisons, their gradient, momentum and next iterate, and the resampled set
-        check_budget_rows(
-            m,
-            n,
-            name="poison_rate",
-            value=self.poison_rate,
-            who="GradientCanceling",
-            row_shape=X.shape[1:],
-            itemsize=X.dtype.itemsize,
-            n_copies=5,
-            max_per_row=_MAX_POISON_RATE,
-            sensible=(
-                f"poison_rate is the number of poisons per clean row: the Gradient Canceling "
-                f"paper uses 0.03 to 1, the poisonability threshold tau can call for a few; "
-                f"use 0 < poison_rate <= {_MAX_POISON_RATE:g}, and fewer rows (a subsample) "
-                f"when memory is short."
-            ),
-        )
+        _check_poison_budget(self.poison_rate, m, X)
         self.clean_model_ = _fit_clean(estimator, X, y)
         classes = np.unique(y) if kind == "skorch" else None
         clean_adapter = make_param_grad_adapter(self.clean_model_, classes=classes)
@@ -396,12 +402,8 @@ class GradientCanceling(BaseSampler):
         g_eff = adapter.data_grad(theta, X, yi) + adapter.penalty_grad(theta, n, m)
         mask = adapter.cancel_mask(self.cancel)
         self.initial_gradient_norm_ = float(np.linalg.norm(g_eff if mask is None else g_eff[mask]))
-        check_finite_result(
-            self.initial_gradient_norm_,
-            "GradientCanceling.fit_resample",
-            what="gradient norm of the target model",
-            X=X,
-        )
+        norm = self.initial_gradient_norm_
+        check_finite_result(norm, "GradientCanceling", what="target's gradient norm", X=X)
         scale = n / (n + m)  # u -> g(chi)
         velocity = np.zeros_like(Xp)
         history = []
