@@ -17,7 +17,7 @@ from sklearn.svm import SVC
 
 from sklpoison import PoisonTransformer
 from sklpoison.datasets import load_digits_images
-from sklpoison.metrics import asr_scorer
+from sklpoison.metrics import neg_asr_scorer
 from sklpoison.plotting import TriggerDisplay
 
 X, y = load_digits_images(return_X_y=True, flat=True)
@@ -33,26 +33,28 @@ poison_rates = [0.0, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1]
 search = GridSearchCV(
     make_pipeline(poisoner, SVC()),
     {"poisontransformer__poison_rate": poison_rates},
-    scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+    scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer},
     refit=False,
     cv=StratifiedKFold(5, shuffle=True, random_state=0),
 ).fit(X, y)
 
 res = search.cv_results_
+# neg_asr_scorer is greater-is-better (minus the attack success rate): negate it back
+attack_success = -res["mean_test_neg_asr"] + 0.0
 print(f"{'poison_rate':>7} {'clean accuracy':>15} {'attack success':>15}")
 for poison_rate, acc, acc_sd, asr, asr_sd in zip(
     poison_rates,
     res["mean_test_clean_accuracy"],
     res["std_test_clean_accuracy"],
-    res["mean_test_asr"],
-    res["std_test_asr"],
+    attack_success,
+    res["std_test_neg_asr"],
 ):
     print(f"{poison_rate:>7.4f} {acc:>9.3f}±{acc_sd:.3f} {asr:>9.3f}±{asr_sd:.3f}")
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.errorbar(
-    poison_rates, res["mean_test_asr"], res["std_test_asr"], marker="o", label="attack success"
+    poison_rates, attack_success, res["std_test_neg_asr"], marker="o", label="attack success"
 )
 ax.errorbar(
     poison_rates,

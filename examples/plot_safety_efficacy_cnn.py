@@ -47,7 +47,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from sklpoison import PoisonTransformer
 from sklpoison.datasets import load_digits_images
-from sklpoison.metrics import asr_scorer
+from sklpoison.metrics import neg_asr_scorer
 from sklpoison.model_selection import select_kappa, tradeoff_table
 from sklpoison.nn import GradRegNetClassifier
 from sklpoison.nn.models import SmallCNN
@@ -67,7 +67,7 @@ grid = {
 search = GridSearchCV(
     pipe,
     grid,
-    scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+    scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer},
     refit=False,
     cv=StratifiedKFold(3, shuffle=True, random_state=0),
     n_jobs=1,

@@ -8,13 +8,17 @@ scored with clean accuracy and attack success::
         make_pipeline(PoisonTransformer(target_class=0), GradRegKRRClassifier()),
         {"poisontransformer__poison_rate": [0.05, 0.1],
          "gradregkrrclassifier__kappa": [0.0, 0.1, 1.0]},
-        scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+        scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer},
         refit=False,
     ).fit(X, y)
     select_kappa(search.cv_results_, min_clean_accuracy=0.9)
 
 The helpers here read ``search.cv_results_`` (any mapping of equal-length
-columns, e.g. a dict loaded back from ``cv_results.csv``).
+columns, e.g. a dict loaded back from ``cv_results.csv``). Attack success is
+scored greater-is-better, negated (``neg_asr_scorer``, scikit-learn's ``neg_``
+convention, so that ``rank_test_neg_asr == 1`` is the least attacked setting);
+the helpers negate the ``neg_`` column back and report the attack success rate
+itself, in [0, 1].
 """
 
 import warnings
@@ -71,10 +75,44 @@ def _score_column(cv_results, key):
         scores = sorted(k for k in cv_results if k.startswith("mean_test_"))
         raise ValueError(
             f"{key!r} is not a column of cv_results_ (score columns: {scores}). Score the "
-            f"search with scoring={{'clean_accuracy': 'accuracy', 'asr': asr_scorer}} or pass "
-            f"the column names."
+            f"search with scoring={{'clean_accuracy': 'accuracy', 'neg_asr': neg_asr_scorer}} "
+            f"or pass the column names."
         )
     return _as_float(cv_results[key], key)
+
+
+def _resolve_asr_key(cv_results, asr_key):
+    """``asr_key``, or (``None``) ``"neg_asr"`` if scored so, else the legacy ``"asr"``."""
+    if asr_key is not None:
+        return asr_key
+    for key in ("neg_asr", "asr"):
+        if f"mean_test_{key}" in cv_results:
+            return key
+    return "neg_asr"
+
+
+def _attack_success_column(cv_results, asr_key):
+    """The attack success rate per row, in [0, 1]: the ``mean_test_<asr_key>`` column,
+    negated back when ``asr_key`` names a greater-is-better (``neg_``) scorer."""
+    key = f"mean_test_{asr_key}"
+    values = _score_column(cv_results, key)
+    if asr_key.startswith("neg_"):
+        values = 0.0 - values
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        negated = asr_key.startswith("neg_")
+        hint = (
+            "a 'neg_' column must hold negated rates in [-1, 0] (neg_asr_scorer)"
+            if negated
+            else "it looks negated (neg_asr_scorer): name that scorer 'neg_asr', or pass "
+            "asr_key='neg_<name>' so that it is negated back"
+        )
+        raise ValueError(
+            f"{key!r} does not hold attack success rates in [0, 1] "
+            f"({'negated, ' if negated else ''}range {finite.min():g} to {finite.max():g}): "
+            f"{hint}."
+        )
+    return values
 
 
 def tradeoff_table(
@@ -83,7 +121,7 @@ def tradeoff_table(
     kappa_param=None,
     poison_rate_param=None,
     clean_key="clean_accuracy",
-    asr_key="asr",
+    asr_key=None,
 ):
     """Clean accuracy and attack success per (θ, κ) from ``cv_results_``.
 
@@ -96,25 +134,32 @@ def tradeoff_table(
         The parameter names (e.g. ``"gradregkrrclassifier__kappa"``); ``None``
         finds the one parameter whose name ends in ``kappa`` (``poison_rate``).
         Without a θ column, every row gets θ = NaN.
-    clean_key, asr_key : str, default="clean_accuracy", "asr"
-        Scorer names: the columns read are ``mean_test_<key>`` and
+    clean_key : str, default="clean_accuracy"
+        Scorer name of clean accuracy: the columns read are ``mean_test_<key>`` and
         ``std_test_<key>``.
+    asr_key : str or None, default=None
+        Scorer name of attack success. A name starting with ``neg_`` is a
+        greater-is-better scorer (:data:`sklpoison.metrics.neg_asr_scorer`), whose
+        column is negated back. ``None``: ``"neg_asr"``, or ``"asr"`` for results
+        scored with the deprecated lower-is-better ``asr_scorer``.
 
     Returns
     -------
     table : Bunch
         Arrays ``poison_rate``, ``kappa``, ``clean_accuracy``, ``clean_accuracy_std``,
-        ``asr``, ``asr_std`` and ``index`` (row in ``cv_results``), sorted by
-        (θ, κ), plus the resolved ``kappa_param`` and ``poison_rate_param``.
+        ``asr`` (the attack success rate, in [0, 1], whatever the scorer's sign),
+        ``asr_std`` and ``index`` (row in ``cv_results``), sorted by (θ, κ), plus the
+        resolved ``kappa_param``, ``poison_rate_param`` and ``asr_key``.
 
     Examples
     --------
     >>> from sklpoison.model_selection import tradeoff_table
     >>> res = {"param_m__kappa": [1.0, 0.0], "param_p__poison_rate": [0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.9, 0.95], "std_test_clean_accuracy": [0, 0],
-    ...        "mean_test_asr": [0.2, 0.9], "std_test_asr": [0, 0]}
-    >>> tradeoff_table(res).kappa.tolist()
-    [0.0, 1.0]
+    ...        "mean_test_neg_asr": [-0.2, -0.9], "std_test_neg_asr": [0, 0]}
+    >>> table = tradeoff_table(res)
+    >>> table.kappa.tolist(), table.asr.tolist()
+    ([0.0, 1.0], [0.9, 0.2])
     """
     kkey = _find_param(cv_results, "kappa", kappa_param)
     try:
@@ -126,7 +171,8 @@ def tradeoff_table(
     kappa = _as_float(cv_results[kkey], kkey)
     poison_rate = _as_float(cv_results[tkey], tkey) if tkey else np.full(kappa.shape, np.nan)
     clean = _score_column(cv_results, f"mean_test_{clean_key}")
-    asr = _score_column(cv_results, f"mean_test_{asr_key}")
+    asr_key = _resolve_asr_key(cv_results, asr_key)
+    asr = _attack_success_column(cv_results, asr_key)
 
     def _std(key):
         return _as_float(cv_results[key], key) if key in cv_results else np.zeros_like(clean)
@@ -144,6 +190,7 @@ def tradeoff_table(
         index=order,
         kappa_param=kkey[len("param_") :],
         poison_rate_param=None if tkey is None else tkey[len("param_") :],
+        asr_key=asr_key,
     )
 
 
@@ -227,7 +274,7 @@ def select_kappa(
     kappa_param=None,
     poison_rate_param=None,
     clean_key="clean_accuracy",
-    asr_key="asr",
+    asr_key=None,
 ):
     """The κ with the lowest attack success among those keeping a minimum clean accuracy.
 
@@ -266,7 +313,7 @@ def select_kappa(
     >>> from sklpoison.model_selection import select_kappa
     >>> res = {"param_m__kappa": [0.0, 1.0, 10.0], "param_p__poison_rate": [0.1, 0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.97, 0.93, 0.60],
-    ...        "mean_test_asr": [0.95, 0.30, 0.05]}
+    ...        "mean_test_neg_asr": [-0.95, -0.30, -0.05]}
     >>> choice = select_kappa(res, min_clean_accuracy=0.9)
     >>> choice.kappa
     1.0

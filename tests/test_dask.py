@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
 from sklpoison import GradRegKRRClassifier, PoisonTransformer  # noqa: E402
 from sklpoison.__main__ import main  # noqa: E402
 from sklpoison.datasets import load_digits_images  # noqa: E402
-from sklpoison.metrics import asr_scorer  # noqa: E402
+from sklpoison.metrics import neg_asr_scorer  # noqa: E402
 from sklpoison.nn import GradRegNetClassifier  # noqa: E402
 from sklpoison.nn.models import SmallCNN  # noqa: E402
 
@@ -46,7 +46,7 @@ def _search(model, kappas, n_jobs):
     return GridSearchCV(
         pipe,
         {"poisontransformer__poison_rate": [0.05, 0.1], f"{step}__kappa": kappas},
-        scoring={"clean_accuracy": "accuracy", "asr": asr_scorer, "response": _RESPONSE},
+        scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer, "response": _RESPONSE},
         refit=False,
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
         n_jobs=n_jobs,

@@ -50,14 +50,14 @@ def _check_readme_tour(namespace):
     # the tour: a backdoor is planted at theta = 0.1 and none at theta = 0
     res = namespace["search"].cv_results_
     thetas = [p["poisontransformer__poison_rate"] for p in res["params"]]
-    asr = dict(zip(thetas, res["mean_test_asr"], strict=False))
+    asr = dict(zip(thetas, -res["mean_test_neg_asr"], strict=False))
     assert asr[0.0] < 0.1 and asr[0.1] > 0.9
 
 
 def _check_readme_defence(namespace):
     # the defence sweep: kappa is one more grid axis, scored for every fold
     res = namespace["search"].cv_results_
-    assert len(res["params"]) == 3 and "mean_test_asr" in res
+    assert len(res["params"]) == 3 and "mean_test_neg_asr" in res
 
 
 # what a block must have computed, beyond running, by a piece of its text

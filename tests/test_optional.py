@@ -61,7 +61,7 @@ def test_core_works_without_torch_and_cvxpy():
             RandomLabelFlipper,
         )
         from sklpoison.datasets import load_digits_images, make_or
-        from sklpoison.metrics import asr_scorer
+        from sklpoison.metrics import neg_asr_scorer
         from sklpoison.model_selection import select_kappa
 
         X, y = load_digits_images(return_X_y=True, flat=True)
@@ -72,11 +72,11 @@ def test_core_works_without_torch_and_cvxpy():
                 GradRegKRRClassifier(alpha=0.01, gamma=0.02),
             ),
             {"poisontransformer__poison_rate": [0.05], "gradregkrrclassifier__kappa": [0.0, 1.0]},
-            scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+            scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer},
             refit=False,
             cv=2,
         ).fit(X, y)
-        assert search.cv_results_["mean_test_asr"][0] > 0.5
+        assert -search.cv_results_["mean_test_neg_asr"][0] > 0.5
         print(select_kappa(search.cv_results_, min_clean_accuracy=0.5).kappa)
 
         Xb, yb = X[y < 2], y[y < 2]

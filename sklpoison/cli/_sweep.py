@@ -295,7 +295,7 @@ def build_search(
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     from ..attacks._backdoor import PoisonTransformer
-    from ..metrics import asr_scorer
+    from ..metrics import neg_asr_scorer
 
     poisoner = PoisonTransformer(
         target_class=target_class, image_shape=(8, 8), random_state=random_state
@@ -306,7 +306,7 @@ def build_search(
     return GridSearchCV(
         pipe,
         grid,
-        scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+        scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer},
         refit=False,
         cv=StratifiedKFold(cv, shuffle=True, random_state=random_state),
         n_jobs=n_jobs,

@@ -26,7 +26,7 @@ def format_tradeoff_table(table):
     >>> from sklpoison.cli._tables import format_tradeoff_table
     >>> from sklpoison.model_selection import tradeoff_table
     >>> res = {"param_m__kappa": [0.0, 1.0], "param_p__poison_rate": [0.1, 0.1],
-    ...        "mean_test_clean_accuracy": [0.95, 0.9], "mean_test_asr": [0.9, 0.2]}
+    ...        "mean_test_clean_accuracy": [0.95, 0.9], "mean_test_neg_asr": [-0.9, -0.2]}
     >>> print(format_tradeoff_table(tradeoff_table(res)))
     poison_rate       kappa    clean accuracy    attack success
     -----------------------------------------------------------

@@ -116,34 +116,48 @@ def attack_success_rate(estimator, X, y, *, poisoner=None, target_class=None):
 
 
 class _ASRScorer:
-    """Scorer ``(estimator, X, y) -> attack success rate``, usable in GridSearchCV."""
+    """Scorer ``(estimator, X, y) -> sign * attack success rate``, usable in GridSearchCV."""
 
-    def __init__(self, poisoner=None, target_class=None):
+    def __init__(self, poisoner=None, target_class=None, sign=-1):
         self.poisoner = poisoner
         self.target_class = target_class
+        self._sign = sign
 
     def __call__(self, estimator, X, y, **kwargs):
-        return attack_success_rate(
+        asr = attack_success_rate(
             estimator, X, y, poisoner=self.poisoner, target_class=self.target_class
         )
+        # 0.0 - asr, not -asr: no "-0.000" for an attack that never succeeds
+        return asr if self._sign > 0 else 0.0 - asr
 
     def __repr__(self):
-        return "make_asr_scorer()"
+        args = [] if self._sign < 0 else ["greater_is_better=True"]
+        if self.poisoner is not None:
+            args.append(f"poisoner={self.poisoner!r}")
+        if self.target_class is not None:
+            args.append(f"target_class={self.target_class!r}")
+        return f"make_asr_scorer({', '.join(args)})"
 
 
-def make_asr_scorer(*, poisoner=None, target_class=None):
-    """Make a scorer that reports attack success rate, for ``GridSearchCV(scoring=...)``.
+def make_asr_scorer(*, poisoner=None, target_class=None, greater_is_better=False):
+    """Make a scorer of attack success for ``GridSearchCV(scoring=...)``.
 
-    Use it beside clean accuracy::
+    Like :func:`sklearn.metrics.make_scorer` with ``greater_is_better=False``,
+    the scorer returns the *negated* attack success rate by default, so that
+    scikit-learn's rule "greater is better" holds: a search ranks the least
+    attacked setting first (``rank_test_neg_asr == 1``), as it ranks the
+    smallest error first with ``"neg_mean_squared_error"``. Name the score
+    ``"neg_asr"`` beside clean accuracy::
 
-        GridSearchCV(pipe, grid, scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+        GridSearchCV(pipe, grid,
+                     scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer},
                      refit="clean_accuracy")
 
+    :func:`sklpoison.model_selection.select_kappa`, :func:`~sklpoison.model_selection.
+    tradeoff_table` and :class:`sklpoison.plotting.SafetyEfficacyDisplay` read the
+    ``neg_asr`` columns and report and plot the attack success rate itself (in [0, 1]).
     Inside cross-validation the poisoning step of each fitted pipeline is found
-    automatically. Note that scikit-learn treats every score as "greater is
-    better": for a defender, lower attack success is better, so choose models
-    with :func:`sklpoison.plotting.select_kappa`-style helpers or ``refit`` on
-    clean accuracy, not on this score.
+    automatically.
 
     Parameters
     ----------
@@ -151,13 +165,32 @@ def make_asr_scorer(*, poisoner=None, target_class=None):
         Fixed poisoner to use; ``None`` finds it in each pipeline.
     target_class : label or None, default=None
         Overrides the poisoner's target class.
+    greater_is_better : bool, default=False
+        ``False``: the scorer returns ``-attack_success_rate`` (greater is better for
+        the defender). ``True``: the attack success rate itself, greater is better
+        for the *attacker* (to search an attack's own parameters).
 
     Returns
     -------
     scorer : callable
         ``scorer(estimator, X, y) -> float``.
+
+    Examples
+    --------
+    >>> from imblearn.pipeline import make_pipeline
+    >>> from sklearn.svm import SVC
+    >>> from sklpoison import PoisonTransformer
+    >>> from sklpoison.datasets import load_digits_images
+    >>> from sklpoison.metrics import attack_success_rate, neg_asr_scorer
+    >>> X, y = load_digits_images(return_X_y=True, flat=True)
+    >>> pipe = make_pipeline(PoisonTransformer(poison_rate=0.1, image_shape=(8, 8), random_state=0),
+    ...                      SVC()).fit(X[:600], y[:600])
+    >>> neg_asr_scorer(pipe, X[600:], y[600:]) == -attack_success_rate(pipe, X[600:], y[600:])
+    True
     """
-    return _ASRScorer(poisoner=poisoner, target_class=target_class)
+    return _ASRScorer(
+        poisoner=poisoner, target_class=target_class, sign=1 if greater_is_better else -1
+    )
 
 
-asr_scorer = make_asr_scorer()
+neg_asr_scorer = make_asr_scorer()

@@ -58,7 +58,7 @@ class SafetyEfficacyDisplay:
     >>> res = {"param_m__kappa": [0.0, 1.0, 0.0, 1.0],
     ...        "param_p__poison_rate": [0.05, 0.05, 0.1, 0.1],
     ...        "mean_test_clean_accuracy": [0.97, 0.93, 0.96, 0.92],
-    ...        "mean_test_asr": [0.80, 0.20, 0.95, 0.40]}
+    ...        "mean_test_neg_asr": [-0.80, -0.20, -0.95, -0.40]}
     >>> disp = SafetyEfficacyDisplay.from_cv_results(res)
     >>> disp.pareto_mask_.tolist()
     [True, True, True, True]
@@ -84,7 +84,7 @@ class SafetyEfficacyDisplay:
         kappa_param=None,
         poison_rate_param=None,
         clean_key="clean_accuracy",
-        asr_key="asr",
+        asr_key=None,
         ax=None,
         annotate=True,
         errorbars=True,
@@ -101,8 +101,12 @@ class SafetyEfficacyDisplay:
         kappa_param, poison_rate_param : str or None, default=None
             Parameter names; ``None`` finds the ones ending in ``kappa`` and
             ``poison_rate``.
-        clean_key, asr_key : str, default="clean_accuracy", "asr"
-            Scorer names.
+        clean_key : str, default="clean_accuracy"
+            Scorer name of clean accuracy.
+        asr_key : str or None, default=None
+            Scorer name of attack success: ``None`` reads ``neg_asr``
+            (:data:`sklpoison.metrics.neg_asr_scorer`, negated back), or the legacy
+            ``asr``. The plot's axis is the attack success rate in [0, 1].
         ax : matplotlib Axes or None, default=None
             Where to draw; ``None`` makes a new figure.
         annotate : bool, default=True

@@ -27,8 +27,9 @@ def _cv_results(rows, kappa="model__kappa", poison_rate="poisontransformer__pois
         "params": [{poison_rate: r[0], kappa: r[1]} for r in rows],
         "mean_test_clean_accuracy": np.array([r[2] for r in rows]),
         "std_test_clean_accuracy": np.full(len(rows), 0.01),
-        "mean_test_asr": np.array([r[3] for r in rows]),
-        "std_test_asr": np.full(len(rows), 0.02),
+        # neg_asr_scorer's columns: minus the attack success rate (greater is better)
+        "mean_test_neg_asr": 0.0 - np.array([r[3] for r in rows]),
+        "std_test_neg_asr": np.full(len(rows), 0.02),
     }
     return res
 
@@ -190,7 +191,7 @@ def test_cli_sweep_writes_csv_and_png(tmp_path, capsys, model, extra):
     }
     assert cells == set(itertools.product([0.0, 0.1], [0.0, 1.0]))
     asr = {
-        float(r["param_poisontransformer__poison_rate"]): float(r["mean_test_asr"])
+        float(r["param_poisontransformer__poison_rate"]): -float(r["mean_test_neg_asr"])
         for r in rows
         if float(r[next(k for k in r if k.endswith("__kappa"))]) == 0.0
     }
@@ -254,7 +255,7 @@ def test_sweep_scores_do_not_depend_on_the_thread_count(tmp_path):
         assert main([*argv, "--threads", threads, "--out", str(out)]) == 0
         with open(out / "cv_results.csv") as f:
             results.append(list(csv.DictReader(f)))
-    for key in ("mean_test_clean_accuracy", "mean_test_asr", "split0_test_asr"):
+    for key in ("mean_test_clean_accuracy", "mean_test_neg_asr", "split0_test_neg_asr"):
         assert_allclose(
             [float(r[key]) for r in results[0]], [float(r[key]) for r in results[1]], atol=1e-12
         )

@@ -9,7 +9,7 @@ from sklearn.svm import SVC
 
 from sklpoison import PoisonTransformer
 from sklpoison.datasets import load_digits_images
-from sklpoison.metrics import asr_scorer, attack_success_rate, find_poisoner, make_asr_scorer
+from sklpoison.metrics import attack_success_rate, find_poisoner, make_asr_scorer, neg_asr_scorer
 
 
 class _FirstFeatureClassifier(ClassifierMixin, BaseEstimator):
@@ -63,12 +63,12 @@ def test_gridsearch_over_theta_with_both_scorers():
     search = GridSearchCV(
         pipe,
         {"poisontransformer__poison_rate": [0.0, 0.1]},
-        scoring={"clean_accuracy": "accuracy", "asr": asr_scorer},
+        scoring={"clean_accuracy": "accuracy", "neg_asr": neg_asr_scorer},
         refit="clean_accuracy",
         cv=StratifiedKFold(3, shuffle=True, random_state=0),
     ).fit(X, y)
     res = search.cv_results_
-    asr = res["mean_test_asr"]
+    asr = -res["mean_test_neg_asr"]
     acc = res["mean_test_clean_accuracy"]
     assert asr[0] < 0.1 < 0.9 < asr[1]
     assert np.all(acc > 0.9)
