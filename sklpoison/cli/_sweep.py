@@ -348,7 +348,7 @@ def _parallel_backend(address, n_jobs, threads):
 def run(args):
     import numpy as np
 
-    from ..model_selection import select_kappa, tradeoff_table
+    from ..model_selection import tradeoff_table
     from ._tables import cv_results_to_csv, format_tradeoff_table
 
     poison_rates = (
@@ -401,15 +401,7 @@ def run(args):
     say()
     print(format_tradeoff_table(table))
     print()
-    try:
-        choice = select_kappa(search.cv_results_, min_clean_accuracy=args.min_clean_accuracy)
-        print(
-            f"lowest worst-case attack success with clean accuracy >= "
-            f"{args.min_clean_accuracy}: kappa={choice.kappa:g} (attack success "
-            f"{choice.asr:.3f}, clean accuracy {choice.clean_accuracy:.3f})"
-        )
-    except ValueError as exc:
-        print(f"no kappa selected: {exc}")
+    print(recommend_kappa(search.cv_results_, args.min_clean_accuracy, model=args.model))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -419,6 +411,68 @@ def run(args):
     _save_plot(search.cv_results_, png_path, title=f"{type(model).__name__} on digits")
     print(f"wrote {csv_path} and {png_path} ({elapsed:.1f} s of fitting)")
     return 0 if np.isfinite(table.asr).all() else 1
+
+
+def recommend_kappa(cv_results, min_clean_accuracy, *, model="krr"):
+    """The sweep's recommendation in words: the κ chosen by :func:`select_kappa`, and,
+    when that is no defence at all (κ = 0) or nothing qualifies, which of the two
+    reasons holds (no κ > 0 kept the clean-accuracy floor, or none lowered attack
+    success) and what to change.
+
+    Parameters
+    ----------
+    cv_results : dict
+        The sweep's ``cv_results_`` (or a table of the same columns).
+    min_clean_accuracy : float
+        The clean-accuracy floor (``--min-clean-accuracy``).
+    model : {"krr", "cnn", "mlp"}, default="krr"
+        The ``--model``, for the advice (epochs apply to the networks only).
+
+    Returns
+    -------
+    text : str
+    """
+    import numpy as np
+
+    from ..model_selection import select_kappa
+
+    floor = f"clean accuracy >= {min_clean_accuracy:g}"
+    longer = " or train longer (--epochs)" if model != "krr" else ""
+    try:
+        choice = select_kappa(cv_results, min_clean_accuracy=min_clean_accuracy)
+    except ValueError as exc:
+        return (
+            f"no kappa recommended: no kappa met the clean-accuracy floor ({exc}) Even the "
+            f"model without the defence is below it at this size: use more digits (omit "
+            f"--n-samples){longer}, or lower --min-clean-accuracy."
+        )
+    text = (
+        f"lowest worst-case attack success with {floor}: kappa={choice.kappa:g} (attack "
+        f"success {choice.asr:.3f}, clean accuracy {choice.clean_accuracy:.3f})"
+    )
+    c = choice.candidates
+    defended = c.kappa > 0
+    if choice.kappa > 0 or not defended.any():
+        return text
+    if not (c.feasible & defended).any():
+        acc = np.where(np.isnan(c.clean_accuracy), -np.inf, c.clean_accuracy)
+        i = np.flatnonzero(defended)[np.argmax(acc[defended])]
+        why = (
+            f"no kappa > 0 met the clean-accuracy floor (the best, kappa={c.kappa[i]:g}, "
+            f"reached {c.clean_accuracy[i]:.3f}): the defence costs more accuracy than the floor "
+            f"allows at this size. Sweep smaller kappa values (e.g. --kappa 0 "
+            f"{c.kappa[i] / 10:g} {c.kappa[i] / 4:g}){longer}, or lower --min-clean-accuracy."
+        )
+    else:
+        ok = c.feasible & defended
+        i = np.flatnonzero(ok)[np.argmin(c.asr[ok])]
+        why = (
+            f"the defence did not lower attack success at this size: the best kappa > 0 that "
+            f"met the floor, kappa={c.kappa[i]:g}, had attack success {c.asr[i]:.3f} against "
+            f"{choice.asr:.3f} without it. Sweep larger kappa values{longer}, or use more "
+            f"digits (omit --n-samples)."
+        )
+    return f"{text}\nkappa=0 is no defence: {why}"
 
 
 def _save_plot(cv_results, path, *, title):
