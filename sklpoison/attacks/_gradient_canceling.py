@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import BaseSampler
 from ..numerics._param_gradients import check_supported, make_param_grad_adapter
+from ..utils._progress import progress
 from ..utils.validation import (
     _default_estimator,
     _fit_clean,
@@ -207,7 +208,13 @@ class GradientCanceling(BaseSampler):
     random_state : int, RandomState instance or None, default=None
         Picks the clean rows the poisons start from.
     verbose : int, default=0
-        Show a tqdm progress bar when > 0.
+        Show a tqdm progress bar over the steps (on stderr) when > 0. What a fit
+        costs, with ``n`` clean rows of ``d`` features, ``C`` classes and
+        ``m = round(poison_rate * n)`` poisons: the victim's fit and the GradPC target
+        (full-batch gradients on the ``n`` rows, ``O(n d C)`` each for a linear
+        model), then ``max_iter`` steps, each a gradient of the poisons' loss
+        gradient with respect to their features: ``O(m d C)`` per step for a linear
+        model, about three backward passes over the ``m`` poisons for a network.
 
     Attributes
     ----------
@@ -407,11 +414,7 @@ class GradientCanceling(BaseSampler):
         scale = n / (n + m)  # u -> g(chi)
         velocity = np.zeros_like(Xp)
         history = []
-        steps = range(self.max_iter)
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(steps, desc="GradientCanceling")
+        steps = progress(range(self.max_iter), self.verbose, desc="GradientCanceling", unit="step")
         n_iter = 0
         best_norm, best_Xp = np.inf, Xp
         for t in steps:

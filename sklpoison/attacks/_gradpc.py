@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..base import _DelegatingClassifierMixin
 from ..numerics._param_gradients import check_supported, make_param_grad_adapter
+from ..utils._progress import progress
 from ..utils.validation import (
     _default_estimator,
     _fit_clean,
@@ -30,11 +31,7 @@ def _grad_pc(adapter, X, yi, epsilon_w, max_iter, lr, verbose=0):
     a = np.zeros_like(theta0)
     history = [adapter.data_loss(theta0, X, yi)]
     n_iter = 0
-    steps = range(max_iter)
-    if verbose:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(steps, desc="GradPC", unit="step")
+    steps = progress(range(max_iter), verbose, desc="GradPC", unit="step")
     for _ in steps:
         g = adapter.data_grad(theta0 + a, X, yi)
         check_finite_result(g, "GradPC.fit", what="training-loss gradient", X=X)

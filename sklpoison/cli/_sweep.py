@@ -162,10 +162,14 @@ def add_parser(subparsers):
         "--verbose",
         action="count",
         default=0,
-        help="-v: one line per fit ([CV] END ...); -vv: with scores",
+        help="-v: the scores in the line printed per fit (by default a line per fit "
+        "[CV] END ... with its time)",
     )
     talk.add_argument(
-        "-q", "--quiet", action="store_true", help="print only the table and the result"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only the table and the result (no progress)",
     )
     parser.set_defaults(func=run, check=functools.partial(check_args, parser))
     return parser
@@ -374,7 +378,9 @@ def run(args):
         n_jobs=n_jobs,
         target_class=args.target_class,
         random_state=args.random_state,
-        verbose=(0, 2, 3)[min(args.verbose, 2)],
+        # progress by default: one line per fit ([CV] END ... total time); -v adds the
+        # scores, -q turns it off
+        verbose=0 if args.quiet else (2, 3)[min(args.verbose, 1)],
     )
     n_fits = len(poison_rates) * len(kappas) * args.cv
     start = time.perf_counter()
@@ -392,7 +398,7 @@ def run(args):
             f"n_jobs={n_jobs}, {per_fit} thread(s) per fit"
             + (f", dask scheduler {args.dask_scheduler}" if args.dask_scheduler else "")
             + (f", augment={model.augment!r}" if args.model != "krr" else "")
-            + ("" if args.verbose else " (-v: one line per fit)")
+            + ("" if args.verbose else " (a line per fit; -v: with scores, -q: none)")
         )
         search.fit(X, y)
     elapsed = time.perf_counter() - start

@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from ..utils._memory import explain_memory_error
+from ..utils._progress import progress, stage
 from ..utils.validation import (
     check_finite_result,
     check_known_labels,
@@ -179,8 +180,6 @@ def _floral_rounds(
     lam, y_adv)``, when given, is called after every round and stops the game by
     returning ``True``; ``n_done`` is the number of rounds played.
     """
-    from tqdm.auto import tqdm
-
     n = y.shape[0]
     lam = lam0.copy()
     y_adv = y.copy()
@@ -188,7 +187,7 @@ def _floral_rounds(
     mu = 0.0
     alpha_sum = np.zeros(n) if average_from is not None else None
     n_done = 0
-    for t in tqdm(range(n_rounds), disable=not verbose, desc="FLORAL rounds"):
+    for t in progress(range(n_rounds), verbose, desc="FLORAL rounds", unit="round"):
         if t > 0 and k > 0:
             sv = np.flatnonzero(lam > _SV_TOL)
             y_adv = y.copy()
@@ -312,7 +311,8 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     with the last dual variables and adversarial labels, or, with ``early_stopping``, that
     of the round with the best validation accuracy. Every round costs one matrix-vector
     product with the kernel matrix (computed once and held in memory: ``8 n^2`` bytes)
-    plus a projection.
+    plus a projection: a fit is ``O(n^2 d)`` for the kernel matrix, ``O(n_rounds n^2)``
+    for the rounds (and one libsvm fit, ``O(n^2 d)`` to ``O(n^3)``, with ``init="svm"``).
 
     **The paper's settings** are the defaults: ``C=10, gamma=0.5, lr=1e-4, n_rounds=500,
     poison_rate=0.05, candidate_factor=2, init="zero", average=False,
@@ -386,7 +386,8 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Controls the attacker's random choices (and the validation split).
     verbose : int, default=0
-        Show a progress bar over the rounds when positive.
+        At ``verbose >= 1``, a line on stderr per stage (the kernel matrix, the step
+        size) and a progress bar over the rounds.
 
     Attributes
     ----------
@@ -557,6 +558,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             )
         n_val = 0 if X_val is None else X_val.shape[0]
         C = float(self.C)
+        start = stage(self.verbose, name, f"kernel matrix of n={n} rows (d={X.shape[1]})")
         K = _kernel_matrix(Xt, self.gamma, n_val, name)
         check_finite_result(K, f"{name}.fit", what="kernel matrix", X=Xt)
         if self.lr == "auto":
@@ -565,6 +567,7 @@ class FloralSVC(ClassifierMixin, BaseEstimator):
             lr = float(self.lr)
         k = _n_flips(self.poison_rate, n, name)
         B = max(k, int(np.ceil(self.candidate_factor * k)))
+        stage(self.verbose, name, f"{self.n_rounds} rounds, lr={lr:.3g}, {k} flips", start=start)
         if self.projection == "exact":
             project = _ExactProjector(n, C)
         else:

@@ -207,13 +207,15 @@ def test_demo_rejects_bad_arguments(argv, message, capsys, nothing_runs):
     assert f"sklpoison demo: error: {message}" in capsys.readouterr().err
 
 
-def test_sweep_is_quiet_by_default_and_verbose_on_request(tmp_path, capfd):
+def test_sweep_shows_progress_by_default_and_scores_on_request(tmp_path, capfd):
     argv = ["sweep", "--poison-rate", "0.05", "--kappa", "0", "--cv", "2", "--n-samples", "200"]
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     out = capfd.readouterr().out
-    assert "[CV]" not in out and "2 fits" in out and "1 thread(s) per fit" in out
+    assert out.count("[CV] END") == 2 and "total time" in out  # a line per fit
+    assert "2 fits" in out and "1 thread(s) per fit" in out and "neg_asr" not in out
     assert main([*argv, "--out", str(tmp_path / "b"), "-v"]) == 0
-    assert capfd.readouterr().out.count("[CV] END") == 2
+    out = capfd.readouterr().out
+    assert out.count("] END") == 2 and "neg_asr: (test=" in out
     assert main([*argv, "--out", str(tmp_path / "c"), "-q"]) == 0
     quiet = capfd.readouterr().out
     assert "fits" not in quiet and "attack success" in quiet
