@@ -34,8 +34,8 @@ def _grad_pc(adapter, X, yi, epsilon_w, max_iter, lr, verbose=0):
     steps = progress(range(max_iter), verbose, desc="GradPC", unit="step")
     for _ in steps:
         g = adapter.data_grad(theta0 + a, X, yi)
-        check_finite_result(g, "GradPC.fit", what="training-loss gradient", X=X)
         gn = np.linalg.norm(g)
+        check_finite_result(gn, "GradPC.fit", what="training-loss gradient norm", X=X)
         if gn == 0 or radius == 0:
             break
         n_iter += 1
