@@ -272,8 +272,8 @@ def test_string_labels(est, data):
         np.testing.assert_array_equal(outputs["predict"], names[ints["predict"]])
 
 
-def _public_methods_on(est, X):
-    """Every public method that takes ``X`` alone, called on ``X``: ``{name: output}``."""
+def _public_methods_on(est, X, y):
+    """Every public method that takes ``X`` (or ``X, y``) alone, called on them."""
     import inspect
 
     out = {}
@@ -281,18 +281,20 @@ def _public_methods_on(est, X):
         if name.startswith("_") or name.startswith(("fit", "set_", "get_", "partial_fit")):
             continue
         member = getattr(type(est), name, None)
-        if not callable(member) or isinstance(member, type) or name in ("forward", "score"):
+        if not callable(member) or isinstance(member, type) or name == "forward":
             continue
         try:
             params = list(inspect.signature(getattr(est, name)).parameters.values())
         except (TypeError, ValueError):
             continue
-        required = [p for p in params if p.default is p.empty and p.kind <= p.POSITIONAL_OR_KEYWORD]
-        if len(required) == 1 and required[0].name == "X":
-            try:
-                out[name] = getattr(est, name)(X)
-            except CLEAR_ERRORS as exc:
-                out[name] = exc
+        required = [p.name for p in params if p.default is p.empty and p.kind <= p.KEYWORD_ONLY]
+        args = {("X",): (X,), ("X", "y"): (X, y)}.get(tuple(required))
+        if args is None:
+            continue
+        try:
+            out[name] = getattr(est, name)(*args)
+        except CLEAR_ERRORS as exc:
+            out[name] = exc
     return out
 
 
@@ -307,7 +309,7 @@ def test_dataframe(est, columns, data):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         outputs, fitted = _run(est, df, y)
-        methods = _public_methods_on(fitted, df)
+        methods = _public_methods_on(fitted, df, y)
     names_warnings = [str(w.message) for w in caught if "feature names" in str(w.message)]
     assert not names_warnings, names_warnings
     reference, _ = _run(est, X, y)

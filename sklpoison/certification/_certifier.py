@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_co
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma
@@ -441,6 +441,11 @@ class _BaseIntervalCertifier(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._nominal_outputs(X)
+
+    def _nominal_outputs(self, X):
+        """Outputs of the nominal model on an already validated ``X`` (the public methods
+        validate once: validating their own ndarray again would lose the feature names)."""
         _, zs = _forward(self._params(), X)
         return zs[-1]
 
@@ -476,9 +481,10 @@ class _BaseIntervalCertifier(BaseEstimator):
             return lo[:, 0], hi[:, 0]
         return lo, hi
 
-    def _input_box(self, X, epsilon):
+    def _input_box(self, X, epsilon, *, validated=False):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        if not validated:
+            X = validate_data(self, X, dtype=np.float64, reset=False)
         if not (isinstance(epsilon, Real) and epsilon >= 0):
             raise ValueError(f"epsilon must be a non-negative float; got {epsilon!r}.")
         if epsilon == 0:
@@ -849,7 +855,9 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         y_pred : ndarray of shape (n_samples,)
             Class labels.
         """
-        z = self._decision(X)
+        return self._labels(self._decision(X))
+
+    def _labels(self, z):
         if z.shape[1] == 1:
             return self.classes_[(z[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(z, axis=1)]
@@ -895,7 +903,7 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         """
         check_is_fitted(self)
         X, x_lo, x_hi = self._input_box(X, epsilon)
-        ref = self._class_index(self.predict(X))
+        ref = self._class_index(self._labels(self._nominal_outputs(X)))
         return self._certain(x_lo, x_hi, ref, lp=self._lp_once())
 
     def certified_accuracy(self, X, y, epsilon=0.0):
@@ -926,7 +934,7 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         lp = self._lp_once()  # one LP for both bounds
         worst = float(np.mean(self._certain(x_lo, x_hi, ref, lp=lp)))
         best = float(np.mean(self._possible(x_lo, x_hi, ref, lp=lp)))
-        nominal = float(np.mean(self.predict(X) == column_or_1d(y)))
+        nominal = float(np.mean(self._labels(self._nominal_outputs(X)) == column_or_1d(y)))
         return worst, nominal, best
 
     def certified_attack_success(self, X, trigger=None, *, target=None, y=None, epsilon=0.0):
@@ -960,7 +968,7 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        ref = self.predict(X) if y is None else column_or_1d(y)
+        ref = self._labels(self._nominal_outputs(X)) if y is None else column_or_1d(y)
         if trigger is None:
             Xt = X.copy()
         elif callable(trigger):
@@ -978,7 +986,9 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
                 )
         if Xt.shape != X.shape:
             raise ValueError(f"the trigger changed the shape of X: {X.shape} -> {Xt.shape}.")
-        Xt, x_lo, x_hi = self._input_box(Xt, epsilon)
+        # X was validated above (with its feature names); the triggered copy is an ndarray
+        Xt = check_array(Xt, dtype=np.float64, input_name="the triggered X")
+        Xt, x_lo, x_hi = self._input_box(Xt, epsilon, validated=True)
         target = self.poison_target if target is None else target
         ref_idx = self._class_index(ref)
         if target is None:
