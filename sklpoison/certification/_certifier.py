@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma
 from ..utils._optional import import_optional
-from ..utils.validation import check_known_labels, check_n_classes
+from ..utils.validation import check_finite_result, check_known_labels, check_n_classes
 from ._box import BoxPropagator, Intersection, _interval_forward
 from ._plan import _forward, _TrainingPlan
 from ._threat import _Threat
@@ -400,14 +400,15 @@ class _BaseIntervalCertifier(BaseEstimator):
                     RuntimeWarning,
                     stacklevel=2,
                 )
+        # MLPClassifier's rule: non-finite weights are an error, not a NaN model
+        check_finite_result(
+            np.concatenate([np.ravel(a) for layer in params for a in layer]),
+            f"{type(self).__name__}.fit",
+            what="nominal parameters",
+            X=X,
+            advice=f" Or the training diverged: reduce lr (lr={self.lr}) or n_epochs.",
+        )
         self._store(n_out, len(plan.batches), params, propagator)
-        if not all(np.all(np.isfinite(a)) for layer in params for a in layer):
-            warnings.warn(
-                f"The nominal training diverged (non-finite parameters) with lr={self.lr}; "
-                "reduce lr (or n_epochs).",
-                RuntimeWarning,
-                stacklevel=2,
-            )
         return self
 
     def _store(self, n_out, n_steps, params, propagator):
@@ -633,7 +634,7 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         (``c lambda_max([X, 1]^T [X, 1]) / n + l2``, ``c`` = 2, 1/4 or 1/2 for
         squared error, sigmoid or softmax): gradient descent may then
         oscillate, and the certified sets expand at every step. A nominal run
-        that ends with non-finite parameters warns too.
+        that ends with non-finite parameters raises a ValueError.
     lr_decay : float, default=0.0
         Step size ``max(lr / (1 + lr_decay * t), lr_min)`` at step ``t``.
     lr_min : float, default=0.0
@@ -1118,7 +1119,7 @@ class IntervalCertifierRegressor(RegressorMixin, _BaseIntervalCertifier):
         (``c lambda_max([X, 1]^T [X, 1]) / n + l2``, ``c = 2`` for
         squared error): gradient descent may then
         oscillate, and the certified sets expand at every step. A nominal run
-        that ends with non-finite parameters warns too.
+        that ends with non-finite parameters raises a ValueError.
     lr_decay : float, default=0.0
         Step size ``max(lr / (1 + lr_decay * t), lr_min)`` at step ``t``.
     lr_min : float, default=0.0

@@ -310,7 +310,7 @@ def _largest_entry(X):
     return float(A[i, j]), i, j
 
 
-def check_finite_result(values, who, *, what, X=None):
+def check_finite_result(values, who, *, what, X=None, advice=""):
     """Raise a ValueError when a quantity computed from finite input is not finite.
 
     numpy overflows silently (a ``RuntimeWarning`` at most): one entry of ``1e300``
@@ -335,6 +335,9 @@ def check_finite_result(values, who, *, what, X=None):
     X : array-like or None, default=None
         The input it was computed from; the message then names its entry of
         largest magnitude.
+    advice : str, default=""
+        Another cause and its remedy, appended to the message (e.g. a step size
+        that makes an iteration diverge).
 
     Raises
     ------
@@ -366,7 +369,7 @@ def check_finite_result(values, who, *, what, X=None):
         f"{who} produced a non-finite {what} (NaN or infinity) although the input is "
         f"finite. The input data may contain large values and need to be "
         f"preprocessed{where}: scale the features (sklearn.preprocessing.StandardScaler, "
-        f"or RobustScaler when a few rows are extreme) or remove the extreme rows."
+        f"or RobustScaler when a few rows are extreme) or remove the extreme rows.{advice}"
     )
 
 
