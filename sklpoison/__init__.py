@@ -51,6 +51,7 @@ _SUBMODULES = [
     "datasets",
     "defences",
     "detection",
+    "exceptions",
     "metrics",
     "model_selection",
     "nn",

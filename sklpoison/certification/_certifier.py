@@ -24,10 +24,16 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
+from ..exceptions import VacuousCertificateWarning
 from ..numerics import interval as ia
 from ..numerics.rounding import TINY, U, gamma
 from ..utils._optional import import_optional
-from ..utils.validation import check_finite_result, check_known_labels, check_n_classes
+from ..utils.validation import (
+    check_finite_result,
+    check_known_labels,
+    check_n_classes,
+    warn_user,
+)
 from ._box import BoxPropagator, Intersection, _interval_forward
 from ._plan import _forward, _TrainingPlan
 from ._threat import _Threat
@@ -172,6 +178,46 @@ class _BaseIntervalCertifier(BaseEstimator):
     def _label_epsilon(self):
         """The bound on a poisoned regression target (0 for classification)."""
         return 0.0
+
+    # ------------------------------------------------------- vacuous results
+    def _what_to_try(self, test_epsilon=0.0):
+        """What to change when the certificates are vacuous, naming this estimator's values
+        (and the certificate's test-time radius, when there is one)."""
+        budget = [
+            f"{name}={getattr(self, name)}"
+            for name in ("n_poison", "n_label_flips", "epsilon", "label_epsilon")
+            if getattr(self, name, 0)
+        ]
+        tries = [f"a smaller test-time radius (epsilon={test_epsilon:g})"] if test_epsilon else []
+        tries += [
+            f"a smaller poisoning budget ({', '.join(budget) or 'the threat model'})",
+            f"fewer epochs (n_epochs={self.n_epochs}) or a smaller lr (lr={self.lr})",
+        ]
+        if self.bound == "interval":
+            tries.append("bound='lp' (tighter output bounds; extra 'convex')")
+        if self.domain == "box" and isinstance(self.model, str) and self.model != "mlp":
+            tries.append("domain='zonotope'")
+        tries.append(
+            "for budgets this large, a defence certified by construction: "
+            "sklpoison.certification.PartitionAggregationClassifier"
+        )
+        return "Try " + "; ".join(tries) + "."
+
+    def _warn_if_vacuous(self, method, nothing_certified, detail="", test_epsilon=0.0):
+        """A :class:`~sklpoison.exceptions.VacuousCertificateWarning` from a certificate
+        method when the bounds diverged at fit or ``nothing_certified`` holds."""
+        if not (self.bounds_diverged_ or nothing_certified):
+            return
+        reason = (
+            "the parameter bounds diverged during fit"
+            if self.bounds_diverged_
+            else f"no prediction is certified{detail}"
+        )
+        warn_user(
+            f"{type(self).__name__}.{method}: {reason}, so the certificate is vacuous. "
+            + self._what_to_try(test_epsilon),
+            VacuousCertificateWarning,
+        )
 
     # ------------------------------------------------------------ validation
     def _check_config(self):
@@ -394,11 +440,10 @@ class _BaseIntervalCertifier(BaseEstimator):
             propagator.step(X[idx], Y[idx], idx, eta, decay)
             if propagator.diverged and not was_diverged:
                 # the set is unbounded: its propagation stops (the nominal training goes on)
-                warnings.warn(
+                warn_user(
                     f"The parameter box diverged at step {step + 1}; certificates are vacuous. "
-                    "Reduce lr, n_epochs or the poisoning budget.",
-                    RuntimeWarning,
-                    stacklevel=2,
+                    + self._what_to_try(),
+                    VacuousCertificateWarning,
                 )
         # MLPClassifier's rule: non-finite weights are an error, not a NaN model
         check_finite_result(
@@ -905,7 +950,11 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         check_is_fitted(self)
         X, x_lo, x_hi = self._input_box(X, epsilon)
         ref = self._class_index(self._labels(self._nominal_outputs(X)))
-        return self._certain(x_lo, x_hi, ref, lp=self._lp_once())
+        certified = self._certain(x_lo, x_hi, ref, lp=self._lp_once())
+        self._warn_if_vacuous(
+            "certify", certified.size > 0 and not certified.any(), test_epsilon=epsilon
+        )
+        return certified
 
     def certified_accuracy(self, X, y, epsilon=0.0):
         """Worst-case, nominal and best-case accuracy over the parameter box.
@@ -936,6 +985,12 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         worst = float(np.mean(self._certain(x_lo, x_hi, ref, lp=lp)))
         best = float(np.mean(self._possible(x_lo, x_hi, ref, lp=lp)))
         nominal = float(np.mean(self._labels(self._nominal_outputs(X)) == column_or_1d(y)))
+        self._warn_if_vacuous(
+            "certified_accuracy",
+            worst == 0.0 and nominal > 0.0,
+            f" (certified accuracy 0.0, nominal {nominal:.3g})",
+            test_epsilon=epsilon,
+        )
         return worst, nominal, best
 
     def certified_attack_success(self, X, trigger=None, *, target=None, y=None, epsilon=0.0):
@@ -993,13 +1048,21 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         target = self.poison_target if target is None else target
         ref_idx = self._class_index(ref)
         if target is None:
-            return float(np.mean(~self._certain(x_lo, x_hi, ref_idx, lp=self._lp_once())))
-        t_idx = self._class_index(np.array([target]))[0]
-        keep = ref_idx != t_idx
-        if not np.any(keep):
-            return 0.0
-        tgt = np.full(int(keep.sum()), t_idx)
-        return float(np.mean(self._possible(x_lo[keep], x_hi[keep], tgt, lp=self._lp_once())))
+            bound = float(np.mean(~self._certain(x_lo, x_hi, ref_idx, lp=self._lp_once())))
+        else:
+            t_idx = self._class_index(np.array([target]))[0]
+            keep = ref_idx != t_idx
+            if not np.any(keep):
+                return 0.0
+            tgt = np.full(int(keep.sum()), t_idx)
+            bound = float(np.mean(self._possible(x_lo[keep], x_hi[keep], tgt, lp=self._lp_once())))
+        self._warn_if_vacuous(
+            "certified_attack_success",
+            bound == 1.0,
+            " (attack success bounded by 1.0 only)",
+            test_epsilon=epsilon,
+        )
+        return bound
 
     def _margins(self, x_lo, x_hi, ref, which="both", lp=None):
         """Lower and upper bounds on ``z_ref - z_j`` for every class ``j`` (j == ref gives 0).
@@ -1320,4 +1383,7 @@ class IntervalCertifierRegressor(RegressorMixin, _BaseIntervalCertifier):
         worst = np.maximum((lo - y) ** 2, (hi - y) ** 2)
         best = np.where((lo <= y) & (y <= hi), 0.0, np.minimum((lo - y) ** 2, (hi - y) ** 2))
         nominal = (self.predict(X) - y) ** 2
+        self._warn_if_vacuous(
+            "certified_mse", y.size > 0 and not np.isfinite(worst).any(), test_epsilon=epsilon
+        )
         return float(worst.mean()), float(nominal.mean()), float(best.mean())
