@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..numerics import interval as ia
+from ..utils._progress import progress
 
 
 # --------------------------------------------------------------------------
@@ -116,11 +117,7 @@ class _TrainingPlan:
     def steps(self, verbose=0, desc="IntervalCertifier"):
         """Yield ``(step, batch_indices, eta, decay)`` for every SGD step, in order."""
         per_epoch = len(self.batches) // self.n_epochs
-        epochs = range(self.n_epochs)
-        if verbose:
-            from tqdm.auto import tqdm
-
-            epochs = tqdm(epochs, desc=desc, unit="epoch")
+        epochs = progress(range(self.n_epochs), verbose, desc=desc, unit="epoch")
         step = 0
         for _ in epochs:
             for idx in self.batches[step : step + per_epoch]:
