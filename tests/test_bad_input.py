@@ -175,15 +175,11 @@ def test_one_extreme_value(est, data):
         )
 
 
-BUDGETS = {  # parameter -> (absurd, tiny)
-    "theta": (1e6, 1e-9),
-    "fraction": (1e6, 1e-9),
-    "epsilon_d": (1e6, 1e-9),
-    "flip_budget": (10**12, 1e-9),
+BUDGETS = {  # parameter -> (absurd, tiny); None: a count, for which 0 is legal
+    "poison_rate": (1e6, 1e-9),
     "removal_fraction": (1e6, 1e-9),
     "n_poison": (10**9, None),
     "n_label_flips": (10**9, None),
-    "poison_rate": (1e6, 1e-9),
 }
 
 

@@ -48,7 +48,7 @@ FITS = [
     LNSVC(),
     Sever(n_iter=2, random_state=0),
     GradPC(max_iter=3),
-    GradientCanceling(epsilon_d=0.1, max_iter=3, random_state=0),
+    GradientCanceling(poison_rate=0.1, max_iter=3, random_state=0),
     # its nominal SGD run ends with non-finite parameters (was: a warning and NaN predictions)
     IntervalCertifierRegressor("linear", n_poison=1, epsilon=0.01, lr=0.05, n_epochs=20),
 ]
