@@ -44,14 +44,7 @@ ids = [type(e).__name__ for e in ALL]
 
 # estimator -> {family: reason}: failures left for their owners, each listed in the
 # closing note; strict xfails, so that a fix makes them fail until removed here
-KNOWN_FAILURES = {
-    "SpectralSignatureDetector": {
-        "extreme": (
-            "one entry of 1e300 gives NaN decision scores (the covariance overflows) and "
-            "the extreme row is not flagged; sklpoison/detection/ is being rewritten"
-        ),
-    },
-}
+KNOWN_FAILURES = {}
 
 
 def _known(est, family):
