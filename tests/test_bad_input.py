@@ -173,6 +173,7 @@ BUDGETS = {  # parameter -> (absurd, tiny); None: a count, for which 0 is legal
     "removal_fraction": (1e6, 1e-9),
     "n_poison": (10**9, None),
     "n_label_flips": (10**9, None),
+    "n_partitions": (10**9, None),
 }
 
 
