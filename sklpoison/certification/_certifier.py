@@ -35,10 +35,11 @@ from ..utils.validation import (
     warn_user,
 )
 from ._box import BoxPropagator, Intersection, _interval_forward
+from ._flips import _alternatives
 from ._plan import _forward, _TrainingPlan
 from ._threat import _Threat
 from ._zonotope import LinearZonotopePropagator, LogitZonotopePropagator
-from ._zonotope_mlp import MLPZonotopePropagator
+from ._zonotope_mlp import MLPZonotopePropagator, network_zonotope_affordable
 
 
 def _to_numpy_params(module):
@@ -336,12 +337,15 @@ class _BaseIntervalCertifier(BaseEstimator):
         # "auto" takes a network's zonotope where it gains most for its cost: full-batch
         # label flips (persistent symbols); the per-step excess of other threats needs every
         # row's gradient as forms (rows x parameters x generators) and gains less
+        # and only where its counted cost is within a budget of the box's
         persistent = full_batch and threat.ky > 0 and threat.kx == 0
-        if network and self.domain == "auto" and not persistent:
-            network = False
+        P = sum(W.size + b.size for W, b in params)
+        if network and self.domain == "auto":
+            n_alts = _alternatives(threat.label_sets).shape[1] if threat.ky > 0 else 1
+            if not (persistent and network_zonotope_affordable(P, n_samples, n_alts)):
+                network = False
         if self.domain == "box" or not (single or network):
             return BoxPropagator(params, threat, **sgd)
-        P = sum(W.size + b.size for W, b in params)
         if network:
             return Intersection(
                 BoxPropagator(params, threat, **sgd),
@@ -716,7 +720,10 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
         ``"box"``: interval bounds of every parameter (Sosnin et al.).
         ``"auto"``: ``"zonotope"`` where available (for networks: with
         full-batch label flips and no feature poisoning, where its persistent
-        flip symbols pay off), otherwise ``"box"``.
+        flip symbols pay off, and only while its counted cost per step,
+        ``2 P + n A`` symbols per row and parameter for ``P`` parameters, ``n``
+        rows and ``A`` alternative labels, is at most 50 times the box's, i.e.
+        ``2 P + n A <= 500``: ask for ``"zonotope"`` beyond), otherwise ``"box"``.
     bound : {"interval", "lp"}, default="interval"
         Forward bounds used by the certificates: plain interval propagation,
         or in addition a linear relaxation (McCormick envelopes of the

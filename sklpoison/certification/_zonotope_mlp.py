@@ -51,6 +51,26 @@ from ._flips import _alternatives
 from ._threat import _combine_chunk, _topk_last, _variant_terms
 from ._zonotope import _reduce, relax_sigmoid, relax_softmax
 
+# domain="auto" takes the network zonotope when its counted cost per step is at most this many
+# times the box's (see network_zonotope_affordable); domain="zonotope" always takes it
+NETWORK_COST_RATIO = 50.0
+# the box's interval forward and backward passes, in multiply-adds per row and parameter
+BOX_OPS_PER_PARAM = 10.0
+
+
+def network_zonotope_affordable(n_params, n_samples, n_alts):
+    """Whether ``domain="auto"`` takes the network zonotope (full-batch label flips).
+
+    Counted in multiply-adds per step: every row's forms carry, for every parameter,
+    the kept generators (``max_generators = 2 P``) and the persistent flip symbols
+    (``n A``): ``n P (2 P + n A)``, against ``BOX_OPS_PER_PARAM n P`` for the box's
+    interval passes. Affordable when the ratio is at most ``NETWORK_COST_RATIO``, i.e.
+    ``2 P + n A <= 500`` symbols (measured on the half-moons MLP with 65 parameters:
+    the fit takes about ``(2 P + n A) / 9`` times the box's).
+    """
+    symbols = 2 * n_params + n_samples * max(n_alts, 1)
+    return symbols <= NETWORK_COST_RATIO * BOX_OPS_PER_PARAM
+
 
 # --------------------------------------------------------------------------
 # affine forms over (e, s)

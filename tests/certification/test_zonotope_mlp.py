@@ -452,3 +452,21 @@ def test_unsupported_network_threats_use_the_box():
     assert est.zonotope_ is None
     with pytest.raises(ValueError, match="domain='zonotope' needs .* network classifier"):
         IntervalCertifierRegressor("mlp", domain="zonotope", **kw).fit(X, y.astype(float))
+
+
+def test_auto_takes_the_network_zonotope_only_within_its_cost_budget():
+    """'auto': the network zonotope while 2 P + n A <= 500 symbols per row and parameter
+    (its counted cost within 50 times the box's), the box beyond; 'zonotope' forces it."""
+    assert zm.network_zonotope_affordable(9, 482, 1)  # 18 + 482 = 500
+    assert not zm.network_zonotope_affordable(9, 483, 1)
+    assert not zm.network_zonotope_affordable(9, 250, 2)  # 18 + 500 (three classes)
+    kw = dict(hidden_layer_sizes=(2,), n_epochs=1, n_label_flips=2, random_state=0)  # P = 9
+    for n, affordable in [(40, True), (600, False)]:
+        X, y = make_moons(n, noise=0.2, random_state=0)
+        auto = IntervalCertifier("mlp", **kw).fit(X, y)
+        assert (auto.zonotope_ is not None) == affordable
+        forced = IntervalCertifier("mlp", domain="zonotope", **kw).fit(X, y)
+        assert forced.zonotope_ is not None
+        # mini-batch flips: the box under 'auto' at any size
+        batched = IntervalCertifier("mlp", batch_size=n // 2, **kw).fit(X, y)
+        assert batched.zonotope_ is None
