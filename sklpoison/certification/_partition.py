@@ -44,7 +44,9 @@ def row_digests(X):
     words : ndarray of uint64 of shape (n_samples, 4)
         The digests as four big-endian 64-bit words (the first one picks the bucket).
     """
-    X = np.ascontiguousarray(X, dtype="<f8") + 0.0  # a new array: -0.0 + 0.0 == +0.0
+    # -0.0 + 0.0 == +0.0; the sum is in native byte order, so the little-endian copy comes
+    # after it (a big-endian host would otherwise hash big-endian bytes)
+    X = np.ascontiguousarray(np.asarray(X, dtype=np.float64) + 0.0, dtype="<f8")
     n, width = X.shape[0], X.shape[1] * 8
     view = memoryview(X).cast("B")
     digest = b"".join(hashlib.sha256(view[i * width : (i + 1) * width]).digest() for i in range(n))
