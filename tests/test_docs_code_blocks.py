@@ -43,6 +43,9 @@ SLOW = {
     '"gradregkrrclassifier__kappa": [0.0, 0.01, 0.1, 1.0, 10.0]': (
         "the user guide's full kappa x theta sweep: 45 kernel-ridge fits (35 s)"
     ),
+    'aggregation="finite", n_jobs=2': (
+        "Finite Aggregation on digits: 200 logistic-regression fits in two processes"
+    ),
 }
 
 

@@ -443,6 +443,7 @@ def test_imblearn_pipeline_and_skorch_as_base_models():
     assert np.all(clf.certified_radius(Xt.astype(np.float32)) >= 0)
 
 
+@pytest.mark.slow  # a LocalCluster takes seconds to start; tests/test_dask.py covers the backend
 def test_dask_backend_matches_sequential():
     distributed = pytest.importorskip("distributed")
     from joblib import parallel_config
