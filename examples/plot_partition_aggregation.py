@@ -10,7 +10,7 @@ insertions, removals and label flips count 1 each, a row whose features change c
 
 :class:`~sklpoison.IntervalCertifier` answers a different question: how far can poisoning move
 *one* model trained by a fixed gradient-descent run? On ten-class digits that certificate
-holds 0.81 of the test rows at one flipped label and 0.15 at two, while the partition defences
+holds 0.86 of the test rows at one flipped label and 0.81 at two, while the partition defences
 certify most rows against several poisoned rows of any kind, at the price of a weaker model
 (each partition sees 1/K of the data).
 
