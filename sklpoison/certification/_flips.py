@@ -41,7 +41,8 @@ class _Flips:
         self.alts = _alternatives(label_sets)  # (n, A), -1: none
         self.phi = np.zeros((self.P, self.P))
         # the range of Delta s per coordinate (sorted sums of the per-row extremes)
-        self.d_lo, self.d_hi = d_lo, d_hi = self._delta_range()
+        # (P, n) each: only the leaves (_leaves) need them again, so they are not kept
+        d_lo, d_hi = self._delta_range()
         lo = _topk_last(np.minimum(d_lo, 0.0), k, largest=False)
         hi = _topk_last(np.maximum(d_hi, 0.0), k, largest=True)
         # each entry: a product and a division (2 roundings); sums of k same-signed terms
@@ -50,6 +51,13 @@ class _Flips:
         self.u_c = 0.5 * (self.u_lo + self.u_hi)
         self.u_r = np.maximum(round_up(self.u_hi - self.u_c), round_up(self.u_c - self.u_lo))
         self.u_abs = np.maximum(np.abs(self.u_lo), np.abs(self.u_hi))
+
+    def __getstate__(self):
+        # the caches of the fit (leaves, binary sums) are rebuilt on demand: not pickled
+        state = self.__dict__.copy()
+        for name in ("_leaf_of", "_leaf_box", "_S"):
+            state.pop(name, None)
+        return state
 
     def _change(self):
         """``(n, A, C)``: ``y_i - y'_a`` in the output layout (zero for no alternative)."""
@@ -141,7 +149,8 @@ class _Flips:
         """Rows split into leaves of at most ``LEAF_SIZE`` (median splits along the widest
         coordinate of ``Delta``), once per fit: ``(leaf of every row, per-leaf boxes)``."""
         if getattr(self, "_leaf_of", None) is None:
-            mid = 0.5 * (self.d_lo + self.d_hi).T  # (n, P)
+            d_lo, d_hi = self._delta_range()
+            mid = 0.5 * (d_lo + d_hi).T  # (n, P)
             leaf_of = np.empty(self.B, dtype=np.intp)
             stack, n_leaves = [np.arange(self.B)], 0
             while stack:
@@ -155,8 +164,8 @@ class _Flips:
                 stack += [order[len(order) // 2 :], order[: len(order) // 2]]
             lo = np.full((n_leaves, self.P), np.inf)
             hi = np.full((n_leaves, self.P), -np.inf)
-            np.minimum.at(lo, leaf_of, self.d_lo.T)
-            np.maximum.at(hi, leaf_of, self.d_hi.T)
+            np.minimum.at(lo, leaf_of, d_lo.T)
+            np.maximum.at(hi, leaf_of, d_hi.T)
             c = 0.5 * (lo + hi)
             r = np.maximum(round_up(hi - c), round_up(c - lo))
             self._leaf_of, self._leaf_box = leaf_of, (c, r)
