@@ -331,8 +331,8 @@ class _BaseIntervalCertifier(BaseEstimator):
             raise ValueError(
                 "domain='zonotope' needs clip_gamma=None and unbounded=False, and either a "
                 "single-layer model (model='linear' or 'logistic', or a torch Sequential with "
-                "one Linear layer) or a ReLU network classifier (IntervalCertifier); use "
-                "domain='box' (or 'auto')."
+                "one Linear layer) or a ReLU network classifier (IntervalCertifier) trained "
+                "by plain SGD (momentum=0, l1=0); use domain='box' (or 'auto')."
             )
         # "auto" takes a network's zonotope where it gains most for its cost: full-batch
         # label flips (persistent symbols); the per-step excess of other threats needs every

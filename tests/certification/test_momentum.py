@@ -179,3 +179,14 @@ def test_momentum_must_be_below_one():
         IntervalCertifier(momentum=1.0).fit(X, y)
     with pytest.raises(ValueError, match="l1"):
         IntervalCertifier(l1=-0.1).fit(X, y)
+
+
+@pytest.mark.parametrize("sgd", [dict(momentum=0.5), dict(l1=0.01)])
+def test_network_zonotope_says_it_needs_plain_sgd(sgd):
+    X, y = _moons(20)
+    est = IntervalCertifier("mlp", hidden_layer_sizes=(3,), n_label_flips=1, domain="zonotope")
+    with pytest.raises(ValueError, match=r"plain SGD \(momentum=0, l1=0\)"):
+        est.set_params(n_epochs=1, **sgd).fit(X, y)
+    # "auto" bounds such a network with the box
+    est.set_params(domain="auto").fit(X, y)
+    assert getattr(est, "zonotope_", None) is None
