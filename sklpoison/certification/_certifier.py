@@ -872,7 +872,13 @@ class IntervalCertifier(ClassifierMixin, _BaseIntervalCertifier):
 
     def _encode_targets(self, y):
         """Targets in the model's output layout and the label sets of the threat model."""
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} IntervalCertifier certifies classifiers: use "
+                "IntervalCertifierRegressor for regression targets."
+            ) from exc
         y = column_or_1d(y, warn=True)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         n_classes = len(check_n_classes(self.classes_, "IntervalCertifier"))
