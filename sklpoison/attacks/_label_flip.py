@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils._tags import ClassifierTags
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
 
 from ..base import BaseSampler
 from ..utils.validation import (
@@ -399,10 +399,10 @@ class LFALabelFlipper(_SVMLabelFlipper):
 
     def _fit(self, X, y, X_val=None, y_val=None):
         X, y = super()._fit(X, y)
-        self._validation_set(X_val, y_val, X.shape[1])  # checked before any work
+        self._validation_set(X_val, y_val)  # checked before any work
         return X, y
 
-    def _validation_set(self, X_val, y_val, n_features):
+    def _validation_set(self, X_val, y_val):
         """The attacker's validation set, labels mapped to +-1 (or Nones)."""
         if X_val is None and y_val is None:
             return None, None
@@ -411,12 +411,15 @@ class LFALabelFlipper(_SVMLabelFlipper):
                 "LFALabelFlipper.fit_resample: X_val and y_val must be given together; got "
                 f"only {'X_val' if y_val is None else 'y_val'}."
             )
-        X_val = check_array(X_val, dtype=np.float64, input_name="X_val")
+        try:  # n_features and, for DataFrames, the column names seen at fit
+            X_val = validate_data(self, X_val, reset=False, dtype=np.float64)
+        except ValueError as exc:  # the message says "X": name the argument
+            raise ValueError(f"LFALabelFlipper.fit_resample: invalid X_val: {exc}") from exc
         y_val = np.asarray(y_val)
-        if X_val.shape[1] != n_features or y_val.shape != (X_val.shape[0],):
+        if y_val.shape != (X_val.shape[0],):
             raise ValueError(
-                f"LFALabelFlipper.fit_resample: X_val must have shape (m, {n_features}) and "
-                f"y_val shape (m,); got {X_val.shape} and {y_val.shape}."
+                f"LFALabelFlipper.fit_resample: y_val must have shape ({X_val.shape[0]},), one "
+                f"label per row of X_val; got {y_val.shape}."
             )
         check_known_labels(
             y_val, self.classes_, "LFALabelFlipper", what="y_val", known_as="the classes of y"
@@ -426,7 +429,7 @@ class LFALabelFlipper(_SVMLabelFlipper):
     def _attack(self, X, y_pm, k, rng, X_val=None, y_val=None):
         from ._label_attacks import lfa_flips
 
-        X_val, y_val = self._validation_set(X_val, y_val, X.shape[1])
+        X_val, y_val = self._validation_set(X_val, y_val)
         return lfa_flips(
             X,
             y_pm,

@@ -267,7 +267,7 @@ def test_label_flipper_lfa_uses_its_validation_data(data):
 def test_label_flipper_lfa_validation_data_errors(data):
     X, y, X_test, y_test = data
     for val, match in [
-        (dict(X_val=X_test[:5, :1], y_val=y_test[:5]), "shape"),
+        (dict(X_val=X_test[:5, :1], y_val=y_test[:5]), "invalid X_val: X has 1 features"),
         (dict(X_val=X_test[:5], y_val=y_test[:4]), "shape"),
         (dict(X_val=X_test[:5], y_val=y_test[:5] + 7), "not among the classes"),
         (dict(X_val=X_test[:5]), "together"),
@@ -291,3 +291,16 @@ def test_label_flipper_validation_data_through_an_imblearn_pipeline(data):
         flipper = LFALabelFlipper(**kw).set_fit_resample_request(X_val=True, y_val=True)
         pipe = make_pipeline(flipper, SVC(gamma=1.0)).fit(X, y, X_val=X_val, y_val=y_val)
     assert_array_equal(np.flatnonzero(direct != y), pipe[0].changed_indices_)
+
+
+def test_label_flipper_lfa_validation_data_must_have_the_training_columns(data):
+    # a DataFrame X_val is checked against the column names seen at fit, as scikit-learn
+    # checks X at predict: columns in another order would silently be other features
+    pd = pytest.importorskip("pandas")
+    X, y, X_test, y_test = data
+    X_df = pd.DataFrame(X, columns=["a", "b"])
+    X_val = pd.DataFrame(X_test[:20], columns=["a", "b"])
+    flipper = LFALabelFlipper(n_candidates=2, random_state=0)
+    flipper.fit_resample(X_df, y, X_val=X_val, y_val=y_test[:20])  # same columns: fine
+    with pytest.raises(ValueError, match="invalid X_val: The feature names should match"):
+        flipper.fit_resample(X_df, y, X_val=X_val[["b", "a"]], y_val=y_test[:20])
