@@ -251,9 +251,10 @@ _SVM_ATTRIBUTES = """Attributes
 class ALFALabelFlipper(_SVMLabelFlipper):
     __doc__ = f"""ALFA (Xiao, Xiao and Eckert, 2012): label flips that most change an RBF SVM.
 
-    Alternates a linear program over the flips (cvxpy, HiGHS) and the SVM on the
-    tainted labels, for ``max_iter`` rounds (see :func:`sklpoison.attacks.alfa_flips`).
-    Binary labels only; needs the ``convex`` extra.
+    Alternates a linear program over the flips (HiGHS through
+    :func:`scipy.optimize.linprog`) and the SVM on the tainted labels, for ``max_iter``
+    rounds (see :func:`sklpoison.attacks.alfa_flips`). Binary labels only; needs no
+    extra.
 
     Parameters
     ----------
