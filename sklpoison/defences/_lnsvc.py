@@ -204,14 +204,14 @@ class LNSVC(ClassifierMixin, BaseEstimator):
             "(sklearn.kernel_approximation.Nystroem) with a linear model.",
         ):
             K = self.noise_kernel_matrix(self._base_kernel(X, X, self.gamma_))
-        check_finite_result(K, "LNSVC.fit", what="kernel matrix", X=X)
-        self.svc_ = SVC(
-            kernel="precomputed",
-            C=self.C,
-            tol=self.tol,
-            class_weight=self.class_weight,
-            max_iter=self.max_iter,
-        ).fit(K, y)
+            check_finite_result(K, "LNSVC.fit", what="kernel matrix", X=X)
+            self.svc_ = SVC(
+                kernel="precomputed",
+                C=self.C,
+                tol=self.tol,
+                class_weight=self.class_weight,
+                max_iter=self.max_iter,
+            ).fit(K, y)
         self.classes_ = self.svc_.classes_
         self.support_ = self.svc_.support_
         self.dual_coef_ = self.svc_.dual_coef_
