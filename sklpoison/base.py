@@ -6,6 +6,7 @@ samplers may derive from it too.
 """
 
 import functools
+import inspect
 
 import imblearn.base  # noqa: F401  (adds fit_resample to scikit-learn's metadata routing)
 import numpy as np
@@ -76,6 +77,7 @@ class BaseSampler(BaseEstimator):
         self : object
             The fitted sampler.
         """
+        self._check_fit_params("fit", params)
         self._fit(X, y, **params)
         return self
 
@@ -103,12 +105,27 @@ class BaseSampler(BaseEstimator):
         y_res : ndarray or Series of shape (n_res,)
             The resampled labels (a new array; a Series for a Series ``y``).
         """
+        self._check_fit_params("fit_resample", params)
         X_in, y_in = X, y
         X, y = self._fit(X, y, **params)
         X_res, y_res, changed = self._resample(X, y, **params)
         self.changed_indices_ = np.asarray(changed, dtype=np.intp)
         self.n_changed_ = int(self.changed_indices_.size)
         return _restore_containers(X_in, y_in, X_res, y_res)
+
+    def _check_fit_params(self, method, params):
+        """A ``TypeError`` naming the public method for a fit parameter ``_fit`` lacks."""
+        accepted = inspect.signature(self._fit).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            return
+        own = [name for name in accepted if name not in ("X", "y")]
+        for name in params:
+            if name not in own:
+                takes = f"its fit parameters are {own}" if own else "it takes no fit parameters"
+                raise TypeError(
+                    f"{type(self).__name__}.{method}() got an unexpected keyword argument "
+                    f"{name!r}: {takes}."
+                )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
