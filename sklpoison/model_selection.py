@@ -76,19 +76,9 @@ def _score_column(cv_results, key):
         raise ValueError(
             f"{key!r} is not a column of cv_results_ (score columns: {scores}). Score the "
             f"search with scoring={{'clean_accuracy': 'accuracy', 'neg_asr': neg_asr_scorer}} "
-            f"or pass the column names."
+            f"or pass the scorer names (clean_key=..., asr_key=...)."
         )
     return _as_float(cv_results[key], key)
-
-
-def _resolve_asr_key(cv_results, asr_key):
-    """``asr_key``, or (``None``) ``"neg_asr"`` if scored so, else the legacy ``"asr"``."""
-    if asr_key is not None:
-        return asr_key
-    for key in ("neg_asr", "asr"):
-        if f"mean_test_{key}" in cv_results:
-            return key
-    return "neg_asr"
 
 
 def _attack_success_column(cv_results, asr_key):
@@ -121,7 +111,7 @@ def tradeoff_table(
     kappa_param=None,
     poison_rate_param=None,
     clean_key="clean_accuracy",
-    asr_key=None,
+    asr_key="neg_asr",
 ):
     """Clean accuracy and attack success per (θ, κ) from ``cv_results_``.
 
@@ -137,11 +127,12 @@ def tradeoff_table(
     clean_key : str, default="clean_accuracy"
         Scorer name of clean accuracy: the columns read are ``mean_test_<key>`` and
         ``std_test_<key>``.
-    asr_key : str or None, default=None
+    asr_key : str, default="neg_asr"
         Scorer name of attack success. A name starting with ``neg_`` is a
         greater-is-better scorer (:data:`sklpoison.metrics.neg_asr_scorer`), whose
-        column is negated back. ``None``: ``"neg_asr"``, or ``"asr"`` for results
-        scored with the deprecated lower-is-better ``asr_scorer``.
+        column is negated back; any other name is read as the attack success rate
+        itself (e.g. your own ``make_asr_scorer(greater_is_better=True)`` scored as
+        ``"asr"``: pass ``asr_key="asr"``). A column of the wrong sign is refused.
 
     Returns
     -------
@@ -171,7 +162,6 @@ def tradeoff_table(
     kappa = _as_float(cv_results[kkey], kkey)
     poison_rate = _as_float(cv_results[tkey], tkey) if tkey else np.full(kappa.shape, np.nan)
     clean = _score_column(cv_results, f"mean_test_{clean_key}")
-    asr_key = _resolve_asr_key(cv_results, asr_key)
     asr = _attack_success_column(cv_results, asr_key)
 
     def _std(key):
@@ -274,7 +264,7 @@ def select_kappa(
     kappa_param=None,
     poison_rate_param=None,
     clean_key="clean_accuracy",
-    asr_key=None,
+    asr_key="neg_asr",
 ):
     """The κ with the lowest attack success among those keeping a minimum clean accuracy.
 

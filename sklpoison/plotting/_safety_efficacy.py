@@ -84,7 +84,7 @@ class SafetyEfficacyDisplay:
         kappa_param=None,
         poison_rate_param=None,
         clean_key="clean_accuracy",
-        asr_key=None,
+        asr_key="neg_asr",
         ax=None,
         annotate=True,
         errorbars=True,
@@ -103,10 +103,11 @@ class SafetyEfficacyDisplay:
             ``poison_rate``.
         clean_key : str, default="clean_accuracy"
             Scorer name of clean accuracy.
-        asr_key : str or None, default=None
-            Scorer name of attack success: ``None`` reads ``neg_asr``
-            (:data:`sklpoison.metrics.neg_asr_scorer`, negated back), or the legacy
-            ``asr``. The plot's axis is the attack success rate in [0, 1].
+        asr_key : str, default="neg_asr"
+            Scorer name of attack success: ``neg_asr``
+            (:data:`sklpoison.metrics.neg_asr_scorer`) is negated back; a name
+            without ``neg_`` is read as the rate itself. The plot's axis is the
+            attack success rate in [0, 1].
         ax : matplotlib Axes or None, default=None
             Where to draw; ``None`` makes a new figure.
         annotate : bool, default=True

@@ -96,11 +96,10 @@ def test_make_asr_scorer_signs(digits):
     )
 
 
-def test_asr_scorer_is_deprecated_and_not_exported():
+def test_only_greater_is_better_scorers_are_exported():
     assert "asr_scorer" not in sklpoison.metrics.__all__
-    with pytest.warns(FutureWarning, match="neg_asr_scorer"):
-        from sklpoison.metrics import asr_scorer
-    assert repr(asr_scorer) == "make_asr_scorer(greater_is_better=True)"
+    with pytest.raises(ImportError):
+        from sklpoison.metrics import asr_scorer  # noqa: F401
 
 
 def _results(asr, key="neg_asr", sign=-1):
@@ -114,13 +113,19 @@ def _results(asr, key="neg_asr", sign=-1):
 
 def test_select_kappa_and_the_plot_read_either_column():
     asr = [0.95, 0.30, 0.05]
-    for res in (_results(asr), _results(asr, key="asr", sign=1)):
-        choice = select_kappa(res, min_clean_accuracy=0.9)
+    for res, key in ((_results(asr), "neg_asr"), (_results(asr, key="asr", sign=1), "asr")):
+        choice = select_kappa(res, min_clean_accuracy=0.9, asr_key=key)
         assert (choice.kappa, choice.asr) == (1.0, 0.30)
-        disp = SafetyEfficacyDisplay.from_cv_results(res)
+        disp = SafetyEfficacyDisplay.from_cv_results(res, asr_key=key)
         np.testing.assert_allclose(disp.asr, asr)  # the axis stays attack success
         assert disp.ax_.get_ylabel().lower().startswith("attack success")
         assert min(disp.ax_.get_ylim()) >= -0.1
+
+
+def test_a_user_asr_column_is_read_only_when_named():
+    res = _results([0.95, 0.30, 0.05], key="asr", sign=1)
+    with pytest.raises(ValueError, match="'mean_test_neg_asr' is not a column.*asr_key="):
+        select_kappa(res, min_clean_accuracy=0.9)
 
 
 def test_a_column_of_the_wrong_sign_is_refused():

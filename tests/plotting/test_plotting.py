@@ -60,8 +60,8 @@ def _sweep_results(rows=SWEEP):
         "param_gradregkrrclassifier__kappa": col(1),
         "mean_test_clean_accuracy": col(2),
         "std_test_clean_accuracy": col(3),
-        "mean_test_asr": col(4),
-        "std_test_asr": col(5),
+        "mean_test_neg_asr": -col(4),  # neg_asr_scorer: minus the attack success rate
+        "std_test_neg_asr": col(5),
     }
 
 
