@@ -198,10 +198,11 @@ class _BaseIntervalCertifier(BaseEstimator):
             tries.append("bound='lp' (tighter output bounds; extra 'convex')")
         if self.domain == "box" and isinstance(self.model, str) and self.model != "mlp":
             tries.append("domain='zonotope'")
-        tries.append(
-            "for budgets this large, a defence certified by construction: "
-            "sklpoison.certification.PartitionAggregationClassifier"
-        )
+        if not is_regressor(self):  # partition aggregation certifies classifiers only
+            tries.append(
+                "for budgets this large, a defence certified by construction: "
+                "sklpoison.certification.PartitionAggregationClassifier"
+            )
         return "Try " + "; ".join(tries) + "."
 
     def _warn_if_vacuous(self, method, nothing_certified, detail="", test_epsilon=0.0):

@@ -72,8 +72,10 @@ def test_regressor_with_diverged_bounds_warns():
         warnings.simplefilter("ignore")
         est.set_params(lr=0.1, n_epochs=20).fit(X, t)
     assert est.bounds_diverged_
-    with pytest.warns(VacuousCertificateWarning, match="certified_mse: the parameter bounds"):
+    with pytest.warns(VacuousCertificateWarning, match="certified_mse: the parameter bounds") as w:
         est.certified_mse(X, t)
+    # a classifier defence is no advice for a regression
+    assert "PartitionAggregationClassifier" not in str(w[0].message)
 
 
 def test_a_useful_certificate_does_not_warn():
