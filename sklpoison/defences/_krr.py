@@ -180,9 +180,16 @@ class _BaseGradRegKRR(BaseEstimator):
     def _fit_targets(self, X, Y):
         """Fit on validated ``X`` (float64) and 2-D targets ``Y``."""
         self.X_fit_ = X
-        with _memory_error_message(X.shape[0], self.kappa, type(self).__name__):
+        name = type(self).__name__
+        if self.kernel == "rbf":
+            # an overflowing squared distance gives a kernel value of exactly 0 (or, on
+            # the diagonal, inf - inf), which the check of K below cannot see
+            with np.errstate(over="ignore", invalid="ignore"):
+                Xc = X - _kernels._centre(X)
+                sq = np.einsum("ij,ij->i", Xc, Xc)
+            check_finite_result(sq, f"{name}.fit", what="squared distance", X=X)
+        with _memory_error_message(X.shape[0], self.kappa, name):
             K = _kernels.kernel_matrix(X, kernel=self.kernel, gamma=self._gamma())
-            name = type(self).__name__
             check_finite_result(K, f"{name}.fit", what="kernel matrix", X=X)
             # K is not used after the solve, which may overwrite it (compute_dof=True)
             a, dof, method = _solve(

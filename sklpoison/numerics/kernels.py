@@ -97,6 +97,14 @@ def resolve_gamma(gamma, n_features):
     return 1.0 / n_features if gamma is None else float(gamma)
 
 
+def _centre(X):
+    """The point to centre on before expanding squared distances (which are translation
+    invariant): the per-feature median. The mean would let one extreme row (an entry of
+    1e150, finite, whose square is still finite) shift every other row by ~1e148 and
+    cancel all their distances to 0; the median keeps ordinary rows near the origin."""
+    return np.median(X, axis=0)
+
+
 def kernel_matrix(X, Y=None, *, kernel="rbf", gamma=None):
     """Kernel matrix ``K[i, j] = k(X[i], Y[j])``.
 
@@ -126,7 +134,7 @@ def kernel_matrix(X, Y=None, *, kernel="rbf", gamma=None):
     g = resolve_gamma(gamma, X.shape[1])
     # distances are translation invariant: centring avoids the cancellation of
     # ||x||^2 + ||y||^2 - 2 x.y for data far from the origin
-    shift = Y.mean(axis=0)
+    shift = _centre(Y)
     X = X - shift
     Y = X if symmetric else Y - shift
     # squared distances in one n x n buffer (no temporaries of that size)
@@ -255,7 +263,7 @@ def input_gradient(X, X_fit, coef, *, kernel="rbf", gamma=None, K=None):
             K = kernel_matrix(X, X_fit, kernel=kernel, gamma=g)
         # differences are translation invariant: centre on the kernel centres'
         # mean to avoid cancellation for data far from the origin
-        shift = X_fit.mean(axis=0)
+        shift = _centre(X_fit)
         X, X_fit = X - shift, X_fit - shift
         KC = K @ C  # (n_x, t)
         grad = np.empty((n_x, C.shape[1], d))
@@ -307,7 +315,7 @@ def input_hessian(X, X_fit, coef, *, kernel="rbf", gamma=None, K=None):
         g = resolve_gamma(gamma, d)
         if K is None:
             K = kernel_matrix(X, X_fit, kernel=kernel, gamma=g)
-        shift = X_fit.mean(axis=0)  # translation invariance, as in input_gradient
+        shift = _centre(X_fit)  # translation invariance, as in input_gradient
         X, X_fit = X - shift, X_fit - shift
         n = X_fit.shape[0]
         block = max(1, int(_HESSIAN_BLOCK_BYTES // (8 * max(1, n * d))))
@@ -391,7 +399,7 @@ def input_hessian_operator(
     g = resolve_gamma(gamma, d)
     if K is None:
         K = kernel_matrix(X, X_fit, kernel=kernel, gamma=g)
-    shift = X_fit.mean(axis=0)  # translation invariance, as in input_gradient
+    shift = _centre(X_fit)  # translation invariance, as in input_gradient
     Xc, Fc = X - shift, X_fit - shift
     W = K * (w @ C.T)  # (n_x, n)
     s = W.sum(axis=1)[:, None]
@@ -445,7 +453,7 @@ def _gram_lower(X, K, *, kernel, gamma, kk_scale, alpha, kappa, KK=None):
     c = kappa * (2.0 * resolve_gamma(gamma, d)) ** 2
     # G only involves differences x_m - x_i: centre X so that the expansion does
     # not cancel catastrophically for data far from the origin
-    X = X - X.mean(axis=0)
+    X = X - _centre(X)
     B = X @ X.T  # symmetric
     # C <- K K o (kk_scale + c B) + alpha K, column block by column block
     for sl in _column_blocks(n):
