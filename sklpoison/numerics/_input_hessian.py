@@ -12,6 +12,20 @@ _CURVATURES = ("hessian", "gauss_newton")
 
 
 # --------------------------------------------------------------------------- adapters
+
+
+def _as_fitted(estimator, X):
+    """``X`` (an ndarray) with the column names the estimator was fitted with, if any:
+    scikit-learn warns "X does not have valid feature names" when an estimator fitted
+    on a DataFrame is queried with an array."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=names, copy=False)
+
+
 class InputHessianAdapter(ABC):
     """Interface of the input-Hessian adapters.
 
@@ -210,7 +224,7 @@ class InputHessianLogisticAdapter(InputHessianAdapter):
         self.W = np.asarray(estimator.coef_, dtype=np.float64)
 
     def predict_labels(self, X):
-        return self.estimator.predict(np.asarray(X).reshape(len(X), -1))
+        return self.estimator.predict(_as_fitted(self.estimator, np.asarray(X).reshape(len(X), -1)))
 
     def check_labels(self, y, n_samples):
         # the cross-entropy's input Hessian does not depend on the label, but labels the
@@ -240,7 +254,9 @@ class InputHessianLogisticAdapter(InputHessianAdapter):
 
     def batch_operator(self, X, y):
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        P = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+        P = np.asarray(
+            self.estimator.predict_proba(_as_fitted(self.estimator, X)), dtype=np.float64
+        )
         W = self.W
         self._check_softmax(X, P)
         if W.shape[0] == 1:  # binary: sigmoid of one logit
@@ -293,16 +309,16 @@ class InputHessianAnalyticAdapter(InputHessianAdapter):
     def _decision(self, X):
         est = self.estimator
         if self.is_classifier and hasattr(est, "decision_function"):
-            f = np.asarray(est.decision_function(X), dtype=np.float64)
+            f = np.asarray(est.decision_function(_as_fitted(est, X)), dtype=np.float64)
         else:
-            f = np.asarray(est.predict(X), dtype=np.float64)
+            f = np.asarray(est.predict(_as_fitted(est, X)), dtype=np.float64)
         return f.reshape(len(X), -1)
 
     def _gradients(self, X):
         est = self.estimator
         for name in ("input_jacobian", "input_gradient"):
             if hasattr(est, name):
-                G = np.asarray(getattr(est, name)(X), dtype=np.float64)
+                G = np.asarray(getattr(est, name)(_as_fitted(est, X)), dtype=np.float64)
                 return G.reshape(len(X), -1, self.n_features)
         raise ValueError(
             f"{type(est).__name__} has input_hessian but neither input_gradient nor "
@@ -310,11 +326,13 @@ class InputHessianAnalyticAdapter(InputHessianAdapter):
         )
 
     def _hessians(self, X):
-        Hf = np.asarray(self.estimator.input_hessian(X), dtype=np.float64)
+        Hf = np.asarray(
+            self.estimator.input_hessian(_as_fitted(self.estimator, X)), dtype=np.float64
+        )
         return Hf.reshape(len(X), -1, self.n_features, self.n_features)
 
     def predict_labels(self, X):
-        return self.estimator.predict(np.asarray(X).reshape(len(X), -1))
+        return self.estimator.predict(_as_fitted(self.estimator, np.asarray(X).reshape(len(X), -1)))
 
     def _targets(self, y, n_out):
         y = np.asarray(y)
@@ -348,7 +366,7 @@ class InputHessianAnalyticAdapter(InputHessianAdapter):
 
         R = self._decision(X) - self._targets(y, J.shape[1])  # (n, C)
         if hasattr(self.estimator, "input_hessian_operator"):  # matrix-free, O(n m d)
-            hess_op = self.estimator.input_hessian_operator(X, R)
+            hess_op = self.estimator.input_hessian_operator(_as_fitted(self.estimator, X), R)
 
             def free_matvec(V):
                 V = np.asarray(V)
