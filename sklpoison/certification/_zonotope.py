@@ -277,14 +277,22 @@ def relax_sigmoid(lo, hi):
     return lam, mu, beta
 
 
-def relax_softmax(lo, hi):
+def relax_softmax(lo, hi, n_slices=4):
     """Mean-value relaxation ``p(z) in J0 z + mu +/- err`` on the logit box ``[lo, hi]``.
 
     ``J0`` is the Jacobian at the box centre ``z0``, ``mu = p(z0) - J0 z0``.
-    Componentwise mean value theorem: ``p_k(z) - p_k(z0) = grad p_k(xi_k).(z - z0)``,
-    so ``|p_k(z) - J0_k z - mu_k| <= sum_j max|J_kj(box) - J0_kj| r_j`` with ``r``
-    the box radius and ``J_kj(box)`` an enclosure of ``p_k (delta_kj - p_j)`` over
-    the box; the float errors of ``p(z0)``, ``J0 z0`` and ``mu`` are added.
+    Integral form of the mean value theorem: with ``z = z0 + delta`` in the box,
+    ``p_k(z) - p_k(z0) - J0_k delta = int_0^1 (J_k(z0 + t delta) - J0_k) delta dt``, and
+    ``z0 + t delta`` lies in the box ``z0 +/- t r`` (``r`` the radius), on which
+    ``max|J_kj - J0_kj|`` grows with ``t``: over the slices ``t in [(m - 1)/M, m/M]``,
+    ``|p_k(z) - J0_k z - mu_k| <= 1/M sum_m sum_j dev_kj(m/M) r_j`` with ``dev(t)``
+    from an enclosure of ``J_kj = p_k (delta_kj - p_j)`` over the box of scale ``t``
+    (``M = n_slices``; ``M = 1`` is the plain mean-value bound). The float errors of
+    ``p(z0)``, ``J0 z0`` and ``mu`` are added.
+
+    Where that bound exceeds the constant relaxation ``p_k in [p_lo_k, p_hi_k]`` (the
+    enclosure of ``p_k`` over the box: wide boxes), class ``k`` of the row takes it
+    instead: row ``k`` of ``J0`` zero, ``mu_k`` the midpoint, ``err_k`` the half-width.
 
     Returns ``J0`` of shape ``(n, C, C)``, ``mu`` and ``err`` of shape ``(n, C)``.
     """
@@ -297,10 +305,37 @@ def relax_softmax(lo, hi):
     J0 = -p[:, :, None] * p[:, None, :]
     J0[:, np.arange(C), np.arange(C)] += p
     mu = p - np.einsum("nkj,nj->nk", J0, zc)
-    # enclosures: p over the box and at the centre
-    p_lo, p_hi = ia.softmax_interval(lo, hi)
+    err = np.zeros((n, C))
+    for m in range(1, n_slices + 1):
+        if m == n_slices:
+            s_lo, s_hi = lo, hi
+        else:  # the box z0 +/- t r, rounded outward (a larger box only enlarges dev)
+            tr = round_up(r * (m / n_slices))
+            s_lo, s_hi = round_down(zc - tr), round_up(zc + tr)
+        err += (_jacobian_deviation(J0, *ia.softmax_interval(s_lo, s_hi)) @ r[:, :, None])[:, :, 0]
+    # 1 / M of a sum of M non-negative terms (M + 1 roundings, Lemma 3.1 below)
+    err = err / n_slices
+    # p(z0): the computed p against its enclosure; mu = p - J0 z0 rounds (Higham (3.5))
     pc_lo, pc_hi = ia.softmax_interval(zc, zc)
-    # Jacobian enclosure: off-diagonal -p_k p_j, diagonal p_k (1 - p_k) (concave, max at 1/2)
+    err += np.maximum(pc_hi - p, p - pc_lo)
+    err += gamma(C + 2) * (np.abs(p) + np.einsum("nkj,nj->nk", np.abs(J0), np.abs(zc)))
+    # err itself is a sum of C + M + 3 non-negative rounded terms (Lemma 3.1)
+    err = err * (1 + gamma(C + n_slices + 7)) + TINY
+    # the constant relaxation where it is tighter
+    p_lo, p_hi = ia.softmax_interval(lo, hi)
+    c_mu = 0.5 * (p_lo + p_hi)
+    c_err = np.maximum(round_up(p_hi - c_mu), round_up(c_mu - p_lo)) + TINY
+    flat = c_err < err
+    J0[flat] = 0.0
+    return J0, np.where(flat, c_mu, mu), np.where(flat, c_err, err)
+
+
+def _jacobian_deviation(J0, p_lo, p_hi):
+    """``max |J - J0|`` entrywise over a box, from the enclosure ``[p_lo, p_hi]`` of ``p``.
+
+    ``J_kj = -p_k p_j`` off the diagonal, ``p_k (1 - p_k)`` on it (concave, largest at 1/2).
+    """
+    C = p_lo.shape[1]
     J_lo = -p_hi[:, :, None] * p_hi[:, None, :]
     J_hi = -p_lo[:, :, None] * p_lo[:, None, :]
     d_end_lo, d_end_hi = p_lo * (1 - p_lo), p_hi * (1 - p_hi)
@@ -312,14 +347,7 @@ def relax_softmax(lo, hi):
     # each enclosure end is at most 3 rounded operations from exact (products of
     # enclosures of p): widen by 4 U relative
     J_lo, J_hi = ia.outward(J_lo, J_hi, rel=4 * U)
-    dev = np.maximum(J_hi - J0, J0 - J_lo)
-    err = np.einsum("nkj,nj->nk", dev, r)
-    # p(z0): the computed p against its enclosure; mu = p - J0 z0 rounds (Higham (3.5))
-    err += np.maximum(pc_hi - p, p - pc_lo)
-    err += gamma(C + 2) * (np.abs(p) + np.einsum("nkj,nj->nk", np.abs(J0), np.abs(zc)))
-    # err itself is a sum of C + 3 non-negative rounded terms (Lemma 3.1)
-    err = err * (1 + gamma(C + 6)) + TINY
-    return J0, mu, err
+    return np.maximum(J_hi - J0, J0 - J_lo)
 
 
 # --------------------------------------------------------------------------
