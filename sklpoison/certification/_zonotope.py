@@ -426,6 +426,10 @@ class LogitZonotopePropagator(_Propagator):
         t = threat
         # full batch, label flips only: the flipped rows are the same at every step
         self._persistent = full_batch and t.ky > 0 and t.kx == 0
+        # relaxation errors kept as columns per step (with persistent flips: measured
+        # tighter there; without, the step's excess box dominates and the columns would
+        # only crowd the other generators out of the order reduction)
+        self.n_error_generators = self.P if self._persistent else 0
 
     # ------------------------------------------------------------------ API
     def bounds(self):
@@ -518,7 +522,7 @@ class LogitZonotopePropagator(_Propagator):
         resid = mu - Yb
         v = (Xa.T @ resid).ravel() / B
         v_abs = (absX.T @ (np.abs(mu) + np.abs(Yb))).ravel() / B
-        relax = (absX.T @ err).ravel() / B
+        err_gens, relax, err_round = self._relaxation_generators(Xa, err, eta)
         # poisoning excess over the clean gradient (per step), as an interval
         e_lo, e_hi, e_slack = self._excess(Xa, start_box, idx)
         if self.penalty.active:
@@ -567,11 +571,50 @@ class LogitZonotopePropagator(_Propagator):
             # Phi Delta s by at most that times |Delta s| <= u_abs
             self.flips.step(M, eta)
             slack += 2 * g * M_abs_dot(phi_u) + 2 * U * (np.abs(self.flips.phi) @ self.flips.u_abs)
-        radius = eta * (e_r + relax + e_slack) + slack
+        radius = eta * (e_r + relax + e_slack) + slack + err_round
         radius = radius * (1 + 4 * U) + TINY  # eta * (.) and the sums: a few roundings
-        gens = np.hstack([new_gens, np.diag(radius)])
+        gens = np.hstack([new_gens, err_gens, np.diag(radius)])
         keep = np.any(gens != 0, axis=0)
         self.centre, self.gens = new_centre, _reduce(gens[:, keep], self.max_generators)
+
+    def _relaxation_generators(self, Xa, err, eta):
+        """The relaxation errors ``eta / B sum_i x_i (x) r_i`` (``|r_ic| <= err_ic``) as a set.
+
+        Each row and class gives the generator ``eta err_ic / B x_i (x) e_c``: kept as a
+        column for the ``n_error_generators`` largest (Girard's score, as in
+        :func:`_reduce`), which keeps the direction of a row's error (a box per coordinate
+        would let every row's worst case add up in every direction); the others as the
+        per-coordinate bound ``sum_i |x_i| err_i / B`` (to be scaled by ``eta`` into the
+        step's diagonal generator).
+
+        Returns ``(gens, relax, rounding)``: the ``(P, m)`` columns, the per-coordinate
+        bound of the rest, and a per-coordinate radius covering the columns' rounding.
+        """
+        B, d1 = Xa.shape
+        C, P = self.C, self.P
+        absX = np.abs(Xa)
+        m = min(self.n_error_generators, B * C)
+        rest = err
+        gens = np.zeros((P, 0))
+        rounding = np.zeros(P)
+        if m > 0:
+            score = (absX.sum(axis=1) - absX.max(axis=1))[:, None] * err  # (B, C)
+            pick = np.argpartition(score.ravel(), B * C - m)[B * C - m :]
+            pick = pick[score.ravel()[pick] > 0]
+            rows, cls = np.divmod(pick, C)
+            # eta err / B: two roundings, rounded up by 4 U relative
+            scale = eta * err[rows, cls] / B * (1 + 4 * U)
+            gens = np.zeros((d1, C, len(pick)))
+            gens[:, cls, np.arange(len(pick))] = Xa[rows].T * scale
+            gens = gens.reshape(P, -1)
+            # x_ij eps (|eps| <= scale) is t g_j + t (x_ij scale - g_j), |t| <= 1, with
+            # |x_ij scale - g_j| <= U |x_ij scale| <= 2 U |g_j| (one rounding of the product)
+            rounding = 2 * U * np.abs(gens).sum(axis=1) * (1 + gamma(len(pick) + 1))
+            rest = err.copy()
+            rest[rows, cls] = 0.0
+        # sums of B non-negative products and a division: relative gamma(B + 2)
+        relax = (absX.T @ rest).ravel() / B * (1 + gamma(B + 2))
+        return gens, relax, rounding
 
     def _map_generators(self, M, Xa, S, eta, decay):
         """``M G`` with ``M = decay I - eta A``, ``A = 1/B sum_i (x_i x_i^T) (x) S_i``.
