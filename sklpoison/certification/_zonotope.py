@@ -428,8 +428,12 @@ class LogitZonotopePropagator(_Propagator):
         self._persistent = full_batch and t.ky > 0 and t.kx == 0
         # relaxation errors kept as columns per step (with persistent flips: measured
         # tighter there; without, the step's excess box dominates and the columns would
-        # only crowd the other generators out of the order reduction)
-        self.n_error_generators = self.P if self._persistent else 0
+        # only crowd the other generators out of the order reduction), and room for them:
+        # 10-class digits at n = 1,000, k = 5 certify 0.27 with (P, 2 P), 0.42 with
+        # (2 P, 4 P), 0.51 with (4 P, 8 P) columns (benchmarks/bench_certifier_softmax.py)
+        self.n_error_generators = 4 * self.P if self._persistent else 0
+        if self._persistent:
+            self.max_generators = 4 * max_generators
 
     # ------------------------------------------------------------------ API
     def bounds(self):
