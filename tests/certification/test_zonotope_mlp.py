@@ -9,6 +9,7 @@ import pytest
 from sklearn.datasets import make_moons
 
 from sklpoison import IntervalCertifier, IntervalCertifierRegressor
+from sklpoison.certification import _affine_forms as af
 from sklpoison.certification import _zonotope_mlp as zm
 from sklpoison.utils._testing import replay_training, training_targets
 
@@ -24,7 +25,7 @@ def _rand_form(rng, shape, m=3, n=4, A=1, flips=True, r=True):
     E = rng.normal(size=shape + (m,)) * scale * 10.0 ** rng.randint(-3, 1, size=shape + (m,))
     F = rng.normal(size=shape + (n, A)) * scale * 0.3 if flips else None
     rad = np.abs(rng.normal(size=shape)) * scale * 0.1 if r else np.zeros(shape)
-    return zm._Form(c, E, F, rad)
+    return af._Form(c, E, F, rad)
 
 
 def _points(rng, m, n, A, k, count=6):
@@ -63,7 +64,7 @@ def _check_enclosure(out, exact, e, s, idx):
 def test_flip_range_is_the_exact_sorted_sum(k, A):
     rng = np.random.RandomState(k + A)
     F = rng.normal(size=(3, 5, A)) * 10.0 ** rng.randint(-5, 5, size=(3, 5, A))
-    lo, hi = zm.flip_range(F, k)
+    lo, hi = af.flip_range(F, k)
     for q in range(3):
         vals = []
         for rows in itertools.chain.from_iterable(
@@ -87,16 +88,16 @@ def test_affine_operations_enclose_the_exact_values(seed):
     lam = rng.normal(size=(3, 2))
     ops = {
         "const": (
-            zm.const_matmul(X, a),
+            af.const_matmul(X, a),
             lambda va, vb, i, j: sum(Fraction(X[i, q]) * va[q, j] for q in range(3)),
         ),
-        "add": (zm.add(a, b), lambda va, vb, i, j: va[i, j] + vb[j]),
-        "shift": (zm.shift(a, y), lambda va, vb, i, j: va[i, j] - Fraction(y[i, j])),
+        "add": (af.add(a, b), lambda va, vb, i, j: va[i, j] + vb[j]),
+        "shift": (af.shift(a, y), lambda va, vb, i, j: va[i, j] - Fraction(y[i, j])),
         "scale": (
-            zm.scale(a, lam, 0.25, 0.0),
+            af.scale(a, lam, 0.25, 0.0),
             lambda va, vb, i, j: Fraction(lam[i, j]) * va[i, j] + Fraction(0.25),
         ),
-        "rows": (zm.sum_rows(a), lambda va, vb, i, j: sum(va[q, j] for q in range(3))),
+        "rows": (af.sum_rows(a), lambda va, vb, i, j: sum(va[q, j] for q in range(3))),
     }
     for e, s, rho in _points(rng, m, n, A, k):
         va = {ix: _value(a, e, s, rho, ix) for ix in np.ndindex(3, 2)}
@@ -117,7 +118,7 @@ def test_product_of_two_forms_encloses_the_exact_product(seed):
     k, m, n, A = 2, 3, 4, 1 + seed % 2
     a = _rand_form(rng, (2, 3), m, n, A, flips=seed != 1)
     b = _rand_form(rng, (3, 2), m, n, A, flips=seed != 2)
-    out = zm.form_matmul(a, b, k)
+    out = af.form_matmul(a, b, k)
     for e, s, rho in _points(rng, m, n, A, k, count=8):
         rho_b = rng.uniform(-1, 1)
         for i, j in np.ndindex(2, 2):
@@ -134,9 +135,9 @@ def test_deepz_relu_encloses_the_exact_relu(seed):
     z = _rand_form(rng, (4, 3), m, n, A)
     z.c[0, 0] = 0.0  # a range centred at 0; below, one entry far from it each way
     z.c[1, 0], z.c[2, 0] = 1e3, -1e3
-    lo, hi = zm.form_bounds(z, k)
+    lo, hi = af.form_bounds(z, k)
     assert np.any((lo < 0) & (hi > 0)) and np.any(lo >= 0) and np.any(hi <= 0)
-    out = zm.relu(z, lo, hi)
+    out = af.relu(z, lo, hi)
     for e, s, rho in _points(rng, m, n, A, k, count=10):
         for idx in np.ndindex(4, 3):
             v = _value(z, e, s, rho, idx)
@@ -151,7 +152,7 @@ def test_relu_derivative_step_encloses_both_values(seed):
     t = _rand_form(rng, (3, 4), m, n, A)
     lo = np.array([[-1.0, 0.0, 0.5, -2.0]] * 3)
     hi = np.array([[1.0, 2.0, 3.0, 0.0]] * 3)
-    out = zm.step01(t, lo, hi, k)
+    out = af.step01(t, lo, hi, k)
     for e, s, rho in _points(rng, m, n, A, k):
         for idx in np.ndindex(3, 4):
             tv = _value(t, e, s, rho, idx)
@@ -169,8 +170,8 @@ def test_output_derivative_encloses_sigmoid_and_softmax(C):
     z = _rand_form(rng, (3, C), m, n, A)
     z.c[0] = 8.0  # a saturated row
     Y = np.eye(max(C, 2))[rng.randint(max(C, 2), size=3)][:, -C:] * 1.0
-    lo, hi = zm.form_bounds(z, k)
-    out = zm.output_derivative(z, lo, hi, Y, "binary" if C == 1 else "ce")
+    lo, hi = af.form_bounds(z, k)
+    out = af.output_derivative(z, lo, hi, Y, "binary" if C == 1 else "ce")
     with mp.workprec(100):
         for e, s, rho in _points(rng, m, n, A, k, count=8):
             for i in range(3):
