@@ -50,6 +50,23 @@ class RecordingNet(torch.nn.Module):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread while a test compares threaded results bit for bit.
+
+    With several intra-op threads, torch splits float32 reductions by the threads free at
+    the time, so results from concurrent calls may differ in the last bits (seen on 2 cores
+    with no thread cap: 4e-11) although no module state races. The tests below look for
+    races in module state, so they fix the reduction order.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+@pytest.fixture
 def bn_model():
     torch.manual_seed(0)
     model = RecordingNet()
@@ -84,7 +101,9 @@ class _Watcher:
         self.thread.join()
 
 
-def test_concurrent_hessian_detectors_on_one_module_equal_sequential_ones(bn_model):
+def test_concurrent_hessian_detectors_on_one_module_equal_sequential_ones(
+    bn_model, one_torch_thread
+):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(90, 12)).astype(np.float32)
     y = rng.randint(0, 4, size=90)
@@ -133,7 +152,7 @@ def test_concurrent_spectral_detectors_leave_module_untouched(bn_model):
         assert_array_equal(a[1], b[1])
 
 
-def test_concurrent_parameter_gradients_on_one_skorch_net(bn_model):
+def test_concurrent_parameter_gradients_on_one_skorch_net(bn_model, one_torch_thread):
     """The parameter-gradient adapter (GC, GradPC, Sever, tau) on a net left in training mode."""
     from sklpoison import poisonability_threshold
     from sklpoison.numerics._param_gradients import make_param_grad_adapter
