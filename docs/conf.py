@@ -29,6 +29,7 @@ autodoc_default_options = {
     # with references into scikit-learn's own glossary, which is not part of this site
     "exclude-members": (
         "set_fit_request, set_score_request, set_predict_request, set_transform_request, "
+        "set_fit_resample_request, "
         "set_partial_fit_request, set_split_request, get_metadata_routing, score"
     ),
 }

@@ -217,7 +217,7 @@ for r in krr_rows:
 # versions and with any change to the training loop):
 #
 # ====== ===== ========= ========== ============ ======== ====== ============
-# poison_rate  ASR   lam1 trig lam1 clean overlap      AUC Hess AUC SS AUC SS train
+# θ      ASR   lam1 trig lam1 clean overlap      AUC Hess AUC SS AUC SS train
 # ====== ===== ========= ========== ============ ======== ====== ============
 # 0      0.000 5.81      1.35       0.41 (v1)    0.68     0.58   --
 # 0.005  0.374 6.92      1.39       0.63 (v1)    0.85     0.64   0.81

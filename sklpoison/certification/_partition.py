@@ -268,7 +268,7 @@ class PartitionAggregationClassifier(ClassifierMixin, BaseEstimator):
         The resolved ``spread``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen in ``fit`` (string column names only).
 
     See Also
