@@ -13,6 +13,8 @@ once per SGD step (after the nominal step, on the same batch), and read with
 parameter vector reachable under the threat model.
 """
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from ..numerics import interval as ia
@@ -478,7 +480,7 @@ def _vacuous(box):
     ]
 
 
-class _Propagator:
+class _Propagator(ABC):
     """The interface of every propagator of the reachable parameter set.
 
     :meth:`step` advances the set by one SGD step (after the nominal step, on the
@@ -493,11 +495,13 @@ class _Propagator:
 
     diverged = False
 
+    @abstractmethod
     def step(self, Xb, Yb, idx, eta, decay, box=None):
-        raise NotImplementedError
+        """Advance the set by one SGD step on the batch ``Xb, Yb`` (rows ``idx``)."""
 
+    @abstractmethod
     def bounds(self):
-        raise NotImplementedError
+        """The per-layer box ``(W_lo, W_hi, b_lo, b_hi)`` containing the set now."""
 
     def final_bounds(self):
         return self.bounds()
